@@ -1,0 +1,198 @@
+"""Settings: defaults < ``.streamlit/secrets.toml`` < ``<data dir>/settings.json`` < environment.
+
+Every setting has one environment variable ``FACEGATE_<NAME>``. ``load_settings`` validates
+and raises ``ConfigError`` with a message that names the variable and the accepted values.
+The settings page writes ``settings.json`` through ``save_user_settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from core.errors import ConfigError
+
+COLLECTION_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+DEVICE_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:]{1,128}$")
+TOPIC_PREFIX_PATTERN = re.compile(r"^[a-zA-Z0-9_\-]{1,64}(/[a-zA-Z0-9_\-]{1,64})*$")
+BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+
+# Settings a user may change from the settings page (saved in settings.json).
+USER_SETTINGS = ("match_threshold", "collection", "device_id", "topic_prefix",
+                 "retention_match_hours", "retention_unknown_hours", "language")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What FaceGate runs with. Field docs are in README.md's configuration table."""
+
+    backend: str = "local"
+    data_dir: Path = Path("data")
+    collection: str = "facegate"
+    region: str = "ap-northeast-1"
+    device_id: str = "id001"
+    topic_prefix: str = "handson"
+    match_threshold: float = 80.0
+    language: str = "auto"
+    photos_bucket: str = "facegate-photos"
+    faces_bucket: str = "facegate-faces"
+    logs_bucket: str = "facegate-logs"
+    sensor_table: str = "facegate-sensor"
+    retention_match_hours: float = 7 * 24.0
+    retention_unknown_hours: float = 8.0
+    # Local world endpoints (loopback by default).
+    bind_host: str = "127.0.0.1"
+    api_port: int = 8765
+    mqtt_port: int = 8883
+    app_port: int = 8501
+    # External MQTT broker or IoT Core endpoint; empty = the embedded local broker.
+    mqtt_endpoint: str = ""
+    # AWS world: filled from the deployed stack's outputs by `python -m core deploy up`.
+    stack_name: str = "facegate"
+    api_url: str = ""
+    api_key: str = field(default="", repr=False)
+    quicksight_dashboards: str = ""
+    quicksight_user_arn: str = ""
+    quicksight_anonymous: bool = False
+    aws_account_id: str = ""
+
+    @property
+    def env_names(self) -> dict[str, str]:
+        return {f.name: env_name(f.name) for f in fields(self)}
+
+    def public_dict(self) -> dict:
+        """Settings without secrets, for logs and the UI."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "api_key":
+                value = "***" if value else ""
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+
+def env_name(name: str) -> str:
+    return "FACEGATE_" + name.upper()
+
+
+def _coerce(name: str, raw, kind):
+    if isinstance(raw, str):
+        raw = raw.strip()
+    try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("1", "true", "yes", "on"):
+                return True
+            if str(raw).lower() in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if kind is Path:
+            return Path(raw).expanduser()
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{env_name(name)}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def _validate(s: Settings) -> None:
+    if s.backend not in ("local", "aws"):
+        raise ConfigError(f"FACEGATE_BACKEND must be 'local' or 'aws', not {s.backend!r}")
+    if not COLLECTION_ID_PATTERN.match(s.collection):
+        raise ConfigError("FACEGATE_COLLECTION must match [a-zA-Z0-9_.-]{1,255}, "
+                          f"not {s.collection!r}")
+    if not DEVICE_ID_PATTERN.match(s.device_id):
+        raise ConfigError(f"FACEGATE_DEVICE_ID must match [a-zA-Z0-9_:-]{{1,128}}, not {s.device_id!r}")
+    if not TOPIC_PREFIX_PATTERN.match(s.topic_prefix):
+        raise ConfigError(f"FACEGATE_TOPIC_PREFIX must be like 'handson', not {s.topic_prefix!r}")
+    if not 0 <= s.match_threshold <= 100:
+        raise ConfigError(f"FACEGATE_MATCH_THRESHOLD must be between 0 and 100, not {s.match_threshold}")
+    if s.language not in ("auto", "ja", "en"):
+        raise ConfigError(f"FACEGATE_LANGUAGE must be auto, ja or en, not {s.language!r}")
+    for name in ("photos_bucket", "faces_bucket", "logs_bucket"):
+        if not BUCKET_PATTERN.match(getattr(s, name)):
+            raise ConfigError(f"{env_name(name)} is not a valid bucket name: {getattr(s, name)!r}")
+    for name in ("api_port", "mqtt_port", "app_port"):
+        if not 0 <= getattr(s, name) <= 65535:
+            raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
+    for name in ("retention_match_hours", "retention_unknown_hours"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{env_name(name)} must be 0 or more hours")
+
+
+def _read_secrets(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    # Either a [facegate] table or top-level FACEGATE_* keys.
+    out = dict(data.get("facegate", {}))
+    for key, value in data.items():
+        if key.upper().startswith("FACEGATE_"):
+            out[key[len("FACEGATE_"):].lower()] = value
+    return out
+
+
+def user_settings_path(data_dir: Path) -> Path:
+    return Path(data_dir) / "settings.json"
+
+
+def _read_user_settings(data_dir: Path) -> dict:
+    path = user_settings_path(data_dir)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # a broken file must not stop the app; the settings page rewrites it
+    return {k: v for k, v in data.items() if k in USER_SETTINGS}
+
+
+def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> Settings:
+    """Build validated ``Settings``. Raises ``ConfigError`` naming the bad variable."""
+    env = dict(os.environ if env is None else env)
+    types = {f.name: (Path if f.name == "data_dir" else type(f.default)) for f in fields(Settings)}
+    values: dict = {}
+    secrets_path = secrets_file or Path(env.get("FACEGATE_SECRETS_FILE", ".streamlit/secrets.toml"))
+    for key, raw in _read_secrets(secrets_path).items():
+        if key in types:
+            values[key] = _coerce(key, raw, types[key])
+    data_dir_raw = env.get(env_name("data_dir"), values.get("data_dir", Settings.data_dir))
+    data_dir = _coerce("data_dir", data_dir_raw, Path)
+    for key, raw in _read_user_settings(data_dir).items():
+        values[key] = _coerce(key, raw, types[key])
+    for name, kind in types.items():
+        if env_name(name) in env:
+            values[name] = _coerce(name, env[env_name(name)], kind)
+    values["data_dir"] = data_dir
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def save_user_settings(settings: Settings, changes: dict) -> Settings:
+    """Validate ``changes`` (only USER_SETTINGS keys), persist them atomically, return new settings."""
+    unknown = set(changes) - set(USER_SETTINGS)
+    if unknown:
+        raise ConfigError(f"these settings cannot be changed here: {sorted(unknown)}")
+    types = {f.name: type(f.default) for f in fields(Settings)}
+    coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
+    updated = dataclasses.replace(settings, **coerced)
+    _validate(updated)
+    from core.storage import atomic_write_bytes
+
+    path = user_settings_path(settings.data_dir)
+    current = _read_user_settings(settings.data_dir)
+    current.update(coerced)
+    atomic_write_bytes(path, json.dumps(current, ensure_ascii=False, indent=2).encode())
+    return updated

@@ -1,0 +1,69 @@
+"""The course's log records (HANDSON.md step 4), built in one place for every caller."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso_utc(when: datetime) -> str:
+    """The course's door/sensor time format: ``%Y-%m-%dT%H:%M:%SZ``."""
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_stamp(when: datetime) -> str:
+    """The course's auth/analysis time format: ``YYYY-mm-dd HH:MM:SS``."""
+    return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def auth_log_records(device_id: str, when: datetime, picture_name: str, face_matches: list[dict]) -> list[dict]:
+    """One record per match; one record without ``Person`` when nobody matched."""
+    base = {"DeviceID": device_id, "Datetime": local_stamp(when), "PictureName": picture_name}
+    if not face_matches:
+        return [{**base, "AuthenticationResult": False}]
+    return [{**base, "AuthenticationResult": True, "Person": m["Face"].get("ExternalImageId", "")}
+            for m in face_matches]
+
+
+def _flag(detail: dict, name: str) -> bool | None:
+    value = detail.get(name)
+    return None if value is None else bool(value.get("Value"))
+
+
+def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]:
+    """One record per face. Attributes the engine cannot give are ``None`` (JSON null), never
+    a guessed ``False``."""
+    out = []
+    for d in face_details:
+        age = d.get("AgeRange") or {}
+        gender = d.get("Gender") or {}
+        out.append({
+            "Datetime": local_stamp(when),
+            "AgeRange-Low": age.get("Low"),
+            "AgeRange-High": age.get("High"),
+            "Gender": gender.get("Value"),
+            "Smile": _flag(d, "Smile"),
+            "Eyeglasses": _flag(d, "Eyeglasses"),
+            "Sunglasses": _flag(d, "Sunglasses"),
+            "Beard": _flag(d, "Beard"),
+            "Mustache": _flag(d, "Mustache"),
+            "EyesOpen": _flag(d, "EyesOpen"),
+            "MouthOpen": _flag(d, "MouthOpen"),
+        })
+    return out
+
+
+def door_open_record(device_id: str, when: datetime, person: str) -> dict:
+    return {"DeviceID": device_id, "Datetime": iso_utc(when), "Person": person}
+
+
+def sensor_record(device_id: str, when: datetime, value: float | None = None, **axes: float) -> dict:
+    """``Value`` is the course's distance reading; ``AccelX``... are the later board's axes."""
+    record = {"DeviceID": device_id, "Datetime": iso_utc(when)}
+    if value is not None:
+        record["Value"] = value
+    record.update({k: v for k, v in axes.items() if v is not None})
+    return record

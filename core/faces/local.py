@@ -1,0 +1,355 @@
+"""The local world's Rekognition: ``FaceCollections`` on the offline engine and ``FaceStore``.
+
+Similarity is calibrated on L2 distance between dlib descriptors (see README, "Face
+engine"): ``similarity = 100 / (1 + exp((d - 0.6664) / 0.0623))``, so similarity 80 is
+distance 0.58 and unrelated people (distance ~0.85) score about 5.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import re
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import InvalidParameter, NoFaceInImage
+from core.faces import engine as eng
+from core.faces.port import FaceCollections
+from core.faces.store import FaceStore, StoredFace, nearest
+from core.images import decode_image, image_bytes
+
+SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
+SIMILARITY_SCALE = 0.0623
+EXTERNAL_ID = re.compile(r"^[a-zA-Z0-9_.\-:]{1,255}$")
+COLLECTION_ID = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
+FACE_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+QUALITY_FILTERS = ("NONE", "AUTO", "LOW", "MEDIUM", "HIGH")
+
+# Minimums per QualityFilter: face side (px), Sharpness, Brightness, Confidence, |Yaw|, |Pitch|.
+_QUALITY = {
+    "LOW": (20, 3.0, 5.0, 50.0, 75.0, 60.0),
+    "AUTO": (40, 8.0, 10.0, 70.0, 60.0, 45.0),
+    "MEDIUM": (40, 10.0, 12.0, 75.0, 55.0, 45.0),
+    "HIGH": (60, 25.0, 20.0, 90.0, 40.0, 30.0),
+}
+
+_LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right as seen in the image)
+    "eyeLeft": range(36, 42), "eyeRight": range(42, 48), "nose": [30],
+    "mouthLeft": [48], "mouthRight": [54], "leftEyeBrowLeft": [17], "leftEyeBrowUp": [19],
+    "leftEyeBrowRight": [21], "rightEyeBrowLeft": [22], "rightEyeBrowUp": [24], "rightEyeBrowRight": [26],
+    "leftEyeLeft": [36], "leftEyeRight": [39], "leftEyeUp": [37, 38], "leftEyeDown": [40, 41],
+    "rightEyeLeft": [42], "rightEyeRight": [45], "rightEyeUp": [43, 44], "rightEyeDown": [46, 47],
+    "noseLeft": [31], "noseRight": [35], "mouthUp": [51], "mouthDown": [57],
+    "leftPupil": range(36, 42), "rightPupil": range(42, 48), "upperJawlineLeft": [1],
+    "midJawlineLeft": [4], "chinBottom": [8], "midJawlineRight": [12], "upperJawlineRight": [15],
+}
+
+# Landmark-geometry thresholds, set on ../shared/data/faces (README has the figures).
+EYES_OPEN_EAR = 0.20
+MOUTH_OPEN_RATIO = 0.12
+SMILE_RATIO = 0.40
+
+
+def similarity_from_distance(d: float) -> float:
+    return round(100.0 / (1.0 + math.exp((d - SIMILARITY_MIDPOINT) / SIMILARITY_SCALE)), 5)
+
+
+def distance_for_similarity(similarity: float) -> float:
+    s = min(max(similarity, 1e-6), 100 - 1e-6)
+    return SIMILARITY_MIDPOINT + SIMILARITY_SCALE * math.log(100.0 / s - 1.0)
+
+
+def _confidence(score: float) -> float:
+    """HOG score -> 0-100 (score 0 ~ 82, 1 ~ 99)."""
+    return round(100.0 / (1.0 + math.exp(-(3.0 * score + 1.5))), 5)
+
+
+def _flag(value: bool, margin: float) -> dict:
+    """A boolean attribute with a confidence that grows with the distance from the threshold."""
+    return {"Value": bool(value), "Confidence": round(50.0 + 50.0 * min(1.0, abs(margin)), 3)}
+
+
+class LocalFaceCollections(FaceCollections):
+    def __init__(self, data_dir: Path, objects=None, engine: eng.FaceEngine | None = None, region: str = "local"):
+        self.store = FaceStore(Path(data_dir) / "faces" / "faces.db")
+        self.objects = objects
+        self._engine = engine
+        self.region = region
+
+    @property
+    def engine(self) -> eng.FaceEngine:
+        if self._engine is None:
+            self._engine = eng.get_engine()
+        return self._engine
+
+    # --- helpers ---------------------------------------------------------------------
+    def _work(self, image: dict) -> eng.WorkImage:
+        return self.engine.work_image(decode_image(image_bytes(image, self.objects)))
+
+    def _arn(self, collection_id: str) -> str:
+        return f"aws:rekognition:{self.region}:000000000000:collection/{collection_id}"
+
+    @staticmethod
+    def _check_collection(collection_id) -> str:
+        if not isinstance(collection_id, str) or not COLLECTION_ID.match(collection_id):
+            raise InvalidParameter("CollectionId must match [a-zA-Z0-9_.\\-]+ (1-255 characters)")
+        return collection_id
+
+    @staticmethod
+    def _check_range(name, value, low, high, kind=float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+            raise InvalidParameter(f"{name} must be a number from {low} to {high}")
+        return kind(value)
+
+    @staticmethod
+    def _check_quality_filter(value) -> str:
+        if value not in QUALITY_FILTERS:
+            raise InvalidParameter(f"QualityFilter must be one of {', '.join(QUALITY_FILTERS)}")
+        return value
+
+    @staticmethod
+    def _box(work: eng.WorkImage, face: eng.FoundFace) -> dict:
+        return {"Width": face.width / work.width, "Height": face.height / work.height,
+                "Left": face.left / work.width, "Top": face.top / work.height}
+
+    def _landmarks(self, work, face) -> list[dict]:
+        pts = face.points68
+        return [{"Type": name, "X": float(pts[list(idx), 0].mean() / work.width),
+                 "Y": float(pts[list(idx), 1].mean() / work.height)} for name, idx in _LANDMARKS.items()]
+
+    def _detail(self, work, face, attributes: set[str], compared: bool = False) -> dict:
+        """A FaceDetail (or ComparedFace) in Rekognition's shape. Only attributes this engine
+        really estimates are present; Eyeglasses, Sunglasses, Beard, Mustache, Emotions,
+        FaceOccluded and EyeDirection have no shipped model and are left out."""
+        brightness, sharpness = eng.brightness_sharpness(work, face)
+        detail = {"BoundingBox": self._box(work, face), "Confidence": _confidence(face.score),
+                  "Landmarks": self._landmarks(work, face),
+                  "Pose": eng.head_pose(face.points68, work.width, work.height),
+                  "Quality": {"Brightness": brightness, "Sharpness": sharpness}}
+        if compared:
+            return detail
+        wants = lambda name: "ALL" in attributes or name in attributes  # noqa: E731
+        pts = face.points68
+        if wants("AGE_RANGE") or wants("GENDER"):
+            ag = self.engine.age_gender(work, face)
+            if ag is not None:
+                if wants("AGE_RANGE"):
+                    detail["AgeRange"] = ag[0]
+                if wants("GENDER"):
+                    detail["Gender"] = ag[1]
+        if wants("SMILE"):
+            r = eng.smile_ratio(pts)
+            detail["Smile"] = _flag(r >= SMILE_RATIO, (r - SMILE_RATIO) / 0.08)
+        if wants("EYES_OPEN"):
+            r = eng.eye_aspect_ratio(pts)
+            detail["EyesOpen"] = _flag(r >= EYES_OPEN_EAR, (r - EYES_OPEN_EAR) / 0.08)
+        if wants("MOUTH_OPEN"):
+            r = eng.mouth_open_ratio(pts)
+            detail["MouthOpen"] = _flag(r >= MOUTH_OPEN_RATIO, (r - MOUTH_OPEN_RATIO) / 0.15)
+        return detail
+
+    @staticmethod
+    def _attributes(value) -> set[str]:
+        if value is None:
+            return {"DEFAULT"}
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise InvalidParameter("Attributes must be a list such as ['ALL'] or ['DEFAULT']")
+        return set(value) or {"DEFAULT"}
+
+    def _quality_reasons(self, work, face, level: str) -> list[str]:
+        if level == "NONE":
+            return []
+        min_side, min_sharp, min_bright, min_conf, max_yaw, max_pitch = _QUALITY[level]
+        brightness, sharpness = eng.brightness_sharpness(work, face)
+        pose = eng.head_pose(face.points68, work.width, work.height)
+        reasons = []
+        if abs(pose["Yaw"]) > max_yaw or abs(pose["Pitch"]) > max_pitch:
+            reasons.append("EXTREME_POSE")
+        if brightness < min_bright:
+            reasons.append("LOW_BRIGHTNESS")
+        if sharpness < min_sharp:
+            reasons.append("LOW_SHARPNESS")
+        if _confidence(face.score) < min_conf:
+            reasons.append("LOW_CONFIDENCE")
+        if min(face.width, face.height) < min_side:
+            reasons.append("SMALL_BOUNDING_BOX")
+        return reasons
+
+    def _face_record(self, f: StoredFace) -> dict:
+        face = {"FaceId": f.face_id, "BoundingBox": f.bbox, "ImageId": f.image_id,
+                "Confidence": f.confidence, "IndexFacesModelVersion": eng.MODEL_VERSION}
+        if f.external_image_id is not None:
+            face["ExternalImageId"] = f.external_image_id
+        return face
+
+    def _matches(self, collection_id, probe, max_faces, threshold, exclude: str | None = None) -> list[dict]:
+        m = self.store.matrix(collection_id)
+        hits = nearest(m, probe, max_faces + (1 if exclude else 0))
+        hits = [(fid, d) for fid, d in hits if fid != exclude][:max_faces]
+        wanted = [(fid, similarity_from_distance(d)) for fid, d in hits]
+        wanted = [(fid, s) for fid, s in wanted if s >= threshold]
+        records = self.store.faces_by_id(collection_id, [fid for fid, _ in wanted])
+        # A face deleted between the matrix read and this lookup is simply skipped.
+        return [{"Similarity": s, "Face": self._face_record(records[fid])} for fid, s in wanted if fid in records]
+
+    # --- collections -----------------------------------------------------------------
+    def create_collection(self, *, CollectionId):
+        cid = self._check_collection(CollectionId)
+        self.store.create_collection(cid)
+        return {"StatusCode": 200, "CollectionArn": self._arn(cid), "FaceModelVersion": eng.MODEL_VERSION}
+
+    def delete_collection(self, *, CollectionId):
+        self.store.delete_collection(self._check_collection(CollectionId))
+        return {"StatusCode": 200}
+
+    def list_collections(self, *, MaxResults=1000, NextToken=None):
+        limit = self._check_range("MaxResults", MaxResults, 0, 4096, int)
+        ids = self.store.list_collections()
+        start = _decode_token(NextToken) if NextToken else 0
+        page = ids[start:start + limit]
+        out = {"CollectionIds": page, "FaceModelVersions": [eng.MODEL_VERSION] * len(page)}
+        if start + limit < len(ids):
+            out["NextToken"] = _encode_token(start + limit)
+        return out
+
+    def describe_collection(self, *, CollectionId):
+        cid = self._check_collection(CollectionId)
+        created, count = self.store.describe(cid)
+        from datetime import datetime, timezone
+
+        return {"FaceCount": count, "FaceModelVersion": eng.MODEL_VERSION, "CollectionARN": self._arn(cid),
+                "CreationTimestamp": datetime.fromtimestamp(created, timezone.utc), "UserCount": 0}
+
+    # --- faces ---------------------------------------------------------------------
+    def index_faces(self, *, CollectionId, Image, ExternalImageId=None, DetectionAttributes=None,
+                    MaxFaces=None, QualityFilter="AUTO"):
+        cid = self._check_collection(CollectionId)
+        if ExternalImageId is not None and (not isinstance(ExternalImageId, str)
+                                            or not EXTERNAL_ID.match(ExternalImageId)):
+            raise InvalidParameter("ExternalImageId must match [a-zA-Z0-9_.\\-:]+ (1-255 characters)")
+        max_faces = 100 if MaxFaces is None else self._check_range("MaxFaces", MaxFaces, 1, 100, int)
+        level = self._check_quality_filter(QualityFilter)
+        attributes = self._attributes(DetectionAttributes)
+        self.store.describe(cid)  # fail fast on a missing collection, before the model work
+        work = self._work(Image)
+        faces = self.engine.detect(work, thorough=True)
+        image_id = str(uuid.uuid4())
+        now = time.time()
+        records, unindexed, to_store = [], [], []
+        for face in faces:  # largest first, as Rekognition keeps the largest MaxFaces
+            reasons = self._quality_reasons(work, face, level)
+            if not reasons and len(to_store) >= max_faces:
+                reasons = ["EXCEEDS_MAX_FACES"]
+            detail = self._detail(work, face, attributes)
+            if reasons:
+                unindexed.append({"Reasons": reasons, "FaceDetail": detail})
+                continue
+            stored = StoredFace(str(uuid.uuid4()), ExternalImageId, image_id, detail["BoundingBox"],
+                                detail["Confidence"], now)
+            to_store.append((stored, self.engine.descriptor(work, face)))
+            records.append({"Face": self._face_record(stored), "FaceDetail": detail})
+        if to_store:
+            self.store.add_faces(cid, to_store)
+        return {"FaceRecords": records, "FaceModelVersion": eng.MODEL_VERSION, "UnindexedFaces": unindexed}
+
+    def list_faces(self, *, CollectionId, MaxResults=1000, NextToken=None):
+        cid = self._check_collection(CollectionId)
+        limit = self._check_range("MaxResults", MaxResults, 0, 4096, int)
+        after = _decode_token(NextToken) if NextToken else 0
+        faces, next_seq = self.store.list_faces(cid, after, limit)
+        out = {"Faces": [self._face_record(f) for f in faces], "FaceModelVersion": eng.MODEL_VERSION}
+        if next_seq is not None:
+            out["NextToken"] = _encode_token(next_seq)
+        return out
+
+    def delete_faces(self, *, CollectionId, FaceIds):
+        cid = self._check_collection(CollectionId)
+        if (not isinstance(FaceIds, (list, tuple)) or not 1 <= len(FaceIds) <= 4096
+                or not all(isinstance(f, str) and FACE_ID.match(f) for f in FaceIds)):
+            raise InvalidParameter("FaceIds must be a list of 1 to 4096 face ids (UUIDs)")
+        deleted = self.store.delete_faces(cid, list(FaceIds))
+        missing = [f for f in FaceIds if f not in deleted]
+        out = {"DeletedFaces": deleted}
+        if missing:
+            out["UnsuccessfulFaceDeletions"] = [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing]
+        return out
+
+    # --- search --------------------------------------------------------------------
+    def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0,
+                              QualityFilter="NONE"):
+        cid = self._check_collection(CollectionId)
+        max_faces = self._check_range("MaxFaces", MaxFaces, 1, 4096, int)
+        threshold = self._check_range("FaceMatchThreshold", FaceMatchThreshold, 0, 100)
+        level = self._check_quality_filter(QualityFilter)
+        self.store.describe(cid)
+        work = self._work(Image)
+        faces = self.engine.detect(work, thorough=False)
+        if not faces:
+            raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
+        face = faces[0]  # the largest face, as Rekognition searches
+        if self._quality_reasons(work, face, level):
+            raise NoFaceInImage("The largest face in the image does not pass the quality filter.")
+        probe = self.engine.descriptor(work, face)
+        return {"SearchedFaceBoundingBox": self._box(work, face),
+                "SearchedFaceConfidence": _confidence(face.score),
+                "FaceMatches": self._matches(cid, probe, max_faces, threshold),
+                "FaceModelVersion": eng.MODEL_VERSION}
+
+    def search_faces(self, *, CollectionId, FaceId, MaxFaces=80, FaceMatchThreshold=80.0):
+        cid = self._check_collection(CollectionId)
+        max_faces = self._check_range("MaxFaces", MaxFaces, 1, 4096, int)
+        threshold = self._check_range("FaceMatchThreshold", FaceMatchThreshold, 0, 100)
+        if not isinstance(FaceId, str) or not FACE_ID.match(FaceId):
+            raise InvalidParameter("FaceId must be a face id (UUID)")
+        found = self.store.get_face(cid, FaceId)
+        if found is None:
+            raise InvalidParameter(f"face {FaceId} is not in collection {cid}")
+        return {"SearchedFaceId": FaceId, "FaceMatches": self._matches(cid, found[1], max_faces, threshold, FaceId),
+                "FaceModelVersion": eng.MODEL_VERSION}
+
+    def detect_faces(self, *, Image, Attributes=None):
+        attributes = self._attributes(Attributes)
+        work = self._work(Image)
+        faces = self.engine.detect(work, thorough=True)
+        return {"FaceDetails": [self._detail(work, f, attributes) for f in faces[:100]]}
+
+    def compare_faces(self, *, SourceImage, TargetImage, SimilarityThreshold=80.0, QualityFilter="NONE"):
+        threshold = self._check_range("SimilarityThreshold", SimilarityThreshold, 0, 100)
+        level = self._check_quality_filter(QualityFilter)
+        source = self._work(SourceImage)
+        target = self._work(TargetImage)
+        src_faces = self.engine.detect(source, thorough=False)
+        if not src_faces or self._quality_reasons(source, src_faces[0], level):
+            raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
+        probe = self.engine.descriptor(source, src_faces[0])
+        matches, unmatched = [], []
+        for face in self.engine.detect(target, thorough=True)[:100]:
+            compared = self._detail(target, face, set(), compared=True)
+            if self._quality_reasons(target, face, level):
+                unmatched.append(compared)
+                continue
+            d = float(np.linalg.norm(self.engine.descriptor(target, face) - probe))
+            s = similarity_from_distance(d)
+            (matches.append({"Similarity": s, "Face": compared}) if s >= threshold else unmatched.append(compared))
+        matches.sort(key=lambda m: m["Similarity"], reverse=True)
+        return {"SourceImageFace": {"BoundingBox": self._box(source, src_faces[0]),
+                                    "Confidence": _confidence(src_faces[0].score)},
+                "FaceMatches": matches, "UnmatchedFaces": unmatched}
+
+
+def _encode_token(n: int) -> str:
+    return base64.urlsafe_b64encode(f"fg:{n}".encode()).decode()
+
+
+def _decode_token(token) -> int:
+    try:
+        text = base64.urlsafe_b64decode(str(token).encode()).decode()
+        if not text.startswith("fg:"):
+            raise ValueError
+        return max(0, int(text[3:]))
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameter("NextToken is not valid") from None

@@ -1,0 +1,74 @@
+"""Object store on disk: ``<data dir>/objects/<bucket>/<key>``, written atomically."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core.errors import InvalidParameter, ResourceNotFound
+from core.config import BUCKET_PATTERN
+from core.objects.port import ObjectInfo, ObjectStore, check_key
+from core.storage import atomic_write_bytes, ensure_dir
+
+
+class LocalObjectStore(ObjectStore):
+    def __init__(self, root: Path):
+        self.root = ensure_dir(Path(root))
+
+    def _bucket_dir(self, bucket: str) -> Path:
+        if not BUCKET_PATTERN.match(bucket or ""):
+            raise InvalidParameter(f"invalid bucket name: {bucket!r}")
+        return self.root / bucket
+
+    def _path(self, bucket: str, key: str) -> Path:
+        path = self._bucket_dir(bucket) / check_key(key)
+        # Belt and braces: the resolved path must stay inside the bucket.
+        if not str(path.resolve()).startswith(str(self._bucket_dir(bucket).resolve()) + os.sep):
+            raise InvalidParameter(f"invalid object key: {key!r}")
+        return path
+
+    def put_object(self, bucket, key, data, content_type="application/octet-stream"):
+        atomic_write_bytes(self._path(bucket, key), bytes(data))
+
+    def get_object(self, bucket, key):
+        try:
+            return self._path(bucket, key).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ResourceNotFound(f"no object s3://{bucket}/{key}") from None
+
+    def delete_object(self, bucket, key):
+        path = self._path(bucket, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        # Drop empty folders left behind so listings stay cheap.
+        parent, top = path.parent, self._bucket_dir(bucket)
+        while parent != top:
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
+
+    def list_objects(self, bucket, prefix=""):
+        top = self._bucket_dir(bucket)
+        if not top.is_dir():
+            return []
+        # Walk only the folder the prefix names, not the whole bucket.
+        start = top / prefix.rsplit("/", 1)[0] if "/" in prefix else top
+        out = []
+        for dirpath, _dirs, files in os.walk(start):
+            for name in files:
+                if name.startswith(".tmp-"):
+                    continue
+                full = Path(dirpath) / name
+                key = full.relative_to(top).as_posix()
+                if key.startswith(prefix):
+                    st = full.stat()
+                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+        return sorted(out, key=lambda o: o.key)
+
+    def exists(self, bucket, key):
+        return self._path(bucket, key).is_file()

@@ -1,0 +1,55 @@
+"""The one composition root: builds every adapter for the configured world.
+
+Pages, Lambda handlers and the CLI call ``build_services()`` (Streamlit through
+``st.cache_resource``) and then only talk to the ports on ``Services``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.config import Settings, load_settings
+from core.events.port import EventPublisher, EventStore
+from core.faces.port import FaceCollections
+from core.objects.port import ObjectStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    objects: ObjectStore
+    faces: FaceCollections
+    publisher: EventPublisher
+    events: EventStore
+
+    def close(self) -> None:
+        self.publisher.close()
+
+
+def build_services(settings: Settings | None = None) -> Services:
+    """Adapters for ``settings.backend`` ("local" or "aws"). Raises ConfigError."""
+    settings = settings or load_settings()
+    if settings.backend == "aws":
+        from core.aws_services import build_aws_services  # noqa: PLC0415 (only needed in aws)
+
+        return build_aws_services(settings)
+    return build_local_services(settings)
+
+
+def build_local_services(settings: Settings) -> Services:
+    from core.events.direct import DirectPublisher
+    from core.events.local import LocalEventStore
+    from core.faces.local import LocalFaceCollections
+    from core.objects.local import LocalObjectStore
+    from core.storage import ensure_dir
+
+    data = ensure_dir(settings.data_dir)
+    objects = LocalObjectStore(data / "objects")
+    events = LocalEventStore(data / "events" / "events.db")
+    return Services(
+        settings=settings,
+        objects=objects,
+        faces=LocalFaceCollections(data, objects=objects, region=settings.region),
+        publisher=DirectPublisher(events),
+        events=events,
+    )
