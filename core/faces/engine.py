@@ -86,7 +86,8 @@ class FaceEngine:
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         self._sp68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        self._encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._encoder = dlib.face_recognition_model_v1(
+            str(models / "dlib_face_recognition_resnet_model_v1.dat"))
         self._detect_lock = threading.Lock()
         self._shape_lock = threading.Lock()
         self._encode_lock = threading.Lock()

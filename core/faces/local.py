@@ -12,6 +12,7 @@ import math
 import re
 import time
 import uuid
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,7 @@ _LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right 
 # Landmark-geometry thresholds, set on ../shared/data/faces (README has the figures).
 EYES_OPEN_EAR = 0.20
 MOUTH_OPEN_RATIO = 0.12
-SMILE_RATIO = 0.40
+SMILE_RATIO = 0.45
 
 
 def similarity_from_distance(d: float) -> float:
@@ -219,10 +220,10 @@ class LocalFaceCollections(FaceCollections):
     def describe_collection(self, *, CollectionId):
         cid = self._check_collection(CollectionId)
         created, count = self.store.describe(cid)
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         return {"FaceCount": count, "FaceModelVersion": eng.MODEL_VERSION, "CollectionARN": self._arn(cid),
-                "CreationTimestamp": datetime.fromtimestamp(created, timezone.utc), "UserCount": 0}
+                "CreationTimestamp": datetime.fromtimestamp(created, UTC), "UserCount": 0}
 
     # --- faces ---------------------------------------------------------------------
     def index_faces(self, *, CollectionId, Image, ExternalImageId=None, DetectionAttributes=None,

@@ -75,7 +75,7 @@ class FaceStore:
         if self.path.exists():
             self.path.chmod(0o600)
 
-    def _conn(self, write: bool = False) -> "_Tx":
+    def _conn(self, write: bool = False) -> _Tx:
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-from core.errors import InvalidParameter, ResourceNotFound
 from core.config import BUCKET_PATTERN
+from core.errors import InvalidParameter, ResourceNotFound
 from core.objects.port import ObjectInfo, ObjectStore, check_key
 from core.storage import atomic_write_bytes, ensure_dir
 
@@ -67,7 +67,7 @@ class LocalObjectStore(ObjectStore):
                 key = full.relative_to(top).as_posix()
                 if key.startswith(prefix):
                     st = full.stat()
-                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, timezone.utc)))
+                    out.append(ObjectInfo(key, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
         return sorted(out, key=lambda o: o.key)
 
     def exists(self, bucket, key):
