@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import uuid
 
-from core.events.port import KINDS, EventPublisher, EventStore
 from core.errors import InvalidParameter
+from core.events.port import KINDS, EventPublisher, EventStore
 
 
 class DirectPublisher(EventPublisher):
