@@ -1,0 +1,186 @@
+"""The local stand-in for API Gateway: HTTP in, the same proxy event as AWS, ``core.webapi`` out.
+
+What API Gateway does before the Lambda runs is done here too, with its answers:
+unknown route or method -> 403 ``{"message": "Missing Authentication Token"}``; missing or
+bad ``x-api-key`` -> 403 ``{"message": "Forbidden"}``; a body over Lambda's 6 MB -> 413
+``{"message": "Request Too Long"}``. ``OPTIONS`` (CORS pre-flight) needs no key, as in the
+deployed API. Requests are served on threads (one per connection).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from core import webapi
+from core.apikeys import ApiKeyStore
+
+log = logging.getLogger(__name__)
+
+STAGE = "prod"
+READ_TIMEOUT_S = 30  # API Gateway gives up after 29 s; a stalled client must not hold a thread
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128  # 16+ clients connecting at once must not hit the default backlog of 5
+
+    def __init__(self, address, services, keys: ApiKeyStore):
+        self.services = services
+        self.keys = keys
+        super().__init__(address, _Handler)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FaceGateAPI"
+    sys_version = ""
+    timeout = READ_TIMEOUT_S
+
+    def log_message(self, fmt, *args):  # route the access log through logging, not stderr
+        log.info("%s %s", self.address_string(), fmt % args)
+
+    def _send(self, response: dict) -> None:
+        body = response.get("body") or ""
+        data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
+        self.send_response(int(response["statusCode"]))
+        for name, value in (response.get("headers") or {}).items():
+            self.send_header(name, str(value))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _gateway_answer(self, status: int, message: str, request_id: str) -> None:
+        self._send(webapi.api_gateway_response(status, message, request_id))
+
+    def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        parts = urlsplit(self.path)
+        route = webapi.route_of(parts.path)
+        method = self.command.upper()
+        if route is None or method not in ("POST", "OPTIONS"):
+            self._drain_small_body()
+            return self._gateway_answer(403, "Missing Authentication Token", request_id)
+        key_info = None
+        if method == "POST":
+            try:
+                key_info = self.server.keys.verify(self.headers.get("x-api-key"))
+            except Exception:  # noqa: BLE001 - a broken key store locks out, never lets in
+                log.exception("API key check failed")
+            if key_info is None:
+                self._drain_small_body()
+                return self._gateway_answer(403, "Forbidden", request_id)
+        body = self._read_body(request_id)
+        if body is None:
+            return
+        event = self._event(route, parts, method, body, request_id, key_info)
+        self._send(webapi.handle_route(route, event, self.server.services))
+
+    def _content_length(self) -> int | None:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return 0 if self.headers.get("Transfer-Encoding") is None else None
+        try:
+            n = int(raw)
+        except ValueError:
+            return None
+        return n if n >= 0 else None
+
+    def _drain_small_body(self) -> None:
+        # Keep the connection usable for the next request when the body is cheap to skip.
+        n = self._content_length()
+        if n is not None and n <= 64 * 1024:
+            self.rfile.read(n)
+        else:
+            self.close_connection = True
+
+    def _read_body(self, request_id: str) -> bytes | None:
+        n = self._content_length()
+        if n is None:
+            self.close_connection = True
+            self._gateway_answer(411, "Length Required", request_id)
+            return None
+        if n > webapi.MAX_BODY_BYTES:
+            self.close_connection = True  # do not read 6 MB+ just to refuse it
+            self._gateway_answer(413, "Request Too Long", request_id)
+            return None
+        return self.rfile.read(n) if n else b""
+
+    def _event(self, route, parts, method, body: bytes, request_id, key_info) -> dict:
+        """The API Gateway REST proxy event (format 1.0) for this request."""
+        headers, multi = {}, {}
+        for name, value in self.headers.items():
+            headers[name] = value
+            multi.setdefault(name, []).append(value)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        try:
+            text, is_b64 = body.decode("utf-8"), False
+        except UnicodeDecodeError:
+            text, is_b64 = base64.b64encode(body).decode("ascii"), True
+        return {
+            "resource": f"/{route}",
+            "path": f"/{route}",
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": multi,
+            "queryStringParameters": dict(query) or None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": None,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": f"/{route}", "httpMethod": method, "path": f"/{STAGE}/{route}",
+                "stage": STAGE, "requestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent"),
+                             "apiKeyId": key_info.key_id if key_info else None},
+            },
+            "body": text or None,
+            "isBase64Encoded": is_b64,
+        }
+
+    def _safe_handle(self) -> None:
+        try:
+            self._handle()
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:  # noqa: BLE001 - never a traceback to the client
+            log.exception("API server error")
+            self.close_connection = True
+            try:
+                self._send(webapi.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
+            except Exception:  # noqa: BLE001
+                pass
+
+    do_POST = do_OPTIONS = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _safe_handle
+
+
+def serve_api(settings, host: str | None = None, port: int | None = None, services=None) -> ApiServer:
+    """Bind the local Web API (not yet serving). Call ``serve_forever()`` on the result (or run
+    it in a thread) and ``shutdown()`` + ``server_close()`` to stop. ``port=0`` picks a free
+    port; ``server.url`` says where it listens. Builds services from ``settings`` unless given.
+    Raises OSError when the address is taken."""
+    if services is None:
+        from core.services import build_services
+
+        services = build_services(settings)
+    host = settings.bind_host if host is None else host
+    port = settings.api_port if port is None else port
+    return ApiServer((host, port), services, ApiKeyStore(settings.data_dir))
+
+
+def describe(server: ApiServer) -> str:
+    """One line for humans: where the API listens and how many keys can use it."""
+    active = [k for k in server.keys.list() if k.revoked is None]
+    hint = "" if active else " (no API key yet: python -m core api-key create)"
+    return json.dumps({"api": server.url, "routes": ["/search", "/analyze"], "active_keys": len(active)}) + hint

@@ -1,0 +1,56 @@
+"""``python -m core api`` (the local Web API) and ``python -m core api-key ...`` (its keys)."""
+
+from __future__ import annotations
+
+import sys
+
+
+def _settings():
+    from core.config import load_settings
+
+    return load_settings()
+
+
+def _keys():
+    from core.apikeys import ApiKeyStore
+
+    return ApiKeyStore(_settings().data_dir)
+
+
+def _serve(args) -> int:
+    from core.api_server import describe, serve_api
+
+    server = serve_api(_settings(), args.host, args.port)
+    print(describe(server), file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _create(args) -> int:
+    info, key = _keys().create(args.name)
+    print(f"key_id={info.key_id} name={info.name} (shown once; only its hash is stored)", file=sys.stderr)
+    print(key)  # alone on the last line of stdout, for scripts: KEY=$(... | tail -n1)
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("api", help="serve the Web API (/search, /analyze) over HTTP")
+    p.add_argument("--host", default=None, help="address to bind (default FACEGATE_BIND_HOST)")
+    p.add_argument("--port", type=int, default=None, help="port (default FACEGATE_API_PORT; 0 = any free port)")
+    p.set_defaults(func=_serve)
+
+    keys = sub.add_parser("api-key", help="API keys of the local Web API (stored hashed)")
+    cmds = keys.add_subparsers(dest="command", required=True)
+    p = cmds.add_parser("create", help="make a key; prints it once, alone on the last line")
+    p.add_argument("--name", default="default")
+    p.set_defaults(func=_create)
+    p = cmds.add_parser("revoke", help="revoke a key by its id (see list)")
+    p.add_argument("key_id")
+    p.set_defaults(func=lambda a: _keys().revoke(a.key_id).public())
+    p = cmds.add_parser("list", help="key ids, names and dates (never the keys)")
+    p.set_defaults(func=lambda a: [k.public() for k in _keys().list()])
