@@ -45,8 +45,10 @@ class ApiServer(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FaceGateAPI"
-    sys_version = ""
     timeout = READ_TIMEOUT_S
+
+    def version_string(self) -> str:  # no Python version in the Server header
+        return self.server_version
 
     def log_message(self, fmt, *args):  # route the access log through logging, not stderr
         log.info("%s %s", self.address_string(), fmt % args)

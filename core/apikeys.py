@@ -18,7 +18,7 @@ import re
 import secrets
 import threading
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import InvalidParameter, ResourceNotFound
@@ -96,7 +96,7 @@ class ApiKeyStore:
             raise InvalidParameter("key name must be 1-64 of A-Z a-z 0-9 _ . - and spaces")
         key = secrets.token_urlsafe(30)  # 40 characters; API Gateway wants at least 20
         info = ApiKeyInfo(key_id=secrets.token_hex(4), name=name,
-                          created=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), sha256=_digest(key))
+                          created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), sha256=_digest(key))
         self._update(lambda keys: ([*keys, info], None))
         return info, key
 
@@ -107,7 +107,7 @@ class ApiKeyStore:
                 if k.key_id == key_id:
                     if k.revoked is None:
                         keys[i] = ApiKeyInfo(**{**asdict(k),
-                                                "revoked": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")})
+                                                "revoked": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
                     return keys, keys[i]
             raise ResourceNotFound(f"no API key with id {key_id!r}")
         return self._update(change)

@@ -21,6 +21,8 @@ class Services:
     faces: FaceCollections
     publisher: EventPublisher
     events: EventStore
+    # The Web API as the app reaches it (core.apiclient): in process locally, HTTP in aws.
+    api: object = None
 
     def close(self) -> None:
         self.publisher.close()
@@ -32,8 +34,14 @@ def build_services(settings: Settings | None = None) -> Services:
     if settings.backend == "aws":
         from core.aws_services import build_aws_services  # noqa: PLC0415 (only needed in aws)
 
-        return build_aws_services(settings)
-    return build_local_services(settings)
+        services = build_aws_services(settings)
+    else:
+        services = build_local_services(settings)
+    if services.api is None:
+        from core.apiclient import build_api_client
+
+        services.api = build_api_client(services)
+    return services
 
 
 def build_local_services(settings: Settings) -> Services:

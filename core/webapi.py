@@ -25,7 +25,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from core.config import BUCKET_PATTERN
 from core.errors import (
@@ -175,7 +175,7 @@ def parse_image_request(body: dict) -> ImageRequest:
 
 def _timestamp() -> str:
     # Lambda's clock is UTC; the course's handler printed datetime.now() there.
-    return datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _json_default(value):
@@ -217,11 +217,7 @@ def error_response(exc: Exception, request_id: str, route: str = "") -> dict:
         status = 421 if route == "search" else 404
         return proxy_response(status, {"msg": NO_FACE_FOUND, "error": "NoFaceInImage"}, request_id)
     if isinstance(exc, FaceGateError):
-        for kind, status in _ERROR_STATUS:
-            if isinstance(exc, kind):
-                break
-        else:
-            status = 500
+        status = next((code for kind, code in _ERROR_STATUS if isinstance(exc, kind)), 500)
         if status >= 500:
             log.error("request %s failed: %s: %s", request_id, exc.code, exc.message)
         return proxy_response(status, {"msg": f"[FAILED]{exc.message}", "error": exc.code}, request_id)

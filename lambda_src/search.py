@@ -1,0 +1,15 @@
+"""``POST /search``: SearchFacesByImage on FACEGATE_COLLECTION (the course's step 2)."""
+
+from __future__ import annotations
+
+from core import webapi
+from lambda_src import _container
+
+
+def handler(event, context):
+    """API Gateway proxy event -> proxy response (never raises)."""
+    try:
+        services = _container.services()
+    except Exception as exc:  # noqa: BLE001 - a bad environment is a mapped 500, not a crash
+        return webapi.error_response(exc, webapi.request_id_of(event, context), "search")
+    return webapi.handle_route("search", event, services, context)
