@@ -27,8 +27,10 @@ run: $(RUN_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Every benchmark prints its figures; BENCH=faces runs one (bench/faces.py).
 bench: $(DEV_STAMP)
-	$(BIN)/python bench/faces.py
+	@set -e; for f in $(if $(BENCH),bench/$(BENCH).py,bench/*.py); do \
+	  echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
