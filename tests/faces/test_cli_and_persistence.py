@@ -108,9 +108,16 @@ def test_kill_minus_9_during_enrolment_leaves_a_consistent_collection(tmp_path, 
             print(i, flush=True)
     """)
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    from core.faces.local import LocalFaceCollections
+
+    reader = LocalFaceCollections(data)  # another process reading while the writer writes
+    probe = {"Bytes": Path(images[0]).read_bytes()}
     try:
-        for _ in range(6):  # let it write a few, then kill it mid-stream
+        for i in range(6):  # let it write a few (searching meanwhile), then kill it mid-stream
             assert proc.stdout.readline()
+            if i >= 1:
+                hits = reader.search_faces_by_image(CollectionId="c", Image=probe, FaceMatchThreshold=90)
+                assert hits["FaceMatches"] and hits["FaceMatches"][0]["Face"]["ExternalImageId"] == "p0"
         time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
     finally:
