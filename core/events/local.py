@@ -1,11 +1,20 @@
-"""Local event store: SQLite (WAL) under ``<data dir>/events/events.db``.
+"""Local event store: a SQLite journal (the truth) plus a columnar copy for analytics.
 
-Idempotent by message id, so QoS 1 redelivery never doubles a record.
+Why this shape (measured on these 2 cores with 1,000,000 events, README "analytics"):
+- SQLite in WAL mode is the only candidate that lets the rule engine append from one process
+  while the app, the CLI and the Web API read from others, durably and crash-safe. DuckDB
+  allows one read-write process *or* many readers; Parquet files cannot be appended in place
+  and give no idempotency by id.
+- But SQLite aggregates 30-180 ms per chart at 1 M rows, DuckDB 1-5 ms. So the analytics side
+  reads DuckDB over immutable Parquet segments sealed from the journal plus the small unsealed
+  tail (``core.events.columnar``).
+
+Journal layout: one table per kind with the typed columns of ``core.events.columns``;
+``seq`` orders rows as committed, ``id`` (the MQTT message id) makes ``append`` idempotent.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,45 +22,56 @@ from pathlib import Path
 import pandas as pd
 
 from core.errors import InvalidParameter
+from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
 from core.storage import ensure_dir
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    device_id TEXT,
-    ts TEXT NOT NULL,
-    payload TEXT NOT NULL
+
+def _schema() -> str:
+    parts = []
+    for kind, cols in KIND_COLUMNS.items():
+        typed = ", ".join(f"{c} {SQLITE_TYPES[t]}" for _, c, t in cols)
+        parts.append(f"""
+CREATE TABLE IF NOT EXISTS {kind} (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    ts INTEGER,
+    {typed},
+    extra TEXT
 );
-CREATE INDEX IF NOT EXISTS events_by_kind_ts ON events(kind, ts);
-CREATE INDEX IF NOT EXISTS events_by_kind_device_ts ON events(kind, device_id, ts);
-"""
+CREATE INDEX IF NOT EXISTS {kind}_by_ts ON {kind}(ts);
+CREATE INDEX IF NOT EXISTS {kind}_by_device_ts ON {kind}(device, ts);""")
+    return "\n".join(parts)
 
 
 def normalise_datetime(value) -> str:
     """Sortable UTC ISO text from the course's two formats (``2019-08-08 18:12:00`` and
     ``2019-08-08T18:12:00Z``); unparseable values sort first rather than being lost."""
-    ts = pd.to_datetime(value, utc=True, errors="coerce")
-    if pd.isna(ts):
+    us = parse_datetime_us(value)
+    if us is None:
         return "0000-00-00T00:00:00.000000Z"
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return pd.Timestamp(us, unit="us", tz="UTC").strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LocalEventStore(EventStore):
+    """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar``."""
+
     def __init__(self, path: Path):
         self.path = Path(path)
         ensure_dir(self.path.parent)
         self._local = threading.local()
         con = self._conn()
-        con.executescript(_SCHEMA)
+        con.executescript(_schema())
         self.path.chmod(0o600)
+        self._columnar = None
+        self._columnar_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
             con = sqlite3.connect(self.path, timeout=30)
             con.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed append survives power loss, which QoS 1 acknowledgement relies on.
             con.execute("PRAGMA synchronous=FULL")
             self._local.con = con
         return con
@@ -62,36 +82,69 @@ class LocalEventStore(EventStore):
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
 
     def append(self, kind, records, ids):
+        """Store ``records`` (course payload dicts) under their message ``ids`` in one
+        transaction. Returns how many were new. Raises InvalidParameter for an unknown kind,
+        mismatched lengths, a record that is not an object or an empty id."""
         self._check_kind(kind)
         if len(records) != len(ids):
             raise InvalidParameter("records and ids must have the same length")
+        rows = []
+        for record, message_id in zip(records, ids, strict=True):
+            if not isinstance(record, dict):
+                raise InvalidParameter(f"a {kind} record must be a JSON object, not {type(record).__name__}")
+            if not message_id or not isinstance(message_id, str):
+                raise InvalidParameter("every record needs a non-empty message id")
+            rows.append((message_id, *to_row(kind, record)))
+        if not rows:
+            return 0
+        cols = ["id", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra"]
+        sql = f"INSERT OR IGNORE INTO {kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         con = self._conn()
         with con:
             before = con.total_changes
-            con.executemany(
-                "INSERT OR IGNORE INTO events (id, kind, device_id, ts, payload) VALUES (?, ?, ?, ?, ?)",
-                [(i, kind, r.get("DeviceID"), normalise_datetime(r.get("Datetime")), json.dumps(r, ensure_ascii=False))
-                 for r, i in zip(records, ids)])
+            con.executemany(sql, rows)
             return con.total_changes - before
 
     def query(self, kind, *, device=None, since=None, until=None, limit=None):
+        """Events of ``kind`` in [since, until) as payload-named columns, oldest first; with
+        ``limit`` the newest ``limit`` of them. Raises InvalidParameter for a bad kind or time."""
         self._check_kind(kind)
-        sql, args = "SELECT payload FROM events WHERE kind = ?", [kind]
+        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra"]
+        sql, args = f"SELECT {', '.join(cols)} FROM {kind} WHERE 1=1", []
         if device:
-            sql += " AND device_id = ?"
+            sql += " AND device = ?"
             args.append(device)
-        if since:
-            sql += " AND ts >= ?"
-            args.append(normalise_datetime(since))
-        if until:
-            sql += " AND ts < ?"
-            args.append(normalise_datetime(until))
+        for bound, op in ((since, ">="), (until, "<")):
+            if bound is not None and bound != "":
+                us = parse_datetime_us(bound if not isinstance(bound, pd.Timestamp) else bound.to_pydatetime())
+                if us is None:
+                    raise InvalidParameter(f"not a date/time: {bound!r}")
+                sql += f" AND ts {op} ?"
+                args.append(us)
         if limit:
-            sql = f"SELECT payload FROM ({sql} ORDER BY ts DESC LIMIT ?) ORDER BY rowid"
+            sql = f"SELECT * FROM ({sql} ORDER BY ts DESC, seq DESC LIMIT ?) ORDER BY ts, seq"
             args.append(int(limit))
+        else:
+            sql += " ORDER BY ts, seq"
         rows = self._conn().execute(sql, args).fetchall()
-        df = pd.DataFrame([json.loads(r[0]) for r in rows])
-        if "Datetime" in df:
-            df["Datetime"] = pd.to_datetime(df["Datetime"], utc=True, errors="coerce", format="mixed")
-            df = df.sort_values("Datetime", kind="stable").reset_index(drop=True)
-        return df
+        return to_payload_frame(kind, pd.DataFrame.from_records(rows, columns=cols))
+
+    def count(self, kind: str) -> int:
+        """How many events of ``kind`` are stored."""
+        self._check_kind(kind)
+        return self._conn().execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
+
+    def columnar(self, *, since=None, until=None):
+        """DuckDB over sealed Parquet segments plus the journal's tail, caught up now."""
+        with self._columnar_lock:
+            if self._columnar is None:
+                from core.events.columnar import ColumnarMirror
+
+                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar")
+        return self._columnar.cursor()
+
+    def seal(self) -> int:
+        """Write every complete segment of the journal to Parquet now (demo-data calls this
+        after a bulk load so that the first page render does not). Returns segments written."""
+        self.columnar().close()
+        return self._columnar.sealed_last_refresh

@@ -68,3 +68,24 @@ class EventStore(abc.ABC):
               until: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
         ``Datetime`` parsed as UTC timestamps."""
+
+    def columnar(self, *, since=None, until=None):
+        """A DuckDB connection with views ``auth``, ``analysis``, ``door`` and ``sensor`` whose
+        columns are ``core.events.columns`` (``ts`` a UTC TIMESTAMP), holding at least the
+        events in [since, until). The analytics SQL runs on it in both worlds. This default
+        loads ``query`` results (the aws world); the local store overrides it with a
+        persistent columnar copy. Raises what ``query`` raises. Close it when done."""
+        import duckdb  # noqa: PLC0415 (only analytics needs it)
+
+        from core.events.columns import from_payload_frame  # noqa: PLC0415
+
+        con = duckdb.connect(":memory:", config={"threads": 2})
+        for kind in KINDS:
+            frame = from_payload_frame(kind, self.query(kind, since=since, until=until))
+            frame.insert(0, "seq", range(len(frame)))
+            frame["extra"] = pd.Series([None] * len(frame), dtype="object")
+            con.register(f"_{kind}_frame", frame)
+            con.execute(f"CREATE TABLE _{kind} AS SELECT * FROM _{kind}_frame")
+            con.unregister(f"_{kind}_frame")
+            con.execute(f"CREATE VIEW {kind} AS SELECT * REPLACE (make_timestamp(ts) AS ts) FROM _{kind}")
+        return con
