@@ -68,3 +68,10 @@ class ServiceUnavailable(FaceGateError):
 
 class ConfigError(FaceGateError):
     code = "ConfigError"
+
+
+class DeployFailed(FaceGateError):
+    """Creating, updating or deleting the AWS side did not complete (CloudFormation's
+    reasons are in the message)."""
+
+    code = "DeployFailed"
