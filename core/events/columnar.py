@@ -25,7 +25,7 @@ import pandas as pd
 from core.events.columns import DUCKDB_TYPES, KIND_COLUMNS
 from core.storage import ensure_dir
 
-SEGMENT_ROWS = 50_000
+SEGMENT_ROWS = 20_000
 _SEGMENT_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<k>\d{8})\.parquet$")
 
 
@@ -100,7 +100,7 @@ class ColumnarMirror:
             tmp = self.dir / f".{kind}-{k:08d}.{os.getpid()}.{threading.get_ident()}.tmp"
             self._duck.execute(
                 f"COPY (SELECT * FROM tail_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
-                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000)",
+                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 20000)",
                 [sealed_upto, sealed_upto + size])
             os.chmod(tmp, 0o600)
             os.replace(tmp, path)
