@@ -60,6 +60,15 @@ class Settings:
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
     aws_account_id: str = ""
+    # Telemetry: how records leave the app. "auto" = MQTT when a local broker is running
+    # (or an endpoint is set), else "direct" into the event store; "mqtt" always via the outbox.
+    publisher: str = "auto"
+    # Certificates for FACEGATE_MQTT_ENDPOINT (empty = the local CA's device certificate).
+    mqtt_ca_file: str = ""
+    mqtt_cert_file: str = ""
+    mqtt_key_file: str = ""
+    # Firehose-like buffering of analysis logs before one object is written (course: 60 s / 5 MB).
+    analysis_buffer_seconds: float = 60.0
 
     @property
     def env_names(self) -> dict[str, str]:
@@ -106,6 +115,12 @@ def _coerce(name: str, raw, kind):
 def _validate(s: Settings) -> None:
     if s.backend not in ("local", "aws"):
         raise ConfigError(f"FACEGATE_BACKEND must be 'local' or 'aws', not {s.backend!r}")
+    if s.publisher not in ("auto", "direct", "mqtt"):
+        raise ConfigError(f"FACEGATE_PUBLISHER must be auto, direct or mqtt, not {s.publisher!r}")
+    if s.mqtt_cert_file and not s.mqtt_key_file:
+        raise ConfigError("FACEGATE_MQTT_KEY_FILE is needed with FACEGATE_MQTT_CERT_FILE")
+    if not 0 < s.analysis_buffer_seconds <= 900:
+        raise ConfigError("FACEGATE_ANALYSIS_BUFFER_SECONDS must be more than 0 and at most 900 (Firehose's limit)")
     if not COLLECTION_ID_PATTERN.match(s.collection):
         raise ConfigError("FACEGATE_COLLECTION must match [a-zA-Z0-9_.-]{1,255}, "
                           f"not {s.collection!r}")

@@ -23,6 +23,9 @@ class Services:
     events: EventStore
     # The Web API as the app reaches it (core.apiclient): in process locally, HTTP in aws.
     api: object = None
+    # Broker state, recent messages and rule errors for the logs page (local world;
+    # core.telemetry.monitor.LocalTelemetryMonitor), None where there is none.
+    telemetry: object = None
 
     def close(self) -> None:
         self.publisher.close()
@@ -50,6 +53,7 @@ def build_local_services(settings: Settings) -> Services:
     from core.faces.local import LocalFaceCollections
     from core.objects.local import LocalObjectStore
     from core.storage import ensure_dir
+    from core.telemetry.monitor import LocalTelemetryMonitor
 
     data = ensure_dir(settings.data_dir)
     objects = LocalObjectStore(data / "objects")
@@ -58,6 +62,17 @@ def build_local_services(settings: Settings) -> Services:
         settings=settings,
         objects=objects,
         faces=LocalFaceCollections(data, objects=objects, region=settings.region),
-        publisher=DirectPublisher(events),
+        publisher=_local_publisher(settings) or DirectPublisher(events),
         events=events,
+        telemetry=LocalTelemetryMonitor(settings),
     )
+
+
+def _local_publisher(settings: Settings):
+    """MQTT + outbox when ``FACEGATE_PUBLISHER`` is mqtt, or auto with a local broker
+    running; otherwise None (records go straight into the event store)."""
+    if settings.publisher == "direct":
+        return None
+    from core.telemetry.local import build_local_publisher
+
+    return build_local_publisher(settings, settings.publisher)

@@ -30,6 +30,8 @@ def settings(tmp_path, monkeypatch):
 
     monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("FACEGATE_SECRETS_FILE", str(tmp_path / "no-secrets.toml"))
+    # No broker in unit tests: publish() stores straight into the event store.
+    monkeypatch.setenv("FACEGATE_PUBLISHER", "direct")
     for var in ("FACEGATE_BACKEND", "FACEGATE_COLLECTION", "FACEGATE_MATCH_THRESHOLD"):
         monkeypatch.delenv(var, raising=False)
     return load_settings()

@@ -1,0 +1,170 @@
+"""The local world's certificate authority: a CA created on first run, and device
+certificates signed by it (like IoT Core's ``create-keys-and-certificate``).
+
+Layout under ``<data dir>/telemetry/pki/``: ``ca.pem`` (public), ``ca.key`` (owner-only),
+``broker.pem``/``broker.key`` (the local broker's server certificate, SAN 127.0.0.1 and
+localhost) and ``devices/<device id>/`` for certificates the app itself uses. A device's
+certificate carries its id as the subject common name; the broker allows a client to
+connect only with a client id equal to that name or starting with ``<name>-``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import ipaddress
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from core.config import DEVICE_ID_PATTERN
+from core.errors import InvalidParameter
+from core.storage import atomic_write_bytes, ensure_dir
+
+CA_NAME = "FaceGate local CA"
+BROKER_NAME = "facegate-broker"
+# Device certificates live as long as IoT Core's default (no expiry management locally).
+DEVICE_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class DeviceCredentials:
+    """Paths of one device's key material; ``client_id`` is what it must connect with."""
+
+    device_id: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+    @property
+    def client_id(self) -> str:
+        return self.device_id
+
+
+def _key_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class LocalCA:
+    """Creates the CA lazily and issues certificates. Safe to call from several processes
+    at once (an exclusive lock file guards first-run creation)."""
+
+    def __init__(self, pki_dir: Path):
+        self.dir = Path(pki_dir)
+        self.ca_file = self.dir / "ca.pem"
+        self.ca_key_file = self.dir / "ca.key"
+        self.broker_cert_file = self.dir / "broker.pem"
+        self.broker_key_file = self.dir / "broker.key"
+
+    # -- CA ---------------------------------------------------------------------------
+    def ensure(self) -> LocalCA:
+        """Create the CA and the broker certificate if missing; returns self."""
+        ensure_dir(self.dir)
+        with open(self.dir / ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not self.ca_file.is_file() or not self.ca_key_file.is_file():
+                self._create_ca()
+            if not self.broker_cert_file.is_file() or not self.broker_key_file.is_file():
+                key, cert = self._issue(BROKER_NAME, server=True)
+                atomic_write_bytes(self.broker_key_file, _key_pem(key))
+                atomic_write_bytes(self.broker_cert_file, cert.public_bytes(serialization.Encoding.PEM))
+        return self
+
+    def _create_ca(self) -> None:
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                .not_valid_before(_now() - dt.timedelta(minutes=5))
+                .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS * 2))
+                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                             content_commitment=False, key_encipherment=False,
+                                             data_encipherment=False, key_agreement=False,
+                                             encipher_only=False, decipher_only=False), critical=True)
+                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+                .sign(key, hashes.SHA256()))
+        atomic_write_bytes(self.ca_key_file, _key_pem(key))
+        atomic_write_bytes(self.ca_file, cert.public_bytes(serialization.Encoding.PEM))
+
+    def _load_ca(self):
+        key = serialization.load_pem_private_key(self.ca_key_file.read_bytes(), password=None)
+        cert = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
+        return key, cert
+
+    def _issue(self, common_name: str, *, server: bool):
+        ca_key, ca_cert = self._load_ca()
+        key = ec.generate_private_key(ec.SECP256R1())
+        builder = (x509.CertificateBuilder()
+                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                   .issuer_name(ca_cert.subject).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(_now() - dt.timedelta(minutes=5))
+                   .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS))
+                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                                  critical=False))
+        if server:
+            builder = builder.add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        else:
+            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        return key, builder.sign(ca_key, hashes.SHA256())
+
+    # -- devices ----------------------------------------------------------------------
+    def create_device(self, device_id: str, out_dir: Path) -> DeviceCredentials:
+        """Issue a new key and certificate for ``device_id`` into ``out_dir`` (key file
+        owner-only) and copy the CA certificate there. Returns the paths.
+        Raises ``InvalidParameter`` for a device id IoT Core would refuse."""
+        if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
+            raise InvalidParameter(f"device id must match [a-zA-Z0-9_:-]{{1,128}}, not {device_id!r}")
+        self.ensure()
+        out = ensure_dir(Path(out_dir))
+        return self._write_device(DeviceCredentials(device_id, out / "AmazonRootCA1.pem",
+                                                    out / f"{device_id}.cert.pem", out / f"{device_id}.private.key"))
+
+    def _write_device(self, creds: DeviceCredentials) -> DeviceCredentials:
+        ensure_dir(creds.cert_file.parent)
+        key, cert = self._issue(creds.device_id, server=False)
+        atomic_write_bytes(creds.key_file, _key_pem(key))
+        atomic_write_bytes(creds.cert_file, cert.public_bytes(serialization.Encoding.PEM))
+        atomic_write_bytes(creds.ca_file, self.ca_file.read_bytes())
+        return creds
+
+    def device_credentials(self, device_id: str) -> DeviceCredentials:
+        """The app's own credentials for ``device_id`` under the PKI folder, issued on first use."""
+        folder = self.dir / "devices" / device_id
+        creds = DeviceCredentials(device_id, folder / "AmazonRootCA1.pem", folder / f"{device_id}.cert.pem",
+                                  folder / f"{device_id}.private.key")
+        if not (creds.cert_file.is_file() and creds.key_file.is_file() and creds.ca_file.is_file()):
+            self.ensure()
+            with open(self.dir / ".lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                if not (creds.cert_file.is_file() and creds.key_file.is_file() and creds.ca_file.is_file()):
+                    return self._write_device(creds)
+        return creds
+
+
+def common_name(cert_der: bytes) -> str | None:
+    """The subject CN of a DER certificate (what the broker identifies a device by)."""
+    cert = x509.load_der_x509_certificate(cert_der)
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else None
+
+
+def connection_info(creds: DeviceCredentials, endpoint: str, port: int) -> str:
+    """One line of JSON telling a device how to connect (the CLI's ``create-device`` output)."""
+    return json.dumps({"endpoint": endpoint, "port": port, "ca_file": str(creds.ca_file.resolve()),
+                       "cert_file": str(creds.cert_file.resolve()), "key_file": str(creds.key_file.resolve()),
+                       "client_id": creds.client_id})

@@ -1,0 +1,185 @@
+"""The local world's telemetry stack in one process: broker + journal + rule engine.
+
+``TelemetryStack`` is what ``python -m core serve`` (and ``python -m core iot broker``)
+runs. It writes its state to ``<data dir>/telemetry/broker.json`` every second so that the
+app (another process) can show broker state, and so that ``FACEGATE_PUBLISHER=auto``
+knows a broker is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import Settings
+from core.storage import atomic_write_bytes, ensure_dir
+
+log = logging.getLogger(__name__)
+
+STATUS_FRESH_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class TelemetryPaths:
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal.db"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox.db"
+
+    @property
+    def tables(self) -> Path:
+        return self.root / "tables.db"
+
+    @property
+    def status(self) -> Path:
+        return self.root / "broker.json"
+
+
+def telemetry_paths(settings: Settings) -> TelemetryPaths:
+    return TelemetryPaths(Path(settings.data_dir) / "telemetry")
+
+
+def read_broker_status(settings: Settings) -> dict | None:
+    """The running local broker's last status, or ``None`` when none is running (no file,
+    a stale file, or its process is gone)."""
+    path = telemetry_paths(settings).status
+    try:
+        status = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if time.time() - status.get("updated_at", 0) > STATUS_FRESH_SECONDS or status.get("stopped"):
+        return None
+    try:
+        os.kill(int(status["pid"]), 0)
+    except (OSError, KeyError, ValueError):
+        return None
+    return status
+
+
+class TelemetryStack:
+    """Broker on ``host:port`` (0 = a free port) whose messages the rule engine stores
+    through the given adapters. ``await start()`` / ``await stop()``, or ``run()``."""
+
+    def __init__(self, settings: Settings, *, events, objects, host: str | None = None, port: int | None = None,
+                 stream_max_age_s: float = 60.0, stream_max_bytes: int = 5 * 1024 * 1024):
+        from core.telemetry.ca import LocalCA
+        from core.telemetry.engine import RuleEngine
+        from core.telemetry.journal import Journal
+        from core.telemetry.rules import course_rules
+        from core.telemetry.sensor_table import LocalSensorTable
+
+        self.settings = settings
+        self.paths = telemetry_paths(settings)
+        ensure_dir(self.paths.root)
+        self.ca = LocalCA(self.paths.pki).ensure()
+        self.journal = Journal(self.paths.journal)
+        self.table = LocalSensorTable(self.paths.tables)
+        self.engine = RuleEngine(self.journal, course_rules(settings.topic_prefix, settings.logs_bucket),
+                                 prefix=settings.topic_prefix, events=events, objects=objects, table=self.table,
+                                 table_name=settings.sensor_table, stream_max_age_s=stream_max_age_s,
+                                 stream_max_bytes=stream_max_bytes)
+        self.host = host or settings.bind_host
+        self.port = settings.mqtt_port if port is None else port
+        self.broker = None
+        self._status_task: asyncio.Task | None = None
+
+    def _ingest(self, batch) -> None:
+        self.journal.append(batch)
+        self.engine.notify()
+
+    def _refused(self, inbound, reason: str) -> None:
+        self.journal.record_refused(inbound.topic, inbound.client_id, inbound.message_id, reason, inbound.payload)
+
+    async def start(self) -> None:
+        from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
+
+        ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
+        self.broker = Broker(host=self.host, port=self.port, ssl_context=ssl_ctx,
+                             policy=TopicPolicy(self.settings.topic_prefix), ingest=self._ingest, refused=self._refused)
+        self.engine.start()
+        await self.broker.start()
+        self.port = self.broker.port
+        self._write_status()
+        self._status_task = asyncio.create_task(self._status_loop())
+        log.warning("MQTT broker (mutual TLS) listening on %s:%s", self.host, self.port)
+
+    async def stop(self) -> None:
+        """Stop accepting, store and acknowledge what arrived, flush the analysis buffer."""
+        if self._status_task:
+            self._status_task.cancel()
+        if self.broker:
+            await self.broker.stop()
+        self.engine.stop()
+        self._write_status(stopped=True)
+
+    def status(self) -> dict:
+        return {"pid": os.getpid(), "host": self.host, "port": self.port, "updated_at": time.time(),
+                "broker": self.broker.state() if self.broker else {}, "engine": self.engine.status()}
+
+    def _write_status(self, stopped: bool = False) -> None:
+        status = self.status()
+        status["stopped"] = stopped
+        atomic_write_bytes(self.paths.status, json.dumps(status).encode())
+
+    async def _status_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await loop.run_in_executor(None, self._write_status)
+            except Exception:  # noqa: BLE001 - status is best effort; the broker goes on
+                log.exception("could not write broker status")
+
+    async def run(self, ready=None) -> None:
+        """Serve until SIGINT/SIGTERM; ``ready()`` is called once listening."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        if ready:
+            ready(self)
+        await stop.wait()
+        await self.stop()
+
+
+def build_local_publisher(settings: Settings, mode: str):
+    """The publisher for the local world: ``mqtt`` (outbox + awsiotsdk to the local broker
+    or ``FACEGATE_MQTT_ENDPOINT``) or ``None`` for the caller to use the direct one."""
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.outbox import Outbox
+    from core.telemetry.publisher import MqttPublisher
+
+    paths = telemetry_paths(settings)
+    if mode == "auto" and not settings.mqtt_endpoint and read_broker_status(settings) is None:
+        return None
+    host, port = settings.bind_host, settings.mqtt_port
+    if settings.mqtt_endpoint:
+        host, _, port_text = settings.mqtt_endpoint.partition(":")
+        port = int(port_text) if port_text else 8883
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    if settings.mqtt_cert_file:
+        cert, key = Path(settings.mqtt_cert_file), Path(settings.mqtt_key_file)
+        ca = Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
+    else:
+        creds = LocalCA(paths.pki).device_credentials(settings.device_id)
+        cert, key, ca = creds.cert_file, creds.key_file, creds.ca_file
+    # One connection per process: the client id is the device id plus this process's id.
+    return MqttPublisher(Outbox(paths.outbox), endpoint=host, port=port, cert_file=cert, key_file=key, ca_file=ca,
+                         client_id=f"{settings.device_id}-{os.getpid()}", prefix=settings.topic_prefix)

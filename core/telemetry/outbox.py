@@ -1,0 +1,112 @@
+"""The publisher's durable outbox (SQLite, WAL, synchronous=FULL).
+
+A record is in the outbox before ``publish`` returns and leaves it only when the broker has
+acknowledged it (PUBACK), so a broker outage or an app restart loses nothing; records
+drain in the order they were accepted. Several processes may share one outbox (the app,
+the Web API, the CLI): all of them add, one at a time drains (an exclusive ``flock``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from core.storage import ensure_dir
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    msg_id TEXT NOT NULL UNIQUE,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS refused (
+    msg_id TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+class Outbox:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        ensure_dir(self.path.parent)
+        self._local = threading.local()
+        self._conn().executescript(_SCHEMA)
+        self.path.chmod(0o600)
+        self._lock_fd: int | None = None
+
+    def _conn(self) -> sqlite3.Connection:
+        con = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            self._local.con = con
+        return con
+
+    def add(self, messages: list[tuple[str, str, bytes]]) -> None:
+        """Durably add ``(msg_id, topic, payload)`` records, in order, in one transaction."""
+        now = time.time()
+        with self._conn() as con:
+            con.executemany("INSERT OR IGNORE INTO outbox (msg_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+                            [(m, t, p, now) for m, t, p in messages])
+
+    def after(self, seq: int, limit: int) -> list[tuple[int, str, str, bytes]]:
+        """``(seq, msg_id, topic, payload)`` of the oldest records after ``seq``."""
+        return self._conn().execute("SELECT seq, msg_id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq "
+                                    "LIMIT ?", (seq, limit)).fetchall()
+
+    def get(self, seqs: list[int]) -> list[tuple[int, str, str, bytes]]:
+        marks = ",".join("?" * len(seqs))
+        return self._conn().execute(f"SELECT seq, msg_id, topic, payload FROM outbox WHERE seq IN ({marks}) "
+                                    "ORDER BY seq", seqs).fetchall()
+
+    def remove(self, seqs: list[int]) -> None:
+        """Forget acknowledged records."""
+        with self._conn() as con:
+            con.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+
+    def refuse(self, seq: int, reason: str) -> None:
+        """Move a record the broker refused (e.g. not authorised) aside, keeping it."""
+        with self._conn() as con:
+            con.execute("INSERT OR REPLACE INTO refused (msg_id, topic, payload, reason, at) "
+                        "SELECT msg_id, topic, payload, ?, ? FROM outbox WHERE seq = ?", (reason, time.time(), seq))
+            con.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def depth(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+
+    def refused_count(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM refused").fetchone()[0]
+
+    # -- who drains ---------------------------------------------------------------------
+    def try_become_drainer(self) -> bool:
+        """Take the drain lock if no other live process holds it (released when we exit)."""
+        if self._lock_fd is not None:
+            return True
+        fd = os.open(str(self.path) + ".drain.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None

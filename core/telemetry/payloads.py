@@ -1,0 +1,74 @@
+"""Checking an incoming message against the course's payloads (HANDSON.md step 4).
+
+``check_message`` returns the decoded record or raises ``BadMessage`` with a reason the
+error store shows the user ("not JSON", "over 128 KB", "Value must be a number", ...).
+Extra fields are allowed (the later board sends ``MagX``...); known fields must have the
+course's types; the sensor table's keys are required.
+"""
+
+from __future__ import annotations
+
+import json
+
+from core.errors import InvalidParameter
+
+MAX_MESSAGE_BYTES = 128 * 1024  # IoT Core's limit per message
+
+_STR, _BOOL, _NUM, _INT = "text", "true/false", "a number", "a whole number"
+# field -> (expected type, required, nullable)
+_FIELDS = {
+    "auth": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False),
+             "AuthenticationResult": (_BOOL, True, False), "PictureName": (_STR, True, False),
+             "Person": (_STR, False, False)},
+    "door": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False), "Person": (_STR, True, False)},
+    "analysis": {"Datetime": (_STR, True, False), "AgeRange-Low": (_INT, False, True),
+                 "AgeRange-High": (_INT, False, True), "Gender": (_STR, False, True),
+                 **{name: (_BOOL, False, True) for name in ("Smile", "Eyeglasses", "Sunglasses", "Beard",
+                                                            "Mustache", "EyesOpen", "MouthOpen")}},
+    "sensor": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False), "Value": (_NUM, False, True),
+               **{f"{k}{a}": (_NUM, False, True) for k in ("Accel", "Gyro", "Mag") for a in "XYZ"},
+               "Latitude": (_NUM, False, True), "Longitude": (_NUM, False, True),
+               "Accuracy": (_NUM, False, True)},
+}
+
+
+class BadMessage(InvalidParameter):
+    """A message the rule engine cannot store; the message says why."""
+
+
+def _type_ok(value, expected: str) -> bool:
+    if expected == _STR:
+        return isinstance(value, str) and value != ""
+    if expected == _BOOL:
+        return isinstance(value, bool)
+    if expected == _INT:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_record(kind: str, record) -> dict:
+    """``record`` if it is a valid ``kind`` payload, else raise ``BadMessage``."""
+    if not isinstance(record, dict):
+        raise BadMessage("payload must be a JSON object")
+    for name, (expected, required, nullable) in _FIELDS[kind].items():
+        if name not in record:
+            if required:
+                raise BadMessage(f"{name} is missing")
+            continue
+        value = record[name]
+        if value is None and nullable:
+            continue
+        if not _type_ok(value, expected):
+            raise BadMessage(f"{name} must be {expected}, not {json.dumps(value)[:40]}")
+    return record
+
+
+def check_message(kind: str, payload: bytes) -> dict:
+    """Decode and check one MQTT payload. Raises ``BadMessage``."""
+    if len(payload) > MAX_MESSAGE_BYTES:
+        raise BadMessage(f"message is {len(payload)} bytes, over the 128 KB limit")
+    try:
+        record = json.loads(payload)
+    except (UnicodeDecodeError, ValueError):
+        raise BadMessage("payload is not JSON") from None
+    return check_record(kind, record)
