@@ -1,0 +1,100 @@
+"""What every page shares: the cached services, the current language, error display.
+
+The only place the app builds ``Services`` (through ``st.cache_resource``), so every page and
+session shares one face engine per process.
+"""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from core import i18n
+from core.config import Settings, env_name, load_settings
+from core.errors import FaceGateError
+from core.services import Services, build_services
+
+i18n.register({
+    "people.bad_name": ("この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
+                        "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada)."),
+    "common.not_available": ("取得できません", "not available"),
+    "common.unknown_person": ("人物を特定できませんでした", "Could not identify the person"),
+    "common.unknown_short": ("不明", "unknown"),
+    "common.yes": ("はい", "yes"),
+    "common.no": ("いいえ", "no"),
+    "reason.NO_FACE": ("顔が見つかりません", "no face found"),
+    "reason.EXCEEDS_MAX_FACES": ("顔が多すぎます（1 枚に 1 人）", "too many faces (one person per photo)"),
+    "reason.EXTREME_POSE": ("顔の向きが斜めすぎます", "face turned too far"),
+    "reason.LOW_BRIGHTNESS": ("暗すぎます", "too dark"),
+    "reason.LOW_SHARPNESS": ("ぼやけています", "too blurry"),
+    "reason.LOW_CONFIDENCE": ("顔として確信が持てません", "not clearly a face"),
+    "reason.SMALL_BOUNDING_BOX": ("顔が小さすぎます（近づいてください）", "face too small (move closer)"),
+    "reason.LOW_FACE_QUALITY": ("顔の品質が低すぎます", "face quality too low"),
+})
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _build_services(settings: Settings) -> Services:
+    services = build_services(settings)
+    # Load the local face models now, not on the first photo.
+    engine = getattr(services.faces, "engine", None)
+    del engine
+    return services
+
+
+def get_settings() -> Settings:
+    """Current settings (re-read each run so the settings page takes effect). Raises ConfigError."""
+    return load_settings()
+
+
+def get_services() -> Services:
+    """The services for the current settings, built once per process per settings."""
+    return _build_services(get_settings())
+
+
+def lang() -> str:
+    """The language chosen in the header (``ja`` / ``en``)."""
+    return st.session_state.get("lang") or default_language(get_settings())
+
+
+def default_language(settings: Settings) -> str:
+    try:
+        accept = st.context.headers.get("Accept-Language")
+    except Exception:  # noqa: BLE001 - no request context (tests, bare mode)
+        accept = None
+    return i18n.pick_language(settings.language, accept)
+
+
+def tr(key: str, /, **values) -> str:
+    return i18n.t(key, lang(), **values)
+
+
+def error_text(exc: BaseException) -> str:
+    from core.people import InvalidPersonName
+
+    if isinstance(exc, InvalidPersonName):
+        return tr("people.bad_name")
+    return i18n.error_message(exc, lang())
+
+
+def show_error(exc: BaseException) -> None:
+    st.error(error_text(exc), icon="⚠️")
+
+
+def reason_text(reasons: list[str]) -> str:
+    return ", ".join(tr(f"reason.{r}") if i18n.t(f"reason.{r}") != f"reason.{r}" else r for r in reasons)
+
+
+def env_overridden(names) -> list[str]:
+    """Settings whose environment variable wins over what the settings page saves."""
+    return [n for n in names if env_name(n) in os.environ]
+
+
+def run_action(action, *args, **kwargs):
+    """Call a core write action; show a domain error in the user's language and return None."""
+    try:
+        return action(*args, **kwargs)
+    except FaceGateError as exc:
+        show_error(exc)
+        return None

@@ -1,0 +1,147 @@
+"""Camera: take (or upload) a photo; see who it is, how the face reads, and whether the door opens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from core import i18n
+from core.capture import attribute_rows, capture_photo, draw_faces
+from core.errors import FaceGateError
+from core.images import MAX_IMAGE_BYTES, decode_image
+from pages._shared import error_text, get_services, tr
+
+i18n.register({
+    "camera.title": ("カメラ", "Camera"),
+    "camera.intro": ("顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",
+                     "Take a photo of a face: FaceGate identifies the person, analyses the face, "
+                     "and opens the door for enrolled people."),
+    "camera.tab_camera": ("📷 撮影", "📷 Camera"),
+    "camera.tab_upload": ("🖼️ 画像を選ぶ", "🖼️ Upload"),
+    "camera.take": ("顔を撮影", "Take a photo of a face"),
+    "camera.upload": ("JPEG / PNG（{mb} MB まで）", "JPEG / PNG (up to {mb} MB)"),
+    "camera.working": ("照合・分析しています…", "Identifying and analysing…"),
+    "camera.result": ("結果", "Result"),
+    "camera.identified": ("✅ {person} さん", "✅ {person}"),
+    "camera.similarity": ("類似度 {similarity:.1f}%（しきい値 {threshold:.0f}%）",
+                          "similarity {similarity:.1f}% (threshold {threshold:.0f}%)"),
+    "camera.unknown": ("❓ 人物を特定できませんでした", "❓ Could not identify the person"),
+    "camera.unsearched": ("⚠️ この顔は小さい・不鮮明なため照合できませんでした",
+                          "⚠️ This face is too small or unclear to identify"),
+    "camera.face_n": ("顔 {n}", "Face {n}"),
+    "camera.face_largest": ("顔 {n}（最大の顔・ドアを判定）", "Face {n} (largest: decides the door)"),
+    "camera.door_open": ("ドアが開きました — {person} さん · {time}", "Door opened for {person} · {time}"),
+    "camera.door_closed": ("ドアは閉じたままです · {time}", "The door stays closed · {time}"),
+    "camera.analysis": ("顔の分析", "Face analysis"),
+    "camera.saved_as": ("保存: {picture} · 端末 {device}", "Saved as {picture} · device {device}"),
+    "camera.logs_sent": ("ログ: 認証 {auth} 件・分析 {analysis} 件・ドア {door} 件",
+                         "Logs: {auth} auth, {analysis} analysis, {door} door-open"),
+    "camera.logs_failed": ("写真と結果は保存しましたが、ログを送れませんでした: {error}",
+                           "The photo and result are saved, but the logs could not be sent: {error}"),
+    "camera.no_face_hint": ("ヒント: 顔全体が写るように近づき、明るい場所で撮ってください。",
+                            "Tip: get the whole face in the frame, closer and in good light."),
+    "attr.AgeRange": ("年齢", "Age"),
+    "attr.Gender": ("性別", "Gender"),
+    "attr.Emotions": ("感情", "Emotion"),
+    "attr.Smile": ("笑顔", "Smile"),
+    "attr.EyesOpen": ("目が開いている", "Eyes open"),
+    "attr.MouthOpen": ("口が開いている", "Mouth open"),
+    "attr.Eyeglasses": ("眼鏡", "Eyeglasses"),
+    "attr.Sunglasses": ("サングラス", "Sunglasses"),
+    "attr.Beard": ("あごひげ", "Beard"),
+    "attr.Mustache": ("口ひげ", "Mustache"),
+    "gender.Male": ("男性", "Male"),
+    "gender.Female": ("女性", "Female"),
+    "attr.age_value": ("{low}〜{high} 歳", "{low}–{high} years"),
+})
+
+
+def _value_text(name: str, value) -> str:
+    if value is None:
+        return f"*{tr('common.not_available')}*"
+    if name == "AgeRange":
+        return tr("attr.age_value", low=value[0], high=value[1])
+    if name == "Gender":
+        return tr(f"gender.{value}")
+    if isinstance(value, bool):
+        return tr("common.yes") if value else tr("common.no")
+    return str(value)
+
+
+def _analysis(detail: dict) -> None:
+    lines = []
+    for name, value, confidence in attribute_rows(detail):
+        conf = f" ({confidence:.0f}%)" if confidence is not None and value is not None else ""
+        lines.append(f"- {tr('attr.' + name)}: **{_value_text(name, value)}**{conf}")
+    st.markdown("\n".join(lines))
+
+
+def _face_card(face, n: int, threshold: float) -> None:
+    with st.container(border=True, key=f"face_card_{n}"):
+        st.caption(tr("camera.face_largest", n=n) if face.largest else tr("camera.face_n", n=n))
+        if face.person:
+            st.markdown(f"### {tr('camera.identified', person=face.person)}")
+            st.markdown(tr("camera.similarity", similarity=face.similarity, threshold=threshold))
+        elif face.searched:
+            st.markdown(f"### {tr('camera.unknown')}")
+        else:
+            st.markdown(tr("camera.unsearched"))
+        with st.expander(tr("camera.analysis"), expanded=face.largest):
+            _analysis(face.detail)
+
+
+def _show(result, photo: bytes) -> None:
+    when = result.when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    with st.container(key="result_card"):
+        if result.door_opened:
+            st.success(tr("camera.door_open", person=result.person, time=when), icon="🚪")
+        else:
+            st.info(tr("camera.door_closed", time=when), icon="🔒")
+        st.image(draw_faces(decode_image(photo).rgb, result.faces, unknown_label=tr("common.unknown_short")),
+                 width="stretch")
+        for n, face in enumerate(result.faces, start=1):
+            _face_card(face, n, result.threshold)
+        st.caption(tr("camera.saved_as", picture=result.picture_name, device=result.device_id))
+        if result.publish_error is not None:
+            st.warning(tr("camera.logs_failed", error=error_text(result.publish_error)))
+        else:
+            st.caption(tr("camera.logs_sent", auth=result.published.get("auth", 0),
+                          analysis=result.published.get("analysis", 0), door=result.published.get("door", 0)))
+
+
+def _take(name: str, data: bytes) -> None:
+    """Run the capture flow once per new photo; keep the outcome for reruns."""
+    digest = hashlib.sha256(data).hexdigest()
+    if st.session_state.get(f"camera_seen_{name}") == digest:
+        return
+    st.session_state[f"camera_seen_{name}"] = digest
+    with st.spinner(tr("camera.working")):
+        try:
+            st.session_state["camera_outcome"] = (capture_photo(get_services(), data, name), data)
+        except FaceGateError as exc:
+            st.session_state["camera_outcome"] = (exc, data)
+
+
+st.title(tr("camera.title"))
+st.caption(tr("camera.intro"))
+tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload")])
+with tab_camera:
+    shot = st.camera_input(tr("camera.take"), key="camera_shot")
+with tab_upload:
+    upload = st.file_uploader(tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"],
+                              key="camera_upload")
+if shot is not None:
+    _take("camera", shot.getvalue())
+if upload is not None:
+    _take(upload.name or "upload", upload.getvalue())
+
+outcome = st.session_state.get("camera_outcome")
+if outcome is not None:
+    st.subheader(tr("camera.result"))
+    result, data = outcome
+    if isinstance(result, FaceGateError):
+        with st.container(key="result_card"):
+            st.error(error_text(result), icon="⚠️")
+    else:
+        _show(result, data)
