@@ -26,6 +26,8 @@ class Services:
     # Broker state, recent messages and rule errors for the logs page (local world;
     # core.telemetry.monitor.LocalTelemetryMonitor), None where there is none.
     telemetry: object = None
+    # QuickSight dashboards to embed (core.quicksight): a listing locally, embed URLs in aws.
+    quicksight: object = None
 
     def close(self) -> None:
         self.publisher.close()
@@ -44,6 +46,10 @@ def build_services(settings: Settings | None = None) -> Services:
         from core.apiclient import build_api_client
 
         services.api = build_api_client(services)
+    if services.quicksight is None:
+        from core.quicksight import build_quicksight
+
+        services.quicksight = build_quicksight(settings)
     return services
 
 
