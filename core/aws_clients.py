@@ -24,7 +24,7 @@ RETRY_ATTEMPTS = 5
 
 def client_config(**overrides) -> botocore.config.Config:
     """The botocore config every FaceGate client uses (standard retries, sane timeouts)."""
-    options = {"retries": {"mode": "standard", "max_attempts": RETRY_ATTEMPTS},
+    options = {"retries": {"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
                "connect_timeout": 5, "read_timeout": 30}
     options.update(overrides)
     return botocore.config.Config(**options)
