@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import streamlit as st
 
 from core import i18n
@@ -110,12 +108,14 @@ def _show(result, photo: bytes) -> None:
                           analysis=result.published.get("analysis", 0), door=result.published.get("door", 0)))
 
 
-def _take(name: str, data: bytes) -> None:
-    """Run the capture flow once per new photo; keep the outcome for reruns."""
-    digest = hashlib.sha256(data).hexdigest()
-    if st.session_state.get(f"camera_seen_{name}") == digest:
+def _take(widget: str, photo) -> None:
+    """Run the capture flow once per new photo (each take or upload has a new file id), and
+    keep the outcome for the reruns that follow."""
+    if st.session_state.get(f"camera_seen_{widget}") == photo.file_id:
         return
-    st.session_state[f"camera_seen_{name}"] = digest
+    st.session_state[f"camera_seen_{widget}"] = photo.file_id
+    data = photo.getvalue()
+    name = "camera" if widget == "shot" else (photo.name or "upload")
     with st.spinner(tr("camera.working")):
         try:
             st.session_state["camera_outcome"] = (capture_photo(get_services(), data, name), data)
@@ -132,9 +132,9 @@ with tab_upload:
     upload = st.file_uploader(tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"],
                               key="camera_upload")
 if shot is not None:
-    _take("camera", shot.getvalue())
+    _take("shot", shot)
 if upload is not None:
-    _take(upload.name or "upload", upload.getvalue())
+    _take("upload", upload)
 
 outcome = st.session_state.get("camera_outcome")
 if outcome is not None:
