@@ -18,11 +18,32 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
+from core.errors import ConfigError
 from core.storage import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
 STATUS_FRESH_SECONDS = 5.0
+# The rule engine's client id when it subscribes to an external broker.
+RULES_CLIENT_ID = "facegate-rules"
+
+
+def split_endpoint(endpoint: str, default_port: int = 8883) -> tuple[str, int]:
+    """``host[:port]`` -> ``(host, port)``; raises ``ConfigError`` for a bad port."""
+    host, _, port_text = endpoint.strip().rpartition(":") if endpoint.count(":") == 1 else (endpoint, "", "")
+    try:
+        return host, int(port_text) if port_text else default_port
+    except ValueError:
+        raise ConfigError(f"FACEGATE_MQTT_ENDPOINT must be host or host:port, not {endpoint!r}") from None
+
+
+def mqtt_credentials(settings: Settings, ca, identity: str) -> tuple[Path, Path, Path | None]:
+    """``(cert, key, ca)`` files: the configured ones, else the local CA's for ``identity``."""
+    if settings.mqtt_cert_file:
+        return (Path(settings.mqtt_cert_file), Path(settings.mqtt_key_file),
+                Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+    creds = ca.device_credentials(identity)
+    return creds.cert_file, creds.key_file, creds.ca_file
 
 
 @dataclass(frozen=True)
@@ -96,6 +117,7 @@ class TelemetryStack:
         self.host = host or settings.bind_host
         self.port = settings.mqtt_port if port is None else port
         self.broker = None
+        self.subscription = None
         self._status_task: asyncio.Task | None = None
 
     def _ingest(self, batch) -> None:
@@ -106,6 +128,9 @@ class TelemetryStack:
         self.journal.record_refused(inbound.topic, inbound.client_id, inbound.message_id, reason, inbound.payload)
 
     async def start(self) -> None:
+        if self.settings.mqtt_endpoint:
+            self._start_subscription()
+            return
         from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
 
         ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
@@ -118,18 +143,42 @@ class TelemetryStack:
         self._status_task = asyncio.create_task(self._status_loop())
         log.warning("MQTT broker (mutual TLS) listening on %s:%s", self.host, self.port)
 
+    def _start_subscription(self) -> None:
+        """External broker (``FACEGATE_MQTT_ENDPOINT``): the engine is one of its subscribers."""
+        from core.telemetry.subscriber import BrokerSubscription
+
+        host, port = split_endpoint(self.settings.mqtt_endpoint)
+        cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID)
+        self.subscription = BrokerSubscription(endpoint=host, port=port, cert_file=cert, key_file=key, ca_file=ca,
+                                               client_id=RULES_CLIENT_ID, ingest=self._ingest,
+                                               topic_filter=f"{self.settings.topic_prefix}/#")
+        self.engine.start()
+        self.subscription.start()
+        self.host, self.port = host, port
+        self._write_status()
+        self._status_task = asyncio.create_task(self._status_loop())
+
     async def stop(self) -> None:
         """Stop accepting, store and acknowledge what arrived, flush the analysis buffer."""
         if self._status_task:
             self._status_task.cancel()
         if self.broker:
             await self.broker.stop()
+        if self.subscription:
+            self.subscription.stop()
         self.engine.stop()
         self._write_status(stopped=True)
 
     def status(self) -> dict:
+        if self.broker:
+            broker = self.broker.state()
+        elif self.subscription:
+            broker = {"endpoint": f"{self.host}:{self.port} (external)",
+                      "connected": self.subscription.connected.is_set(), "received": self.subscription.received}
+        else:
+            broker = {}
         return {"pid": os.getpid(), "host": self.host, "port": self.port, "updated_at": time.time(),
-                "broker": self.broker.state() if self.broker else {}, "engine": self.engine.status()}
+                "broker": broker, "engine": self.engine.status()}
 
     def _write_status(self, stopped: bool = False) -> None:
         status = self.status()
@@ -170,16 +219,10 @@ def build_local_publisher(settings: Settings, mode: str):
         return None
     host, port = settings.bind_host, settings.mqtt_port
     if settings.mqtt_endpoint:
-        host, _, port_text = settings.mqtt_endpoint.partition(":")
-        port = int(port_text) if port_text else 8883
+        host, port = split_endpoint(settings.mqtt_endpoint)
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
-    if settings.mqtt_cert_file:
-        cert, key = Path(settings.mqtt_cert_file), Path(settings.mqtt_key_file)
-        ca = Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
-    else:
-        creds = LocalCA(paths.pki).device_credentials(settings.device_id)
-        cert, key, ca = creds.cert_file, creds.key_file, creds.ca_file
+    cert, key, ca = mqtt_credentials(settings, LocalCA(paths.pki), settings.device_id)
     # One connection per process: the client id is the device id plus this process's id.
     return MqttPublisher(Outbox(paths.outbox), endpoint=host, port=port, cert_file=cert, key_file=key, ca_file=ca,
                          client_id=f"{settings.device_id}-{os.getpid()}", prefix=settings.topic_prefix)

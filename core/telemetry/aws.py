@@ -1,0 +1,28 @@
+"""The aws world's publisher: the same awsiotsdk publisher and outbox, to the account's
+IoT Core ATS endpoint with the certificate ``deploy up`` created.
+
+IoT Core keeps the SDK's flow control (100 publishes/s per connection is IoT Core's own
+limit) and verifies the endpoint against the system trust store (Amazon Root CA 1).
+The ``facegate-id`` user property travels too; IoT rules can read it with
+``get_user_property('facegate-id')``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.config import Settings
+from core.telemetry.local import telemetry_paths
+from core.telemetry.outbox import Outbox
+from core.telemetry.publisher import MqttPublisher
+
+
+def build_iot_core_publisher(settings: Settings, *, endpoint: str, cert_file: Path, key_file: Path,
+                             client_id: str, ca_file: Path | None = None) -> MqttPublisher:
+    """An ``MqttPublisher`` to IoT Core (port 8883, mutual TLS) with its outbox under the data
+    dir, so records wait on disk while offline. Connects in the background."""
+    host, _, port = endpoint.partition(":")
+    outbox = Outbox(telemetry_paths(settings).root / "outbox-aws.db")
+    return MqttPublisher(outbox, endpoint=host, port=int(port or 8883), cert_file=Path(cert_file),
+                         key_file=Path(key_file), ca_file=Path(ca_file) if ca_file else None, client_id=client_id,
+                         prefix=settings.topic_prefix, iot_core=True)
