@@ -21,8 +21,9 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(BIN)/python
 
 venv: $(RUN_STAMP)
 
+# The whole local stack: MQTT broker + rule engine, the local Web API (when present) and the app.
 run: $(RUN_STAMP)
-	$(BIN)/python -m streamlit run streamlit_app.py
+	$(BIN)/python -m core serve
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
