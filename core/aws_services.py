@@ -3,20 +3,18 @@
 
 Only ``core.services.build_services`` calls ``build_aws_services``. Every client uses the
 standard credential chain and botocore's standard retry mode (``core.aws_clients``).
-Adapters whose AWS side is optional or owned elsewhere are imported when present, so
-that the Web API's Lambda functions (which need only faces and objects) start fast and
-never open an MQTT connection.
+The IoT Core publisher is built on first publish, so that the Web API's Lambda functions
+(which need only faces and objects, and ship without awscrt) never import it or connect.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 
 from core.aws_clients import aws_client, aws_errors
 from core.config import Settings
-from core.errors import ServiceUnavailable
+from core.events.aws import build_aws_event_store
 from core.events.port import EventPublisher
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
@@ -64,34 +62,20 @@ class LazyPublisher(EventPublisher):
                 self._publisher.close()
 
 
-def _optional(module: str, name: str):
-    """``module.name`` if that adapter exists in this checkout, else None."""
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
-        return None
-
-
 def _iot_publisher_factory(settings: Settings, session):
-    def build() -> EventPublisher:
-        from core.deploy.state import device_credentials  # noqa: PLC0415 (only when publishing)
+    """The IoT engineer's awsiotsdk publisher + outbox, pointed at the ATS endpoint with the
+    device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
 
-        make = _optional("core.telemetry.aws", "build_iot_core_publisher")
-        if make is None:
-            raise ServiceUnavailable("publishing to AWS IoT Core is not available in this build "
-                                     "(core.telemetry.aws is missing)")
+    def build() -> EventPublisher:
+        from core.deploy.state import device_credentials
+        from core.telemetry.aws import build_iot_core_publisher
+
         creds = device_credentials(settings)
-        return make(settings, endpoint=iot_data_endpoint(settings, session), cert_file=creds.cert_file,
-                    key_file=creds.key_file, client_id=creds.client_id)
+        return build_iot_core_publisher(settings, endpoint=iot_data_endpoint(settings, session),
+                                        cert_file=creds.cert_file, key_file=creds.key_file,
+                                        client_id=creds.client_id)
 
     return build
-
-
-def _event_store(settings: Settings, session):
-    make = _optional("core.events.aws", "build_aws_event_store")
-    if make is None:
-        return None
-    return make(settings, session=session)
 
 
 def build_aws_services(settings: Settings, session=None) -> Services:
@@ -99,11 +83,14 @@ def build_aws_services(settings: Settings, session=None) -> Services:
     bound to moto); by default a new one from the standard chain. Raises ConfigError."""
     import boto3
 
+    from core.quicksight import build_quicksight
+
     session = session or boto3.session.Session()
     return Services(
         settings=settings,
         objects=S3ObjectStore(aws_client("s3", settings.region, session)),
         faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
         publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
-        events=_event_store(settings, session),
+        events=build_aws_event_store(settings, session=session),
+        quicksight=build_quicksight(settings, session),
     )

@@ -118,20 +118,24 @@ def api_gateway_body(doc: dict) -> dict:
         if function_id is None:
             raise ConfigError(f"{OPENAPI_FILE.name}: route {path} has no Lambda function; add one to "
                               "deploy/template.yaml and ROUTE_FUNCTIONS in core/deploy/template.py")
-        for method in HTTP_METHODS:
-            if method in item:
-                item[method]["x-amazon-apigateway-integration"] = _integration(function_id)
         if "options" not in item:
             # Browsers send a CORS pre-flight without the API key; the handler answers it.
             item["options"] = {"summary": "CORS pre-flight", "security": [],
                                "responses": {"200": {"description": "CORS headers"}}}
         item["options"].setdefault("security", [])
-        item["options"]["x-amazon-apigateway-integration"] = _integration(function_id)
+        for method in HTTP_METHODS:
+            if method not in item:
+                continue
+            given = item[method].setdefault("x-amazon-apigateway-integration", _integration(function_id))
+            uri = json.dumps(given.get("uri"))
+            if given.get("type") != "aws_proxy" or f"${{{function_id}.Arn}}" not in uri:
+                raise ConfigError(f"{OPENAPI_FILE.name}: {method.upper()} {path} must be an aws_proxy integration "
+                                  f"of {function_id}, not {uri}")
     body["x-amazon-apigateway-api-key-source"] = "HEADER"
     cors = {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
             "gatewayresponse.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'"}
-    body["x-amazon-apigateway-gateway-responses"] = {
-        "DEFAULT_4XX": {"responseParameters": cors}, "DEFAULT_5XX": {"responseParameters": cors}}
+    body.setdefault("x-amazon-apigateway-gateway-responses", {
+        "DEFAULT_4XX": {"responseParameters": cors}, "DEFAULT_5XX": {"responseParameters": cors}})
     return body
 
 

@@ -109,7 +109,7 @@ def test_app_config_refuses_to_duplicate_a_users_key(tmp_path):
 
 # ------------------------------------------------------------------ artifacts stack on moto
 # moto skips the bucket policy (DenyInsecureTransport); test_template checks it instead.
-@pytest.mark.filterwarnings("ignore:Tried to parse AWS::S3::BucketPolicy")
+@pytest.mark.filterwarnings("ignore:Tried to parse AWS.+BucketPolicy")
 def test_artifacts_stack_is_created_private_and_encrypted_on_moto(moto_session, deploy_settings):
     deployer = Deployer(deploy_settings, DeployOptions(STACK, REGION, wait_delay=0),
                         clients=lambda name: moto_session.client(name))

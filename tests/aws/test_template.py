@@ -222,3 +222,14 @@ def test_a_route_without_a_function_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="/enrol"):
         tpl.render_template(openapi_path=path)
+
+
+def test_an_integration_pointing_at_the_wrong_function_is_refused(tmp_path):
+    from core.errors import ConfigError
+
+    doc = tpl.api_gateway_body(tpl.load_openapi())
+    doc["paths"]["/search"]["post"]["x-amazon-apigateway-integration"] = tpl._integration("AnalyzeFunction")
+    path = tmp_path / "openapi.yaml"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ConfigError, match="SearchFunction"):
+        tpl.render_template(openapi_path=path)
