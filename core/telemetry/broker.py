@@ -319,8 +319,10 @@ class Broker:
                 await self._committer
         if self._pending:
             await self._commit(self._pending)
-        for task in list(self._tasks):
+        tasks = list(self._tasks)
+        for task in tasks:
             task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
     def state(self) -> dict:
