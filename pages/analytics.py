@@ -166,8 +166,9 @@ def _history_table(frame, kind: str) -> None:
 def _sensor_section(key: str, f: queries.AnalyticsFilter, first, last) -> None:
     st.subheader(tr("analytics.sensor"))
     choices = ["auto", "minute", "hour", "day"]
+    labels = {b: tr(f"analytics.bucket.{b}") for b in choices}
     bucket = st.segmented_control(tr("analytics.bucket"), choices, default="auto", key="analytics_bucket",
-                                  format_func=lambda b: tr(f"analytics.bucket.{b}")) or "auto"
+                                  format_func=labels.get) or "auto"
     live = st.toggle(tr("analytics.live"), value=True, key="analytics_live")
     chosen = queries.pick_bucket(f, first, last) if bucket == "auto" else bucket
     span = f.span() or timedelta(days=1)
@@ -211,8 +212,9 @@ def main() -> None:
         picked = st.date_input(tr("analytics.dates"), value=(max(first_local, end_default - timedelta(days=6)),
                                                              end_default), key="analytics_dates")
         devices = st.multiselect(tr("analytics.devices"), options["devices"], key="analytics_devices")
+        unknown_label = tr("analytics.unknown")  # bound now: format_func may run outside this script run
         people = st.multiselect(tr("analytics.people"), [*options["people"], queries.UNKNOWN], key="analytics_people",
-                                format_func=lambda p: tr("analytics.unknown") if p == queries.UNKNOWN else p)
+                                format_func=lambda p: unknown_label if p == queries.UNKNOWN else p)
     if isinstance(picked, (tuple, list)):
         start_day, end_day = (picked[0], picked[-1]) if picked else (end_default, end_default)
     else:
