@@ -188,7 +188,8 @@ def from_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     if "Datetime" in frame and len(frame):
         stamps = pd.to_datetime(frame["Datetime"], utc=True, errors="coerce", format="mixed")
-        out["ts"] = (stamps.astype("int64") // 1000).where(stamps.notna()).astype("Int64")
+        # as_unit: pandas may hold ns or us; the columns are always microseconds.
+        out["ts"] = stamps.dt.as_unit("us").astype("int64").where(stamps.notna()).astype("Int64")
     else:
         out["ts"] = pd.Series([], dtype="Int64") if not len(frame) else pd.NA
     for field, column, typ in KIND_COLUMNS[kind]:
