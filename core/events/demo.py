@@ -33,12 +33,15 @@ def _stamps(when_us: np.ndarray, fmt: str) -> list[str]:
 
 def generate_demo_events(store: EventStore, events: int, days: int = 30, devices: int = 4,
                          first_device: str = "id001", seed: int | None = None,
-                         end: datetime | None = None) -> dict[str, int]:
-    """Append about ``events`` events spread over the last ``days`` days. Returns the number
-    stored per kind. Raises InvalidParameter for non-positive sizes."""
+                         end: datetime | None = None, utc_offset_minutes: int | None = None) -> dict[str, int]:
+    """Append about ``events`` events spread over the last ``days`` days, visits mostly in
+    office hours of the time zone ``utc_offset_minutes`` east of UTC (default: this machine's).
+    Returns the number stored per kind. Raises InvalidParameter for non-positive sizes."""
     if events < 1 or days < 1 or devices < 1:
         raise InvalidParameter("events, days and devices must be at least 1")
     rng = np.random.default_rng(seed)
+    if utc_offset_minutes is None:
+        utc_offset_minutes = int(datetime.now().astimezone().utcoffset().total_seconds() // 60)
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     start = end - timedelta(days=days)
     device_ids = [first_device] + [f"id{n:03d}" for n in range(2, devices + 1) if f"id{n:03d}" != first_device]
@@ -57,7 +60,8 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
                     rng.uniform(0, 24, n_captures)).clip(0, 23.99)
     keep_weekend = rng.random(n_captures) < 0.3
     shift = np.where((weekday >= 5) & ~keep_weekend, -(weekday - 4), 0)  # most weekend visits move to Friday
-    when = (base_days + shift).astype("datetime64[us]") + (hour * 3_600_000_000).astype("timedelta64[us]")
+    when = ((base_days + shift).astype("datetime64[us]") + (hour * 3_600_000_000).astype("timedelta64[us]")
+            - np.timedelta64(utc_offset_minutes, "m"))  # local office hours -> UTC
     when = np.clip(when, np.datetime64(start.replace(tzinfo=None), "us"), np.datetime64(end.replace(tzinfo=None), "us"))
     when_us = np.sort(when.astype("int64"))
     device = rng.choice(len(device_ids), n_captures, p=_weights(len(device_ids)))
