@@ -62,8 +62,9 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
     shift = np.where((weekday >= 5) & ~keep_weekend, -(weekday - 4), 0)  # most weekend visits move to Friday
     when = ((base_days + shift).astype("datetime64[us]") + (hour * 3_600_000_000).astype("timedelta64[us]")
             - np.timedelta64(utc_offset_minutes, "m"))  # local office hours -> UTC
-    when = np.clip(when, np.datetime64(start.replace(tzinfo=None), "us"), np.datetime64(end.replace(tzinfo=None), "us"))
-    when_us = np.sort(when.astype("int64"))
+    lo_us = int(start.timestamp() * 1e6)
+    span_us = int((end - start).total_seconds() * 1e6)
+    when_us = np.sort(lo_us + (when.astype("int64") - lo_us) % span_us)  # wrap the time-zone shift into range
     device = rng.choice(len(device_ids), n_captures, p=_weights(len(device_ids)))
     names = list(PEOPLE)
     known = rng.random(n_captures) < 0.8
@@ -71,7 +72,7 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
     opened = known & (rng.random(n_captures) < 0.93)
     stamps = _stamps(when_us, "local")
     iso = [s + "Z" for s in _stamps(when_us, "iso")]
-    pictures = [f"image{i % 100:02d}_{s.replace('-', '').replace(' ', '').replace(':', '')}.jpg"
+    pictures = [f"capture{i:07d}_{s.replace('-', '').replace(' ', '').replace(':', '')}.jpg"
                 for i, s in enumerate(stamps)]
 
     auth = []
