@@ -46,6 +46,11 @@ class EventPublisher(abc.ABC):
     def publish(self, kind: str, payload: dict) -> str:
         """Accept ``payload`` for topic of ``kind``; return its message id."""
 
+    def publish_many(self, kind: str, payloads: list[dict]) -> list[str]:
+        """``publish`` each record in order; returns their ids. The MQTT publisher makes them
+        durable in one write."""
+        return [self.publish(kind, p) for p in payloads]
+
     def status(self) -> dict:
         """``{"connected": bool, "outbox_depth": int, "endpoint": str}`` for the UI."""
         return {"connected": True, "outbox_depth": 0, "endpoint": "direct"}
