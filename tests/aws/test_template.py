@@ -233,3 +233,17 @@ def test_an_integration_pointing_at_the_wrong_function_is_refused(tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ConfigError, match="SearchFunction"):
         tpl.render_template(openapi_path=path)
+
+
+def test_the_deploying_users_policy_covers_every_service_without_wildcard_actions(rendered):
+    policy = json.loads((tpl.DEPLOY_DIR / "deployer-policy.json").read_text())
+    actions = [a for st in policy["Statement"] for a in _as_list(st["Action"])]
+    assert not [a for a in actions if "*" in a]
+    services = {a.split(":")[0] for a in actions}
+    prefix = {"ApiGateway": "apigateway", "KinesisFirehose": "firehose", "Logs": "logs", "IAM": "iam"}
+    for r in {**rendered["Resources"], **tpl.load_template(tpl.ARTIFACTS_TEMPLATE_FILE)["Resources"]}.values():
+        kind = r["Type"].split("::")[1]
+        assert prefix.get(kind, kind.lower()) in services, r["Type"]
+    # What deploy up / down call outside CloudFormation.
+    assert {"iot:CreateCertificateFromCsr", "iot:DeleteCertificate", "iot:DescribeEndpoint",
+            "s3:DeleteObjectVersion", "s3:ListBucketVersions"} <= set(actions)
