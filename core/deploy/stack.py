@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -186,6 +187,8 @@ class Deployer:
         code_key = self.upload_code(bucket)
         params = {"LambdaCodeBucket": bucket, "LambdaCodeKey": code_key, "CollectionId": self.settings.collection,
                   "DeviceId": self.settings.device_id, "TopicPrefix": self.settings.topic_prefix,
+                  # S3 expires by whole days: keep captures at least as long as the app's retention.
+                  "PhotosRetentionDays": max(1, math.ceil(self.settings.retention_match_hours / 24)),
                   **self.options.parameters}
         stack = self.ensure_stack(name, render_template(), params, template_bucket=bucket)
         out = self.outputs(stack)
@@ -196,6 +199,8 @@ class Deployer:
         config = {"backend": "aws", "stack_name": name, "aws_account_id": account, "mqtt_endpoint": endpoint,
                   "api_key": api_key}
         config.update({setting: out[key] for key, setting in OUTPUT_SETTINGS.items() if key in out})
+        if params.get("QuickSightPrincipalArn"):
+            config["quicksight_user_arn"] = params["QuickSightPrincipalArn"]
         state.write_app_config(self.secrets_file, config)
         return {"stack": name, "status": stack["StackStatus"], "account": account, "region": self.options.region,
                 "outputs": out, "iot_endpoint": endpoint, "device_certificate": str(creds.cert_file),

@@ -174,7 +174,8 @@ def _queue_up(stub, outputs, *, main_exists: bool):
               {"ParameterKey": "LambdaCodeKey", "ParameterValue": ANY},
               {"ParameterKey": "CollectionId", "ParameterValue": "facegate"},
               {"ParameterKey": "DeviceId", "ParameterValue": "id001"},
-              {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"}]
+              {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"},
+              {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"}]
     body = template_json(render_template())
     if main_exists:
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
