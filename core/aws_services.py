@@ -51,6 +51,9 @@ class LazyPublisher(EventPublisher):
     def publish(self, kind, payload):
         return self._get().publish(kind, payload)
 
+    def publish_many(self, kind, payloads):
+        return self._get().publish_many(kind, payloads)  # keeps the outbox's one durable write
+
     def status(self):
         if self._publisher is None:
             return {"connected": False, "outbox_depth": 0, "endpoint": "IoT Core (connects on first publish)"}
