@@ -68,6 +68,7 @@ class RuleEngine:
 
     def run_forever(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before looking, so a notify during the batch is not lost
             try:
                 done = self.process_available()
                 self.flush_streams()
@@ -77,7 +78,6 @@ class RuleEngine:
                 self._stop.wait(1.0)
             if not done:
                 self._wake.wait(0.5)
-                self._wake.clear()
 
     def recover(self) -> None:
         """Finish stream batches a previous run planned but did not complete."""

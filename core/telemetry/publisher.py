@@ -177,6 +177,7 @@ class MqttPublisher(EventPublisher):
     # -- the sender thread --------------------------------------------------------------
     def _drain_forever(self) -> None:
         while not self._closed.is_set():
+            self._wake.clear()  # before looking, so a publish during the pass is not lost
             try:
                 sent = self._drain_once()
             except Exception:  # noqa: BLE001 - e.g. the disk is briefly locked; try again
@@ -185,7 +186,6 @@ class MqttPublisher(EventPublisher):
                 self._closed.wait(1.0)
             if not sent:
                 self._wake.wait(0.5)
-                self._wake.clear()
         self._settle()
 
     def _settle(self) -> None:
