@@ -53,6 +53,8 @@ st.html("""<style>
   .stButton button, .stDownloadButton button, [data-testid="stCameraInputButton"] { min-height: 3rem; }
   [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; max-width: 46rem; }
   [data-testid="stImage"] img { max-width: 100%; height: auto; }
+  /* Our own page links: Streamlit folds its navigation into the sidebar on a phone. */
+  .st-key-page_links a { padding: 0.4rem 0.6rem; border: 1px solid rgba(128,128,128,.35); border-radius: .5rem; }
 </style>""")
 
 
@@ -63,12 +65,15 @@ def _health(settings_key: str):
     return component_health(get_services())
 
 
-def chrome() -> None:
+def chrome(pages: list) -> None:
     try:
         settings = get_settings()
     except FaceGateError as exc:
         show_error(exc)
         st.stop()
+    with st.container(horizontal=True, key="page_links", gap="small"):
+        for page in pages:
+            st.page_link(page)
     st.session_state.setdefault("lang", default_language(settings))
     # A constant label: a label that changed with the language would make a new widget and lose the choice.
     st.segmented_control("言語 / Language", ["ja", "en"], key="lang", label_visibility="collapsed",
@@ -98,7 +103,11 @@ try:
 except FaceGateError as exc:
     show_error(exc)
     st.stop()
-chrome()
-pages = [st.Page(HERE / file, title=tr(title), icon=icon, url_path=url, default=(url == "camera"))
+pages = [st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)
          for file, url, title, icon in PAGES if (HERE / file).exists()]
-st.navigation(pages, position="top").run()
+# Streamlit serves the default page only at "/", so "/" is a redirect and every page keeps its
+# own URL (/camera, /people, ...). Navigation is the link row in the chrome, on every screen.
+home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="home", default=True)
+navigation = st.navigation([home, *pages], position="hidden")
+chrome(pages)
+navigation.run()

@@ -34,6 +34,22 @@ i18n.register({
 })
 
 
+def through_router() -> None:
+    """Make sure this page runs inside ``streamlit_app.py`` (the chrome, the navigation).
+
+    Streamlit decides once per process whether ``pages/`` is a legacy multipage folder; until the
+    router has called ``st.navigation`` it is, so a first request that deep-links (``/people``
+    right after start-up) would run the page bare. Then we switch that mode off and rerun, which
+    goes through the router."""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a future Streamlit without the legacy mode
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource(max_entries=4, show_spinner=False)
 def _build_services(settings: Settings) -> Services:
     services = build_services(settings)

@@ -111,13 +111,12 @@ def _options(settings_key: str) -> dict:
         con.close()
 
 
-@st.cache_data(ttl=30, show_spinner=False, max_entries=32)
-def _charts(settings_key: str, f: queries.AnalyticsFilter) -> dict:
+@st.cache_data(ttl=30, show_spinner=False, max_entries=64)
+def _section(settings_key: str, f: queries.AnalyticsFilter, section: str) -> dict:
+    """The data of one page section (queries.SECTIONS), cached briefly per filter."""
     con = get_services().events.columnar(since=f.since, until=f.until)
     try:
-        data = queries.chart_data(con, f, bucket="day", history_limit=500)
-        data.pop("sensor")  # the sensor chart refreshes on its own (fragment below)
-        return data
+        return queries.chart_data(con, f, history_limit=500, charts=queries.SECTIONS[section])
     finally:
         con.close()
 
@@ -222,75 +221,89 @@ def main() -> None:
     f = queries.filter_for_days(start_day, end_day, offset, devices, people)
 
     try:
-        data = _charts(key, f)
+        kpis = _section(key, f, "kpis")["kpis"]
     except FaceGateError as exc:
         show_error(exc)
         st.stop()
-
-    kpis = data["kpis"]
-    cols = st.columns(3)
-    for i, name in enumerate(("captures", "identified", "unknown", "people", "door_opens", "sensor_readings")):
-        cols[i % 3].metric(tr(f"analytics.kpi.{name}"), f"{kpis[name]:,}")
+    with st.container(horizontal=True, gap="medium"):  # wraps on a phone instead of stacking six rows
+        for name in ("captures", "identified", "unknown", "people", "door_opens", "sensor_readings"):
+            st.metric(tr(f"analytics.kpi.{name}"), f"{kpis[name]:,}", width="content")
 
     _sensor_section(key, f, options["first"], options["last"])
 
-    faces, ident, devs, history = st.tabs([tr("analytics.tab.faces"), tr("analytics.tab.identification"),
-                                          tr("analytics.tab.devices"), tr("analytics.tab.history")])
-    with faces:
-        if devices or people:
-            st.caption(tr("analytics.faces.device_note"))
-        gender = figures.gender_figure(data["gender"], lang())
-        if gender is None:
-            st.info(tr("analytics.faces.empty"))
-        else:
-            st.subheader(tr("analytics.gender"))
-            _plot(gender, "chart_gender")
-            st.subheader(tr("analytics.age"))
-            _plot(figures.age_figure(data["age"], lang()), "chart_age")
-            st.subheader(tr("analytics.emotion"))
-            source, mix = data["emotion"]
-            if source != "emotion":
-                st.caption(tr("analytics.emotion.smile_only"))
-            _plot(figures.emotion_figure(source, mix, lang()), "chart_emotion")
-    with ident:
-        success = figures.identification_figure(data["identification"], lang())
-        if success is None:
-            st.info(tr("analytics.auth.empty"))
-        else:
-            st.subheader(tr("analytics.success"))
-            _plot(success, "chart_success")
-            st.subheader(tr("analytics.captures"))
-            _plot(figures.captures_figure(data["identification"], lang()), "chart_captures")
-            st.subheader(tr("analytics.people_per_day"))
-            people_fig = figures.people_figure(data["people"], lang())
-            if people_fig is None:
-                st.info(tr("analytics.people.empty"))
-            else:
-                _plot(people_fig, "chart_people")
-            st.subheader(tr("analytics.heatmap"))
-            _plot(figures.heatmap_figure(data["heatmap"], lang()), "chart_heatmap")
-    with devs:
-        comparison = data["devices"]
-        fig = figures.devices_figure(comparison, lang())
-        if fig is None:
-            st.info(tr("analytics.devices.empty"))
-        else:
-            _plot(fig, "chart_devices")
-            table = comparison.assign(success_rate=(comparison["success_rate"] * 100).round(1),
-                                      sensor_mean=comparison["sensor_mean"].round(2))
-            _history_table(table, "devices")
-    with history:
-        for kind in ("auth", "door"):
-            st.subheader(tr(f"analytics.{kind}_history"))
-            total, rows = data[f"{kind}_history"]
-            if not total:
-                st.info(tr(f"analytics.{kind}.empty"))
-                continue
-            st.caption(tr("analytics.history.count", total=f"{total:,}", shown=f"{len(rows):,}"))
-            _history_table(rows, kind)
-            st.download_button(tr("analytics.csv", total=f"{total:,}"), _csv(f, kind),
-                               file_name=f"facegate-{kind}-{start_day}-{end_day}.csv", mime="text/csv",
-                               key=f"csv_{kind}", on_click="ignore")
+    # Only the open tab is queried and drawn: a phone renders 4 charts on arrival, not 9.
+    names = ("faces", "identification", "devices", "history")
+    tabs = st.tabs([tr(f"analytics.tab.{n}") for n in names], key="analytics_tab", on_change="rerun")
+    for name, tab in zip(names, tabs, strict=True):
+        if tab.open:
+            with tab:
+                SECTION_VIEWS[name](_section(key, f, name), f, bool(devices or people), (start_day, end_day))
 
+
+def _faces_view(data, f, narrowed, days) -> None:
+    if narrowed:
+        st.caption(tr("analytics.faces.device_note"))
+    gender = figures.gender_figure(data["gender"], lang())
+    if gender is None:
+        st.info(tr("analytics.faces.empty"))
+        return
+    st.subheader(tr("analytics.gender"))
+    _plot(gender, "chart_gender")
+    st.subheader(tr("analytics.age"))
+    _plot(figures.age_figure(data["age"], lang()), "chart_age")
+    st.subheader(tr("analytics.emotion"))
+    source, mix = data["emotion"]
+    if source != "emotion":
+        st.caption(tr("analytics.emotion.smile_only"))
+    _plot(figures.emotion_figure(source, mix, lang()), "chart_emotion")
+
+
+def _identification_view(data, f, narrowed, days) -> None:
+    success = figures.identification_figure(data["identification"], lang())
+    if success is None:
+        st.info(tr("analytics.auth.empty"))
+        return
+    st.subheader(tr("analytics.success"))
+    _plot(success, "chart_success")
+    st.subheader(tr("analytics.captures"))
+    _plot(figures.captures_figure(data["identification"], lang()), "chart_captures")
+    st.subheader(tr("analytics.people_per_day"))
+    people_fig = figures.people_figure(data["people"], lang())
+    if people_fig is None:
+        st.info(tr("analytics.people.empty"))
+    else:
+        _plot(people_fig, "chart_people")
+    st.subheader(tr("analytics.heatmap"))
+    _plot(figures.heatmap_figure(data["heatmap"], lang()), "chart_heatmap")
+
+
+def _devices_view(data, f, narrowed, days) -> None:
+    comparison = data["devices"]
+    fig = figures.devices_figure(comparison, lang())
+    if fig is None:
+        st.info(tr("analytics.devices.empty"))
+        return
+    _plot(fig, "chart_devices")
+    table = comparison.assign(success_rate=(comparison["success_rate"] * 100).round(1),
+                              sensor_mean=comparison["sensor_mean"].round(2))
+    _history_table(table, "devices")
+
+
+def _history_view(data, f, narrowed, days) -> None:
+    for kind in ("auth", "door"):
+        st.subheader(tr(f"analytics.{kind}_history"))
+        total, rows = data[f"{kind}_history"]
+        if not total:
+            st.info(tr(f"analytics.{kind}.empty"))
+            continue
+        st.caption(tr("analytics.history.count", total=f"{total:,}", shown=f"{len(rows):,}"))
+        _history_table(rows, kind)
+        st.download_button(tr("analytics.csv", total=f"{total:,}"), _csv(f, kind),
+                           file_name=f"facegate-{kind}-{days[0]}-{days[1]}.csv", mime="text/csv",
+                           key=f"csv_{kind}", on_click="ignore")
+
+
+SECTION_VIEWS = {"faces": _faces_view, "identification": _identification_view, "devices": _devices_view,
+                 "history": _history_view}
 
 main()

@@ -8,8 +8,9 @@ from core import i18n
 from core.capture import attribute_rows, capture_photo, draw_faces
 from core.errors import FaceGateError
 from core.images import MAX_IMAGE_BYTES, decode_image
-from pages._shared import error_text, get_services, tr
+from pages._shared import error_text, get_services, through_router, tr
 
+through_router()
 i18n.register({
     "camera.title": ("カメラ", "Camera"),
     "camera.intro": ("顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",

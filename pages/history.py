@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core import history, i18n, people
-from pages._shared import error_text, get_services, reason_text, run_action, tr
+from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
 
+through_router()
 i18n.register({
     "history.title": ("履歴", "History"),
     "history.filter": ("表示", "Show"),

@@ -7,8 +7,9 @@ import streamlit as st
 from core import i18n, people
 from core.errors import ResourceNotFound
 from core.images import MAX_IMAGE_BYTES
-from pages._shared import error_text, get_services, reason_text, run_action, tr
+from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
 
+through_router()
 i18n.register({
     "people.title": ("登録者", "People"),
     "people.enrol": ("➕ 人を登録する", "➕ Enrol a person"),

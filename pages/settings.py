@@ -6,8 +6,9 @@ import streamlit as st
 
 from core import i18n
 from core.config import save_user_settings
-from pages._shared import env_overridden, get_settings, run_action, tr
+from pages._shared import env_overridden, get_settings, run_action, through_router, tr
 
+through_router()
 i18n.register({
     "settings.title": ("設定", "Settings"),
     "settings.threshold": ("一致のしきい値（%）", "Match threshold (%)"),

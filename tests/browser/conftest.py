@@ -1,0 +1,30 @@
+"""Real-browser fixtures: the app served by streamlit, Debian chromium with a fake camera."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.harness import CHROMIUM, face_video, phone_browser, running_app
+
+
+@pytest.fixture(scope="module")
+def chromium_path():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not installed (apt-get install chromium; .ci/run installs it)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, chromium_path):
+    data = tmp_path_factory.mktemp("app") / "data"
+    data.mkdir()
+    with running_app(data) as url:
+        yield url
+
+
+@pytest.fixture
+def phone(tmp_path, faces_dir, chromium_path):
+    """A 390x844 chromium page (Japanese browser) whose camera shows amy's face."""
+    video = face_video(faces_dir / "labelled" / "amy" / "1.png", tmp_path / "amy.y4m")
+    with phone_browser(video, tmp_path / "profile") as page:
+        yield page

@@ -1,0 +1,56 @@
+"""The whole phone flow in a real browser: enrol from the camera, identify, see the name,
+open the history, correct a match — at 390x844 without horizontal scrolling."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser.harness import horizontal_overflow, take_photo, wait_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
+    page = phone
+    # A deep link as the very first request still gets the router (chrome, page links).
+    page.goto(f"{app_url}/people")
+    page.get_by_text("登録済みの人").wait_for()
+    assert page.get_by_text("端末 id001").count() == 1
+    assert horizontal_overflow(page) == 0
+
+    # Enrol from the camera.
+    page.get_by_label("名前（英数字、例: Taro_Yamada）").fill("Amy")
+    page.keyboard.press("Enter")
+    take_photo(page)
+    wait_idle(page)
+    page.get_by_role("button", name="登録する").click()
+    page.get_by_text("✅ camera.jpg: 登録しました").wait_for()
+    page.get_by_text("Amy: 1 / 1 枚を登録しました").wait_for()
+    assert horizontal_overflow(page) == 0
+
+    # "/" opens the camera page at its own URL; take a photo and see the name and the door.
+    page.goto(app_url)
+    page.wait_for_url(re.compile(r".*/camera$"))
+    take_photo(page)
+    card = page.locator(".st-key-result_card")
+    card.get_by_text("✅ Amy さん").wait_for()
+    assert card.get_by_text("ドアが開きました — Amy さん").count() == 1
+    assert card.get_by_text(re.compile(r"類似度 \d+\.\d%")).count() == 1
+    assert card.locator("img").count() == 1  # the photo with its box and name
+    assert horizontal_overflow(page) == 0
+
+    # The history shows the match; "wrong match" deletes the enrolled face that caused it.
+    page.locator(".st-key-page_links").get_by_text("履歴").click()
+    page.wait_for_url(re.compile(r".*/history$"))
+    page.get_by_text(re.compile(r"顔 1: Amy · \d+\.\d%")).wait_for()
+    assert horizontal_overflow(page) == 0
+    page.get_by_role("button", name="訂正する").first.click()
+    page.get_by_role("button", name="誤認識: Amy ではない").click()
+    page.get_by_text(re.compile(r"Amy の顔 [0-9a-f]{8} を削除しました。")).wait_for()
+
+    # With the face gone, the same camera frame is no longer recognised.
+    page.locator(".st-key-page_links").get_by_text("カメラ").click()
+    take_photo(page)
+    page.locator(".st-key-result_card").get_by_text("❓ 人物を特定できませんでした").wait_for()
