@@ -282,8 +282,9 @@ def main() -> None:
             watcher.wait_count(base + count)
             base += count
             lat = [(watcher.seen[m] - t) * 1000 for m, t in sent.items() if m in watcher.seen]
-            print(f"4. publish->stored at {rate}/s ({count} msgs, one publish() each): p50 {statistics.median(lat):.1f} ms,"
-                  f" p95 {pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; publish() call (durable outbox write) "
+            print(f"4. publish->stored at {rate}/s ({count} msgs, one publish() each): "
+                  f"p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; "
+                  "publish() call (durable outbox write) "
                   f"p50 {statistics.median(call):.2f} ms, p95 {pct(call, 95):.2f} ms")
             print(f"   vs direct baseline p50: x{statistics.median(lat) / direct_p50:.1f}")
         pub.close()
