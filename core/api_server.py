@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import socket
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,11 +20,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from core import webapi
 from core.apikeys import ApiKeyStore
+from core.errors import ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
 STAGE = "prod"
 READ_TIMEOUT_S = 30  # API Gateway gives up after 29 s; a stalled client must not hold a thread
+LINGER_S = 2.0  # how long a refused body is read and dropped before closing
+MAX_LINGER_BYTES = 16 * 1024 * 1024
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -46,6 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FaceGateAPI"
     timeout = READ_TIMEOUT_S
+    _linger: int | None | bool = False  # bytes of a refused body still to drop (False: none)
 
     def version_string(self) -> str:  # no Python version in the Server header
         return self.server_version
@@ -66,6 +71,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _gateway_answer(self, status: int, message: str, request_id: str) -> None:
         self._send(webapi.api_gateway_response(status, message, request_id))
+        if self._linger is not False:
+            self._discard_unread(self._linger)
+            self._linger = False
 
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
@@ -107,16 +115,37 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(n)
         else:
             self.close_connection = True
+            self._linger = n
+
+    def _discard_unread(self, n: int | None) -> None:
+        """After refusing a body: half-close, then read (and drop) what the client still sends
+        for a moment, so closing with unread data does not reset the connection before the
+        client has read our answer."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_S)
+            deadline = time.monotonic() + LINGER_S
+            left = n if n is not None else MAX_LINGER_BYTES
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.connection.recv(min(65536, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _read_body(self, request_id: str) -> bytes | None:
         n = self._content_length()
         if n is None:
             self.close_connection = True
             self._gateway_answer(411, "Length Required", request_id)
+            self._discard_unread(None)
             return None
         if n > webapi.MAX_BODY_BYTES:
-            self.close_connection = True  # do not read 6 MB+ just to refuse it
+            self.close_connection = True  # do not parse 6 MB+ just to refuse it
             self._gateway_answer(413, "Request Too Long", request_id)
+            self._discard_unread(n)
             return None
         return self.rfile.read(n) if n else b""
 
@@ -171,14 +200,17 @@ def serve_api(settings, host: str | None = None, port: int | None = None, servic
     """Bind the local Web API (not yet serving). Call ``serve_forever()`` on the result (or run
     it in a thread) and ``shutdown()`` + ``server_close()`` to stop. ``port=0`` picks a free
     port; ``server.url`` says where it listens. Builds services from ``settings`` unless given.
-    Raises OSError when the address is taken."""
+    Raises ServiceUnavailable when the address cannot be bound (e.g. the port is taken)."""
     if services is None:
         from core.services import build_services
 
         services = build_services(settings)
     host = settings.bind_host if host is None else host
     port = settings.api_port if port is None else port
-    return ApiServer((host, port), services, ApiKeyStore(settings.data_dir))
+    try:
+        return ApiServer((host, port), services, ApiKeyStore(settings.data_dir))
+    except OSError as exc:
+        raise ServiceUnavailable(f"cannot serve the Web API on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def describe(server: ApiServer) -> str:

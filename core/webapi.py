@@ -123,7 +123,7 @@ def parse_body(event: dict) -> dict:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
             raise InvalidParameter("the request body is not UTF-8 JSON") from None
-    for _ in range(2):  # a body may be a JSON string that holds the JSON object
+    for _ in range(3):  # the body may be a JSON string that holds the JSON object
         if isinstance(body, dict):
             return body
         if not isinstance(body, str):
