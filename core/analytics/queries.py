@@ -232,10 +232,21 @@ CHARTS = ("kpis", "sensor", "gender", "age", "emotion", "identification", "peopl
           "auth_history", "door_history")
 
 
+# The analytics page's sections and the charts each one draws (only the open one is queried).
+SECTIONS = {
+    "kpis": ("kpis",),
+    "sensor": ("sensor",),
+    "faces": ("gender", "age", "emotion"),
+    "identification": ("identification", "people", "heatmap"),
+    "devices": ("devices",),
+    "history": ("auth_history", "door_history"),
+}
+
+
 def chart_data(con, f: AnalyticsFilter, bucket: str | None = None, history_limit: int = 1000,
-               timings: dict | None = None) -> dict:
-    """Every chart's data for ``f`` from one connection. ``timings`` (if given) receives the
-    seconds each chart's query took, for the benchmark."""
+               timings: dict | None = None, charts=None) -> dict:
+    """The data of ``charts`` (names from CHARTS; default every chart) for ``f`` from one
+    connection. ``timings`` (if given) receives the seconds each chart's query took."""
     import time
 
     out = {}
@@ -253,6 +264,8 @@ def chart_data(con, f: AnalyticsFilter, bucket: str | None = None, history_limit
         "door_history": lambda: door_history(con, f, history_limit),
     }
     for name, step in steps.items():
+        if charts is not None and name not in charts:
+            continue
         started = time.perf_counter()
         out[name] = step()
         if timings is not None:

@@ -28,7 +28,11 @@ from core.storage import ensure_dir
 
 
 def _schema() -> str:
-    parts = []
+    # journal_id names this journal's columnar folder, so segments of a deleted or replaced
+    # journal are never mixed into a new one.
+    parts = ["""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('journal_id', lower(hex(randomblob(8))));"""]
     for kind, cols in KIND_COLUMNS.items():
         typed = ", ".join(f"{c} {SQLITE_TYPES[t]}" for _, c, t in cols)
         parts.append(f"""
@@ -54,7 +58,7 @@ def normalise_datetime(value) -> str:
 
 
 class LocalEventStore(EventStore):
-    """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar``."""
+    """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar/<journal id>``."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
@@ -140,7 +144,8 @@ class LocalEventStore(EventStore):
             if self._columnar is None:
                 from core.events.columnar import ColumnarMirror
 
-                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar")
+                journal = self._conn().execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
+                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar" / journal)
         return self._columnar.cursor()
 
     def seal(self) -> int:

@@ -65,11 +65,18 @@ def test_empty_store_says_what_to_do_and_draws_nothing(services):
     assert "No logs yet" in texts(at) and "demo-data" in texts(at)
 
 
+def open_tab(at, label: str) -> dict[str, dict]:
+    """Open a tab (only the open one is queried and drawn) and return the figures shown."""
+    at.session_state["analytics_tab"] = label
+    at.run()
+    assert not at.exception, at.exception
+    return figures(at)
+
+
 def test_filled_store_charts_reflect_the_data(filled):
     at = run_page("analytics")
     figs = figures(at)
-    assert set(figs) == {"chart_sensor", "chart_gender", "chart_age", "chart_emotion", "chart_success",
-                         "chart_captures", "chart_people", "chart_heatmap", "chart_devices"}
+    assert set(figs) == {"chart_sensor", "chart_gender", "chart_age", "chart_emotion"}  # the first tab only
     pie = figs["chart_gender"]["data"][0]
     assert dict(zip(pie["labels"], pie["values"], strict=True)) == {"Male": 2, "Female": 2, "not available": 1}
     smile = figs["chart_emotion"]["data"][0]
@@ -78,22 +85,31 @@ def test_filled_store_charts_reflect_the_data(filled):
     assert "no emotions" in texts(at)  # said plainly, not hidden
     age = figs["chart_age"]["data"][0]
     assert age["x"] == ["20s", "30s", "40s", "not available"] and age["y"] == [2, 1, 1, 1]
-    success = figs["chart_success"]["data"][0]
-    assert [x[:10] for x in success["x"]] == ["2026-11-02", "2026-11-03", "2026-11-04"]
-    assert success["y"] == [100.0, 50.0, 0.0]
-    heat = figs["chart_heatmap"]["data"][0]
-    assert heat["z"][0][9] == 1 and heat["z"][0][10] == 1 and heat["z"][1][11] == 1
-    assert sum(map(sum, heat["z"])) == 5
-    bars = figs["chart_devices"]["data"]
-    assert bars[0]["x"] == ["id001", "id002"] and bars[0]["y"] == [3, 2] and bars[1]["y"] == [1, 1]
     # The default range is 4 days (up to the day after the newest event), so "auto" is hourly.
     lines = {t["name"]: t for t in figs["chart_sensor"]["data"] if t.get("mode") == "lines"}
     assert {name: t["y"] for name, t in lines.items()} == {"id001": [2.5, 8.5], "id002": [5.0]}
     assert [x[11:16] for x in lines["id001"]["x"]] == ["09:00", "10:00"]
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Captures"] == "5" and metrics["Unknown faces"] == "2" and metrics["Door opens"] == "2"
-    assert len(at.get("dataframe")) == 3  # device table, auth history, door history
-    assert len(at.get("download_button")) == 2
+
+    figs = open_tab(at, "Identification")
+    assert set(figs) == {"chart_sensor", "chart_success", "chart_captures", "chart_people", "chart_heatmap"}
+    success = figs["chart_success"]["data"][0]
+    assert [x[:10] for x in success["x"]] == ["2026-11-02", "2026-11-03", "2026-11-04"]
+    assert success["y"] == [100.0, 50.0, 0.0]
+    assert figs["chart_people"]["data"][0]["y"] == [2, 1]
+    heat = figs["chart_heatmap"]["data"][0]
+    assert heat["z"][0][9] == 1 and heat["z"][0][10] == 1 and heat["z"][1][11] == 1
+    assert sum(map(sum, heat["z"])) == 5
+
+    figs = open_tab(at, "Devices")
+    bars = figs["chart_devices"]["data"]
+    assert bars[0]["x"] == ["id001", "id002"] and bars[0]["y"] == [3, 2] and bars[1]["y"] == [1, 1]
+    assert len(at.get("dataframe")) == 1
+
+    open_tab(at, "History")
+    assert len(at.get("dataframe")) == 2 and len(at.get("download_button")) == 2
+    assert "Newest 6 of 6" in texts(at) and "Newest 2 of 2" in texts(at)
 
 
 def test_filters_apply_across_charts_and_resolution_changes_buckets(filled):
@@ -101,10 +117,11 @@ def test_filters_apply_across_charts_and_resolution_changes_buckets(filled):
     at.multiselect(key="analytics_devices").set_value(["id002"]).run()
     figs = figures(at)
     assert {m.label: m.value for m in at.metric}["Captures"] == "2"
-    assert figs["chart_devices"]["data"][0]["x"] == ["id002"]
     assert [t["name"] for t in figs["chart_sensor"]["data"] if t.get("mode") == "lines"] == ["id002"]
     assert sum(figs["chart_gender"]["data"][0]["values"]) == 4  # analysis without DeviceID stays
     assert "do not narrow the face charts" in texts(at)
+    assert open_tab(at, "Devices")["chart_devices"]["data"][0]["x"] == ["id002"]
+    at.session_state["analytics_tab"] = "Faces"
 
     at.multiselect(key="analytics_devices").set_value([]).run()
     at.multiselect(key="analytics_people").set_value(["__unknown__"]).run()

@@ -1,0 +1,156 @@
+"""Analytics at a million events: prints figures, asserts nothing.
+
+    .venv/bin/python bench/analytics.py [--events 1000000] [--days 30] [--runs 5] [--keep DIR]
+
+Measures, on a fresh local world filled by demo-data:
+- demo-data throughput through ``EventStore.append`` (events/s);
+- baseline: reading every kind through the port's ``query`` into pandas (what any chart would
+  pay without the columnar copy), against opening the columnar copy;
+- the query time of each chart (median of ``runs``);
+- the analytics page (AppTest, the real page script): first render in a new process (imports
+  included), first render in a running server (caches cleared), a filter change; medians;
+- peak memory (max RSS) of the process that rendered.
+Targets from the issue: first render <= 1.5 s, filter change <= 300 ms, memory <= 1 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RENDER = r"""
+import json, resource, sys, time
+started = time.perf_counter()
+from streamlit.testing.v1 import AppTest
+import streamlit as st
+page = sys.argv[1]
+runs = int(sys.argv[2])
+out = {}
+at = AppTest.from_file(page, default_timeout=120)
+at.session_state["lang"] = "en"
+t = time.perf_counter(); at.run(); out["cold_run"] = time.perf_counter() - t
+out["cold_total"] = time.perf_counter() - started
+assert not at.exception, at.exception
+out["charts"] = len(at.get("plotly_chart"))
+warm = []
+for _ in range(runs):
+    st.cache_data.clear()
+    at = AppTest.from_file(page, default_timeout=120)
+    at.session_state["lang"] = "en"
+    t = time.perf_counter(); at.run(); warm.append(time.perf_counter() - t)
+out["warm_first"] = warm
+devices = at.multiselect(key="analytics_devices").options
+choices = [[d] for d in devices] + [devices[:2], [], devices[-1:]]
+changes = []
+for pick in choices[:runs]:
+    t = time.perf_counter(); at.multiselect(key="analytics_devices").set_value(pick).run()
+    changes.append(time.perf_counter() - t)
+    assert not at.exception, at.exception
+out["filter_change"] = changes
+people = at.multiselect(key="analytics_people").options
+t = time.perf_counter(); at.multiselect(key="analytics_people").set_value(people[:1]).run()
+out["person_change"] = time.perf_counter() - t
+out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(out))
+"""
+
+
+def med(values) -> float:
+    return statistics.median(values)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--days", type=int, default=30)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--keep", help="use (and keep) this data dir; reuse its events if present")
+    args = ap.parse_args()
+
+    data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="facegate-bench-"))
+    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
+           "PYTHONPATH": str(ROOT)}
+    os.environ.update(env)
+    print(f"analytics benchmark: {args.events:,} events over {args.days} days, data in {data_dir}, "
+          f"{os.cpu_count()} cores")
+
+    from core.analytics import queries as Q
+    from core.events.local import LocalEventStore
+
+    db = data_dir / "events" / "events.db"
+    if not db.exists() or LocalEventStore(db).count("sensor") == 0:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "core", "demo-data", "--events", str(args.events),
+                              "--days", str(args.days), "--seed", "1"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+        took = time.perf_counter() - t
+        result = json.loads(out.stdout)
+        print(f"demo-data: {result['total']:,} events in {took:.1f} s = {result['total'] / took:,.0f} events/s "
+              f"through EventStore.append (+ sealing {result['segments_sealed']} Parquet segments)")
+    store = LocalEventStore(db)
+    sizes = {k: store.count(k) for k in ("auth", "analysis", "door", "sensor")}
+    print("stored:", ", ".join(f"{k} {v:,}" for k, v in sizes.items()), f"(total {sum(sizes.values()):,}); "
+          f"journal {db.stat().st_size / 1e6:.0f} MB, Parquet "
+          f"{sum(p.stat().st_size for p in (db.parent / 'columnar').rglob('*.parquet')) / 1e6:.0f} MB")
+
+    # Baseline: every event through the port's query() into pandas.
+    t = time.perf_counter()
+    for kind in sizes:
+        store.query(kind)
+    baseline = time.perf_counter() - t
+    t = time.perf_counter()
+    con = LocalEventStore(db).columnar()
+    opened = time.perf_counter() - t
+    print(f"baseline query() of all events into pandas: {baseline:.2f} s; opening the columnar copy "
+          f"(segments + journal tail) in a fresh store: {opened * 1000:.0f} ms ({baseline / opened:.0f}x less)")
+
+    options = Q.filter_options(con)
+    filters = {
+        "all 30 days": Q.AnalyticsFilter(),
+        "last 7 days": Q.AnalyticsFilter(since=options["last"] - __import__("datetime").timedelta(days=7),
+                                         until=options["last"]),
+        "one device + one person": Q.AnalyticsFilter(devices=(options["devices"][1],),
+                                                     people=(options["people"][0],)),
+    }
+    for label, f in filters.items():
+        per_chart: dict[str, list[float]] = {}
+        totals = []
+        for _ in range(args.runs):
+            timings: dict[str, float] = {}
+            t = time.perf_counter()
+            Q.chart_data(con, f, timings=timings)
+            totals.append(time.perf_counter() - t)
+            for k, v in timings.items():
+                per_chart.setdefault(k, []).append(v)
+        print(f"chart queries, {label}: total median {med(totals) * 1000:.0f} ms; per chart (median ms): "
+              + ", ".join(f"{k} {med(v) * 1000:.1f}" for k, v in per_chart.items()))
+
+    out = subprocess.run([sys.executable, "-c", RENDER, str(ROOT / "pages" / "analytics.py"), str(args.runs)],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    if out.returncode:
+        print("page render failed:", out.stderr[-2000:])
+        return
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"analytics page ({r['charts']} plotly charts), AppTest script run times:")
+    print(f"  first render in a new process: {r['cold_run']:.2f} s (with Python/Streamlit imports: "
+          f"{r['cold_total']:.2f} s)   target <= 1.5 s")
+    print(f"  first render in a running server, caches cleared: median {med(r['warm_first']):.2f} s "
+          f"(runs: {', '.join(f'{v:.2f}' for v in r['warm_first'])})")
+    print(f"  device filter change: median {med(r['filter_change']) * 1000:.0f} ms "
+          f"(p95-ish max {max(r['filter_change']) * 1000:.0f} ms)   target <= 300 ms; "
+          f"person filter change {r['person_change'] * 1000:.0f} ms")
+    print(f"  peak memory of the rendering process: {r['maxrss_mb']:.0f} MB   target <= 1024 MB")
+
+
+if __name__ == "__main__":
+    main()
