@@ -1,0 +1,69 @@
+"""``python -m core serve --no-ui``: broker + rule engine + the local Web API, stopped cleanly."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from core.events.records import door_open_record, utc_now
+from core.telemetry.local import build_local_publisher, read_broker_status
+
+from .conftest import free_port, wait_for
+from .test_kill9 import _read_line
+
+pytestmark = [pytest.mark.broker, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _api_answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=2)
+    except urllib.error.HTTPError:
+        return True  # any HTTP answer (403 without a key) means it is serving
+    except OSError:
+        return False
+    return True
+
+
+def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
+    api_port = free_port()
+    settings = dataclasses.replace(tele_settings, api_port=api_port)
+    env = dict(os.environ, FACEGATE_DATA_DIR=str(settings.data_dir), FACEGATE_MQTT_PORT=str(settings.mqtt_port),
+               FACEGATE_API_PORT=str(api_port), FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"),
+               FACEGATE_LOG_LEVEL="ERROR")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--no-ui"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert "MQTT broker on" in _read_line(proc, 60)
+        assert read_broker_status(settings) is not None
+        api_url = f"http://127.0.0.1:{api_port}/search"
+        wait_for(lambda: _api_answers(api_url), timeout=60, interval=0.2)
+
+        pub = build_local_publisher(settings, "auto")  # auto finds the running broker
+        assert pub is not None
+        try:
+            pub.publish("door", door_open_record("id001", utc_now(), "Taro_Yamada"))
+            assert pub.wait_drained(20), pub.status()
+        finally:
+            pub.close()
+        from core.events.local import LocalEventStore
+
+        store = LocalEventStore(settings.data_dir / "events" / "events.db")
+        wait_for(lambda: store.count("door") == 1)
+
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not _api_answers(api_url)  # the Web API child was stopped too
+        assert read_broker_status(settings) is None
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
