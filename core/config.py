@@ -69,6 +69,17 @@ class Settings:
     mqtt_key_file: str = ""
     # Firehose-like buffering of analysis logs before one object is written (course: 60 s / 5 MB).
     analysis_buffer_seconds: float = 60.0
+    # Access (core.access): the admin password hash from secrets, or a one-time plain password
+    # that is hashed into <data dir>/access.json on first use; OIDC admins by e-mail.
+    admin_password_hash: str = field(default="", repr=False)
+    admin_password: str = field(default="", repr=False)
+    admin_emails: str = ""
+    session_idle_minutes: float = 30.0
+    # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
+    api_rate_per_second: float = 50.0
+    api_burst: int = 200
+    # How often `python -m core serve` purges expired captures (core.retention).
+    purge_interval_minutes: float = 15.0
 
     @property
     def env_names(self) -> dict[str, str]:
@@ -79,7 +90,7 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "api_key":
+            if f.name in ("api_key", "admin_password_hash", "admin_password"):
                 value = "***" if value else ""
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
@@ -138,6 +149,12 @@ def _validate(s: Settings) -> None:
     for name in ("api_port", "mqtt_port", "app_port"):
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
+    if not 1 <= s.session_idle_minutes <= 24 * 60:
+        raise ConfigError("FACEGATE_SESSION_IDLE_MINUTES must be between 1 and 1440")
+    if s.api_rate_per_second <= 0 or s.api_burst < 1:
+        raise ConfigError("FACEGATE_API_RATE_PER_SECOND must be above 0 and FACEGATE_API_BURST at least 1")
+    if s.purge_interval_minutes <= 0:
+        raise ConfigError("FACEGATE_PURGE_INTERVAL_MINUTES must be above 0")
     for name in ("retention_match_hours", "retention_unknown_hours"):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be 0 or more hours")
