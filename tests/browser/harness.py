@@ -50,9 +50,15 @@ def face_video(face_image: Path, out: Path, width: int = 640, height: int = 480,
     return out
 
 
+class RunningApp(str):
+    """The app's base URL (a str) that also knows the server's process id."""
+
+    pid: int
+
+
 @contextlib.contextmanager
 def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 60.0):
-    """Run the app on a free loopback port; yield its base URL; stop it (and its children)."""
+    """Run the app on a free loopback port; yield its base URL (``.pid``: the server); stop it."""
     port = free_port()
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
            "FACEGATE_APP_PORT": str(port), **(extra_env or {})}
@@ -62,7 +68,8 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
          "--server.fileWatcherType", "none"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = RunningApp(f"http://127.0.0.1:{port}")
+    url.pid = proc.pid
     try:
         deadline = time.monotonic() + timeout
         while True:
