@@ -279,6 +279,10 @@ class LocalFaceCollections(FaceCollections):
             out["UnsuccessfulFaceDeletions"] = [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing]
         return out
 
+    def scrub_deleted(self) -> None:
+        """Overwrite what deleted faces left on disk (see FaceStore.scrub)."""
+        self.store.scrub()
+
     # --- search --------------------------------------------------------------------
     def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0,
                               QualityFilter="NONE"):

@@ -52,6 +52,11 @@ class FaceCollections(abc.ABC):
                       QualityFilter: str = "NONE") -> dict: ...
 
     # --- beyond Rekognition: what FaceGate's people page needs, the same in both worlds ---
+    def scrub_deleted(self) -> None:
+        """Make earlier deletions final on the storage medium (core.retention calls it after
+        forgetting a person). Rekognition deletes for good itself, so by default nothing."""
+        return None
+
     def faces_by_external_id(self, collection_id: str) -> dict[str, list[dict]]:
         """Group every face in the collection by ExternalImageId (a person)."""
         people: dict[str, list[dict]] = {}

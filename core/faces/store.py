@@ -82,6 +82,8 @@ class FaceStore:
             con.execute("PRAGMA journal_mode=WAL")
             con.execute("PRAGMA synchronous=FULL")
             con.execute("PRAGMA foreign_keys=ON")
+            # Deleted faces are biometric data: overwrite their pages instead of leaving them free.
+            con.execute("PRAGMA secure_delete=ON")
             self._local.con = con
         return _Tx(con, write)
 
@@ -146,6 +148,12 @@ class FaceStore:
                 con.execute("UPDATE collections SET generation = generation + 1 WHERE collection_id = ?",
                             (collection_id,))
         return deleted
+
+    def scrub(self) -> None:
+        """Make deletions final on disk: copy the WAL into the database (whose freed pages
+        secure_delete has zeroed) and truncate the WAL, which still holds old page images."""
+        con = self._conn().con
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def list_faces(self, collection_id: str, after_seq: int, limit: int) -> tuple[list[StoredFace], int | None]:
         """A page of faces in index order and the seq to continue after (None at the end)."""
