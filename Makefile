@@ -25,6 +25,11 @@ venv: $(RUN_STAMP)
 run: $(RUN_STAMP)
 	$(BIN)/python -m core serve
 
+# The same over HTTPS on the LAN (phones give the camera only to https): self-signed certificate
+# in <data dir>/tls, QR code of the URL printed here and shown in the app.
+run-https: $(RUN_STAMP)
+	$(BIN)/python -m core app https
+
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -1,0 +1,94 @@
+"""``python -m core app ...``: open the app from a phone (LAN URL, QR code, HTTPS)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _settings():
+    from core.config import load_settings
+
+    return load_settings()
+
+
+def _print_qr(url: str) -> None:
+    import qrcode
+
+    qr = qrcode.QRCode(border=1)
+    qr.add_data(url)
+    qr.print_ascii(out=sys.stdout, invert=True)
+
+
+def _url(args) -> dict:
+    from core.lan import app_url
+
+    s = _settings()
+    url = app_url(s.app_port, https=args.https)
+    if not args.no_qr:
+        _print_qr(url)
+    return {"url": url}
+
+
+def _cert(_args) -> dict:
+    from core.lan import ensure_certificate
+
+    cert, key = ensure_certificate(_settings().data_dir)
+    return {"cert": str(cert), "key": str(key)}
+
+
+def _https(args) -> int:
+    """Serve the app over HTTPS on ``--host`` with the project's self-signed certificate; in the
+    local world also run the rest of the stack (``serve --no-ui``: broker, rules, Web API, all
+    on loopback). Returns the app's exit code."""
+    from core.lan import app_url, ensure_certificate
+
+    s = _settings()
+    cert, key = ensure_certificate(s.data_dir)
+    url = app_url(s.app_port, https=True)
+    print(f"FaceGate app over HTTPS: {url}\n(self-signed: the phone asks once to trust it)", flush=True)
+    _print_qr(url)
+    env = dict(os.environ)
+    env.setdefault("FACEGATE_PUBLISHER", "mqtt" if s.backend == "local" and not args.no_stack else "direct")
+    stack = None
+    if s.backend == "local" and not args.no_stack:
+        stack = subprocess.Popen([sys.executable, "-m", "core", "serve", "--no-ui"], cwd=ROOT, env=env)
+    try:
+        return subprocess.call(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+             "--server.address", args.host, "--server.port", str(s.app_port),
+             "--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        if stack is not None and stack.poll() is None:
+            stack.terminate()
+            try:
+                stack.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                stack.kill()
+
+
+def add_parser(sub) -> None:
+    app = sub.add_parser("app", help="the app on a phone: LAN URL and QR code, HTTPS certificate, HTTPS serving")
+    cmds = app.add_subparsers(dest="command", required=True)
+
+    p = cmds.add_parser("url", help="print the app's LAN URL (and a QR code of it)")
+    p.add_argument("--https", action="store_true", help="the https:// URL (make run-https)")
+    p.add_argument("--no-qr", action="store_true")
+    p.set_defaults(func=_url)
+
+    p = cmds.add_parser("cert", help="create (or reuse) the app's self-signed TLS certificate")
+    p.set_defaults(func=_cert)
+
+    p = cmds.add_parser("https", help="serve the app over HTTPS on the LAN so a phone may use its camera")
+    p.add_argument("--host", default="0.0.0.0",
+                   help="address the app listens on (default: every interface, so a phone can reach it)")
+    p.add_argument("--no-stack", action="store_true",
+                   help="only the app (logs go straight to the local store, no broker)")
+    p.set_defaults(func=_https)
