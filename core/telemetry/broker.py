@@ -320,9 +320,11 @@ class Broker:
         if self._pending:
             await self._commit(self._pending)
         tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:  # closed connections end by themselves; only a stuck handshake is cancelled
+            _done, stuck = await asyncio.wait(tasks, timeout=2)
+            for task in stuck:
+                task.cancel()
+            await asyncio.gather(*stuck, return_exceptions=True)
         self._executor.shutdown(wait=True)
 
     def state(self) -> dict:

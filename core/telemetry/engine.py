@@ -67,6 +67,7 @@ class RuleEngine:
         self.flush_streams(force=True)
 
     def run_forever(self) -> None:
+        self.journal.relax_sync_for_this_thread()
         while not self._stop.is_set():
             self._wake.clear()  # before looking, so a notify during the batch is not lost
             try:
