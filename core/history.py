@@ -119,9 +119,13 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
     """Newest first. ``person`` filters to captures where that person was identified on any
     face; ``UNKNOWN`` to captures with at least one face nobody matched."""
     infos = services.objects.list_objects(_bucket(services), HISTORY_PREFIX)
+    # Newest objects first, reading only until ``limit`` match (one GET per record on S3). A
+    # correction rewrites a record, so order by the capture time once read.
     infos.sort(key=lambda o: o.last_modified, reverse=True)
     out = []
     for info in infos:
+        if len(out) >= limit:
+            break
         try:
             cap = _to_capture(json.loads(services.objects.get_object(_bucket(services), info.key)))
         except (ResourceNotFound, ValueError, KeyError, TypeError):

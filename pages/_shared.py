@@ -50,7 +50,11 @@ def through_router() -> None:
         st.rerun()
 
 
-@st.cache_resource(max_entries=4, show_spinner=False)
+def _close(services: Services) -> None:
+    services.close()  # e.g. the MQTT connection of services built for settings since changed
+
+
+@st.cache_resource(max_entries=2, show_spinner=False, on_release=_close)
 def _build_services(settings: Settings) -> Services:
     services = build_services(settings)
     # Load the local face models now, not on the first photo.
