@@ -11,6 +11,7 @@ point therefore replays at most the last batch, which rewrites the same things.
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 import time
 from collections import defaultdict
@@ -93,7 +94,7 @@ class RuleEngine:
         if not entries:
             return 0
         errors: list[tuple[JournalEntry, str]] = []
-        table_items: list[dict] = []
+        table_items: list[tuple[JournalEntry, dict]] = []
         events: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
         objects: list[tuple[JournalEntry, str, str, bytes]] = []
         buffered: list[tuple[str, int, bytes]] = []
@@ -116,19 +117,19 @@ class RuleEngine:
                     continue
                 for action in rule.actions:
                     if action.kind == "table":
-                        table_items.append(out)
+                        table_items.append((entry, out))
                     elif action.kind == "events":
                         records, ids = events[action.event_kind]
-                        records.append(out)
+                        records.append((entry, out))
                         ids.append(entry.msg_id)
                     elif action.kind == "object":
                         objects.append((entry, action.bucket, render_template(action.key, ctx), dumps(out)))
                     elif action.kind == "stream":
                         buffered.append((action.key, entry.seq, dumps(out)))
         if table_items:
-            self.table.put_items(self.table_name, table_items)
+            self.table.put_items(self.table_name, [out for _entry, out in table_items])
         for kind, (records, ids) in events.items():
-            self.events.append(kind, records, ids)
+            self._append_events(kind, records, ids, errors)
         for entry, bucket, key, data in objects:
             try:
                 self.objects.put_object(bucket, key, data, "application/json")
@@ -145,6 +146,25 @@ class RuleEngine:
         for entry, reason in errors:
             log.warning("message %s on %s not stored: %s", entry.msg_id, entry.topic, reason)
         return len(entries)
+
+    def _append_events(self, kind: str, records: list, ids: list[str], errors: list) -> None:
+        """Append a kind's records; if the store refuses the batch, find the record(s) it
+        refuses one by one so one poisoned message cannot stall the engine. Storage that
+        is unavailable (locked, disk) raises, and the whole batch is retried."""
+        try:
+            self.events.append(kind, [r for _e, r in records], ids)
+            return
+        except (sqlite3.OperationalError, OSError):
+            raise
+        except Exception:  # noqa: BLE001 - narrowed down below, record by record
+            log.warning("event store refused a %s batch; storing one by one", kind)
+        for (entry, record), message_id in zip(records, ids, strict=True):
+            try:
+                self.events.append(kind, [record], [message_id])
+            except (sqlite3.OperationalError, OSError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - recorded as this message's error
+                errors.append((entry, f"the event store refused it: {type(exc).__name__}: {exc}"))
 
     # -- Firehose-like streams --------------------------------------------------------
     def flush_streams(self, force: bool = False) -> int:

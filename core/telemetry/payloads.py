@@ -9,12 +9,14 @@ course's types; the sensor table's keys are required.
 from __future__ import annotations
 
 import json
+import math
 
 from core.errors import InvalidParameter
 
 MAX_MESSAGE_BYTES = 128 * 1024  # IoT Core's limit per message
 
 _STR, _BOOL, _NUM, _INT = "text", "true/false", "a number", "a whole number"
+_INT64 = (-(2**63), 2**63 - 1)  # what the stores (SQLite, DynamoDB numbers, Athena) can hold
 # field -> (expected type, required, nullable)
 _FIELDS = {
     "auth": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False),
@@ -42,8 +44,10 @@ def _type_ok(value, expected: str) -> bool:
     if expected == _BOOL:
         return isinstance(value, bool)
     if expected == _INT:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool) and _INT64[0] <= value <= _INT64[1]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _INT64[0] <= value <= _INT64[1]
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def check_record(kind: str, record) -> dict:
@@ -63,12 +67,16 @@ def check_record(kind: str, record) -> dict:
     return record
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # Python would accept NaN and Infinity
+
+
 def check_message(kind: str, payload: bytes) -> dict:
     """Decode and check one MQTT payload. Raises ``BadMessage``."""
     if len(payload) > MAX_MESSAGE_BYTES:
         raise BadMessage(f"message is {len(payload)} bytes, over the 128 KB limit")
     try:
-        record = json.loads(payload)
+        record = json.loads(payload, parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError):
         raise BadMessage("payload is not JSON") from None
     return check_record(kind, record)
