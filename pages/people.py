@@ -111,12 +111,12 @@ def _manage(person: people.Person, i: int) -> None:
             if face_id not in person.face_ids:
                 continue
             shown.add(face_id)
-            cols = st.columns([1, 2], vertical_alignment="center")
-            with cols[0]:
+            # A horizontal container stays side by side on a phone (columns would stack).
+            with st.container(horizontal=True, vertical_alignment="center"):
                 _thumb(e.thumb_key, 64)
-            with cols[1]:
-                st.caption(f"`{face_id[:8]}` · {e.enrolled_at:%Y-%m-%d}" if e.enrolled_at else f"`{face_id[:8]}`")
-                _delete_face_button(person, face_id)
+                with st.container():
+                    st.caption(f"`{face_id[:8]}` · {e.enrolled_at:%Y-%m-%d}" if e.enrolled_at else f"`{face_id[:8]}`")
+                    _delete_face_button(person, face_id)
     for face_id in person.face_ids:
         if face_id not in shown:
             st.caption(f"`{face_id[:8]}` · {tr('people.no_photo')}")
@@ -143,12 +143,11 @@ if not everyone:
     st.info(tr("people.empty"))
 for i, person in enumerate(everyone):
     with st.container(border=True, key=f"person_{i}"):
-        cols = st.columns([1, 3], vertical_alignment="center")
-        with cols[0]:
+        with st.container(horizontal=True, vertical_alignment="center"):
             _thumb(person.thumb_key)
-        with cols[1]:
-            st.markdown(f"**{person.name}**")
-            date = f"{person.enrolled_at:%Y-%m-%d}" if person.enrolled_at else tr("people.date_unknown")
-            st.caption(tr("people.meta", count=person.face_count, date=date))
+            with st.container():
+                st.markdown(f"**{person.name}**")
+                date = f"{person.enrolled_at:%Y-%m-%d}" if person.enrolled_at else tr("people.date_unknown")
+                st.caption(tr("people.meta", count=person.face_count, date=date))
         with st.expander(tr("people.manage")):
             _manage(person, i)
