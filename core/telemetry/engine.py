@@ -27,6 +27,11 @@ from core.telemetry.sensor_table import LocalSensorTable
 log = logging.getLogger(__name__)
 
 CURSOR = "rules"
+# How long the journal keeps processed messages: the window in which a redelivered copy is
+# recognised by its id, and how far back the logs page's tail reaches. Auth logs name people,
+# so this is also how long those names stay in the journal after they are stored.
+JOURNAL_RETENTION_S = 7 * 24 * 3600
+PRUNE_EVERY_S = 3600
 
 
 class RuleEngine:
@@ -69,11 +74,15 @@ class RuleEngine:
 
     def run_forever(self) -> None:
         self.journal.relax_sync_for_this_thread()
+        next_prune = time.monotonic()
         while not self._stop.is_set():
             self._wake.clear()  # before looking, so a notify during the batch is not lost
             try:
                 done = self.process_available()
                 self.flush_streams()
+                if time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY_S
+                    self.journal.prune(int((time.time() - JOURNAL_RETENTION_S) * 1000))
             except Exception:  # noqa: BLE001 - a store hiccup must not end the engine; retry
                 log.exception("rule engine batch failed; retrying")
                 done = 0

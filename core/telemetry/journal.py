@@ -215,6 +215,20 @@ class Journal:
                         (stream, first_seq, last_seq))
             con.execute("UPDATE stream_batches SET done = 1 WHERE stream = ? AND first_seq = ?", (stream, first_seq))
 
+    def prune(self, before_ms: int) -> int:
+        """Forget processed messages received before ``before_ms`` (and older errors and
+        finished batch plans). Messages still waiting in a stream buffer are kept. Returns
+        how many messages were removed. A copy of a message older than this that arrives
+        again is no longer recognised as a duplicate by its id here (the event store and the
+        sensor table still are idempotent)."""
+        with self._write_lock, self._conn() as con:
+            cursor = con.execute("SELECT COALESCE(MAX(seq), 0) FROM cursor WHERE name = 'rules'").fetchone()[0]
+            removed = con.execute("DELETE FROM journal WHERE seq <= ? AND ts_ms < ? AND seq NOT IN "
+                                  "(SELECT seq FROM stream_buffer)", (cursor, before_ms)).rowcount
+            con.execute("DELETE FROM errors WHERE at_ms < ?", (before_ms,))
+            con.execute("DELETE FROM stream_batches WHERE done = 1 AND last_seq <= ?", (cursor,))
+        return removed
+
     # -- reading (logs page, CLI) -------------------------------------------------------
     def recent(self, topic: str | None = None, limit: int = 20) -> list[dict]:
         """Newest first: ``{"seq", "topic", "client_id", "received", "payload"}``."""

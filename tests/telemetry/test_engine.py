@@ -109,3 +109,18 @@ def test_a_planned_analysis_batch_is_finished_unchanged_after_a_crash(world):
     assert planned_key in keys and len(objects.get_object(BUCKET, planned_key).splitlines()) == 4
     lines = [line for k in keys for line in objects.get_object(BUCKET, k).splitlines()]
     assert len(lines) == 5  # four in the planned object, the late one in the next; none twice
+
+
+def test_the_journal_forgets_processed_messages_after_its_retention(world):
+    journal, engine, events, _, _ = world()
+    journal.append([_msg("doorOpenLogData", door_open_record("id001", utc_now(), "Taro"), "old")])
+    journal.append([_msg("analysisLogData", analysis_log_records(utc_now(), [{}])[0], "buffered")])
+    journal.append([_msg("doorOpenLogData", door_open_record("id001", utc_now(), "Hanako"), "unprocessed")])
+    with journal._conn() as con:
+        con.execute("UPDATE journal SET ts_ms = 1000")  # received long ago
+    engine.batch_size = 2
+    engine.process_available()  # "old" and "buffered" processed; "unprocessed" not yet
+    assert journal.prune(before_ms=2000) == 1  # only the processed, unbuffered one
+    assert [e.msg_id for e in journal.after(0, 10)] == ["buffered", "unprocessed"]
+    engine.process_available()
+    assert events.count("door") == 2
