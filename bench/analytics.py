@@ -9,7 +9,10 @@ Measures, on a fresh local world filled by demo-data:
 - the query time of each chart (median of ``runs``);
 - the analytics page (AppTest, the real page script): first render in a new process (imports
   included), first render in a running server (caches cleared), a filter change; medians;
-- peak memory (max RSS) of the process that rendered.
+- peak memory (max RSS) of the process that rendered;
+- when Debian's chromium is installed: the real app in a phone-sized browser (390x844), time
+  from navigation until the charts are drawn (first visit, repeat visits) and a device filter
+  change until the rerun finished.
 Targets from the issue: first render <= 1.5 s, filter change <= 300 ms, memory <= 1 GB.
 """
 
@@ -82,7 +85,7 @@ def main() -> None:
            "PYTHONPATH": str(ROOT)}
     os.environ.update(env)
     print(f"analytics benchmark: {args.events:,} events over {args.days} days, data in {data_dir}, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
 
     from core.analytics import queries as Q
     from core.events.local import LocalEventStore
@@ -150,6 +153,64 @@ def main() -> None:
           f"(p95-ish max {max(r['filter_change']) * 1000:.0f} ms)   target <= 300 ms; "
           f"person filter change {r['person_change'] * 1000:.0f} ms")
     print(f"  peak memory of the rendering process: {r['maxrss_mb']:.0f} MB   target <= 1024 MB")
+    browser(data_dir, args.runs)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (figures above were taken on a shared machine)")
+
+
+def _devices_json(data_dir: Path) -> str:
+    from core.analytics.queries import filter_options
+    from core.events.local import LocalEventStore
+
+    con = LocalEventStore(data_dir / "events" / "events.db").columnar()
+    return json.dumps(filter_options(con)["devices"])
+
+
+def browser(data_dir: Path, runs: int) -> None:
+    """The real app (streamlit run) in headless chromium at phone size."""
+    from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS, PHONE, running_app, wait_idle
+
+    if not CHROMIUM.exists():
+        print("browser: skipped (no /usr/bin/chromium)")
+        return
+    from playwright.sync_api import sync_playwright
+
+    charts = "() => document.querySelectorAll('.js-plotly-plot').length >= 4"
+    with running_app(data_dir) as url, sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        page = b.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-US")
+        page.set_default_timeout(120_000)
+        t = time.perf_counter()
+        page.goto(f"{url}/history")  # the app's own first start (face engine etc.) is not ours to time
+        page.wait_for_function("() => document.querySelector('h1')")
+        wait_idle(page)
+        app_start = time.perf_counter() - t
+        visits = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            page.goto(f"{url}/analytics")
+            page.wait_for_function(charts)
+            wait_idle(page)
+            visits.append(time.perf_counter() - t)
+        changes = []
+        devices = [o for o in __import__("json").loads(_devices_json(data_dir))][:runs]
+        for device in devices:  # each pick adds one device to the filter: a new query every time
+            page.locator('[data-testid="stMultiSelect"]').first.locator("input").click()
+            option = page.get_by_role("option", name=device, exact=True)
+            option.wait_for()
+            t = time.perf_counter()
+            option.click()
+            wait_idle(page)  # includes its own 150 ms wait for the rerun to start
+            page.wait_for_function(charts)
+            changes.append(time.perf_counter() - t)
+            page.keyboard.press("Escape")
+        b.close()
+    print("real app in chromium at 390x844 (includes browser rendering of 4 plotly charts):")
+    print(f"  app's own start (first page): {app_start:.2f} s")
+    print(f"  analytics first visit: {visits[0]:.2f} s; repeat visits median {med(visits[1:] or visits):.2f} s "
+          f"(runs: {', '.join(f'{v:.2f}' for v in visits)})")
+    print(f"  device filter change until the rerun finished (incl. a fixed 150 ms wait for the rerun to start): "
+          f"median {med(changes) * 1000:.0f} ms "
+          f"(runs: {', '.join(f'{v * 1000:.0f}' for v in changes)})")
 
 
 if __name__ == "__main__":
