@@ -302,3 +302,20 @@ def test_subscribers_see_messages_like_the_test_client(runner, stack, paths):
         assert kind == wire.PUBLISH and topic == "handson/sensorLogData" and data.endswith(b'{"x":1}')
     finally:
         watcher.close()
+
+
+def test_the_iot_core_publisher_factory_speaks_the_same_protocol(runner, stack, paths, tele_settings):
+    """The aws world's publisher (SDK flow control on, metrics in the username) against the
+    local broker standing in for IoT Core's endpoint."""
+    from core.telemetry.aws import build_iot_core_publisher
+
+    creds = _device(paths)
+    pub = build_iot_core_publisher(tele_settings, endpoint=f"127.0.0.1:{stack.port}", cert_file=creds.cert_file,
+                                   key_file=creds.key_file, client_id="id001", ca_file=creds.ca_file)
+    try:
+        pub.publish_many("sensor", [sensor_record("id001", WHEN + timedelta(seconds=i), float(i)) for i in range(5)])
+        assert pub.wait_drained(20), pub.status()
+    finally:
+        pub.close()
+    settle(stack)
+    assert runner.events.count("sensor") == 5
