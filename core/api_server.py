@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
+import signal
 import socket
 import time
 import uuid
@@ -20,7 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from core import webapi
 from core.apikeys import ApiKeyStore
-from core.errors import ServiceUnavailable
+from core.errors import InvalidParameter, ServiceUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,10 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = READ_TIMEOUT_S
     _linger: int | None | bool = False  # bytes of a refused body still to drop (False: none)
 
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def version_string(self) -> str:  # no Python version in the Server header
         return self.server_version
 
@@ -65,9 +71,11 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in (response.get("headers") or {}).items():
             self.send_header(name, str(value))
         self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
+        # Headers and body in one write: two small writes meet delayed ACKs and cost ~40 ms.
+        self._headers_buffer.append(b"\r\n")  # what end_headers() would add
         if self.command != "HEAD":
-            self.wfile.write(data)
+            self._headers_buffer.append(data)
+        self.flush_headers()
 
     def _gateway_answer(self, status: int, message: str, request_id: str) -> None:
         self._send(webapi.api_gateway_response(status, message, request_id))
@@ -196,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_OPTIONS = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _safe_handle
 
 
+_NOT_YET = object()  # services are built after forking (SQLite and models must not cross a fork)
+
+
 def serve_api(settings, host: str | None = None, port: int | None = None, services=None) -> ApiServer:
     """Bind the local Web API (not yet serving). Call ``serve_forever()`` on the result (or run
     it in a thread) and ``shutdown()`` + ``server_close()`` to stop. ``port=0`` picks a free
@@ -205,12 +216,72 @@ def serve_api(settings, host: str | None = None, port: int | None = None, servic
         from core.services import build_services
 
         services = build_services(settings)
+    elif services is _NOT_YET:
+        services = None
     host = settings.bind_host if host is None else host
     port = settings.api_port if port is None else port
     try:
         return ApiServer((host, port), services, ApiKeyStore(settings.data_dir))
     except OSError as exc:
         raise ServiceUnavailable(f"cannot serve the Web API on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run_api(settings, host: str | None = None, port: int | None = None, workers: int = 1,
+            on_ready=None) -> None:
+    """Serve until SIGTERM/SIGINT with ``workers`` processes sharing one listening socket.
+
+    The face engine holds the GIL while it computes, so threads alone use one core: extra
+    worker processes are what make a second core useful (each loads its own models, ~0.5 GB).
+    ``on_ready(server)`` is called once the socket is bound. Raises ServiceUnavailable when
+    the address cannot be bound, InvalidParameter for ``workers`` outside 1-16."""
+    if not isinstance(workers, int) or not 1 <= workers <= 16:
+        raise InvalidParameter("workers must be from 1 to 16")
+    from core.services import build_services
+
+    server = serve_api(settings, host, port, services=_NOT_YET)
+    if on_ready:
+        on_ready(server)
+    children = []
+    for _ in range(workers - 1):
+        pid = os.fork()  # before any thread or model exists in this process
+        if pid == 0:
+            _exit_with_parent()
+            try:
+                server.services = build_services(settings)
+                server.serve_forever()
+            finally:
+                os._exit(0)
+        children.append(pid)
+
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        server.services = build_services(settings)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+
+def _exit_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this worker when its parent dies."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() == 1:
+        os._exit(0)
 
 
 def describe(server: ApiServer) -> str:

@@ -18,16 +18,10 @@ def _keys():
 
 
 def _serve(args) -> int:
-    from core.api_server import describe, serve_api
+    from core.api_server import describe, run_api
 
-    server = serve_api(_settings(), args.host, args.port)
-    print(describe(server), file=sys.stderr, flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    run_api(_settings(), args.host, args.port, args.workers,
+            on_ready=lambda server: print(describe(server), file=sys.stderr, flush=True))
     return 0
 
 
@@ -42,6 +36,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("api", help="serve the Web API (/search, /analyze) over HTTP")
     p.add_argument("--host", default=None, help="address to bind (default FACEGATE_BIND_HOST)")
     p.add_argument("--port", type=int, default=None, help="port (default FACEGATE_API_PORT; 0 = any free port)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes sharing the port (the face engine uses one core per process; ~0.5 GB each)")
     p.set_defaults(func=_serve)
 
     keys = sub.add_parser("api-key", help="API keys of the local Web API (stored hashed)")

@@ -70,9 +70,10 @@ def api_key(world) -> str:
 class ServerProcess:
     """``python -m core api --port 0`` as a child process; ``url`` read from its first line."""
 
-    def __init__(self, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", "0"],
-                                     cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    def __init__(self, env: dict, *extra: str):
+        command = [sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", "0", *extra]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stderr, selectors.EVENT_READ)
         if not sel.select(timeout=30):

@@ -8,7 +8,9 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from datetime import datetime
+from pathlib import Path
 
 from tests.api.conftest import ROOT, data_uri, http, to_jpeg
 
@@ -171,3 +173,41 @@ def test_serve_api_in_process_for_make_run(world, api_key):
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
+
+
+def test_worker_processes_share_the_port_and_leave_with_the_parent(world, api_key):
+    from tests.api.conftest import ServerProcess
+
+    env = dict(world.env)
+    srv = ServerProcess(env, "--workers", "2")
+    try:
+        children: list[int] = []
+        for _ in range(100):  # the worker is forked just after the address line is printed
+            children = [int(c) for c in Path(f"/proc/{srv.proc.pid}/task/{srv.proc.pid}/children").read_text().split()]
+            if children:
+                break
+            time.sleep(0.05)
+        assert len(children) == 1
+        images = [to_jpeg(world.people[p][1]) for p in ("amy", "howard", "leonard", "amy")]
+        results = [None] * len(images)
+
+        def client(i):
+            results[i] = http(f"{srv.url}/search", json.dumps({"image_base64str": data_uri(images[i])}), key=api_key)
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(len(images))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        names = [[m["Face"]["ExternalImageId"] for m in r.json["payloads"]["FaceMatches"]] for r in results]
+        assert names == [["amy"], ["howard"], ["leonard"], ["amy"]]
+    finally:
+        srv.stop()
+    for pid in children:
+        for _ in range(100):
+            stat = Path(f"/proc/{pid}/stat")
+            if not stat.exists() or stat.read_text().split()[2] == "Z":
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"worker {pid} outlived the server")
