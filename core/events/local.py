@@ -60,8 +60,9 @@ def normalise_datetime(value) -> str:
 class LocalEventStore(EventStore):
     """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar/<journal id>``."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, segment_rows: int | None = None):
         self.path = Path(path)
+        self._segment_rows = segment_rows
         ensure_dir(self.path.parent)
         self._local = threading.local()
         con = self._conn()
@@ -145,7 +146,8 @@ class LocalEventStore(EventStore):
                 from core.events.columnar import ColumnarMirror
 
                 journal = self._conn().execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
-                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar" / journal)
+                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar" / journal,
+                                                **({"segment_rows": self._segment_rows} if self._segment_rows else {}))
         return self._columnar.cursor()
 
     def seal(self) -> int:

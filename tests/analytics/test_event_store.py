@@ -148,3 +148,18 @@ def test_kill_9_mid_write_leaves_whole_batches_and_a_usable_store(tmp_path):
     assert store.append("sensor", [R.sensor_record("id009", T0, 1.0)], ["after-crash"]) == 1
     time.sleep(0)  # nothing to wait for: the append was durable on return
     assert store.count("sensor") == n + 1
+
+
+def test_a_replaced_journal_never_reuses_old_segments(tmp_path):
+    path = tmp_path / "events" / "events.db"
+    first = LocalEventStore(path, segment_rows=1)
+    first.append("door", [R.door_open_record("id001", T0, "Old")] * 3, ["a", "b", "c"])
+    assert first.seal() == 2  # seq 1 and 2 sealed; 3 stays in the journal's tail
+    for suffix in ("", "-wal", "-shm"):
+        p = path.with_name(path.name + suffix)
+        if p.exists():
+            p.unlink()
+    second = LocalEventStore(path, segment_rows=1)
+    second.append("door", [R.door_open_record("id001", T0, "New")] * 3, ["a", "b", "c"])
+    con = second.columnar()
+    assert con.execute("SELECT list(person ORDER BY seq) FROM door").fetchone()[0] == ["New"] * 3
