@@ -79,13 +79,17 @@ class ImageRequest:
     bucket_name: str | None = None
     file_name: str | None = None
 
-    def rekognition_image(self, objects) -> dict:
-        """Rekognition's ``Image`` argument. Reads the object through ``objects`` (so the local
-        and S3 worlds behave alike). Raises NoSuchObject or InvalidParameter."""
+    def rekognition_image(self, services) -> dict:
+        """Rekognition's ``Image`` argument. Reads the object through ``services.objects`` (so
+        the local and S3 worlds behave alike), and only from the photos bucket: the API must not
+        become a way to read enrolment photos or logs. Raises NoSuchObject or InvalidParameter."""
         if self.image_bytes is not None:
             return {"Bytes": self.image_bytes}
+        if self.bucket_name != services.settings.photos_bucket:
+            raise InvalidParameter(f"bucket_name must be the photos bucket {services.settings.photos_bucket!r} "
+                                   "(FACEGATE_PHOTOS_BUCKET)")
         try:
-            return {"Bytes": objects.get_object(self.bucket_name, self.file_name)}
+            return {"Bytes": services.objects.get_object(self.bucket_name, self.file_name)}
         except ResourceNotFound:
             raise NoSuchObject(f"no object {self.file_name!r} in bucket {self.bucket_name!r}") from None
 
@@ -231,14 +235,14 @@ def error_response(exc: Exception, request_id: str, route: str = "") -> dict:
 def search_faces(request: ImageRequest, services) -> dict:
     """The /search success body. Raises domain errors (NoFaceInImage when no face)."""
     result = services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection, Image=request.rekognition_image(services.objects),
+        CollectionId=services.settings.collection, Image=request.rekognition_image(services),
         MaxFaces=MAX_FACES, FaceMatchThreshold=request.threshold)
     return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
 
 
 def analyze_faces(request: ImageRequest, services) -> dict:
     """The /analyze success body, or raises NoFaceInImage when FaceDetails is empty."""
-    result = services.faces.detect_faces(Image=request.rekognition_image(services.objects), Attributes=["ALL"])
+    result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
     if not result.get("FaceDetails"):
         raise NoFaceInImage("No face found")
     return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result["FaceDetails"]}}

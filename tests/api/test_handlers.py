@@ -270,3 +270,10 @@ def test_lambda_with_a_broken_environment_answers_500_not_a_crash(monkeypatch, t
     response = search.handler(event("search", {"image_base64str": "aGVsbG8="}), Context())
     body = json.loads(response["body"])
     assert response["statusCode"] == 500 and "FACEGATE_BACKEND" in body["msg"]
+
+
+def test_device_variant_reads_only_the_photos_bucket(world):
+    # An enrolment photo in the faces bucket must not be searchable through the API.
+    world.services.objects.put_object(world.settings.faces_bucket, "amy/1.png", world.people["amy"][0].read_bytes())
+    status, out, _ = call(world, "search", {"file_name": "amy/1.png", "bucket_name": world.settings.faces_bucket})
+    assert status == 400 and "FACEGATE_PHOTOS_BUCKET" in out["msg"]
