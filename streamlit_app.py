@@ -7,8 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import i18n
+from core import access, i18n
 from core.errors import FaceGateError
+from pages._access import ADMIN_PAGES, browser_session
 from pages._shared import default_language, get_services, get_settings, show_error, tr
 
 HERE = Path(__file__).resolve().parent
@@ -21,6 +22,7 @@ i18n.register({
     "nav.analytics": ("分析", "Analytics"),
     "nav.quicksight": ("QuickSight", "QuickSight"),
     "nav.settings": ("設定", "Settings"),
+    "nav.admin": ("管理者", "Admin"),
     "chrome.world.local": ("ローカル", "local"),
     "chrome.world.aws": ("AWS", "AWS"),
     "chrome.status": ("{world} · 端末 {device} · {state}", "{world} · device {device} · {state}"),
@@ -45,6 +47,7 @@ PAGES = [
     ("pages/analytics.py", "analytics", "nav.analytics", "📊"),
     ("pages/quicksight.py", "quicksight", "nav.quicksight", "📈"),
     ("pages/settings.py", "settings", "nav.settings", "⚙️"),
+    ("pages/admin.py", "admin", "nav.admin", "🔑"),
 ]
 
 st.set_page_config(page_title="FaceGate", page_icon="🚪", layout="centered")
@@ -103,11 +106,17 @@ try:
 except FaceGateError as exc:
     show_error(exc)
     st.stop()
+# Who is acting: admin-only pages join the navigation only for an admin, and every page runs
+# inside acting_as(session) so core's require_admin() sees the same answer (core.access).
+session = browser_session(get_settings())
+is_admin = access.is_admin(session)
 pages = [st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)
-         for file, url, title, icon in PAGES if (HERE / file).exists()]
+         for file, url, title, icon in PAGES
+         if (HERE / file).exists() and (is_admin or url not in ADMIN_PAGES)]
 # Streamlit serves the default page only at "/", so "/" is a redirect and every page keeps its
 # own URL (/camera, /people, ...). Navigation is the link row in the chrome, on every screen.
 home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="home", default=True)
 navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
-navigation.run()
+with access.acting_as(session):
+    navigation.run()

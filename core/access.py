@@ -32,6 +32,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -245,9 +246,10 @@ class AccessControl:
             self.setup_code_path.unlink()
 
     def set_admin_password(self, new_password: str, *, setup_code: str | None = None,
-                           session: Session | None = None) -> None:
+                           session: Session | None = None) -> int:
         """Set or change the local admin password. The first time it needs the setup code (or
-        an admin/operator session); later an admin session. Ends every other session.
+        an admin/operator session); later an admin session. Ends every other session and
+        returns the password's new generation number.
 
         Raises AccessDenied (wrong setup code, not an admin, or the password is managed in
         secrets), Throttled (too many wrong setup codes) and InvalidParameter (too short)."""
@@ -274,6 +276,10 @@ class AccessControl:
             # Every other sign-in ends; the caller's own session and operator sessions stay.
             keep = (session or current_session() or Session("", "", "", 0, 0)).token
             self._sessions = {t: v for t, v in self._sessions.items() if t == keep or v[0].via == "operator"}
+            if keep in self._sessions and self._sessions[keep][0].via == "password":
+                mine, used = self._sessions[keep]
+                self._sessions[keep] = (dataclasses.replace(mine, generation=generation), used)
+            return generation
 
     # --- sign-in --------------------------------------------------------------------
     def sign_in(self, password: str, client: str = "local") -> Session:

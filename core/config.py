@@ -214,6 +214,9 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
 
 def save_user_settings(settings: Settings, changes: dict) -> Settings:
     """Validate ``changes`` (only USER_SETTINGS keys), persist them atomically, return new settings."""
+    from core.access import require_admin  # noqa: PLC0415 (config is imported before everything)
+
+    require_admin()
     unknown = set(changes) - set(USER_SETTINGS)
     if unknown:
         raise ConfigError(f"these settings cannot be changed here: {sorted(unknown)}")

@@ -10,7 +10,8 @@ so S3 in the aws world and files locally):
 Corrections (``correct_as_person``, ``enrol_as_new_person``, ``mark_wrong_match``) change the
 collection through ``core.people`` and note what was done in the record. Captures expire after
 ``retention_match_hours`` (someone was identified) or ``retention_unknown_hours`` (nobody was)
-— ``purge_expired`` deletes all three objects.
+— ``purge_expired`` deletes all three objects. Reading and changing the history needs an
+admin (``core.access.require_admin``); only ``save_capture`` is the camera's, a viewer's.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core import people
+from core.access import require_admin
 from core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from core.images import decode_image
 
@@ -112,12 +114,14 @@ def _to_capture(rec: dict) -> Capture:
 
 def get_capture(services, capture_id: str) -> Capture:
     """Raises ResourceNotFound (also for an expired or deleted capture)."""
+    require_admin()
     return _to_capture(_read(services, capture_id))
 
 
 def list_captures(services, person: str | None = None, limit: int = 50) -> list[Capture]:
     """Newest first. ``person`` filters to captures where that person was identified on any
     face; ``UNKNOWN`` to captures with at least one face nobody matched."""
+    require_admin()
     infos = services.objects.list_objects(_bucket(services), HISTORY_PREFIX)
     # Newest objects first, reading only until ``limit`` match (one GET per record on S3). A
     # correction rewrites a record, so order by the capture time once read.
@@ -140,6 +144,7 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
 
 
 def thumbnail(services, capture: Capture) -> bytes | None:
+    require_admin()
     try:
         return services.objects.get_object(_bucket(services), capture.thumb_key)
     except ResourceNotFound:
@@ -148,11 +153,13 @@ def thumbnail(services, capture: Capture) -> bytes | None:
 
 def photo(services, capture: Capture) -> bytes:
     """The stored photo; raises ResourceNotFound."""
+    require_admin()
     return services.objects.get_object(_bucket(services), capture.picture_name)
 
 
 def delete_capture(services, capture_id: str) -> None:
     """Delete the photo, thumbnail and record of one capture (absent parts are fine)."""
+    require_admin()
     try:
         cap = get_capture(services, capture_id)
         names = [cap.picture_name, cap.thumb_key]
@@ -165,6 +172,7 @@ def delete_capture(services, capture_id: str) -> None:
 
 def delete_captures_of(services, person: str) -> int:
     """Delete every capture in which ``person`` was identified. Returns how many."""
+    require_admin()
     caps = list_captures(services, person=person, limit=10**9)
     for cap in caps:
         delete_capture(services, cap.capture_id)
@@ -173,6 +181,7 @@ def delete_captures_of(services, person: str) -> int:
 
 def purge_expired(services, now: datetime | None = None) -> int:
     """Delete captures older than the retention settings. Returns how many were deleted."""
+    require_admin()
     now = now or datetime.now(UTC)
     s = services.settings
     n = 0
@@ -212,6 +221,7 @@ def correct_as_person(services, capture_id: str, person: str, face_index: int = 
     """"This is <person>": enrol face ``face_index`` of the capture to an existing person.
 
     Returns the IndexFaces outcome. Raises ResourceNotFound (capture or person missing)."""
+    require_admin()
     cap = get_capture(services, capture_id)
     person = people.get_person(services, person).name
     outcome = _enrol_face(services, cap, face_index, person)
@@ -225,6 +235,7 @@ def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 
     """Enrol face ``face_index`` of the capture as a new person ``name``.
 
     Raises InvalidPersonName, ResourceAlreadyExists (the name is taken) and ResourceNotFound."""
+    require_admin()
     cap = get_capture(services, capture_id)
     name = people.person_key(name)
     if any(p.name == name for p in people.list_people(services)):
@@ -241,6 +252,7 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
 
     Returns ``{"person", "face_id", "deleted"}`` — ``deleted`` is False when that face was
     already gone. Raises InvalidParameter when the face had no match."""
+    require_admin()
     cap = get_capture(services, capture_id)
     face = _face(cap, face_index)
     if not face.person or not face.face_id:

@@ -13,8 +13,9 @@ stored enrolment photo under the new name, then deletes the old faces and photos
 re-indexing over a separate id->name registry because the name must stay what
 SearchFacesByImage returns: the course's Web API, auth logs and IoT rules all carry it.
 
-Every write (``enrol_person``, ``rename_person``, ``delete_face``, ``delete_person``) is one
-function here, so an authorisation check can be added in one place per action.
+Every write (``enrol_person``, ``rename_person``, ``delete_face``, ``delete_person``) and every
+read of people's names and photos is one function here that calls ``core.access.require_admin``
+first: a viewer gets ``AdminRequired`` however the function is reached.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from core.access import require_admin
 from core.errors import (
     CollectionNotFound,
     FaceGateError,
@@ -150,6 +152,7 @@ def index_one(services, person: str, image: bytes, source_name: str, source: str
     Returns an ImageOutcome (never raises for a bad image: the error is in the outcome so a
     batch of uploads reports every image). Raises only for collection/service failures.
     """
+    require_admin()
     try:
         decoded = decode_image(image)
         photo = image if decoded.format == "JPEG" else encode_jpeg(decoded.rgb, quality=92)
@@ -186,6 +189,7 @@ def enrol_person(services, name: str, images: list[tuple[str, bytes]], source: s
     Returns one ImageOutcome per image, in order. Raises InvalidPersonName for a bad name and
     InvalidParameter when no image is given.
     """
+    require_admin()
     person = person_key(name)
     if not images:
         raise InvalidParameter("give at least one photo to enrol")
@@ -217,6 +221,7 @@ def _enrolments(services) -> dict[str, list[Enrolment]]:
 def list_people(services) -> list[Person]:
     """Everyone in the configured collection, by name, with face count, enrolment date and a
     thumbnail key (None for faces enrolled outside the app, which have no stored photo)."""
+    require_admin()
     try:
         by_person = services.faces.faces_by_external_id(services.settings.collection)
     except CollectionNotFound:
@@ -237,6 +242,7 @@ def list_people(services) -> list[Person]:
 
 def get_person(services, name: str) -> Person:
     """Raises ResourceNotFound when nobody has that name."""
+    require_admin()
     for p in list_people(services):
         if p.name == name:
             return p
@@ -245,6 +251,7 @@ def get_person(services, name: str) -> Person:
 
 def thumbnail(services, key: str) -> bytes:
     """Bytes of a stored thumbnail (or photo). Raises ResourceNotFound."""
+    require_admin()
     return services.objects.get_object(_bucket(services), key)
 
 
@@ -253,6 +260,7 @@ def delete_face(services, person: str, face_id: str) -> bool:
 
     Returns True when the face existed. Raises InvalidParameter for a malformed id.
     """
+    require_admin()
     resp = services.faces.delete_faces(CollectionId=services.settings.collection, FaceIds=[face_id])
     for enrolment in _enrolments(services).get(person, []):
         if face_id in enrolment.face_ids:
@@ -268,19 +276,15 @@ def delete_face(services, person: str, face_id: str) -> bool:
 
 
 def delete_person(services, name: str) -> dict:
-    """Delete every face vector and every stored photo of ``name``, and the captures in the
-    history that were identified as them. Returns counts; raises ResourceNotFound."""
-    person = get_person(services, name)
-    cid = services.settings.collection
-    for start in range(0, len(person.face_ids), 4096):
-        services.faces.delete_faces(CollectionId=cid, FaceIds=person.face_ids[start:start + 4096])
-    photos = services.objects.list_objects(_bucket(services), f"{PREFIX}{name}/")
-    for obj in photos:
-        services.objects.delete_object(_bucket(services), obj.key)
-    from core.history import delete_captures_of  # noqa: PLC0415 (history imports people)
+    """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
+    and thumbnail, and the captures in which they were identified or added by a correction
+    (``core.retention.forget_person``). Returns counts; raises ResourceNotFound, AdminRequired."""
+    require_admin()
+    get_person(services, name)
+    from core.retention import forget_person  # noqa: PLC0415 (retention imports people)
 
-    captures = delete_captures_of(services, name)
-    return {"faces": len(person.face_ids), "objects": len(photos), "captures": captures}
+    counts = forget_person(services, name)
+    return {k: counts[k] for k in ("faces", "objects", "captures")}
 
 
 def rename_person(services, old: str, new: str) -> Person:
@@ -291,6 +295,7 @@ def rename_person(services, old: str, new: str) -> Person:
     ResourceAlreadyExists (the new name is taken) and InvalidParameter when some faces have no
     stored photo (enrolled outside the app) and so cannot be re-indexed.
     """
+    require_admin()
     new = person_key(new)
     person = get_person(services, old)
     if new == person.name:

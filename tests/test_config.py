@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from core.access import operator
 from core.config import load_settings, save_user_settings
 from core.errors import ConfigError
 
@@ -33,7 +34,8 @@ def test_precedence_secrets_then_saved_then_env(tmp_path):
     env = {"FACEGATE_DATA_DIR": str(tmp_path)}
     s = load_settings(env=env, secrets_file=secrets)
     assert (s.collection, s.device_id, s.match_threshold) == ("from-secrets", "dev-secret", 85.0)
-    s = save_user_settings(s, {"match_threshold": 90, "device_id": "phone-1"})
+    with operator(s, "tests"):
+        s = save_user_settings(s, {"match_threshold": 90, "device_id": "phone-1"})
     assert s.match_threshold == 90.0
     again = load_settings(env=env, secrets_file=secrets)
     assert (again.match_threshold, again.device_id) == (90.0, "phone-1")
@@ -43,9 +45,9 @@ def test_precedence_secrets_then_saved_then_env(tmp_path):
 
 def test_save_refuses_bad_or_unknown_settings(tmp_path):
     s = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path)}, secrets_file=tmp_path / "none.toml")
-    with pytest.raises(ConfigError):
+    with operator(s, "tests"), pytest.raises(ConfigError):
         save_user_settings(s, {"match_threshold": 150})
-    with pytest.raises(ConfigError):
+    with operator(s, "tests"), pytest.raises(ConfigError):
         save_user_settings(s, {"backend": "aws"})
     assert not (tmp_path / "settings.json").exists()
 

@@ -65,6 +65,7 @@ def _serve(args) -> int:
     logging.getLogger("facegate").setLevel(logging.INFO)
     settings = load_settings()
     procs: list = []
+    purger = _start_purger(settings)
 
     def ready(stack):
         print(f"FaceGate: MQTT broker on {stack.host}:{stack.port} (mutual TLS, CA {stack.ca.ca_file}); "
@@ -86,6 +87,27 @@ def _serve(args) -> int:
         return run_stack(settings, on_ready=ready)
     finally:
         _stop(procs)
+        if purger is not None:
+            purger.stop()
+
+
+def _start_purger(settings):
+    """Expired captures are purged every ``purge_interval_minutes`` while the stack runs
+    (core.retention); None when the services cannot be built (the app reports why)."""
+    import dataclasses
+
+    from core.errors import FaceGateError
+    from core.retention import Purger
+    from core.services import build_services
+
+    try:
+        # The purger never publishes: no MQTT connection of its own.
+        services = build_services(dataclasses.replace(settings, publisher="direct")
+                                  if settings.backend == "local" else settings)
+    except FaceGateError as exc:
+        log.warning("captures will not be purged automatically: %s", exc)
+        return None
+    return Purger(services).start()
 
 
 def add_parser(sub) -> None:

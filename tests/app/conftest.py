@@ -37,11 +37,23 @@ def texts(at) -> str:
 
 
 @pytest.fixture
-def app(settings):
-    """Start the app (Japanese by default, as for a browser without Accept-Language)."""
+def app(settings, admin):
+    """Start the app signed in as an admin (Japanese by default, as for a browser without
+    Accept-Language). ``viewer_app`` is the same without signing in."""
+    return _start(admin.token)
+
+
+@pytest.fixture
+def viewer_app(settings):
+    return _start(None)
+
+
+def _start(token):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(Path(__file__).parent / "router_entry.py"), default_timeout=90)
+    if token:
+        at.session_state["facegate_session"] = token
     at.run()
     assert not at.exception, at.exception
     return at
@@ -54,7 +66,7 @@ def open_page(at, name: str):
 
 
 @pytest.fixture
-def enrol(services, labelled):
+def enrol(services, labelled, admin):
     """Enrol ``person`` from the first ``n`` labelled photos through core (setup, not under test)."""
     from core import people
 
