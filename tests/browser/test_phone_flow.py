@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.harness import horizontal_overflow, take_photo, wait_idle
 
@@ -17,7 +18,7 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     # A deep link as the very first request still gets the router (chrome, page links).
     page.goto(f"{app_url}/people")
     page.get_by_text("登録済みの人").wait_for()
-    assert page.get_by_text("端末 id001").count() == 1
+    expect(page.get_by_text("端末 id001")).to_have_count(1)
     assert horizontal_overflow(page) == 0
 
     # Enrol from the camera.
@@ -28,6 +29,7 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     page.get_by_role("button", name="登録する").click()
     page.get_by_text("✅ camera.jpg: 登録しました").wait_for()
     page.get_by_text("Amy: 1 / 1 枚を登録しました").wait_for()
+    wait_idle(page)
     assert horizontal_overflow(page) == 0
 
     # "/" opens the camera page at its own URL; take a photo and see the name and the door.
@@ -35,16 +37,19 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     page.wait_for_url(re.compile(r".*/camera$"))
     take_photo(page)
     card = page.locator(".st-key-result_card")
+    # Elements stream in during the run: wait for each (auto-retrying), then for the run's end.
     card.get_by_text("✅ Amy さん").wait_for()
-    assert card.get_by_text("ドアが開きました — Amy さん").count() == 1
-    assert card.get_by_text(re.compile(r"類似度 \d+\.\d%")).count() == 1
-    assert card.locator("img").count() == 1  # the photo with its box and name
+    expect(card.get_by_text("ドアが開きました — Amy さん")).to_have_count(1)
+    expect(card.get_by_text(re.compile(r"類似度 \d+\.\d%"))).to_have_count(1)
+    expect(card.locator("img")).to_have_count(1)  # the photo with its box and name
+    wait_idle(page)
     assert horizontal_overflow(page) == 0
 
     # The history shows the match; "wrong match" deletes the enrolled face that caused it.
     page.locator(".st-key-page_links").get_by_text("履歴").click()
     page.wait_for_url(re.compile(r".*/history$"))
     page.get_by_text(re.compile(r"顔 1: Amy · \d+\.\d%")).wait_for()
+    wait_idle(page)
     assert horizontal_overflow(page) == 0
     page.get_by_role("button", name="訂正する").first.click()
     page.get_by_role("button", name="誤認識: Amy ではない").click()
