@@ -204,7 +204,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_POST = do_OPTIONS = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _safe_handle
 
 
-_NOT_YET = object()  # services are built after forking (SQLite and models must not cross a fork)
+class _NotYet:
+    """Stands in for services until each worker builds its own after the fork (SQLite
+    connections and models must not cross a fork); only ``settings`` is read before then."""
+
+    def __init__(self, settings):
+        self.settings = settings
+
+
+_NOT_YET = object()
 
 
 def serve_api(settings, host: str | None = None, port: int | None = None, services=None) -> ApiServer:
@@ -217,7 +225,7 @@ def serve_api(settings, host: str | None = None, port: int | None = None, servic
 
         services = build_services(settings)
     elif services is _NOT_YET:
-        services = None
+        services = _NotYet(settings)
     host = settings.bind_host if host is None else host
     port = settings.api_port if port is None else port
     try:
