@@ -73,3 +73,10 @@ def test_switching_to_english_translates_the_result(app, enrol, labelled):
     # The choice holds on other pages.
     open_page(app, "people")
     assert [t.value for t in app.title] == ["People"]
+
+
+def test_camera_too_large_file_names_the_limit(app, services):
+    big = b"\xff\xd8\xff\xe0" + b"\0" * (5 * 1024 * 1024 + 1)
+    app.file_uploader(key="camera_upload").set_value(("huge.jpg", big, "image/jpeg")).run()
+    assert "画像が大きすぎます（上限 5 MB）。小さい写真で試してください。" in texts(app)
+    assert services.objects.list_objects(services.settings.photos_bucket) == []
