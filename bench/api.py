@@ -125,7 +125,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-        env.update(FACEGATE_DATA_DIR=f"{tmp}/data", FACEGATE_SECRETS_FILE=f"{tmp}/none.toml", FACEGATE_BACKEND="local")
+        env.update(FACEGATE_DATA_DIR=f"{tmp}/data", FACEGATE_SECRETS_FILE=f"{tmp}/none.toml", FACEGATE_BACKEND="local",
+                   # lift the usage-plan throttle (50/s, burst 200): we measure the server, not the plan
+                   FACEGATE_API_RATE_PER_SECOND="100000", FACEGATE_API_BURST="100000")
         settings = load_settings(env=env)
         services = build_services(settings)
         services.faces.create_collection(CollectionId=settings.collection)

@@ -37,7 +37,9 @@ class World:
 def world_env(data_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
     env.update({"FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "no-secrets.toml"),
-                "FACEGATE_BACKEND": "local", "PYTHONPATH": str(ROOT)}, **extra)
+                "FACEGATE_BACKEND": "local", "PYTHONPATH": str(ROOT),
+                # The contract test sends bursts from one key; the usage-plan throttle has its own tests.
+                "FACEGATE_API_RATE_PER_SECOND": "100000", "FACEGATE_API_BURST": "100000"}, **extra)
     return env
 
 
