@@ -102,9 +102,13 @@ def _settings_key() -> str:
     return repr(get_settings())
 
 
+OPTIONS_WINDOW = timedelta(days=90)  # how far back the aws world looks for devices and people
+
+
 @st.cache_data(ttl=30, show_spinner=False)
 def _options(settings_key: str) -> dict:
-    con = get_services().events.columnar()
+    # The local copy holds everything anyway; the aws store would read S3 for the whole window.
+    con = get_services().events.columnar(since=datetime.now(UTC) - OPTIONS_WINDOW)
     try:
         return queries.filter_options(con)
     finally:

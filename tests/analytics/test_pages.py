@@ -159,3 +159,39 @@ def test_quicksight_page_local_lists_what_would_be_embedded(settings, monkeypatc
     at = run_page("quicksight")
     assert "local world has no QuickSight" in texts(at)
     assert "`dash-1`" in texts(at) and "`dash-2`" in texts(at)
+
+
+def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(settings, monkeypatch):
+    import boto3
+    import streamlit as st
+    from botocore.stub import Stubber
+
+    import core.aws_clients
+
+    for name, value in {"FACEGATE_BACKEND": "aws", "FACEGATE_QUICKSIGHT_DASHBOARDS": "dash-ok,dash-denied",
+                        "FACEGATE_AWS_ACCOUNT_ID": "123456789012", "AWS_ACCESS_KEY_ID": "testing",
+                        "AWS_SECRET_ACCESS_KEY": "testing",
+                        "FACEGATE_QUICKSIGHT_USER_ARN": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v"
+                        }.items():
+        monkeypatch.setenv(name, value)
+    client = boto3.client("quicksight", region_name="ap-northeast-1")
+    stub = Stubber(client)
+    stub.add_response("generate_embed_url_for_registered_user",
+                      {"EmbedUrl": "https://quicksight.example/embed/ok", "Status": 200, "RequestId": "r1"},
+                      {"AwsAccountId": "123456789012", "SessionLifetimeInMinutes": 60,
+                       "UserArn": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v",
+                       "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": "dash-ok"}}})
+    stub.add_client_error("generate_embed_url_for_registered_user", service_error_code="AccessDeniedException",
+                          service_message="not authorized", http_status_code=403)
+    real = core.aws_clients.aws_client
+    monkeypatch.setattr(core.aws_clients, "aws_client", lambda service, region, session=None, **kw:
+                        client if service == "quicksight" else real(service, region, session, **kw))
+    st.cache_resource.clear()  # services for the aws settings, built with the stubbed client
+    with stub:
+        at = run_page("quicksight")
+    stub.assert_no_pending_responses()
+    frames = [e for e in at.get("iframe")] or [e for e in at.get("components_iframe")]
+    page_text = texts(at)
+    assert "Not allowed" in page_text and "quicksight:GenerateEmbedUrlForRegisteredUser" in page_text
+    assert any("quicksight.example/embed/ok" in str(f.proto) for f in frames), at
+    st.cache_resource.clear()
