@@ -3,7 +3,8 @@
 What API Gateway does before the Lambda runs is done here too, with its answers:
 unknown route or method -> 403 ``{"message": "Missing Authentication Token"}``; missing or
 bad ``x-api-key`` -> 403 ``{"message": "Forbidden"}``; a body over Lambda's 6 MB -> 413
-``{"message": "Request Too Long"}``. ``OPTIONS`` (CORS pre-flight) needs no key, as in the
+``{"message": "Request Too Long"}``; over the key's rate (usage plan: 50/s, burst 200) ->
+429 ``{"message": "Too Many Requests"}``. ``OPTIONS`` (CORS pre-flight) needs no key, as in the
 deployed API. Requests are served on threads (one per connection).
 """
 
@@ -15,6 +16,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from core import webapi
 from core.apikeys import ApiKeyStore
 from core.errors import InvalidParameter, ServiceUnavailable
+from core.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,20 @@ class ApiServer(ThreadingHTTPServer):
     def __init__(self, address, services, keys: ApiKeyStore):
         self.services = services
         self.keys = keys
+        self._limiter: RateLimiter | None = None
+        self._limiter_lock = threading.Lock()
         super().__init__(address, _Handler)
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """API Gateway's usage-plan throttle, per key (core.ratelimit); built on first use
+        because a prefork worker gets its services after the fork. Each worker process
+        counts on its own, so the limit is per key per worker."""
+        with self._limiter_lock:
+            if self._limiter is None:
+                s = self.services.settings
+                self._limiter = RateLimiter(s.api_rate_per_second, s.api_burst)
+            return self._limiter
 
     @property
     def url(self) -> str:
@@ -100,6 +116,9 @@ class _Handler(BaseHTTPRequestHandler):
             if key_info is None:
                 self._drain_small_body()
                 return self._gateway_answer(403, "Forbidden", request_id)
+            if not self.server.limiter.allow(key_info.key_id):
+                self._drain_small_body()
+                return self._gateway_answer(429, "Too Many Requests", request_id)
         body = self._read_body(request_id)
         if body is None:
             return
