@@ -6,6 +6,8 @@ import pytest
 
 from tests.browser.harness import CHROMIUM, face_video, phone_browser, running_app
 
+ADMIN_PASSWORD = "browser-admin-password"
+
 
 @pytest.fixture(scope="module")
 def chromium_path():
@@ -18,7 +20,8 @@ def chromium_path():
 def app_url(tmp_path_factory, chromium_path):
     data = tmp_path_factory.mktemp("app") / "data"
     data.mkdir()
-    with running_app(data) as url:
+    # The operator's one-time admin password (core.access), hashed into the data dir on first use.
+    with running_app(data, extra_env={"FACEGATE_ADMIN_PASSWORD": ADMIN_PASSWORD}) as url:
         yield url
 
 

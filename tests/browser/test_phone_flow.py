@@ -8,6 +8,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import ADMIN_PASSWORD
 from tests.browser.harness import horizontal_overflow, take_photo, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -15,10 +16,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     page = phone
-    # A deep link as the very first request still gets the router (chrome, page links).
-    page.goto(f"{app_url}/people")
-    page.get_by_text("登録済みの人").wait_for()
+    # "/" opens the camera page at its own URL.
+    page.goto(app_url)
+    page.wait_for_url(re.compile(r".*/camera$"))
+    # A deep link as the very first request still gets the router (chrome, page links). Enrolling
+    # needs an admin: sign in (a full page load starts a new, signed-out session, so from here on
+    # the test moves through the page links, as a user would).
+    page.goto(f"{app_url}/admin")
     expect(page.get_by_text("端末 id001")).to_have_count(1)
+    page.get_by_label("管理者パスワード").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.locator(".st-key-page_links").get_by_text("登録者").click()
+    page.wait_for_url(re.compile(r".*/people$"))
+    page.get_by_text("登録済みの人").wait_for()
     assert horizontal_overflow(page) == 0
 
     # Enrol from the camera.
@@ -32,8 +42,8 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     wait_idle(page)
     assert horizontal_overflow(page) == 0
 
-    # "/" opens the camera page at its own URL; take a photo and see the name and the door.
-    page.goto(app_url)
+    # The camera: take a photo and see the name and the door.
+    page.locator(".st-key-page_links").get_by_text("カメラ").click()
     page.wait_for_url(re.compile(r".*/camera$"))
     take_photo(page)
     card = page.locator(".st-key-result_card")
