@@ -1,11 +1,13 @@
 """A columnar copy of the SQLite journal for analytics: Parquet segments + in-memory DuckDB.
 
 The journal's ``seq`` is assigned under SQLite's single write lock, so once a reader sees
-``seq = N`` committed, every smaller ``seq`` is committed too. Segment ``k`` of a kind holds
-exactly the rows with ``k*S < seq <= (k+1)*S`` and is sealed once the journal has gone past
-``(k+1)*S``: any process may seal it and every process would write the same file, so sealing
-needs no coordination beyond an atomic rename. Segments are a derived cache: deleting the
-``columnar`` folder is always safe (it is rebuilt from the journal).
+``seq = N`` committed, every smaller ``seq`` is committed too. Segment file
+``<kind>-<lo>-<hi>.parquet`` holds exactly the rows with ``lo < seq <= hi``; the smallest cover
+S rows (aligned to multiples of S) and are sealed once the journal has gone past ``hi``; ten
+aligned files of one size are compacted into one of the next size (S, 10 S, 100 S). Any process
+may seal or compact and every process would write the same file, so there is no coordination
+beyond atomic renames. Segments are a derived cache: deleting the ``columnar`` folder is always
+safe (it is rebuilt from the journal).
 
 Each process keeps every row in an in-memory DuckDB table per kind (compressed columns),
 loaded from the segments at start (fast: columnar, no JSON, no per-row Python), then caught
@@ -15,6 +17,7 @@ up incrementally from the journal by ``seq`` on every ``cursor()`` call. Measure
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sqlite3
@@ -28,7 +31,8 @@ from core.events.columns import DUCKDB_TYPES, KIND_COLUMNS
 from core.storage import ensure_dir
 
 SEGMENT_ROWS = 20_000
-_SEGMENT_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<k>\d{8})\.parquet$")
+COMPACT_FACTOR = 10  # 10 segments of one size become one of the next: 20k, 200k, 2M rows
+_SEGMENT_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<lo>\d{12})-(?P<hi>\d{12})\.parquet$")
 
 
 def _duck_columns(kind: str) -> list[tuple[str, str]]:
@@ -66,27 +70,82 @@ class ColumnarMirror:
                 self._refresh(kind)
             return self._duck.cursor()
 
-    def _segment_files(self, kind: str) -> list[tuple[int, Path]]:
-        out = []
+    def _segment_files(self, kind: str) -> dict[int, list[tuple[int, Path]]]:
+        """first seq (exclusive) -> [(last seq, path)] of this kind's segment files."""
+        out: dict[int, list[tuple[int, Path]]] = {}
         for entry in os.scandir(self.dir):
             m = _SEGMENT_NAME.match(entry.name)
             if m and m["kind"] == kind:
-                out.append((int(m["k"]), Path(entry.path)))
-        return sorted(out)
+                out.setdefault(int(m["lo"]), []).append((int(m["hi"]), Path(entry.path)))
+        return out
+
+    def _cover(self, kind: str) -> list[tuple[int, int, Path]]:
+        """The fewest segment files that hold seq 1..N contiguously (largest file first)."""
+        files, cover, lo = self._segment_files(kind), [], 0
+        while lo in files:
+            hi, path = max(files[lo])
+            cover.append((lo, hi, path))
+            lo = hi
+        return cover
+
+    def _load_segments(self, kind: str) -> None:
+        for attempt in range(3):  # a compaction elsewhere may delete a file we just listed
+            cover = self._cover(kind)
+            if not cover:
+                return
+            listing = ", ".join("'" + str(p).replace("'", "''") + "'" for _, _, p in cover)
+            try:
+                self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM read_parquet([{listing}])")
+            except duckdb.IOException:
+                if attempt == 2:
+                    raise
+                continue
+            self._watermark[kind] = self._sealed[kind] = cover[-1][1]
+            return
+
+    def _write_segment(self, kind: str, lo: int, hi: int) -> bool:
+        path = self.dir / f"{kind}-{lo:012d}-{hi:012d}.parquet"
+        if path.exists():  # another process wrote it: same rows, same file
+            return False
+        tmp = self.dir / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        self._duck.execute(
+            f"COPY (SELECT * FROM rows_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
+            f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)", [lo, hi])
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+        return True
+
+    def _compact(self, kind: str) -> None:
+        """Merge COMPACT_FACTOR aligned files of one size into one file of the next size and
+        drop the small ones: fewer, larger files load faster (measured: 48 files 0.30 s,
+        4 files 0.16 s for a million rows)."""
+        size = self.segment_rows
+        while True:
+            files = self._segment_files(kind)
+            merged = False
+            span = size
+            while span * COMPACT_FACTOR <= self._sealed[kind]:
+                big = span * COMPACT_FACTOR
+                for lo in range(0, self._sealed[kind] - big + 1, big):
+                    parts = [lo + i * span for i in range(COMPACT_FACTOR)]
+                    have = all(any(hi == p + span for hi, _ in files.get(p, [])) for p in parts)
+                    bigger = any(hi >= lo + big for hi, _ in files.get(lo, []))
+                    if have and not bigger:
+                        self._write_segment(kind, lo, lo + big)
+                        for p in parts:
+                            for hi, path in files.get(p, []):
+                                if hi == p + span:
+                                    with contextlib.suppress(FileNotFoundError):
+                                        path.unlink()
+                        merged = True
+                span = big
+            if not merged:
+                return
 
     def _refresh(self, kind: str) -> None:
         size = self.segment_rows
         if not self._loaded[kind]:
-            # First call: every contiguous sealed segment, straight from Parquet.
-            usable = []
-            for expected, (k, path) in enumerate(self._segment_files(kind)):
-                if k != expected:
-                    break  # a deleted file ends what we can use; the journal fills the rest
-                usable.append(str(path))
-            if usable:
-                listing = ", ".join("'" + f.replace("'", "''") + "'" for f in usable)
-                self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM read_parquet([{listing}])")
-                self._watermark[kind] = self._sealed[kind] = len(usable) * size
+            self._load_segments(kind)
             self._loaded[kind] = True
         cols = [c for c, _ in _duck_columns(kind)]
         rows = self._sqlite.execute(
@@ -97,18 +156,15 @@ class ColumnarMirror:
             self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM frame")
             self._watermark[kind] = int(frame["seq"].iloc[-1])
         # Seal every complete segment (all its rows are committed once a later seq is visible).
+        sealed_any = False
         while self._watermark[kind] > self._sealed[kind] + size:
             lo = self._sealed[kind]
-            path = self.dir / f"{kind}-{lo // size:08d}.parquet"
-            if not path.exists():  # another process may have sealed it: same rows, same file
-                tmp = self.dir / f".{kind}-{lo // size:08d}.{os.getpid()}.{threading.get_ident()}.tmp"
-                self._duck.execute(
-                    f"COPY (SELECT * FROM rows_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
-                    f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {size})", [lo, lo + size])
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, path)
+            if self._write_segment(kind, lo, lo + size):
                 self.sealed_last_refresh += 1
             self._sealed[kind] = lo + size
+            sealed_any = True
+        if sealed_any:
+            self._compact(kind)
 
     def close(self) -> None:
         self._duck.close()

@@ -78,7 +78,7 @@ def test_columnar_copy_matches_journal_across_sealed_segments(tmp_path):
         con = mirror.cursor()
         assert con.execute("SELECT count(*) FROM door").fetchone()[0] == min(lo + 4, 30)
     segments = sorted(p.name for p in (tmp_path / "columnar").glob("door-*.parquet"))
-    assert segments == [f"door-{k:08d}.parquet" for k in range(4)]  # 28 rows sealed, 2 in the tail
+    assert segments == [f"door-{7 * k:012d}-{7 * k + 7:012d}.parquet" for k in range(4)]  # 28 sealed, 2 in the tail
     con = mirror.cursor()
     assert con.execute("SELECT count(DISTINCT seq), min(ts), max(ts) FROM door").fetchone() == (
         30, T0.replace(tzinfo=None), (T0 + timedelta(seconds=29)).replace(tzinfo=None))
@@ -90,6 +90,22 @@ def test_columnar_copy_matches_journal_across_sealed_segments(tmp_path):
         p.unlink()
     fresh = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7).cursor()
     assert fresh.execute("SELECT count(*), count(DISTINCT person) FROM door").fetchone() == (30, 3)
+
+
+def test_small_segments_are_compacted_and_still_load_whole(tmp_path):
+    store = LocalEventStore(tmp_path / "events.db")
+    mirror = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=2)
+    for lo in range(0, 50, 5):
+        recs = [R.sensor_record("id001", T0 + timedelta(seconds=i), float(i)) for i in range(lo, lo + 5)]
+        store.append("sensor", recs, [f"s{i}" for i in range(lo, lo + 5)])
+        mirror.cursor()
+    names = sorted(p.name for p in (tmp_path / "columnar").glob("*.parquet"))
+    # 24 sealed segments of 2 rows: 0-20 and 20-40 merged, 40-48 still small, 49-50 in the tail.
+    assert names == ["sensor-000000000000-000000000020.parquet", "sensor-000000000020-000000000040.parquet",
+                     *[f"sensor-{lo:012d}-{lo + 2:012d}.parquet" for lo in range(40, 48, 2)]]
+    fresh = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=2).cursor()
+    assert fresh.execute("SELECT count(*), count(DISTINCT seq), sum(value) FROM sensor").fetchone() == (
+        50, 50, float(sum(range(50))))
 
 
 WRITER = textwrap.dedent("""
