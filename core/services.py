@@ -58,9 +58,10 @@ def build_local_services(settings: Settings) -> Services:
     from core.events.local import LocalEventStore
     from core.faces.local import LocalFaceCollections
     from core.objects.local import LocalObjectStore
-    from core.storage import ensure_dir
+    from core.storage import ensure_dir, owner_only_umask
     from core.telemetry.monitor import LocalTelemetryMonitor
 
+    owner_only_umask()  # biometric data: nothing under the data dir readable by others
     data = ensure_dir(settings.data_dir)
     objects = LocalObjectStore(data / "objects")
     events = LocalEventStore(data / "events" / "events.db")

@@ -12,9 +12,28 @@ DIR_MODE = 0o700
 
 
 def ensure_dir(path: Path) -> Path:
+    """Create ``path`` and any missing parents owner-only (``mkdir(parents=True)`` would give
+    the parents the umask's mode, e.g. 0755). Returns ``path``."""
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    missing = []
+    p = path
+    while not p.exists() and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for p in reversed(missing):
+        try:
+            p.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            pass  # made meanwhile by another thread or process
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)  # raises the right error
     return path
+
+
+def owner_only_umask() -> None:
+    """Make every file this process creates from now on owner-only, including those that
+    libraries create themselves (SQLite's -wal and -shm files, Parquet, certificates)."""
+    os.umask(0o077)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
