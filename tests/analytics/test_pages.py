@@ -195,3 +195,18 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
     assert "Not allowed" in page_text and "quicksight:GenerateEmbedUrlForRegisteredUser" in page_text
     assert any("quicksight.example/embed/ok" in str(f.proto) for f in frames), at
     st.cache_resource.clear()
+
+
+def test_pages_open_through_the_real_router(filled):
+    import streamlit as st
+
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "tests" / "app" / "router_entry.py"), default_timeout=90)
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(str(ROOT / "pages" / "analytics.py")).run()
+    assert not at.exception, at.exception
+    assert at.title[-1].value == "分析" and len(figures(at)) == 4
+    at.switch_page(str(ROOT / "pages" / "quicksight.py")).run()
+    assert not at.exception, at.exception
+    assert "QuickSight のダッシュボードは設定されていません" in texts(at)
