@@ -35,6 +35,15 @@ from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
 log = logging.getLogger(__name__)
 
 
+def human_duration(hours: float, lang: str = "en") -> str:
+    """``168`` -> "7 days" / "7 日", ``8`` -> "8 hours" / "8 時間", ``0`` -> "0 hours"."""
+    if hours >= 24 and hours % 24 == 0:
+        n = int(hours // 24)
+        return f"{n} 日" if lang == "ja" else f"{n} day{'s' if n != 1 else ''}"
+    n = f"{hours:g}"
+    return f"{n} 時間" if lang == "ja" else f"{n} hour{'s' if hours != 1 else ''}"
+
+
 @dataclass
 class PurgeReport:
     captures: int  # expired captures deleted (photo, thumbnail, record)

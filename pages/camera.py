@@ -8,11 +8,20 @@ from core import i18n
 from core.capture import attribute_rows, capture_photo, draw_faces
 from core.errors import FaceGateError
 from core.images import MAX_IMAGE_BYTES, decode_image
-from pages._shared import error_text, get_services, through_router, tr
+from core.retention import human_duration
+from pages._shared import error_text, get_services, lang, through_router, tr
 
 through_router()
 i18n.register({
     "camera.title": ("カメラ", "Camera"),
+    "camera.privacy": (
+        "プライバシー: 撮影した写真はこの FaceGate で顔の検出・照合・分析に使われます。写真は、人物を特定できた場合は"
+        " {match}、特定できなかった場合は {unknown} 保存した後、自動で削除されます。登録者の写真と顔データは、"
+        "その人が削除されるまで保存されます。ログ（MQTT）には写真のファイル名だけが送られ、顔画像は送られません。",
+        "Privacy: your photo is processed by this FaceGate to detect, identify and analyse faces. It is kept for "
+        "{match} when someone is identified and for {unknown} when nobody is, then deleted automatically. "
+        "Enrolled people's photos and face data are kept until that person is deleted. Logs (MQTT) carry only "
+        "the photo's file name, never the face image."),
     "camera.intro": ("顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",
                      "Take a photo of a face: FaceGate identifies the person, analyses the face, "
                      "and opens the door for enrolled people."),
@@ -124,8 +133,16 @@ def _take(widget: str, photo) -> None:
             st.session_state["camera_outcome"] = (exc, data)
 
 
+def _privacy_notice() -> None:
+    """What happens to the photo and how long it is kept (core.retention), before any photo."""
+    s = get_services().settings
+    st.info(tr("camera.privacy", match=human_duration(s.retention_match_hours, lang()),
+               unknown=human_duration(s.retention_unknown_hours, lang())), icon="🔒")
+
+
 st.title(tr("camera.title"))
 st.caption(tr("camera.intro"))
+_privacy_notice()
 tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload")])
 with tab_camera:
     shot = st.camera_input(tr("camera.take"), key="camera_shot")
