@@ -150,6 +150,16 @@ class LocalEventStore(EventStore):
                                                 **({"segment_rows": self._segment_rows} if self._segment_rows else {}))
         return self._columnar.cursor()
 
+    def warm_columnar(self) -> threading.Thread:
+        """Load the columnar copy in a background thread now (an app can call this at start so
+        the first analytics page does not wait for it). Returns the started thread."""
+        def load() -> None:
+            self.columnar().close()
+
+        thread = threading.Thread(target=load, name="facegate-columnar-warm", daemon=True)
+        thread.start()
+        return thread
+
     def seal(self) -> int:
         """Write every complete segment of the journal to Parquet now (demo-data calls this
         after a bulk load so that the first page render does not). Returns segments written."""

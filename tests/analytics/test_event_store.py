@@ -53,6 +53,13 @@ def test_query_filters_device_time_and_limit_newest(store):
     assert "AccelX" not in store.query("sensor").columns  # optional fields nobody sent are not invented
 
 
+def test_warming_the_columnar_copy_in_the_background(store):
+    store.append("door", [R.door_open_record("id001", T0, "Taro")], ["d"])
+    store.warm_columnar().join(timeout=30)
+    store.append("door", [R.door_open_record("id001", T0, "Hanako")], ["e"])
+    assert store.columnar().execute("SELECT list(person ORDER BY seq) FROM door").fetchone()[0] == ["Taro", "Hanako"]
+
+
 def test_bad_input_is_a_domain_error_and_odd_fields_are_kept(store):
     with pytest.raises(InvalidParameter):
         store.append("weather", [{}], ["x"])
