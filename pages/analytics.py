@@ -26,6 +26,7 @@ i18n.register({
     "analytics.filters": ("絞り込み", "Filters"),
     "analytics.dates": ("期間", "Date range"),
     "analytics.devices": ("端末（空欄 = すべて）", "Devices (empty = all)"),
+    "analytics.choose": ("選んでください", "Choose"),
     "analytics.people": ("人物（空欄 = 全員）", "People (empty = everyone)"),
     "analytics.unknown": ("特定できなかった顔", "Unknown faces"),
     "analytics.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
@@ -214,10 +215,12 @@ def main() -> None:
     with st.expander(tr("analytics.filters"), expanded=True):
         picked = st.date_input(tr("analytics.dates"), value=(max(first_local, end_default - timedelta(days=6)),
                                                              end_default), key="analytics_dates")
-        devices = st.multiselect(tr("analytics.devices"), options["devices"], key="analytics_devices")
+        devices = st.multiselect(tr("analytics.devices"), options["devices"], key="analytics_devices",
+                                 placeholder=tr("analytics.choose"))
         unknown_label = tr("analytics.unknown")  # bound now: format_func may run outside this script run
         people = st.multiselect(tr("analytics.people"), [*options["people"], queries.UNKNOWN], key="analytics_people",
-                                format_func=lambda p: unknown_label if p == queries.UNKNOWN else p)
+                                format_func=lambda p: unknown_label if p == queries.UNKNOWN else p,
+                                placeholder=tr("analytics.choose"))
     if isinstance(picked, (tuple, list)):
         start_day, end_day = (picked[0], picked[-1]) if picked else (end_default, end_default)
     else:

@@ -13,8 +13,6 @@ import plotly.graph_objects as go
 from core.i18n import register, t
 
 register({
-    "chart.time": ("時刻", "Time"),
-    "chart.day": ("日付", "Day"),
     "chart.reading": ("センサー値", "Reading"),
     "chart.readings": ("件数", "Readings"),
     "chart.mean": ("平均", "mean"),
@@ -35,7 +33,6 @@ register({
     "chart.weekday": ("曜日", "Weekday"),
     "chart.hour": ("時", "Hour"),
     "chart.weekdays": ("月,火,水,木,金,土,日", "Mon,Tue,Wed,Thu,Fri,Sat,Sun"),
-    "chart.device": ("端末", "Device"),
     "chart.door_opens": ("ドア開", "Door opens"),
     "chart.sensor_readings": ("センサー件数", "Sensor readings"),
 })
@@ -64,7 +61,8 @@ def sensor_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
         traces.append(go.Scatter(x=part["time"], y=part["mean"].round(2), mode="lines", name=str(device),
                                  legendgroup=str(device), customdata=part["readings"],
                                  hovertemplate="%{x}<br>%{y}<br>n=%{customdata}<extra>" + str(device) + "</extra>"))
-    return _fig(*traces, xaxis_title=t("chart.time", lang), yaxis_title=t("chart.reading", lang))
+    # No x-axis title on time axes: the dates say it, and on a phone the title collides with the legend.
+    return _fig(*traces, yaxis_title=t("chart.reading", lang))
 
 
 def gender_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
@@ -109,7 +107,7 @@ def identification_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
         go.Scatter(x=frame["day"], y=(frame["unknown_rate"] * 100).round(1), mode="lines+markers",
                    name=t("chart.unknown_rate", lang), customdata=frame["unknown"],
                    hovertemplate="%{x|%Y-%m-%d}<br>%{y}%<br>n=%{customdata}<extra></extra>"),
-        xaxis_title=t("chart.day", lang), yaxis=dict(title="%", range=[0, 100]))
+        yaxis=dict(title="%", range=[0, 100]))
 
 
 def captures_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
@@ -118,14 +116,14 @@ def captures_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
         return None
     return _fig(go.Bar(x=frame["day"], y=frame["identified"].tolist(), name=t("chart.success_rate", lang)),
                 go.Bar(x=frame["day"], y=frame["unknown"].tolist(), name=t("chart.unknown", lang)),
-                barmode="stack", xaxis_title=t("chart.day", lang), yaxis_title=t("chart.captures", lang))
+                barmode="stack", yaxis_title=t("chart.captures", lang))
 
 
 def people_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
     if frame is None or frame.empty:
         return None
     return _fig(go.Bar(x=frame["day"], y=frame["people"].tolist(), name=t("chart.people", lang)),
-                xaxis_title=t("chart.day", lang), yaxis_title=t("chart.people", lang))
+                yaxis_title=t("chart.people", lang))
 
 
 def heatmap_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
@@ -148,4 +146,4 @@ def devices_figure(frame: pd.DataFrame, lang: str) -> go.Figure | None:
     devices = frame["device"].astype(str).tolist()
     return _fig(go.Bar(x=devices, y=frame["captures"].tolist(), name=t("chart.captures", lang)),
                 go.Bar(x=devices, y=frame["door_opens"].tolist(), name=t("chart.door_opens", lang)),
-                barmode="group", xaxis_title=t("chart.device", lang))
+                barmode="group")
