@@ -25,6 +25,9 @@ i18n.register({
     "logs.offline": ("未接続", "offline"),
     "logs.outbox": ("未送信（アウトボックス）", "Outbox (not yet sent)"),
     "logs.rule_errors": ("ルールのエラー", "Rule errors"),
+    "logs.refused": ("ブローカーに拒否された記録が {n} 件あります（送信先のトピックが許可されていません）。"
+                     "記録は消さずに保管しています。",
+                     "{n} record(s) were refused by the broker (topic not allowed); they are kept, not deleted."),
     "logs.endpoint": ("接続先 `{endpoint}`", "Endpoint `{endpoint}`"),
     "logs.broker_up": ("ローカルブローカー稼働中: `{endpoint}` · 接続 {clients} · 受信 {received} · 確認応答 {acked}",
                        "Local broker running: `{endpoint}` · {clients} connected · {received} received · "
@@ -91,6 +94,8 @@ def status_panel() -> None:
     if telemetry is not None:
         cols[2].metric(tr("logs.rule_errors"), telemetry.error_count())
     st.caption(tr("logs.endpoint", endpoint=status.get("endpoint", "")))
+    if status.get("refused"):
+        st.warning(tr("logs.refused", n=status["refused"]))
     if telemetry is None:
         st.caption(tr("logs.aws_broker"))
         return

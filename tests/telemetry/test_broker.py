@@ -128,7 +128,7 @@ def test_certificate_from_another_ca_is_rejected(stack, paths, tmp_path, tele_se
                         client_id="id001-foreign", prefix=tele_settings.topic_prefix)
     try:
         pub.publish("door", door_open_record("id001", WHEN, "Mallory"))
-        time.sleep(1.5)
+        wait_for(lambda: "connect failed" in pub.status()["last_error"], timeout=15)
         status = pub.status()
         assert status["connected"] is False and status["outbox_depth"] == 1
         assert "connect failed" in status["last_error"]

@@ -85,5 +85,10 @@ def test_logs_page_with_the_broker_shows_state_tail_and_errors(tele_settings, ru
         tables = [df.value for df in at.dataframe]
         reasons = " ".join(str(t.to_dict()) for t in tables)
         assert "DeviceID" in reasons and "handson/sensorLogData" in reasons  # the tail and the error list
+
+        # A topic the device may not publish to: the broker refuses it, the page says so.
+        at.text_input(key="logs_test_topic").set_value("other/topic")
+        at.button[0].click().run()
+        wait_for(lambda: "refused by the broker" in _texts(at.run()), timeout=20)
     finally:
         _close_cached_services()
