@@ -38,12 +38,14 @@ def _metrics(at) -> dict:
 
 
 def _close_cached_services():
-    """The app caches its services per process; close the publishers this test made."""
+    """The app caches its services per process: close the MQTT publisher this test's settings
+    made (its thread would otherwise keep reconnecting to the stopped broker), then forget it."""
     import streamlit as st
 
-    from pages import _shared
+    from core.config import load_settings
+    from pages._shared import _build_services
 
-    del _shared
+    _build_services(load_settings()).close()
     st.cache_resource.clear()
 
 
