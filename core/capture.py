@@ -128,11 +128,9 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
 
     The largest face is searched in the whole photo (the course's call); every other face in a
     crop around it. Raises CollectionNotFound and service errors."""
-    cid = services.settings.collection
     faces = sorted((FaceResult(box=d["BoundingBox"], detail=d) for d in details), key=lambda f: -f.area)
     faces[0].largest = True
-    search = lambda image: services.faces.search_faces_by_image(  # noqa: E731
-        CollectionId=cid, Image={"Bytes": image}, MaxFaces=SEARCH_MAX_FACES, FaceMatchThreshold=threshold)
+    search = lambda image: _search(services, image, threshold)  # noqa: E731
     pending = list(faces[:MAX_FACES_SEARCHED])
     try:
         whole = search(photo)
@@ -151,6 +149,23 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
     for face in faces[MAX_FACES_SEARCHED:]:
         face.searched = False
     return faces
+
+
+def _search(services, image: bytes, threshold: float) -> dict:
+    """SearchFacesByImage as the course's ``/search`` answers it. Through the Web API client
+    when there is one (in aws: the deployed API with its key; locally: in process), so the
+    app and the course's scripts share one request/response path."""
+    if services.api is not None:
+        return services.api.search(image, threshold=threshold).payloads
+    return services.faces.search_faces_by_image(CollectionId=services.settings.collection, Image={"Bytes": image},
+                                                MaxFaces=SEARCH_MAX_FACES, FaceMatchThreshold=threshold)
+
+
+def _analyze(services, photo: bytes) -> list[dict]:
+    """DetectFaces ALL as ``/analyze`` answers it (empty when no face)."""
+    if services.api is not None:
+        return services.api.analyze(photo).faces
+    return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
 
 
 def _publish(services, result: CaptureResult) -> None:
@@ -183,7 +198,7 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
     when = (when or records.utc_now()).astimezone(UTC)
     decoded = decode_image(image)
     photo = image if decoded.format == "JPEG" else encode_jpeg(decoded.rgb, quality=92)
-    details = services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
+    details = _analyze(services, photo)
     if not details:
         raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
     ensure_collection(services)
