@@ -57,9 +57,12 @@ def _close(services: Services) -> None:
 @st.cache_resource(max_entries=2, show_spinner=False, on_release=_close)
 def _build_services(settings: Settings) -> Services:
     services = build_services(settings)
-    # Load the local face models now, not on the first photo.
-    engine = getattr(services.faces, "engine", None)
-    del engine
+    # Load the local face models now, not on the first photo (the property loads them).
+    getattr(services.faces, "engine", None)
+    # Load the analytics copy of the events in the background, not on the first chart.
+    warm = getattr(services.events, "warm_columnar", None)
+    if warm is not None:
+        warm()
     return services
 
 
