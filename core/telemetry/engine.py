@@ -212,8 +212,8 @@ class RuleEngine:
         return written
 
     def _ts_of(self, seq: int) -> int:
-        row = self.journal._conn().execute("SELECT ts_ms FROM journal WHERE seq = ?", (seq,)).fetchone()
-        return row[0] if row else int(time.time() * 1000)
+        ts = self.journal.received_ms(seq)
+        return ts if ts is not None else int(time.time() * 1000)
 
     def _batch_key(self, stream: str, first: int, last: int) -> str:
         when = datetime.fromtimestamp(self._ts_of(first) / 1000, UTC)

@@ -79,30 +79,24 @@ def preview(payload: bytes) -> str:
 
 
 class Journal:
-    def __init__(self, path: Path, *, readonly: bool = False):
+    def __init__(self, path: Path):
         self.path = Path(path)
-        self.readonly = readonly
         self._local = threading.local()
         # Writers in this process queue here rather than in SQLite's busy handler, whose
         # back-off sleeps (up to 100 ms) stalled the stream under contention.
         self._write_lock = threading.Lock()
         self._clock: dict[str, int] | None = None
-        if not readonly:
-            ensure_dir(self.path.parent)
-            con = self._conn()
-            con.executescript(_SCHEMA)
-            self.path.chmod(0o600)
+        ensure_dir(self.path.parent)
+        self._conn().executescript(_SCHEMA)
+        self.path.chmod(0o600)
 
     def _conn(self) -> sqlite3.Connection:
         con = getattr(self._local, "con", None)
         if con is None:
-            if self.readonly:
-                con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=10)
-            else:
-                con = sqlite3.connect(self.path, timeout=30)
-                con.execute("PRAGMA journal_mode=WAL")
-                # FULL: an acknowledged message survives power loss too, not only kill -9.
-                con.execute("PRAGMA synchronous=FULL")
+            con = sqlite3.connect(self.path, timeout=30)
+            con.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged message survives power loss too, not only kill -9.
+            con.execute("PRAGMA synchronous=FULL")
             self._local.con = con
         return con
 
@@ -179,6 +173,11 @@ class Journal:
         row = self._conn().execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + 1), 0), MIN(seq) "
                                    "FROM stream_buffer WHERE stream = ?", (stream,)).fetchone()
         return row[0], row[1], row[2]
+
+    def received_ms(self, seq: int) -> int | None:
+        """When message ``seq`` was received (ms since the epoch), or None if it is gone."""
+        row = self._conn().execute("SELECT ts_ms FROM journal WHERE seq = ?", (seq,)).fetchone()
+        return row[0] if row else None
 
     def buffered(self, stream: str, first_seq: int, last_seq: int) -> list[tuple[int, bytes]]:
         return self._conn().execute("SELECT seq, data FROM stream_buffer WHERE stream = ? AND seq BETWEEN ? AND ? "
