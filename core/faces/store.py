@@ -21,6 +21,8 @@ import numpy as np
 from core.errors import CollectionNotFound, ResourceAlreadyExists
 from core.storage import ensure_dir
 
+POOL_SIZE = 8  # idle connections kept; more are opened under load and closed after
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
     collection_id TEXT PRIMARY KEY,
@@ -65,7 +67,8 @@ class FaceStore:
     def __init__(self, path: Path):
         self.path = Path(path)
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._idle: list[sqlite3.Connection] = []  # pooled connections not in use
+        self._pool_lock = threading.Lock()
         self._cache: dict[str, _Matrix] = {}
         self._cache_lock = threading.Lock()
         con = sqlite3.connect(self.path, timeout=30)
@@ -75,17 +78,32 @@ class FaceStore:
         if self.path.exists():
             self.path.chmod(0o600)
 
+    def _connect(self) -> sqlite3.Connection:
+        con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA foreign_keys=ON")
+        # Deleted faces are biometric data: overwrite their pages instead of leaving them free.
+        con.execute("PRAGMA secure_delete=ON")
+        return con
+
+    def _borrow(self) -> sqlite3.Connection:
+        # A small pool, not one connection per thread: a server that starts a thread per
+        # request would otherwise leave a connection (3 file descriptors) behind per thread.
+        with self._pool_lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._connect()
+
+    def _release(self, con: sqlite3.Connection) -> None:
+        with self._pool_lock:
+            if len(self._idle) < POOL_SIZE:
+                self._idle.append(con)
+                return
+        con.close()
+
     def _conn(self, write: bool = False) -> _Tx:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=True)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            con.execute("PRAGMA foreign_keys=ON")
-            # Deleted faces are biometric data: overwrite their pages instead of leaving them free.
-            con.execute("PRAGMA secure_delete=ON")
-            self._local.con = con
-        return _Tx(con, write)
+        return _Tx(self._borrow(), write, self._release)
 
     # --- collections ---------------------------------------------------------------
     def create_collection(self, collection_id: str) -> float:
@@ -152,8 +170,11 @@ class FaceStore:
     def scrub(self) -> None:
         """Make deletions final on disk: copy the WAL into the database (whose freed pages
         secure_delete has zeroed) and truncate the WAL, which still holds old page images."""
-        con = self._conn().con
-        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        con = self._borrow()
+        try:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._release(con)
 
     def list_faces(self, collection_id: str, after_seq: int, limit: int) -> tuple[list[StoredFace], int | None]:
         """A page of faces in index order and the seq to continue after (None at the end)."""
@@ -228,17 +249,28 @@ def nearest(m: _Matrix, probe: np.ndarray, k: int) -> list[tuple[str, float]]:
 
 
 class _Tx:
-    """``with`` gives a connection inside one transaction: COMMIT on success, ROLLBACK on error."""
+    """``with`` gives a connection inside one transaction: COMMIT on success, ROLLBACK on error;
+    then the connection goes back to the pool."""
 
-    def __init__(self, con: sqlite3.Connection, write: bool):
+    def __init__(self, con: sqlite3.Connection, write: bool, release):
         self.con = con
         self.write = write
+        self.release = release
 
     def __enter__(self) -> sqlite3.Connection:
         # Writers take the lock up front (no upgrade deadlocks); readers get a WAL snapshot.
-        self.con.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        try:
+            self.con.execute("BEGIN IMMEDIATE" if self.write else "BEGIN")
+        except BaseException:
+            self.release(self.con)
+            raise
         return self.con
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        except BaseException:
+            self.con.close()  # its transaction state is unknown: never reuse it (close rolls back)
+            raise
+        self.release(self.con)
         return False
