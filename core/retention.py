@@ -8,7 +8,9 @@ Retention (the same in both worlds, through the ports):
 * photos and thumbnails in the photos bucket that no history record explains (a device's
   upload for ``/search``, what a crash left between two writes) are treated as unknown
   captures and go after ``retention_unknown_hours``;
-* enrolment photos stay until the person is deleted.
+* enrolment photos stay until the person is deleted;
+* half-written files that a killed process left in the local object store (``.tmp-*``, which
+  may hold a face photo) are deleted once they are ten minutes old.
 
 ``python -m core serve`` runs ``purge`` every ``purge_interval_minutes``; ``python -m core
 privacy purge`` runs it once. In the aws world the photos bucket's lifecycle rule (set by
@@ -47,7 +49,7 @@ def human_duration(hours: float, lang: str = "en") -> str:
 @dataclass
 class PurgeReport:
     captures: int  # expired captures deleted (photo, thumbnail, record)
-    orphans: int  # photos / thumbnails without a record deleted
+    orphans: int  # photos / thumbnails without a record, and interrupted writes, deleted
     at: datetime
 
     def as_dict(self) -> dict:
@@ -60,7 +62,8 @@ def purge(services, now: datetime | None = None) -> PurgeReport:
     require_admin()
     now = now or datetime.now(UTC)
     captures = history.purge_expired(services, now)
-    return PurgeReport(captures, _purge_orphans(services, now), now)
+    orphans = _purge_orphans(services, now) + services.objects.sweep_interrupted_writes()
+    return PurgeReport(captures, orphans, now)
 
 
 def _purge_orphans(services, now: datetime) -> int:

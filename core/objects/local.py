@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,3 +73,17 @@ class LocalObjectStore(ObjectStore):
 
     def exists(self, bucket, key):
         return self._path(bucket, key).is_file()
+
+    def sweep_interrupted_writes(self, older_than_s: float = 600) -> int:
+        # atomic_write_bytes leaves ``.tmp-*`` when killed between writing and renaming; a live
+        # writer's temp file is seconds old, so only old ones are removed.
+        cutoff = time.time() - older_than_s
+        n = 0
+        for path in self.root.rglob(".tmp-*"):
+            try:
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    n += 1
+            except OSError:
+                continue
+        return n

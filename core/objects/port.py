@@ -49,3 +49,8 @@ class ObjectStore(abc.ABC):
 
     def exists(self, bucket: str, key: str) -> bool:
         return any(o.key == key for o in self.list_objects(bucket, key))
+
+    def sweep_interrupted_writes(self, older_than_s: float = 600) -> int:
+        """Delete what writes killed halfway left behind (they may hold face photos). Returns
+        how many; S3 uploads are atomic, so by default there is nothing to sweep."""
+        return 0
