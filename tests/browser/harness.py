@@ -129,7 +129,10 @@ def take_photo(page, scope=None) -> None:
     where = scope or page
     button = where.get_by_role("button", name="Take Photo")
     button.wait_for(state="visible")
-    page.wait_for_function("() => [...document.querySelectorAll('video')].some(v => v.readyState >= 2)")
+    # The stream must have played for a while: right after a page switch the new <video> can be
+    # "ready" but still showing black, and a photo taken then has no face in it.
+    page.wait_for_function("() => [...document.querySelectorAll('video')].some("
+                           "v => v.isConnected && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 1.0)")
     button.click()
 
 
