@@ -94,7 +94,7 @@ def accuracy(faces_root: Path) -> None:
     print(f"open set: unknown probes accepted as someone: {unknown_accepted}/{unknown_total}")
     # Verification over all pairs.
     same, diff = [], []
-    for (a, (pa, va)), (b, (pb, vb)) in itertools.combinations(vec.items(), 2):
+    for (_, (pa, va)), (_, (pb, vb)) in itertools.combinations(vec.items(), 2):
         (same if pa == pb else diff).append(similarity_from_distance(float(np.linalg.norm(va - vb))))
     frr = sum(s < 80 for s in same) / len(same)
     far = sum(s >= 80 for s in diff) / len(diff)

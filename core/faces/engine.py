@@ -100,7 +100,8 @@ class FaceEngine:
 
             m = pibo / "models"
             self._age_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_age.prototxt"), str(m / "age_net.caffemodel"))
-            self._gender_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel"))
+            self._gender_net = cv2.dnn.readNetFromCaffe(
+                str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel"))
 
     @property
     def has_age_gender(self) -> bool:
