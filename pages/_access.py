@@ -12,8 +12,10 @@ import streamlit as st
 from core import access
 
 SESSION_KEY = "facegate_session"
-# Pages only an admin sees in the navigation (their core functions refuse viewers anyway).
-ADMIN_PAGES = ("people", "history", "settings")
+# Pages only an admin sees in the navigation; Streamlit runs no page that is not in it, and the
+# core functions behind people, history and settings refuse viewers as well. Analytics and
+# QuickSight show who came when (auth and door logs name people).
+ADMIN_PAGES = ("people", "history", "analytics", "quicksight", "settings")
 
 
 def oidc_configured() -> bool:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from core import i18n
+from core import access, i18n
 from core.errors import FaceGateError, InvalidParameter
 from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
 from core.events.records import sensor_record, utc_now
@@ -57,6 +57,9 @@ i18n.register({
                           "Publishing to any topic needs the broker (make run)."),
     "logs.not_json": ("ペイロードが JSON ではありません: {error}", "The payload is not JSON: {error}"),
     "logs.no_errors": ("エラーはありません。", "No errors."),
+    "logs.admin_only": ("認証・ドア開・分析のログ、テスト送信、エラーの表示は管理者だけが使えます（管理者のページでサインイン）。",
+                        "Authentication, door-open and analysis logs, test messages and the error list are for "
+                        "administrators (sign in on the Admin page)."),
     "logs.col_reason": ("理由", "Reason"),
     "logs.phone_help": ("このページを開いている間、端末 {device} のセンサー値を sensorLogData に送ります。"
                         "iPhone では「開始」をタップすると許可を求められます。",
@@ -114,6 +117,8 @@ def _received(ms: int) -> str:
 
 @st.fragment(run_every=2)
 def live_tail(topic: str | None) -> None:
+    # A fragment rerun runs outside the router's acting_as: the caller passes only topics this
+    # browser may see, ``topic`` None (all) only for an admin.
     rows = telemetry.recent(topic, 30) if telemetry is not None else []
     if rows:
         st.dataframe(pd.DataFrame([{tr("logs.col_time"): _received(r["received_ms"]), tr("logs.col_topic"): r["topic"],
@@ -139,6 +144,7 @@ def live_tail(topic: str | None) -> None:
 def publish_test(topic: str, text: str) -> None:
     publisher = svc.publisher
     try:
+        access.require_admin()  # any topic, any payload: forged auth or door logs otherwise
         if hasattr(publisher, "publish_raw"):
             message_id = publisher.publish_raw(topic, text.encode())
         else:
@@ -182,30 +188,45 @@ def phone_panel() -> None:
     st.caption(tr("logs.phone_sent", n=len(records), total=st.session_state["phone_total"]))
 
 
+# Viewers (a phone sending its sensors) see the sensor stream only: auth and door logs name
+# people, and the test form can forge any record (core.access roles, README security).
+admin = access.is_admin()
 status_panel()
-tab_tail, tab_phone, tab_test, tab_errors = st.tabs([tr("logs.tab_tail"), tr("logs.tab_phone"),
-                                                     tr("logs.tab_test"), tr("logs.tab_errors")])
+if admin:
+    tab_tail, tab_phone, tab_test, tab_errors = st.tabs([tr("logs.tab_tail"), tr("logs.tab_phone"),
+                                                         tr("logs.tab_test"), tr("logs.tab_errors")])
+else:
+    tab_tail, tab_phone = st.tabs([tr("logs.tab_tail"), tr("logs.tab_phone")])
+    tab_test = tab_errors = None
 topics = [topic_for(k, settings.topic_prefix) for k in KIND_TOPICS]
+sensor_topic = topic_for("sensor", settings.topic_prefix)
 with tab_tail:
-    chosen = st.selectbox(tr("logs.topic"), [None, *topics], key="logs_topic",
-                          format_func=lambda t: tr("logs.all_topics") if t is None else t)
+    if admin:
+        chosen = st.selectbox(tr("logs.topic"), [None, *topics], key="logs_topic",
+                              format_func=lambda t: tr("logs.all_topics") if t is None else t)
+    else:
+        chosen = sensor_topic
+        st.caption(tr("logs.admin_only"))
     live_tail(chosen)
 with tab_phone:
     phone_panel()
-with tab_test:
-    example = sensor_record(settings.device_id, utc_now(), 42.0)
-    example["Datetime"] = iso_utc_ms(utc_now())
-    with st.form("logs_test_message"):
-        topic = st.text_input(tr("logs.topic"), value=topics[-1], key="logs_test_topic")
-        text = st.text_area(tr("logs.payload"), value=json.dumps(example, ensure_ascii=False), key="logs_test_payload")
-        if st.form_submit_button(tr("logs.publish"), type="primary"):
-            publish_test(topic.strip(), text)
-with tab_errors:
-    errors = telemetry.errors(50) if telemetry is not None else []
-    if not errors:
-        st.info(tr("logs.no_errors"))
-    else:
-        st.dataframe(pd.DataFrame([{tr("logs.col_time"): _received(e["at_ms"]), tr("logs.col_topic"): e["topic"],
-                                    tr("logs.col_client"): e["client_id"], tr("logs.col_reason"): e["reason"],
-                                    tr("logs.col_payload"): e["payload"]} for e in errors]),
-                     hide_index=True, width="stretch")
+if tab_test is not None:
+    with tab_test:
+        example = sensor_record(settings.device_id, utc_now(), 42.0)
+        example["Datetime"] = iso_utc_ms(utc_now())
+        with st.form("logs_test_message"):
+            topic = st.text_input(tr("logs.topic"), value=topics[-1], key="logs_test_topic")
+            text = st.text_area(tr("logs.payload"), value=json.dumps(example, ensure_ascii=False),
+                                key="logs_test_payload")
+            if st.form_submit_button(tr("logs.publish"), type="primary"):
+                publish_test(topic.strip(), text)
+if tab_errors is not None:
+    with tab_errors:
+        errors = telemetry.errors(50) if telemetry is not None else []
+        if not errors:
+            st.info(tr("logs.no_errors"))
+        else:
+            st.dataframe(pd.DataFrame([{tr("logs.col_time"): _received(e["at_ms"]), tr("logs.col_topic"): e["topic"],
+                                        tr("logs.col_client"): e["client_id"], tr("logs.col_reason"): e["reason"],
+                                        tr("logs.col_payload"): e["payload"]} for e in errors]),
+                         hide_index=True, width="stretch")

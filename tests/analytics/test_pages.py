@@ -197,11 +197,12 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
     st.cache_resource.clear()
 
 
-def test_pages_open_through_the_real_router(filled):
+def test_pages_open_through_the_real_router(filled, admin):
     import streamlit as st
 
     st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "tests" / "app" / "router_entry.py"), default_timeout=90)
+    at.session_state["facegate_session"] = admin.token  # admin pages (auth and door logs name people)
     at.run()
     assert not at.exception, at.exception
     at.switch_page(str(ROOT / "pages" / "analytics.py")).run()

@@ -225,7 +225,7 @@ def _link_pages(at) -> set[str]:
 
 def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, services, labelled):
     at = _start(None)
-    assert {"people", "history", "settings"}.isdisjoint(_link_pages(at))
+    assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
     # A viewer still uses the camera: a capture goes through.
     with access.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
@@ -240,15 +240,15 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
     at.text_input(key="admin_setup_new").input(PASSWORD)
     at.text_input(key="admin_setup_again").input(PASSWORD)
     at.button[0].click().run()
-    assert {"people", "history", "settings"}.isdisjoint(_link_pages(at))
+    assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
     at.text_input(key="admin_setup_code").input(code)
     at.button[0].click().run()
     assert not at.exception, at.exception
-    assert {"people", "history", "settings"} <= _link_pages(at)
+    assert {"people", "history", "analytics", "quicksight", "settings"} <= _link_pages(at)
     # Sign out: the admin pages go away again.
     at.switch_page(str(ROOT / "pages" / "admin.py")).run()
     at.button(key="admin_sign_out").click().run()
-    assert {"people", "history", "settings"}.isdisjoint(_link_pages(at))
+    assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
     # Wrong password: a clear refusal; the right one signs in.
     at.text_input(key="admin_password").input("not the password")
     at.button[0].click().run()
@@ -260,6 +260,6 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
 
 def test_admin_pages_are_not_even_registered_for_a_viewer(settings):
     at = _start(None)
-    for page in ("people", "history", "settings"):
+    for page in ("people", "history", "analytics", "quicksight", "settings"):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(str(ROOT / "pages" / f"{page}.py"))

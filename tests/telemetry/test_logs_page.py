@@ -21,11 +21,14 @@ def _texts(at) -> str:
     return "\n".join(parts)
 
 
-def _open_logs(lang="en"):
+def _open_logs(token=None, lang="en"):
+    """The logs page through the router; ``token`` signs the browser in (None = a viewer)."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ENTRY), default_timeout=90)
     at.session_state["lang"] = lang
+    if token:
+        at.session_state["facegate_session"] = token
     at.run()
     assert not at.exception, at.exception
     at.switch_page(str(ROOT / "pages" / "logs.py")).run()
@@ -49,8 +52,8 @@ def _close_cached_services():
     st.cache_resource.clear()
 
 
-def test_logs_page_without_a_broker_stores_test_messages_directly(settings, services):
-    at = _open_logs()
+def test_logs_page_without_a_broker_stores_test_messages_directly(settings, services, admin):
+    at = _open_logs(admin.token)
     metrics = _metrics(at)
     assert metrics["Outbox (not yet sent)"] == "0" and "connected" in metrics["Broker connection"]
     assert "local MQTT broker is not running" in _texts(at)
@@ -68,13 +71,30 @@ def test_logs_page_without_a_broker_stores_test_messages_directly(settings, serv
     assert "not JSON" in _texts(at) and len(services.events.query("door")) == 1
 
 
+def test_a_viewer_sees_sensor_logs_only_and_cannot_publish_test_messages(settings, services, admin):
+    from core.events.records import auth_log_records, sensor_record, utc_now
+
+    now = utc_now()
+    for record in auth_log_records("id001", now, "cam_1.jpg", [{"Face": {"ExternalImageId": "Hanako_Sato"}}]):
+        services.publisher.publish("auth", record)
+    services.publisher.publish("sensor", sensor_record("id001", now, 17.5))
+    at = _open_logs(None)  # a viewer: the browser has not signed in
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "17.5" in shown and "Hanako_Sato" not in shown  # the sensor tail, no names
+    assert "for administrators" in _texts(at)
+    assert not at.text_area and not at.selectbox  # no test form, no topic choice
+    at = _open_logs(admin.token)
+    shown = " ".join(str(df.value.to_dict()) for df in at.dataframe)
+    assert "Hanako_Sato" in shown and at.text_area
+
+
 @pytest.mark.broker
-def test_logs_page_with_the_broker_shows_state_tail_and_errors(tele_settings, runner, monkeypatch):
+def test_logs_page_with_the_broker_shows_state_tail_and_errors(tele_settings, runner, monkeypatch, admin):
     stack = runner.start()
     monkeypatch.setenv("FACEGATE_MQTT_PORT", str(tele_settings.mqtt_port))
     monkeypatch.setenv("FACEGATE_PUBLISHER", "mqtt")
     try:
-        at = _open_logs()
+        at = _open_logs(admin.token)
         wait_for(lambda: "Local broker running" in _texts(at.run()), timeout=20)
         at.text_input(key="logs_test_topic").set_value("handson/sensorLogData")
         at.text_area(key="logs_test_payload").set_value('{"DeviceID": "id001", "Value": "high"}')
