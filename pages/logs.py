@@ -57,7 +57,8 @@ i18n.register({
                           "Publishing to any topic needs the broker (make run)."),
     "logs.not_json": ("ペイロードが JSON ではありません: {error}", "The payload is not JSON: {error}"),
     "logs.no_errors": ("エラーはありません。", "No errors."),
-    "logs.admin_only": ("認証・ドア開・分析のログ、テスト送信、エラーの表示は管理者だけが使えます（管理者のページでサインイン）。",
+    "logs.admin_only": ("認証・ドア開・分析のログ、テスト送信、エラーの表示は管理者だけが使えます"
+                        "（管理者のページでサインイン）。",
                         "Authentication, door-open and analysis logs, test messages and the error list are for "
                         "administrators (sign in on the Admin page)."),
     "logs.col_reason": ("理由", "Reason"),

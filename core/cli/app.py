@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -41,6 +42,38 @@ def _cert(_args) -> dict:
     return {"cert": str(cert), "key": str(key)}
 
 
+def _run(args) -> int:
+    """``streamlit run streamlit_app.py <options>`` in this process, after starting the app's
+    warm-up (pages._shared.warm_up) beside the server's own start-up, so that the first visitor
+    does not pay for imports, face models and the analytics copy."""
+    import logging
+    import threading
+
+    from streamlit.web import cli as streamlit_cli
+
+    def warm() -> None:
+        # Outside a script run Streamlit warns about a missing ScriptRunContext; expected here.
+        logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
+        from pages._shared import warm_up
+
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first page
+            logging.getLogger("facegate.app").exception("warm-up failed; the first page will do it")
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    threading.Thread(target=warm, name="facegate-warm-up", daemon=True).start()
+    options = [o for o in args.options if o != "--"]
+    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), *options]
+    return streamlit_cli.main()
+
+
+def app_command(*options: str) -> list[str]:
+    """The command line that serves the app (``serve``, ``app https`` and the tests use it)."""
+    return [sys.executable, "-m", "core", "app", "run", "--", *options]
+
+
 def _https(args) -> int:
     """Serve the app over HTTPS on ``--host`` with the project's self-signed certificate; in the
     local world also run the rest of the stack (``serve --no-ui``: broker, rules, Web API, all
@@ -59,10 +92,9 @@ def _https(args) -> int:
         stack = subprocess.Popen([sys.executable, "-m", "core", "serve", "--no-ui"], cwd=ROOT, env=env)
     try:
         return subprocess.call(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-             "--server.address", args.host, "--server.port", str(s.app_port),
-             "--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env)
+            app_command("--server.address", args.host, "--server.port", str(s.app_port),
+                        "--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key),
+                        "--server.headless", "true", "--browser.gatherUsageStats", "false"), cwd=ROOT, env=env)
     except KeyboardInterrupt:
         return 130
     finally:
@@ -85,6 +117,10 @@ def add_parser(sub) -> None:
 
     p = cmds.add_parser("cert", help="create (or reuse) the app's self-signed TLS certificate")
     p.set_defaults(func=_cert)
+
+    p = cmds.add_parser("run", help="serve the app (streamlit run streamlit_app.py OPTIONS), warmed up at start")
+    p.add_argument("options", nargs=argparse.REMAINDER, help="streamlit's options, after --")
+    p.set_defaults(func=_run)
 
     p = cmds.add_parser("https", help="serve the app over HTTPS on the LAN so a phone may use its camera")
     p.add_argument("--host", default="0.0.0.0",

@@ -27,9 +27,10 @@ def _children(settings, *, ui: bool, api: bool) -> list[tuple[str, list[str]]]:
         else:
             log.warning("the local Web API is not in this checkout (core/api_server.py); serving without it")
     if ui:
-        out.append(("app", [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                            "--server.address", settings.bind_host, "--server.port", str(settings.app_port),
-                            "--server.headless", "true", "--browser.gatherUsageStats", "false"]))
+        from core.cli.app import app_command
+
+        out.append(("app", app_command("--server.address", settings.bind_host, "--server.port", str(settings.app_port),
+                                       "--server.headless", "true", "--browser.gatherUsageStats", "false")))
     return out
 
 

@@ -100,3 +100,29 @@ def test_certificate_and_qr(tmp_path):
     assert ensure_certificate(tmp_path)[0].read_bytes() == first  # reused, not regenerated
     assert qr_png("https://192.0.2.1:8501/").startswith(b"\x89PNG")
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", lan_ip())
+
+
+def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
+    """``python -m core app run`` warms up beside the server's start: the services a page then
+    gets are the same object, face models loaded, the analytics copy loaded."""
+    import threading
+
+    import streamlit as st
+
+    from pages import _shared
+
+    built = []
+    real = _shared.build_services
+    monkeypatch.setattr(_shared, "build_services", lambda s: built.append(s) or real(s))
+    st.cache_resource.clear()
+    try:
+        _shared.warm_up()
+        for thread in threading.enumerate():
+            if thread.name == "facegate-columnar-warm":
+                thread.join(timeout=60)
+        services = _shared.get_services()
+        assert len(built) == 1 and services is _shared.get_services()
+        assert services.faces._engine is not None
+        assert services.events._columnar is not None
+    finally:
+        st.cache_resource.clear()

@@ -12,12 +12,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 from PIL import Image
+
+from core.cli.app import app_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -64,9 +65,8 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
            "FACEGATE_APP_PORT": str(port), **(extra_env or {})}
     log = open(data_dir.parent / f"streamlit-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
+        app_command("--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"),
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = RunningApp(f"http://127.0.0.1:{port}")
     url.pid = proc.pid
