@@ -277,14 +277,15 @@ def delete_face(services, person: str, face_id: str) -> bool:
 
 def delete_person(services, name: str) -> dict:
     """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
-    and thumbnail, and the captures in which they were identified or added by a correction
-    (``core.retention.forget_person``). Returns counts; raises ResourceNotFound, AdminRequired."""
+    and thumbnail, the captures in which they were identified or added by a correction, and the
+    auth and door log records naming them (``core.retention.forget_person``). Returns counts;
+    raises ResourceNotFound, AdminRequired."""
     require_admin()
     get_person(services, name)
     from core.retention import forget_person  # noqa: PLC0415 (retention imports people)
 
     counts = forget_person(services, name)
-    return {k: counts[k] for k in ("faces", "objects", "captures")}
+    return {k: counts[k] for k in ("faces", "objects", "captures", "log_records")}
 
 
 def rename_person(services, old: str, new: str) -> Person:

@@ -19,8 +19,11 @@ privacy purge`` runs it once. In the aws world the photos bucket's lifecycle rul
 ``forget_person`` erases a person: their face vectors in every collection, their enrolment
 photos and thumbnails, and every capture (photo, thumbnail, record) in which they were
 identified or to which they were added by a correction; locally the face store's freed
-pages and WAL are then overwritten. The auth and door logs keep the name as text (they are
-the course's access logs, not biometric data).
+pages and WAL are then overwritten. Their name also leaves the logs: the auth and door records
+naming them in the event store (and its columnar copy), in the local broker's journal, and in
+the log objects the rules wrote (``*-auth-log-data.json``, ``*-door-open-log-data.json`` and
+rule-error copies: rewritten without those records, deleted when nothing else is left) — in
+aws these objects are the event store.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from core import history, people
 from core.access import require_admin
 from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
+from core.events.records import json_lines, parse_json_lines
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +127,42 @@ def forget_person(services, name: str) -> dict:
             history.delete_capture(services, cap.capture_id)
             captures += 1
     services.faces.scrub_deleted()
-    if not (faces or objects or captures):
+    log_records = services.events.forget_person(name) + _forget_in_log_objects(services, name)
+    if services.telemetry is not None:
+        log_records += services.telemetry.forget_person(name)
+    if not (faces or objects or captures or log_records):
         raise ResourceNotFound(f"nothing is stored about {name!r}")
-    log.warning("forgot person %s: %d faces, %d objects, %d captures", name, faces, len(objects), captures)
-    return {"faces": faces, "objects": len(objects), "captures": captures, "collections": collections}
+    log.warning("forgot person %s: %d faces, %d objects, %d captures, %d log records",
+                name, faces, len(objects), captures, log_records)
+    return {"faces": faces, "objects": len(objects), "captures": captures, "collections": collections,
+            "log_records": log_records}
+
+
+_PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
+_PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
+
+
+def _forget_in_log_objects(services, name: str) -> int:
+    """Rewrite the rules' auth and door log objects without the records naming ``name``
+    (delete an object left empty). Returns how many records went."""
+    bucket = services.settings.logs_bucket
+    removed = 0
+    for obj in services.objects.list_objects(bucket, ""):
+        if not (obj.key.endswith(_PERSON_LOGS) or obj.key.startswith(_PERSON_ERROR_LOGS)):
+            continue
+        body = services.objects.get_object(bucket, obj.key)
+        if f'"{name}"'.encode() not in body:
+            continue  # the common case, without parsing
+        records = parse_json_lines(body)
+        kept = [r for r in records if r.get("Person") != name]
+        if len(kept) == len(records):
+            continue
+        removed += len(records) - len(kept)
+        if kept:
+            services.objects.put_object(bucket, obj.key, json_lines(kept), "application/json")
+        else:
+            services.objects.delete_object(bucket, obj.key)
+    return removed
 
 
 class Purger:

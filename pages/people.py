@@ -40,10 +40,13 @@ i18n.register({
     "people.no_photo": ("写真なし（アプリ外で登録）", "no photo (enrolled outside the app)"),
     "people.delete_face": ("この顔を削除", "Delete this face"),
     "people.face_deleted": ("顔を 1 件削除しました。", "Deleted one face."),
-    "people.confirm_delete": ("{person} の顔と写真をすべて削除します", "Delete every face and photo of {person}"),
+    "people.confirm_delete": ("{person} の顔・写真・ログの名前をすべて削除します",
+                              "Delete every face, photo and log entry of {person}"),
     "people.delete_person": ("この人を削除", "Delete this person"),
-    "people.person_deleted": ("{person} を削除しました（顔 {faces} 件・写真 {objects} 件・撮影記録 {captures} 件）。",
-                              "Deleted {person} ({faces} faces, {objects} stored files, {captures} captures)."),
+    "people.person_deleted": ("{person} を削除しました（顔 {faces} 件・写真 {objects} 件・撮影記録 {captures} 件・"
+                              "ログ {log_records} 件）。",
+                              "Deleted {person} ({faces} faces, {objects} stored files, {captures} captures, "
+                              "{log_records} log records)."),
 })
 
 svc = get_services()

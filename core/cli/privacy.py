@@ -39,6 +39,7 @@ def add_parser(sub) -> None:
     cmds = p.add_subparsers(dest="command", required=True)
     c = cmds.add_parser("purge", help="delete captures older than the retention settings, now")
     c.set_defaults(func=_purge)
-    c = cmds.add_parser("forget-person", help="erase a person's faces, photos, thumbnails and captures")
+    c = cmds.add_parser("forget-person",
+                        help="erase a person's faces, photos, thumbnails, captures and the log records naming them")
     c.add_argument("name", help="the person's name (ExternalImageId), e.g. Taro_Yamada")
     c.set_defaults(func=_forget)

@@ -26,6 +26,7 @@ from core.aws_clients import aws_client, aws_errors
 from core.errors import InvalidParameter, ServiceUnavailable
 from core.events.columns import CONTRACT_FIELDS, parse_datetime_us
 from core.events.port import KINDS, EventStore
+from core.events.records import parse_json_lines
 
 LOG_PREFIXES = {"auth": ("auth/", "-auth-log-data.json"), "door": ("door/", "-door-open-log-data.json"),
                 "analysis": ("analysis/", ".json")}
@@ -44,31 +45,6 @@ def _bound_us(value, name: str) -> int | None:
 
 def _iso(us: int) -> str:
     return datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def parse_json_lines(body: bytes) -> list[dict]:
-    """Records in an S3 log object: one JSON object, newline-separated objects, or objects
-    written back to back (Firehose without a delimiter). Unreadable tails are skipped."""
-    text = body.decode("utf-8", errors="replace")
-    decoder = json.JSONDecoder()
-    out, pos = [], 0
-    while True:
-        while pos < len(text) and text[pos] in " \t\r\n":
-            pos += 1
-        if pos >= len(text):
-            return out
-        try:
-            value, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError:
-            nxt = text.find("\n", pos)
-            if nxt < 0:
-                return out
-            pos = nxt + 1
-            continue
-        if isinstance(value, dict):
-            out.append(value)
-        elif isinstance(value, list):
-            out.extend(v for v in value if isinstance(v, dict))
 
 
 def _frame(kind: str, records: list[dict], since: int | None, until: int | None, limit: int | None) -> pd.DataFrame:

@@ -15,6 +15,7 @@ Journal layout: one table per kind with the typed columns of ``core.events.colum
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from pathlib import Path
@@ -69,6 +70,7 @@ class LocalEventStore(EventStore):
         con.executescript(_schema())
         self.path.chmod(0o600)
         self._columnar = None
+        self._columnar_id = None
         self._columnar_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
@@ -139,16 +141,44 @@ class LocalEventStore(EventStore):
         self._check_kind(kind)
         return self._conn().execute(f"SELECT count(*) FROM {kind}").fetchone()[0]
 
+    def _journal_id(self) -> str:
+        return self._conn().execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
+
     def columnar(self, *, since=None, until=None):
-        """DuckDB over sealed Parquet segments plus the journal's tail, caught up now."""
+        """DuckDB over sealed Parquet segments plus the journal's tail, caught up now. A new
+        journal id (rows were deleted: ``forget_person``) means a new copy, built again from the
+        journal, so deleted rows leave every process's copy too."""
         with self._columnar_lock:
+            journal = self._journal_id()
+            if self._columnar is not None and self._columnar_id != journal:
+                self._columnar.close()
+                self._columnar = None
             if self._columnar is None:
                 from core.events.columnar import ColumnarMirror
 
-                journal = self._conn().execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()[0]
                 self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar" / journal,
                                                 **({"segment_rows": self._segment_rows} if self._segment_rows else {}))
-        return self._columnar.cursor()
+                self._columnar_id = journal
+            return self._columnar.cursor()
+
+    def forget_person(self, name: str) -> int:
+        """Delete the auth and door records naming ``name``, overwrite the freed bytes, and
+        retire the columnar copy (its Parquet segments hold the rows too). Returns how many."""
+        con = self._conn()
+        con.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed, not left readable
+        with con:
+            removed = sum(con.execute(f"DELETE FROM {kind} WHERE person = ?", (name,)).rowcount
+                          for kind in ("auth", "door"))
+            if removed:
+                con.execute("UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'journal_id'")
+        if removed:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL held the old pages
+            keep = self._journal_id()
+            columnar = self.path.parent / "columnar"
+            for folder in columnar.iterdir() if columnar.is_dir() else ():
+                if folder.name != keep:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return removed
 
     def warm_columnar(self) -> threading.Thread:
         """Load the columnar copy in a background thread now (an app can call this at start so

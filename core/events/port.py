@@ -74,6 +74,12 @@ class EventStore(abc.ABC):
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
         ``Datetime`` parsed as UTC timestamps."""
 
+    def forget_person(self, name: str) -> int:
+        """Remove the auth and door records naming ``name`` (``Person``); returns how many.
+        This default removes nothing: the aws world's records are the S3 log objects, which
+        ``core.retention.forget_person`` rewrites through the object store."""
+        return 0
+
     def columnar(self, *, since=None, until=None):
         """A DuckDB connection with views ``auth``, ``analysis``, ``door`` and ``sensor`` whose
         columns are ``core.events.columns`` (``ts`` a UTC TIMESTAMP), holding at least the

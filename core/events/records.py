@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 
@@ -67,3 +68,33 @@ def sensor_record(device_id: str, when: datetime, value: float | None = None, **
         record["Value"] = value
     record.update({k: v for k, v in axes.items() if v is not None})
     return record
+
+
+def parse_json_lines(body: bytes) -> list[dict]:
+    """Records in an S3 log object: one JSON object, newline-separated objects, or objects
+    written back to back (Firehose without a delimiter). Unreadable tails are skipped."""
+    text = body.decode("utf-8", errors="replace")
+    decoder = json.JSONDecoder()
+    out, pos = [], 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(text):
+            return out
+        try:
+            value, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError:
+            nxt = text.find("\n", pos)
+            if nxt < 0:
+                return out
+            pos = nxt + 1
+            continue
+        if isinstance(value, dict):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, dict))
+
+
+def json_lines(records: list[dict]) -> bytes:
+    """Records as newline-separated JSON objects (the course's log object body)."""
+    return b"".join(json.dumps(r, ensure_ascii=False).encode() + b"\n" for r in records)

@@ -228,6 +228,23 @@ class Journal:
             con.execute("DELETE FROM stream_batches WHERE done = 1 AND last_seq <= ?", (cursor,))
         return removed
 
+    def forget_person(self, name: str, topics: list[str]) -> int:
+        """Delete the messages on ``topics`` whose ``Person`` is ``name`` (processed or not: a
+        forgotten person's pending record is not stored either) and the errors quoting the name,
+        then overwrite the freed bytes. Returns how many messages were removed. A copy of such a
+        message that a device sends again is a new message (its id went with it)."""
+        marks = ", ".join("?" * len(topics))
+        payload = "CAST(payload AS TEXT)"
+        with self._write_lock, self._conn() as con:
+            con.execute("PRAGMA secure_delete=ON")
+            removed = con.execute(
+                f"DELETE FROM journal WHERE topic IN ({marks}) AND "
+                f"CASE WHEN json_valid({payload}) THEN json_extract({payload}, '$.Person') END = ?",
+                (*topics, name)).rowcount
+            con.execute("DELETE FROM errors WHERE instr(payload_preview, ?) > 0", (f'"{name}"',))
+        self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL held the old pages
+        return removed
+
     # -- reading (logs page, CLI) -------------------------------------------------------
     def recent(self, topic: str | None = None, limit: int = 20) -> list[dict]:
         """Newest first: ``{"seq", "topic", "client_id", "received", "payload"}``."""

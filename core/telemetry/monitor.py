@@ -39,3 +39,18 @@ class LocalTelemetryMonitor:
     def errors(self, limit: int = 50) -> list[dict]:
         """Newest refused or unstorable messages with the reason."""
         return self._j().errors(limit)
+
+    def forget_person(self, name: str) -> int:
+        """Remove the broker's copies of the auth and door messages naming ``name`` and the
+        publishers' unsent ones (the outbox every local process shares)."""
+        removed = self._j().forget_person(name, [topic_for(k, self.settings.topic_prefix) for k in ("auth", "door")])
+        outbox = telemetry_paths(self.settings).outbox
+        if outbox.exists():
+            from core.telemetry.outbox import Outbox
+
+            box = Outbox(outbox)
+            try:
+                removed += box.forget_person(name)
+            finally:
+                box.close()
+        return removed

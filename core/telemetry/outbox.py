@@ -9,6 +9,7 @@ the Web API, the CLI): all of them add, one at a time drains (an exclusive ``flo
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
@@ -16,6 +17,8 @@ import time
 from pathlib import Path
 
 from core.storage import ensure_dir
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
@@ -89,6 +92,31 @@ class Outbox:
             con.execute("INSERT OR REPLACE INTO refused (msg_id, topic, payload, reason, at) "
                         "SELECT msg_id, topic, payload, ?, ? FROM outbox WHERE seq = ?", (reason, time.time(), seq))
             con.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+
+    def forget_person(self, name: str) -> int:
+        """Drop the unsent and refused records whose ``Person`` is ``name`` (a forgotten person's
+        record is not delivered later), then rewrite the file so that no sent or deleted record
+        lingers in free pages or the WAL. Returns how many records were dropped."""
+        person = ("CASE WHEN json_valid(CAST(payload AS TEXT)) "
+                  "THEN json_extract(CAST(payload AS TEXT), '$.Person') END = ?")
+        with self._write_lock:
+            con = self._conn()
+            with con:
+                dropped = sum(con.execute(f"DELETE FROM {table} WHERE {person}", (name,)).rowcount
+                              for table in ("outbox", "refused"))
+            try:
+                con.execute("VACUUM")
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError as exc:  # another process held it for 30 s
+                log.warning("outbox not compacted after forgetting a person (%s); "
+                            "sent records may linger in free pages until the next time", exc)
+        return dropped
+
+    def close(self) -> None:
+        con = getattr(self._local, "con", None)
+        if con is not None:
+            con.close()
+            self._local.con = None
 
     def depth(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]

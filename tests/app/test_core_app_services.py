@@ -55,7 +55,10 @@ def test_delete_person_removes_vectors_photos_and_their_captures(services, enrol
     mine = capture_photo(services, jpeg(labelled["amy"][4]), "cam.jpg")
     other = capture_photo(services, jpeg(labelled["penny"][3]), "cam.jpg")
     counts = people.delete_person(services, "amy")
-    assert counts == {"faces": 2, "objects": 6, "captures": 1}
+    # log records: one auth record per matching face (amy has two) and the door opening
+    assert counts == {"faces": 2, "objects": 6, "captures": 1, "log_records": 3}
+    assert "amy" not in set(services.events.query("auth")["Person"]) | set(services.events.query("door")["Person"])
+    assert "penny" in set(services.events.query("door")["Person"])
     bucket = services.settings.photos_bucket
     assert not services.objects.exists(bucket, mine.picture_name)
     assert services.objects.exists(bucket, other.picture_name)

@@ -136,7 +136,7 @@ def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
 
     assert run("purge")["captures"] == 0
     assert run("forget-person", "amy") == {"forgotten": "amy", "faces": 1, "objects": 3, "captures": 0,
-                                           "collections": 1}
+                                           "collections": 1, "log_records": 0}
 
 
 def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):
