@@ -9,7 +9,7 @@ import streamlit as st
 
 from core import access, i18n
 from core.errors import FaceGateError
-from pages._access import ADMIN_PAGES, browser_session
+from pages._access import ADMIN_PAGES, browser_session, write_sign_in_cookie
 from pages._shared import default_language, get_services, get_settings, preload_chart_library, show_error, tr
 
 HERE = Path(__file__).resolve().parent
@@ -120,5 +120,6 @@ navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
 with access.acting_as(session):
     navigation.run()
+write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):
     preload_chart_library()  # only an admin can open the chart pages

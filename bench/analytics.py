@@ -202,8 +202,8 @@ def browser(data_dir: Path, runs: int) -> None:
     pause_ms = 3000
 
     def signed_in(b):
-        """A new browser profile signed in as the admin (both pages are admin-only; a full page
-        load starts a new, signed-out session, so pages are then opened by their links). The app
+        """A new browser profile signed in as the admin (both pages are admin-only); pages are
+        then opened by their links, as a user moves through the app. The app
         loads the chart library while the admin is on another page (pages._shared), so the
         pause is part of what a user sees."""
         ctx = b.new_context(**phone)

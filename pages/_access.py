@@ -12,6 +12,8 @@ import streamlit as st
 from core import access
 
 SESSION_KEY = "facegate_session"
+COOKIE = "facegate_session"
+_COOKIE_PENDING = "facegate_cookie_pending"
 # Pages only an admin sees in the navigation; Streamlit runs no page that is not in it, and the
 # core functions behind people, history and settings refuse viewers as well. Analytics and
 # QuickSight show who came when (auth and door logs name people).
@@ -34,10 +36,25 @@ def client_address() -> str:
         return "local"
 
 
+def _cookie_token() -> str | None:
+    """The sign-in cookie this browser sent when it connected (a reload, a new tab)."""
+    try:
+        return st.context.cookies.get(COOKIE)
+    except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
+        return None
+
+
 def browser_session(settings) -> access.Session | None:
-    """The live session of this browser tab, or None (an anonymous viewer)."""
+    """The live session of this browser tab, or None (an anonymous viewer). A password
+    sign-in survives a reload through a cookie holding the session token (the session itself
+    stays on the server and still expires there)."""
     ctl = access.access_control(settings)
-    session = ctl.session(st.session_state.get(SESSION_KEY))
+    token = st.session_state.get(SESSION_KEY)
+    session = ctl.session(token)
+    if session is None and token is None:
+        session = ctl.session(_cookie_token())
+        if session is not None:
+            st.session_state[SESSION_KEY] = session.token
     if oidc_configured() and st.user.is_logged_in:
         email = st.user.get("email")
         if session is None or session.via != "oidc" or session.user != email:
@@ -53,9 +70,25 @@ def browser_session(settings) -> access.Session | None:
 
 def remember(session: access.Session) -> None:
     st.session_state[SESSION_KEY] = session.token
+    st.session_state[_COOKIE_PENDING] = (session.token, max(0, int(session.expires_at - session.control.clock())))
 
 
 def sign_out(settings) -> None:
     access.access_control(settings).sign_out(st.session_state.pop(SESSION_KEY, None))
+    st.session_state[_COOKIE_PENDING] = ("", 0)
     if oidc_configured() and st.user.is_logged_in:
         st.logout()
+
+
+def write_sign_in_cookie() -> None:
+    """Set (after a sign-in) or clear (after a sign-out) the sign-in cookie in this browser.
+    Streamlit cannot set cookies from the server, so a line of JavaScript does; SameSite=Strict,
+    Secure over https, gone when the session would expire anyway."""
+    pending = st.session_state.pop(_COOKIE_PENDING, None)
+    if pending is None:
+        return
+    token, max_age = pending
+    script = (f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={int(max_age)}; SameSite=Strict'"
+              " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
+    with st.container(height=1, border=False, key="sign_in_cookie"):
+        st.html(script, unsafe_allow_javascript=True)

@@ -20,8 +20,8 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     page.goto(app_url)
     page.wait_for_url(re.compile(r".*/camera$"))
     # A deep link as the very first request still gets the router (chrome, page links). Enrolling
-    # needs an admin: sign in (a full page load starts a new, signed-out session, so from here on
-    # the test moves through the page links, as a user would).
+    # needs an admin: sign in (from here on the test moves through the page links, as a user
+    # would; a reload keeping the sign-in is tests/browser/test_admin_browser.py).
     page.goto(f"{app_url}/admin")
     expect(page.get_by_text("端末 id001")).to_have_count(1)
     page.get_by_label("管理者パスワード").fill(ADMIN_PASSWORD)
