@@ -146,9 +146,15 @@ def _validate(s: Settings) -> None:
     for name in ("photos_bucket", "faces_bucket", "logs_bucket"):
         if not BUCKET_PATTERN.match(getattr(s, name)):
             raise ConfigError(f"{env_name(name)} is not a valid bucket name: {getattr(s, name)!r}")
-    for name in ("api_port", "mqtt_port", "app_port"):
+    ports = ("api_port", "mqtt_port", "app_port")
+    for name in ports:
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
+    for i, name in enumerate(ports):  # `serve` runs all three: the second would fail to listen
+        for other in ports[i + 1:]:
+            if getattr(s, name) == getattr(s, other) != 0:
+                raise ConfigError(f"{env_name(name)} and {env_name(other)} are both {getattr(s, name)}: "
+                                  "each server needs its own port")
     if not 1 <= s.session_idle_minutes <= 24 * 60:
         raise ConfigError("FACEGATE_SESSION_IDLE_MINUTES must be between 1 and 1440")
     if s.api_rate_per_second <= 0 or s.api_burst < 1:

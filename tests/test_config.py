@@ -19,6 +19,7 @@ def test_defaults(tmp_path):
     ("FACEGATE_MATCH_THRESHOLD", "120", "between 0 and 100"),
     ("FACEGATE_COLLECTION", "my collection", "FACEGATE_COLLECTION"),
     ("FACEGATE_API_PORT", "99999", "FACEGATE_API_PORT"),
+    ("FACEGATE_APP_PORT", "8765", "FACEGATE_API_PORT and FACEGATE_APP_PORT are both 8765"),
     ("FACEGATE_PHOTOS_BUCKET", "Bad_Bucket", "FACEGATE_PHOTOS_BUCKET"),
 ])
 def test_wrong_values_name_the_variable(tmp_path, var, value, fragment):
