@@ -94,6 +94,16 @@ def person_key(name: str) -> str:
     return key
 
 
+def anyone_enrolled(services) -> bool:
+    """Whether the configured collection holds any face. Anyone may ask (the camera page tells
+    a first-time user why nobody is recognised); it reveals a yes or no, not who."""
+    try:
+        count = services.faces.describe_collection(CollectionId=services.settings.collection).get("FaceCount", 0)
+    except CollectionNotFound:
+        return False
+    return count > 0
+
+
 def ensure_collection(services) -> None:
     """Create the configured collection when it does not exist yet."""
     cid = services.settings.collection

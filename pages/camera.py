@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n
+from core import i18n, people
 from core.capture import attribute_rows, capture_photo, draw_faces
 from core.errors import FaceGateError
 from core.images import MAX_IMAGE_BYTES, decode_image
@@ -47,6 +47,11 @@ i18n.register({
                          "Logs: {auth} auth, {analysis} analysis, {door} door-open"),
     "camera.logs_failed": ("写真と結果は保存しましたが、ログを送れませんでした: {error}",
                            "The photo and result are saved, but the logs could not be sent: {error}"),
+    "camera.nobody_enrolled": (
+        "まだ誰も登録されていないため、誰の顔も特定されません。管理者が「登録者」のページで登録します"
+        "（「管理者」のページでサインイン）。",
+        "Nobody is enrolled yet, so no face will be identified. An administrator enrols people on the People "
+        "page (sign in on the Admin page)."),
     "camera.no_face_hint": ("ヒント: 顔全体が写るように近づき、明るい場所で撮ってください。",
                             "Tip: get the whole face in the frame, closer and in good light."),
     "attr.AgeRange": ("年齢", "Age"),
@@ -140,9 +145,19 @@ def _privacy_notice() -> None:
                unknown=human_duration(s.retention_unknown_hours, lang())), icon="🔒")
 
 
+@st.cache_data(ttl=5, show_spinner=False)  # a Rekognition call in aws; an enrolment shows within 5 s
+def _anyone_enrolled(settings_key: str) -> bool:
+    try:
+        return people.anyone_enrolled(get_services())
+    except FaceGateError:
+        return True  # the health line and the capture itself report the problem
+
+
 st.title(tr("camera.title"))
 st.caption(tr("camera.intro"))
 _privacy_notice()
+if not _anyone_enrolled(repr(get_services().settings)):
+    st.info(tr("camera.nobody_enrolled"), icon="🧑")
 tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload")])
 with tab_camera:
     shot = st.camera_input(tr("camera.take"), key="camera_shot")

@@ -74,6 +74,7 @@ def _serve(args) -> int:
         procs.extend(_start(_children(settings, ui=not args.no_ui, api=not args.no_api)))
         if not args.no_ui:
             print(f"FaceGate app: http://{settings.bind_host}:{settings.app_port}", flush=True)
+            _first_run_hint(settings)
 
     try:
         if settings.backend != "local":
@@ -90,6 +91,18 @@ def _serve(args) -> int:
         _stop(procs)
         if purger is not None:
             purger.stop()
+
+
+def _first_run_hint(settings) -> None:
+    """Until an admin password exists nobody can enrol: say how to set one (the code itself
+    stays in its owner-only file, out of terminal scrollback and logs)."""
+    from core.access import access_control
+
+    ctl = access_control(settings)
+    if ctl.password_source() == "unset":
+        print(f"First run: open http://{settings.bind_host}:{settings.app_port}/admin and choose the admin "
+              f"password with the setup code in {ctl.setup_code_file()} "
+              "(or: python -m core access set-password)", flush=True)
 
 
 def _start_purger(settings):

@@ -49,6 +49,15 @@ def test_camera_upload_group_photo_gives_every_face_a_result(app, faces_dir):
     assert "保存: bbt1_" in seen
 
 
+def test_camera_says_when_nobody_is_enrolled(viewer_app, enrol):
+    import streamlit as st
+
+    assert "まだ誰も登録されていない" in texts(viewer_app)
+    enrol("amy", n=1)
+    st.cache_data.clear()  # the page asks again after at most 5 s
+    assert "まだ誰も登録されていない" not in texts(viewer_app.run())
+
+
 def test_camera_no_face_says_what_to_do(app, services):
     app.file_uploader(key="camera_upload").set_value(("wall.jpg", blank_jpeg(), "image/jpeg")).run()
     assert "顔が見つかりませんでした。カメラに近づき、明るい場所で撮り直してください。" in texts(app)

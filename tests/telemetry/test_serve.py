@@ -67,3 +67,29 @@ def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings):
+    """``make run`` is ``python -m core serve``: the app comes up beside the stack (through
+    ``python -m core app run``), the first run says where the admin setup code is, and Ctrl+C
+    stops everything."""
+    app_port, api_port = free_port(), free_port()
+    env = dict(os.environ, FACEGATE_DATA_DIR=str(tele_settings.data_dir),
+               FACEGATE_MQTT_PORT=str(tele_settings.mqtt_port), FACEGATE_API_PORT=str(api_port),
+               FACEGATE_APP_PORT=str(app_port), FACEGATE_SECRETS_FILE=str(tele_settings.data_dir / "none.toml"),
+               FACEGATE_LOG_LEVEL="ERROR")
+    proc = subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = [_read_line(proc, 60).strip() for _ in range(3)]
+        assert lines[1] == f"FaceGate app: http://127.0.0.1:{app_port}"
+        assert "First run" in lines[2] and str(tele_settings.data_dir / "admin-setup-code") in lines[2]
+        health = f"http://127.0.0.1:{app_port}/_stcore/health"
+        wait_for(lambda: _api_answers(health), timeout=60, interval=0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+        assert not _api_answers(health)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
