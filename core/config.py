@@ -24,7 +24,7 @@ BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 # Settings a user may change from the settings page (saved in settings.json).
 USER_SETTINGS = ("match_threshold", "collection", "device_id", "topic_prefix",
-                 "retention_match_hours", "retention_unknown_hours", "language")
+                 "retention_match_hours", "retention_unknown_hours", "retention_log_days", "language")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Settings:
     sensor_table: str = "facegate-sensor"
     retention_match_hours: float = 7 * 24.0
     retention_unknown_hours: float = 8.0
+    retention_log_days: float = 365.0
     # Local world endpoints (loopback by default).
     bind_host: str = "127.0.0.1"
     api_port: int = 8765
@@ -164,6 +165,8 @@ def _validate(s: Settings) -> None:
     for name in ("retention_match_hours", "retention_unknown_hours"):
         if getattr(s, name) < 0:
             raise ConfigError(f"{env_name(name)} must be 0 or more hours")
+    if not 1 <= s.retention_log_days <= 36500:
+        raise ConfigError("FACEGATE_RETENTION_LOG_DAYS must be between 1 and 36500 days")
 
 
 def _read_secrets(path: Path) -> dict:

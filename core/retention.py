@@ -55,19 +55,36 @@ class PurgeReport:
     captures: int  # expired captures deleted (photo, thumbnail, record)
     orphans: int  # photos / thumbnails without a record, and interrupted writes, deleted
     at: datetime
+    log_records: int = 0  # event-store records past the log retention (local world)
+    log_objects: int = 0  # rule log objects past the log retention (local world)
 
     def as_dict(self) -> dict:
-        return {"captures": self.captures, "orphans": self.orphans, "at": self.at.isoformat()}
+        return {"captures": self.captures, "orphans": self.orphans, "log_records": self.log_records,
+                "log_objects": self.log_objects, "at": self.at.isoformat()}
 
 
 def purge(services, now: datetime | None = None) -> PurgeReport:
-    """Delete expired captures and unexplained photos. Needs an admin (or the operator).
-    Returns what was deleted; raises AdminRequired."""
+    """Delete expired captures, unexplained photos and (locally) logs older than the log
+    retention. Needs an admin (or the operator). Returns what was deleted; raises AdminRequired."""
     require_admin()
     now = now or datetime.now(UTC)
     captures = history.purge_expired(services, now)
     orphans = _purge_orphans(services, now) + services.objects.sweep_interrupted_writes()
-    return PurgeReport(captures, orphans, now)
+    log_cutoff = now - timedelta(days=services.settings.retention_log_days)
+    log_records = services.events.purge_before(log_cutoff)
+    # In aws the logs bucket's lifecycle rule (deploy up, from the same setting) expires them.
+    log_objects = _purge_log_objects(services, log_cutoff) if services.settings.backend == "local" else 0
+    return PurgeReport(captures, orphans, now, log_records, log_objects)
+
+
+def _purge_log_objects(services, cutoff: datetime) -> int:
+    bucket = services.settings.logs_bucket
+    n = 0
+    for obj in services.objects.list_objects(bucket, ""):
+        if obj.last_modified < cutoff:
+            services.objects.delete_object(bucket, obj.key)
+            n += 1
+    return n
 
 
 def _purge_orphans(services, now: datetime) -> int:

@@ -19,6 +19,11 @@ i18n.register({
     "settings.topic_prefix": ("MQTT トピックの接頭辞", "MQTT topic prefix"),
     "settings.retention_match": ("本人と特定できた撮影の保存期間（時間）", "Keep identified captures for (hours)"),
     "settings.retention_unknown": ("特定できなかった撮影の保存期間（時間）", "Keep unknown captures for (hours)"),
+    "settings.retention_logs": ("ログ（認証・ドア開・分析）の保存期間（日）",
+                                "Keep auth, door and analysis logs for (days)"),
+    "settings.retention_logs_help": ("AWS では `python -m core deploy up` でログ用バケットのライフサイクルに"
+                                     "反映されます。",
+                                     "In aws, `python -m core deploy up` applies it to the logs bucket's lifecycle."),
     "settings.language": ("表示言語の既定", "Default language"),
     "settings.lang.auto": ("ブラウザに合わせる", "Follow the browser"),
     "settings.save": ("保存", "Save"),
@@ -43,6 +48,9 @@ with st.form("settings_form"):
                                  value=float(settings.retention_match_hours), key="set_retention_match")
     keep_unknown = st.number_input(tr("settings.retention_unknown"), min_value=0.0, step=1.0,
                                    value=float(settings.retention_unknown_hours), key="set_retention_unknown")
+    keep_logs = st.number_input(tr("settings.retention_logs"), min_value=1.0, max_value=36500.0, step=1.0,
+                                value=float(settings.retention_log_days), help=tr("settings.retention_logs_help"),
+                                key="set_retention_logs")
     options = ["auto", "ja", "en"]
     names = {"auto": tr("settings.lang.auto"), "ja": "日本語", "en": "English"}
     language = st.selectbox(tr("settings.language"), options, index=options.index(settings.language),
@@ -52,7 +60,7 @@ with st.form("settings_form"):
 if submitted:
     changes = {"match_threshold": threshold, "collection": collection.strip(), "device_id": device_id.strip(),
                "topic_prefix": topic_prefix.strip(), "retention_match_hours": keep_match,
-               "retention_unknown_hours": keep_unknown, "language": language}
+               "retention_unknown_hours": keep_unknown, "retention_log_days": keep_logs, "language": language}
     if run_action(save_user_settings, settings, changes) is not None:
         overridden = env_overridden(changes)
         message = tr("settings.saved")

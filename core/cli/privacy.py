@@ -18,7 +18,7 @@ def _purge(args):
         services.close()
     s = services.settings
     return {**report.as_dict(), "retention_match_hours": s.retention_match_hours,
-            "retention_unknown_hours": s.retention_unknown_hours}
+            "retention_unknown_hours": s.retention_unknown_hours, "retention_log_days": s.retention_log_days}
 
 
 def _forget(args):

@@ -189,6 +189,7 @@ class Deployer:
                   "DeviceId": self.settings.device_id, "TopicPrefix": self.settings.topic_prefix,
                   # S3 expires by whole days: keep captures at least as long as the app's retention.
                   "PhotosRetentionDays": max(1, math.ceil(self.settings.retention_match_hours / 24)),
+                  "LogsRetentionDays": max(1, math.ceil(self.settings.retention_log_days)),
                   **self.options.parameters}
         stack = self.ensure_stack(name, render_template(), params, template_bucket=bucket)
         out = self.outputs(stack)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -162,13 +163,31 @@ class LocalEventStore(EventStore):
             return self._columnar.cursor()
 
     def forget_person(self, name: str) -> int:
-        """Delete the auth and door records naming ``name``, overwrite the freed bytes, and
-        retire the columnar copy (its Parquet segments hold the rows too). Returns how many."""
+        """Delete the auth and door records naming ``name`` (see ``_delete``). Returns how many."""
+        return self._delete({kind: ("person = ?", [name]) for kind in ("auth", "door")})
+
+    def purge_before(self, cutoff: datetime, slack: timedelta = timedelta(days=1)) -> int:
+        """Delete the auth, door and analysis records older than ``cutoff`` (sensor readings
+        stay, as in the aws sensor table). Nothing happens until some record is older than
+        ``cutoff - slack``: every deletion makes each process rebuild its columnar copy, so an
+        hourly purge deletes about once per ``slack``, not on every run. Returns how many."""
+        cutoff_us = int(cutoff.timestamp() * 1_000_000)
+        kinds = ("auth", "door", "analysis")
+        con = self._conn()
+        oldest = [con.execute(f"SELECT min(ts) FROM {kind}").fetchone()[0] for kind in kinds]
+        if not any(ts is not None and ts < cutoff_us - slack / timedelta(microseconds=1) for ts in oldest):
+            return 0
+        return self._delete({kind: ("ts < ?", [cutoff_us]) for kind in kinds})
+
+    def _delete(self, where: dict[str, tuple[str, list]]) -> int:
+        """Delete rows (``kind -> (condition, args)``) with their bytes overwritten, and retire
+        the columnar copy (its Parquet segments hold the rows too): a new journal id makes
+        every process build a new copy from the journal."""
         con = self._conn()
         con.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed, not left readable
         with con:
-            removed = sum(con.execute(f"DELETE FROM {kind} WHERE person = ?", (name,)).rowcount
-                          for kind in ("auth", "door"))
+            removed = sum(con.execute(f"DELETE FROM {kind} WHERE {cond}", args).rowcount
+                          for kind, (cond, args) in where.items())
             if removed:
                 con.execute("UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'journal_id'")
         if removed:

@@ -15,6 +15,7 @@ Payloads are built by ``core.events.records`` exactly as the course's (HANDSON.m
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 
 import pandas as pd
 
@@ -73,6 +74,12 @@ class EventStore(abc.ABC):
               until: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
         ``Datetime`` parsed as UTC timestamps."""
+
+    def purge_before(self, cutoff: datetime) -> int:
+        """Delete the auth, door-open and analysis records older than ``cutoff`` (log
+        retention); returns how many. This default deletes nothing: in aws the logs bucket's
+        lifecycle rule expires them."""
+        return 0
 
     def forget_person(self, name: str) -> int:
         """Remove the auth and door records naming ``name`` (``Person``); returns how many.

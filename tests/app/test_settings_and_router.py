@@ -12,12 +12,13 @@ def test_settings_are_saved_durably_and_used(app, settings):
     app.number_input(key="set_threshold").set_value(95.0)
     app.text_input(key="set_device_id").input("gate-2")
     app.number_input(key="set_retention_unknown").set_value(1.0)
+    app.number_input(key="set_retention_logs").set_value(90.0)
     app.button(key="FormSubmitter:settings_form-保存").click().run()
     assert not app.exception
     assert "保存しました。" in texts(app)
     saved = json.loads((settings.data_dir / "settings.json").read_text())
     assert saved["match_threshold"] == 95.0 and saved["device_id"] == "gate-2"
-    assert saved["retention_unknown_hours"] == 1.0
+    assert saved["retention_unknown_hours"] == 1.0 and saved["retention_log_days"] == 90.0
     # The chrome now shows the new device id.
     assert "端末 gate-2" in texts(app)
 

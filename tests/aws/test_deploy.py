@@ -175,7 +175,8 @@ def _queue_up(stub, outputs, *, main_exists: bool):
               {"ParameterKey": "CollectionId", "ParameterValue": "facegate"},
               {"ParameterKey": "DeviceId", "ParameterValue": "id001"},
               {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"},
-              {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"}]
+              {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"},
+              {"ParameterKey": "LogsRetentionDays", "ParameterValue": "365"}]
     body = template_json(render_template())
     if main_exists:
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})

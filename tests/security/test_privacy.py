@@ -106,6 +106,45 @@ def test_retention_by_outcome_orphans_and_enrolment_photos(settings, services, l
     assert len(services.objects.list_objects(settings.faces_bucket, "people/amy/")) == 3
 
 
+def test_logs_older_than_the_log_retention_are_purged_locally(settings, services, admin):
+    from core.events.records import analysis_log_records, auth_log_records, door_open_record, sensor_record
+
+    now = datetime.now(UTC)
+    ev = services.events
+
+    def add(kind, records, tag):
+        ev.append(kind, records, [f"{tag}-{i}" for i in range(len(records))])
+
+    # Past the 365-day cutoff but within the one-day slack: nothing is deleted yet (a deletion
+    # rebuilds every process's analytics copy, so it waits until it is worth it).
+    add("auth", auth_log_records("id001", now - timedelta(days=365, hours=6), "a.jpg", []), "edge")
+    assert retention.purge(services, now).log_records == 0
+    add("auth", auth_log_records("id001", now - timedelta(days=400), "b.jpg",
+                                 [{"Face": {"ExternalImageId": "amy"}}]), "old")
+    add("analysis", analysis_log_records(now - timedelta(days=400), [{"Gender": {"Value": "Female"}}]), "old-a")
+    add("door", [door_open_record("id001", now - timedelta(days=400), "amy")], "old-d")
+    add("sensor", [sensor_record("id001", now - timedelta(days=400), 1.0)], "old-s")
+    add("auth", auth_log_records("id001", now - timedelta(days=10), "c.jpg", []), "new")
+    logs = settings.logs_bucket
+    services.objects.put_object(logs, "1000-auth-log-data.json", b'{"Person": "amy"}')
+    services.objects.put_object(logs, "2000-auth-log-data.json", b'{"Person": "bo"}')
+    year_ago = (now - timedelta(days=400)).timestamp()
+    os.utime(services.objects._path(logs, "1000-auth-log-data.json"), (year_ago, year_ago))
+    con = ev.columnar()
+    assert con.execute("SELECT count(*) FROM auth").fetchone()[0] == 3
+    con.close()
+
+    report = retention.purge(services, now)
+
+    assert (report.log_records, report.log_objects) == (4, 1)  # 2 auth, 1 analysis, 1 door; 1 object
+    assert len(ev.query("auth")) == 1 and ev.query("door").empty and ev.query("analysis").empty
+    assert len(ev.query("sensor")) == 1  # readings stay, as in the aws sensor table
+    con = ev.columnar()
+    assert con.execute("SELECT count(*) FROM auth").fetchone()[0] == 1
+    con.close()
+    assert [o.key for o in services.objects.list_objects(logs)] == ["2000-auth-log-data.json"]
+
+
 def test_purger_runs_as_the_operator_in_the_background(settings, services, labelled):
     with access.operator(settings, "tests"):
         capture_photo(services, jpeg(labelled["howard"][0]), "u", when=datetime.now(UTC) - timedelta(hours=9))
@@ -143,11 +182,12 @@ def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):
     at = _start(None)
     assert "2 日" not in texts(at)
     notice = " ".join(str(e.value) for e in at.info)
-    assert "7 日" in notice and "8 時間" in notice and "顔画像は送られません" in notice
+    assert "7 日" in notice and "8 時間" in notice and "顔画像は送られません" in notice and "365 日" in notice
     at.session_state["lang"] = "en"
     at.run()
     notice = " ".join(str(e.value) for e in at.info)
     assert "kept for 7 days when someone is identified and for 8 hours when nobody is" in notice
+    assert "(who was identified, when) are kept for 365 days" in notice
 
 
 def test_no_face_image_ever_goes_into_the_logs(settings, services, labelled, admin):
