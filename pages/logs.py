@@ -23,6 +23,7 @@ i18n.register({
     "logs.connection": ("ブローカー接続", "Broker connection"),
     "logs.connected": ("接続中", "connected"),
     "logs.offline": ("未接続", "offline"),
+    "logs.direct": ("直接保存", "stored directly"),
     "logs.outbox": ("未送信（アウトボックス）", "Outbox (not yet sent)"),
     "logs.rule_errors": ("ルールのエラー", "Rule errors"),
     "logs.refused": ("ブローカーに拒否された記録が {n} 件あります（送信先のトピックが許可されていません）。"
@@ -91,12 +92,15 @@ st.title(tr("logs.title"))
 @st.fragment(run_every=3)
 def status_panel() -> None:
     status = svc.publisher.status()
-    cols = st.columns(3)
-    connected = bool(status.get("connected"))
-    cols[0].metric(tr("logs.connection"), ("🟢 " + tr("logs.connected")) if connected else ("🔴 " + tr("logs.offline")))
-    cols[1].metric(tr("logs.outbox"), int(status.get("outbox_depth", 0)))
-    if telemetry is not None:
-        cols[2].metric(tr("logs.rule_errors"), telemetry.error_count())
+    if status.get("direct"):
+        state = "⚪ " + tr("logs.direct")
+    else:
+        state = ("🟢 " + tr("logs.connected")) if status.get("connected") else ("🔴 " + tr("logs.offline"))
+    with st.container(horizontal=True, gap="medium"):  # side by side, wrapping on a phone
+        st.metric(tr("logs.connection"), state, width="content")
+        st.metric(tr("logs.outbox"), int(status.get("outbox_depth", 0)), width="content")
+        if telemetry is not None:
+            st.metric(tr("logs.rule_errors"), telemetry.error_count(), width="content")
     st.caption(tr("logs.endpoint", endpoint=status.get("endpoint", "")))
     if status.get("refused"):
         st.warning(tr("logs.refused", n=status["refused"]))

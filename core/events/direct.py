@@ -23,4 +23,4 @@ class DirectPublisher(EventPublisher):
         return message_id
 
     def status(self):
-        return {"connected": True, "outbox_depth": 0, "endpoint": "direct (no broker)"}
+        return {"connected": True, "outbox_depth": 0, "endpoint": "direct (no broker)", "direct": True}
