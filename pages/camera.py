@@ -15,15 +15,19 @@ through_router()
 i18n.register({
     "camera.title": ("カメラ", "Camera"),
     "camera.privacy": (
-        "プライバシー: 撮影した写真はこの FaceGate で顔の検出・照合・分析に使われます。写真は、人物を特定できた場合は"
-        " {match}、特定できなかった場合は {unknown} 保存した後、自動で削除されます。登録者の写真と顔データは、"
-        "その人が削除されるまで保存されます。ログ（MQTT）には写真のファイル名だけが送られ、顔画像は送られません。"
-        "認証とドア開のログ（誰がいつ特定されたか）は {logs} 保存されます。",
-        "Privacy: your photo is processed by this FaceGate to detect, identify and analyse faces. It is kept for "
-        "{match} when someone is identified and for {unknown} when nobody is, then deleted automatically. "
-        "Enrolled people's photos and face data are kept until that person is deleted. Logs (MQTT) carry only "
-        "the photo's file name, never the face image. Authentication and door logs (who was identified, when) are "
-        "kept for {logs}."),
+        "写真はこの FaceGate で顔の照合・分析に使われ、人物を特定できた場合は {match}、できなかった場合は"
+        " {unknown} で自動削除されます。",
+        "Your photo is processed by this FaceGate to identify and analyse faces, and deleted automatically "
+        "after {match} when someone is identified, {unknown} when nobody is."),
+    "camera.privacy_more": ("プライバシーの詳細", "More about privacy"),
+    "camera.privacy_details": (
+        "- 登録者の写真と顔データは、その人が削除されるまで保存されます（削除するとログの名前も消えます）。\n"
+        "- ログ（MQTT）には写真のファイル名だけが送られ、顔画像は送られません。\n"
+        "- 認証とドア開のログ（誰がいつ特定されたか）は {logs} 保存されます。",
+        "- Enrolled people's photos and face data are kept until that person is deleted (which also removes "
+        "their name from the logs).\n"
+        "- Logs (MQTT) carry only the photo's file name, never the face image.\n"
+        "- Authentication and door logs (who was identified, when) are kept for {logs}."),
     "camera.intro": ("顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",
                      "Take a photo of a face: FaceGate identifies the person, analyses the face, "
                      "and opens the door for enrolled people."),
@@ -143,9 +147,11 @@ def _take(widget: str, photo) -> None:
 def _privacy_notice() -> None:
     """What happens to the photo and how long it is kept (core.retention), before any photo."""
     s = get_services().settings
+    # One visible sentence (a phone keeps the camera near the top), the rest one tap away.
     st.info(tr("camera.privacy", match=human_duration(s.retention_match_hours, lang()),
-               unknown=human_duration(s.retention_unknown_hours, lang()),
-               logs=human_duration(s.retention_log_days * 24, lang())), icon="🔒")
+               unknown=human_duration(s.retention_unknown_hours, lang())), icon="🔒")
+    with st.expander(tr("camera.privacy_more")):
+        st.markdown(tr("camera.privacy_details", logs=human_duration(s.retention_log_days * 24, lang())))
 
 
 @st.cache_data(ttl=5, show_spinner=False)  # a Rekognition call in aws; an enrolment shows within 5 s
