@@ -169,8 +169,9 @@ class LocalEventStore(EventStore):
     def purge_before(self, cutoff: datetime, slack: timedelta = timedelta(days=1)) -> int:
         """Delete the auth, door and analysis records older than ``cutoff`` (sensor readings
         stay, as in the aws sensor table). Nothing happens until some record is older than
-        ``cutoff - slack``: every deletion makes each process rebuild its columnar copy, so an
-        hourly purge deletes about once per ``slack``, not on every run. Returns how many."""
+        ``cutoff - slack``: every deletion makes each process rebuild its columnar copy, so the
+        purge (every 15 minutes under ``serve``) deletes about once per ``slack``, not on every
+        run. Returns how many."""
         cutoff_us = int(cutoff.timestamp() * 1_000_000)
         kinds = ("auth", "door", "analysis")
         con = self._conn()
