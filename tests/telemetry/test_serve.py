@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -80,10 +81,18 @@ def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings)
                FACEGATE_LOG_LEVEL="ERROR")
     proc = subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []  # the children print to the same stdout, in any order
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
-        lines = [_read_line(proc, 60).strip() for _ in range(3)]
-        assert lines[1] == f"FaceGate app: http://127.0.0.1:{app_port}"
-        assert "First run" in lines[2] and str(tele_settings.data_dir / "admin-setup-code") in lines[2]
+        wait_for(lambda: any(line.startswith("First run") for line in lines), timeout=60, interval=0.1)
+        assert f"FaceGate app: http://127.0.0.1:{app_port}\n" in lines
+        hint = next(line for line in lines if line.startswith("First run"))
+        assert str(tele_settings.data_dir / "admin-setup-code") in hint
         health = f"http://127.0.0.1:{app_port}/_stcore/health"
         wait_for(lambda: _api_answers(health), timeout=60, interval=0.2)
         proc.send_signal(signal.SIGINT)
