@@ -6,6 +6,7 @@ session shares one face engine per process.
 
 from __future__ import annotations
 
+import functools
 import os
 
 import streamlit as st
@@ -108,6 +109,15 @@ _PRELOAD_JS = """<script>
 </script>"""
 
 
+@functools.cache
+def _plotly_chunk() -> str | None:
+    """The file name of Streamlit's plotly chunk (looked up once per process)."""
+    from pathlib import Path
+
+    chunks = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
+    return chunks[0].name if chunks else None
+
+
 def preload_chart_library() -> None:
     """Let the browser load Streamlit's plotly chunk while it is idle on another page.
 
@@ -115,12 +125,10 @@ def preload_chart_library() -> None:
     was most of the Analytics page's first render in a browser (bench/analytics.py). A dynamic
     import of the same URL puts it in the page's module map, so Streamlit's own lazy import
     later finds it ready. Nothing happens when this Streamlit names the chunk differently."""
-    from pathlib import Path
-
-    chunks = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
-    if chunks:
+    chunk = _plotly_chunk()
+    if chunk:
         with st.container(height=1, border=False, key="chart_preload"):
-            st.html(_PRELOAD_JS % chunks[0].name, unsafe_allow_javascript=True)
+            st.html(_PRELOAD_JS % chunk, unsafe_allow_javascript=True)
 
 
 def lang() -> str:
