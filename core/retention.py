@@ -20,8 +20,8 @@ privacy purge`` runs it once. In the aws world the photos bucket's lifecycle rul
 photos and thumbnails, and every capture (photo, thumbnail, record) in which they were
 identified or to which they were added by a correction; locally the face store's freed
 pages and WAL are then overwritten. Their name also leaves the logs: the auth and door records
-naming them in the event store (and its columnar copy), in the local broker's journal, and in
-the log objects the rules wrote (``*-auth-log-data.json``, ``*-door-open-log-data.json`` and
+naming them in the event store (and its columnar copy), in the local broker's journal and the
+publishers' outbox, and in the log objects the rules wrote (``*-auth-log-data.json``, ``*-door-open-log-data.json`` and
 rule-error copies: rewritten without those records, deleted when nothing else is left) — in
 aws these objects are the event store.
 """
@@ -118,7 +118,7 @@ def _collections(services) -> list[str]:
 def forget_person(services, name: str) -> dict:
     """Erase ``name`` everywhere (see the module doc). Needs an admin.
 
-    Returns counts ``{"faces", "objects", "captures", "collections"}``. Raises
+    Returns counts ``{"faces", "objects", "captures", "collections", "log_records"}``. Raises
     InvalidPersonName for a name that cannot be a person, ResourceNotFound when nothing at
     all was found under that name, AdminRequired."""
     require_admin()
