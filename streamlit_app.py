@@ -14,28 +14,32 @@ from pages._shared import default_language, get_services, get_settings, preload_
 
 HERE = Path(__file__).resolve().parent
 
-i18n.register({
-    "nav.camera": ("カメラ", "Camera"),
-    "nav.people": ("登録者", "People"),
-    "nav.history": ("履歴", "History"),
-    "nav.logs": ("ログ", "Logs"),
-    "nav.analytics": ("分析", "Analytics"),
-    "nav.quicksight": ("QuickSight", "QuickSight"),
-    "nav.settings": ("設定", "Settings"),
-    "nav.admin": ("管理者", "Admin"),
-    "chrome.world.local": ("ローカル", "local"),
-    "chrome.world.aws": ("AWS", "AWS"),
-    "chrome.status": ("{world} · 端末 {device} · {state}", "{world} · device {device} · {state}"),
-    "chrome.all_ok": ("正常", "all OK"),
-    "chrome.problems": ("{n} 件の問題", "{n} problem(s)"),
-    "chrome.phone": ("スマートフォンで開く", "Open on a phone"),
-    "chrome.phone_help": ("この QR コードを読み取ってください。カメラは https でのみ使えます（make run-https）。",
-                          "Scan this QR code. Phones allow the camera only over https (make run-https)."),
-    "health.faces": ("顔コレクション", "Face collection"),
-    "health.objects": ("写真ストレージ", "Photo storage"),
-    "health.publisher": ("ログ送信", "Log publishing"),
-    "health.events": ("ログ保存", "Log store"),
-})
+i18n.register(
+    {
+        "nav.camera": ("カメラ", "Camera"),
+        "nav.people": ("登録者", "People"),
+        "nav.history": ("履歴", "History"),
+        "nav.logs": ("ログ", "Logs"),
+        "nav.analytics": ("分析", "Analytics"),
+        "nav.quicksight": ("QuickSight", "QuickSight"),
+        "nav.settings": ("設定", "Settings"),
+        "nav.admin": ("管理者", "Admin"),
+        "chrome.world.local": ("ローカル", "local"),
+        "chrome.world.aws": ("AWS", "AWS"),
+        "chrome.status": ("{world} · 端末 {device} · {state}", "{world} · device {device} · {state}"),
+        "chrome.all_ok": ("正常", "all OK"),
+        "chrome.problems": ("{n} 件の問題", "{n} problem(s)"),
+        "chrome.phone": ("スマートフォンで開く", "Open on a phone"),
+        "chrome.phone_help": (
+            "この QR コードを読み取ってください。カメラは https でのみ使えます（make run-https）。",
+            "Scan this QR code. Phones allow the camera only over https (make run-https).",
+        ),
+        "health.faces": ("顔コレクション", "Face collection"),
+        "health.objects": ("写真ストレージ", "Photo storage"),
+        "health.publisher": ("ログ送信", "Log publishing"),
+        "health.events": ("ログ保存", "Log store"),
+    }
+)
 
 # (file, url path, title key, icon); a page joins the navigation only when its file exists, so a
 # page still being written elsewhere never breaks the app.
@@ -79,14 +83,23 @@ def chrome(pages: list) -> None:
             st.page_link(page)
     st.session_state.setdefault("lang", default_language(settings))
     # A constant label: a label that changed with the language would make a new widget and lose the choice.
-    st.segmented_control("言語 / Language", ["ja", "en"], key="lang", label_visibility="collapsed",
-                         required=True, format_func=lambda code: "日本語" if code == "ja" else "English")
+    st.segmented_control(
+        "言語 / Language",
+        ["ja", "en"],
+        key="lang",
+        label_visibility="collapsed",
+        required=True,
+        format_func=lambda code: "日本語" if code == "ja" else "English",
+    )
     health = _health(repr(settings))
     bad = [h for h in health if not h.ok]
     state = tr("chrome.all_ok") if not bad else tr("chrome.problems", n=len(bad))
     icon = "🟢" if not bad else "🔴"
-    with st.expander(f"{icon} " + tr("chrome.status", world=tr(f"chrome.world.{settings.backend}"),
-                                     device=settings.device_id, state=state), expanded=bool(bad)):
+    with st.expander(
+        f"{icon} "
+        + tr("chrome.status", world=tr(f"chrome.world.{settings.backend}"), device=settings.device_id, state=state),
+        expanded=bool(bad),
+    ):
         for h in health:
             st.markdown(f"{'✅' if h.ok else '❌'} **{tr('health.' + h.component)}** — `{h.detail}`")
         _phone_qr(settings)
@@ -110,9 +123,11 @@ except FaceGateError as exc:
 # inside acting_as(session) so core's require_admin() sees the same answer (core.access).
 session = browser_session(get_settings())
 is_admin = access.is_admin(session)
-pages = [st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)
-         for file, url, title, icon in PAGES
-         if (HERE / file).exists() and (is_admin or url not in ADMIN_PAGES)]
+pages = [
+    st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)
+    for file, url, title, icon in PAGES
+    if (HERE / file).exists() and (is_admin or url not in ADMIN_PAGES)
+]
 # Streamlit serves the default page only at "/", so "/" is a redirect and every page keeps its
 # own URL (/camera, /people, ...). Navigation is the link row in the chrome, on every screen.
 home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="home", default=True)

@@ -91,11 +91,17 @@ def main() -> None:
     args = ap.parse_args()
 
     data_dir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="facegate-bench-"))
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
-           "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "FACEGATE_DATA_DIR": str(data_dir),
+        "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
     os.environ.update(env)
-    print(f"analytics benchmark: {args.events:,} events over {args.days} days, data in {data_dir}, "
-          f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}")
+    print(
+        f"analytics benchmark: {args.events:,} events over {args.days} days, data in {data_dir}, "
+        f"{os.cpu_count()} cores, load average at start {os.getloadavg()[0]:.1f}"
+    )
 
     from core.analytics import queries as Q
     from core.events.local import LocalEventStore
@@ -103,18 +109,40 @@ def main() -> None:
     db = data_dir / "events" / "events.db"
     if not db.exists() or LocalEventStore(db).count("sensor") == 0:
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-m", "core", "demo-data", "--events", str(args.events),
-                              "--days", str(args.days), "--seed", "1"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "core",
+                "demo-data",
+                "--events",
+                str(args.events),
+                "--days",
+                str(args.days),
+                "--seed",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         took = time.perf_counter() - t
         result = json.loads(out.stdout)
-        print(f"demo-data: {result['total']:,} events in {took:.1f} s = {result['total'] / took:,.0f} events/s "
-              f"through EventStore.append (+ sealing {result['segments_sealed']} Parquet segments)")
+        print(
+            f"demo-data: {result['total']:,} events in {took:.1f} s = {result['total'] / took:,.0f} events/s "
+            f"through EventStore.append (+ sealing {result['segments_sealed']} Parquet segments)"
+        )
     store = LocalEventStore(db)
     sizes = {k: store.count(k) for k in ("auth", "analysis", "door", "sensor")}
-    print("stored:", ", ".join(f"{k} {v:,}" for k, v in sizes.items()), f"(total {sum(sizes.values()):,}); "
-          f"journal {db.stat().st_size / 1e6:.0f} MB, Parquet "
-          f"{sum(p.stat().st_size for p in (db.parent / 'columnar').rglob('*.parquet')) / 1e6:.0f} MB")
+    print(
+        "stored:",
+        ", ".join(f"{k} {v:,}" for k, v in sizes.items()),
+        f"(total {sum(sizes.values()):,}); "
+        f"journal {db.stat().st_size / 1e6:.0f} MB, Parquet "
+        f"{sum(p.stat().st_size for p in (db.parent / 'columnar').rglob('*.parquet')) / 1e6:.0f} MB",
+    )
 
     # Baseline: every event through the port's query() into pandas.
     t = time.perf_counter()
@@ -124,16 +152,18 @@ def main() -> None:
     t = time.perf_counter()
     con = LocalEventStore(db).columnar()
     opened = time.perf_counter() - t
-    print(f"baseline query() of all events into pandas: {baseline:.2f} s; opening the columnar copy "
-          f"(segments + journal tail) in a fresh store: {opened * 1000:.0f} ms ({baseline / opened:.0f}x less)")
+    print(
+        f"baseline query() of all events into pandas: {baseline:.2f} s; opening the columnar copy "
+        f"(segments + journal tail) in a fresh store: {opened * 1000:.0f} ms ({baseline / opened:.0f}x less)"
+    )
 
     options = Q.filter_options(con)
     filters = {
         "all 30 days": Q.AnalyticsFilter(),
-        "last 7 days": Q.AnalyticsFilter(since=options["last"] - __import__("datetime").timedelta(days=7),
-                                         until=options["last"]),
-        "one device + one person": Q.AnalyticsFilter(devices=(options["devices"][1],),
-                                                     people=(options["people"][0],)),
+        "last 7 days": Q.AnalyticsFilter(
+            since=options["last"] - __import__("datetime").timedelta(days=7), until=options["last"]
+        ),
+        "one device + one person": Q.AnalyticsFilter(devices=(options["devices"][1],), people=(options["people"][0],)),
     }
     for label, f in filters.items():
         per_chart: dict[str, list[float]] = {}
@@ -145,12 +175,19 @@ def main() -> None:
             totals.append(time.perf_counter() - t)
             for k, v in timings.items():
                 per_chart.setdefault(k, []).append(v)
-        print(f"chart queries, {label}: total median {med(totals) * 1000:.0f} ms; per chart (median ms): "
-              + ", ".join(f"{k} {med(v) * 1000:.1f}" for k, v in per_chart.items()))
+        print(
+            f"chart queries, {label}: total median {med(totals) * 1000:.0f} ms; per chart (median ms): "
+            + ", ".join(f"{k} {med(v) * 1000:.1f}" for k, v in per_chart.items())
+        )
 
     def render(mode: str, runs: int) -> dict | None:
-        out = subprocess.run([sys.executable, "-c", RENDER, str(ROOT / "pages" / "analytics.py"), str(runs), mode],
-                             cwd=ROOT, env=env, capture_output=True, text=True)
+        out = subprocess.run(
+            [sys.executable, "-c", RENDER, str(ROOT / "pages" / "analytics.py"), str(runs), mode],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if out.returncode:
             print("page render failed:", out.stderr[-2000:])
             return None
@@ -160,16 +197,24 @@ def main() -> None:
     if r is None or warmed is None:
         return
     print(f"analytics page ({r['charts']} plotly charts), AppTest script run times:")
-    print(f"  first render in a new process, nothing warmed (a visitor arriving as the server starts): "
-          f"{r['cold_run']:.2f} s (with Python/Streamlit imports: {r['cold_total']:.2f} s)")
-    print(f"  first render in a new process after the app's start-up warm-up (python -m core app run; "
-          f"the warm-up itself {warmed['warm_up']:.2f} s, before any visitor): {warmed['cold_run']:.2f} s   "
-          f"target <= 1.5 s")
-    print(f"  first render in a running server, caches cleared: median {med(r['warm_first']):.2f} s "
-          f"(runs: {', '.join(f'{v:.2f}' for v in r['warm_first'])})")
-    print(f"  device filter change: median {med(r['filter_change']) * 1000:.0f} ms "
-          f"(p95-ish max {max(r['filter_change']) * 1000:.0f} ms)   target <= 300 ms; "
-          f"person filter change {r['person_change'] * 1000:.0f} ms")
+    print(
+        f"  first render in a new process, nothing warmed (a visitor arriving as the server starts): "
+        f"{r['cold_run']:.2f} s (with Python/Streamlit imports: {r['cold_total']:.2f} s)"
+    )
+    print(
+        f"  first render in a new process after the app's start-up warm-up (python -m core app run; "
+        f"the warm-up itself {warmed['warm_up']:.2f} s, before any visitor): {warmed['cold_run']:.2f} s   "
+        f"target <= 1.5 s"
+    )
+    print(
+        f"  first render in a running server, caches cleared: median {med(r['warm_first']):.2f} s "
+        f"(runs: {', '.join(f'{v:.2f}' for v in r['warm_first'])})"
+    )
+    print(
+        f"  device filter change: median {med(r['filter_change']) * 1000:.0f} ms "
+        f"(p95-ish max {max(r['filter_change']) * 1000:.0f} ms)   target <= 300 ms; "
+        f"person filter change {r['person_change'] * 1000:.0f} ms"
+    )
     print(f"  peak memory of the rendering process: {r['maxrss_mb']:.0f} MB   target <= 1024 MB")
     browser(data_dir, args.runs)
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (figures above were taken on a shared machine)")
@@ -253,15 +298,21 @@ def browser(data_dir: Path, runs: int) -> None:
             page.keyboard.press("Escape")
         b.close()
     print("real app (streamlit run) in headless chromium at 390x844:")
-    print(f"  app's own start and an admin sign-in: {app_start:.2f} s; first Analytics render of this server: "
-          f"{first:.2f} s (columnar copy loaded, caches cold)")
+    print(
+        f"  app's own start and an admin sign-in: {app_start:.2f} s; first Analytics render of this server: "
+        f"{first:.2f} s (columnar copy loaded, caches cold)"
+    )
     h, a = med(fresh["history"]), med(fresh["analytics"])
-    print(f"  fresh browser profile, signed in, {pause_ms / 1000:.0f} s on the Admin page, page link clicked, "
-          f"median of {runs}: "
-          f"History (no charts, baseline) {h:.2f} s, Analytics "
-          f"(4 plotly charts) {a:.2f} s: +{a - h:.2f} s for the charts")
-    print(f"  device filter change until the rerun finished (incl. a fixed 150 ms wait for the rerun to start): "
-          f"median {med(changes) * 1000:.0f} ms (runs: {', '.join(f'{v * 1000:.0f}' for v in changes)})")
+    print(
+        f"  fresh browser profile, signed in, {pause_ms / 1000:.0f} s on the Admin page, page link clicked, "
+        f"median of {runs}: "
+        f"History (no charts, baseline) {h:.2f} s, Analytics "
+        f"(4 plotly charts) {a:.2f} s: +{a - h:.2f} s for the charts"
+    )
+    print(
+        f"  device filter change until the rerun finished (incl. a fixed 150 ms wait for the rerun to start): "
+        f"median {med(changes) * 1000:.0f} ms (runs: {', '.join(f'{v * 1000:.0f}' for v in changes)})"
+    )
 
 
 if __name__ == "__main__":

@@ -45,14 +45,16 @@ def pct(xs: list[float], q: float) -> float:
 
 def line(label: str, xs: list[float], wall: float | None = None) -> str:
     rate = len(xs) / wall if wall else 1.0 / statistics.mean(xs)
-    return (f"{label:<34} {rate:7.1f} req/s   p50 {statistics.median(xs) * 1000:7.1f} ms   "
-            f"p95 {pct(xs, 0.95) * 1000:7.1f} ms   (n={len(xs)})")
+    return (
+        f"{label:<34} {rate:7.1f} req/s   p50 {statistics.median(xs) * 1000:7.1f} ms   "
+        f"p95 {pct(xs, 0.95) * 1000:7.1f} ms   (n={len(xs)})"
+    )
 
 
 def probe_jpeg(face: Path) -> bytes:
     """640x480 photo-like JPEG: one ~220 px face on a textured background."""
     rng = np.random.default_rng(1)
-    bg = (np.tile(np.linspace(60, 200, 640), (480, 1))[..., None].repeat(3, 2) + rng.normal(0, 10, (480, 640, 3)))
+    bg = np.tile(np.linspace(60, 200, 640), (480, 1))[..., None].repeat(3, 2) + rng.normal(0, 10, (480, 640, 3))
     img = Image.fromarray(bg.clip(0, 255).astype(np.uint8))
     img.paste(Image.open(face).convert("RGB").resize((220, 220)), (210, 110))
     buf = io.BytesIO()
@@ -125,30 +127,47 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-        env.update(FACEGATE_DATA_DIR=f"{tmp}/data", FACEGATE_SECRETS_FILE=f"{tmp}/none.toml", FACEGATE_BACKEND="local",
-                   # lift the usage-plan throttle (50/s, burst 200): we measure the server, not the plan
-                   FACEGATE_API_RATE_PER_SECOND="100000", FACEGATE_API_BURST="100000")
+        env.update(
+            FACEGATE_DATA_DIR=f"{tmp}/data",
+            FACEGATE_SECRETS_FILE=f"{tmp}/none.toml",
+            FACEGATE_BACKEND="local",
+            # lift the usage-plan throttle (50/s, burst 200): we measure the server, not the plan
+            FACEGATE_API_RATE_PER_SECOND="100000",
+            FACEGATE_API_BURST="100000",
+        )
         settings = load_settings(env=env)
         services = build_services(settings)
         services.faces.create_collection(CollectionId=settings.collection)
         people = sorted(p for p in FACES.iterdir() if p.is_dir())
         for person in people:
             enrolment = {"Bytes": (person / "1.png").read_bytes()}
-            services.faces.index_faces(CollectionId=settings.collection, Image=enrolment, ExternalImageId=person.name,
-                                       MaxFaces=1)
+            services.faces.index_faces(
+                CollectionId=settings.collection, Image=enrolment, ExternalImageId=person.name, MaxFaces=1
+            )
         key = ApiKeyStore(settings.data_dir).create("bench")[1]
         image = probe_jpeg(people[0] / "2.png")
-        body = json.dumps({"image_base64str": "data:image/jpeg;base64," + base64.b64encode(image).decode(),
-                           "threshold": 80}).encode()
+        body = json.dumps(
+            {"image_base64str": "data:image/jpeg;base64," + base64.b64encode(image).decode(), "threshold": 80}
+        ).encode()
         tiny = b'{"threshold": 80}'  # answered 400 before any face work: the cost of the plumbing
-        print("load average before: {:.2f} {:.2f} {:.2f} (other work on the machine skews concurrency figures)"
-              .format(*os.getloadavg()))
-        print(f"collection: {len(people)} people; probe 640x480 JPEG {len(image) / 1024:.0f} KB "
-              f"(body {len(body) / 1024:.0f} KB); cpus {os.cpu_count()}")
+        print(
+            "load average before: {:.2f} {:.2f} {:.2f} (other work on the machine skews concurrency figures)".format(
+                *os.getloadavg()
+            )
+        )
+        print(
+            f"collection: {len(people)} people; probe 640x480 JPEG {len(image) / 1024:.0f} KB "
+            f"(body {len(body) / 1024:.0f} KB); cpus {os.cpu_count()}"
+        )
 
         # In process: the same handler the server and Lambda run, no socket.
-        event = {"resource": "/search", "path": "/search", "httpMethod": "POST", "body": body.decode(),
-                 "requestContext": {"requestId": "bench"}}
+        event = {
+            "resource": "/search",
+            "path": "/search",
+            "httpMethod": "POST",
+            "body": body.decode(),
+            "requestContext": {"requestId": "bench"},
+        }
         out = webapi.handle_event(event, services)
         best = json.loads(out["body"])["payloads"]["FaceMatches"][0]["Face"]["ExternalImageId"]
         print(f"probe identified as {best!r} (expected {people[0].name!r})")
@@ -184,8 +203,10 @@ def main() -> None:
                 lat1 = results[1][0]
                 p50, base = statistics.median(lat1), statistics.median(inproc)
                 plumbing = statistics.median(http_tiny) - statistics.median(inproc_tiny)
-                print(f"HTTP overhead at 1 client: p50 {(p50 - base) * 1000:+.1f} ms "
-                      f"(x{p50 / base:.2f} of in process); plumbing alone {plumbing * 1000:+.2f} ms")
+                print(
+                    f"HTTP overhead at 1 client: p50 {(p50 - base) * 1000:+.1f} ms "
+                    f"(x{p50 / base:.2f} of in process); plumbing alone {plumbing * 1000:+.2f} ms"
+                )
                 base_rate = len(lat1) / results[1][1]
                 for clients in (4, 16):
                     lat, wall = results[clients]

@@ -22,9 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 REGION = "ap-northeast-1"
-for _name, _value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                      ("AWS_DEFAULT_REGION", REGION), ("AWS_CONFIG_FILE", "/nonexistent"),
-                      ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")):
+for _name, _value in (
+    ("AWS_ACCESS_KEY_ID", "bench"),
+    ("AWS_SECRET_ACCESS_KEY", "bench"),
+    ("AWS_DEFAULT_REGION", REGION),
+    ("AWS_CONFIG_FILE", "/nonexistent"),
+    ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+):
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
 
@@ -55,8 +59,10 @@ def p50_p95(xs: list[float]) -> tuple[float, float]:
 def report(name: str, ours: list[float], raw: list[float]) -> None:
     o50, o95 = p50_p95(ours)
     r50, r95 = p50_p95(raw)
-    print(f"{name:<34} adapter p50 {o50 * 1000:7.3f} ms p95 {o95 * 1000:7.3f} ms | raw boto3 p50 "
-          f"{r50 * 1000:7.3f} ms p95 {r95 * 1000:7.3f} ms | ratio {o50 / r50:5.2f}")
+    print(
+        f"{name:<34} adapter p50 {o50 * 1000:7.3f} ms p95 {o95 * 1000:7.3f} ms | raw boto3 p50 "
+        f"{r50 * 1000:7.3f} ms p95 {r95 * 1000:7.3f} ms | ratio {o50 / r50:5.2f}"
+    )
 
 
 def bench_s3(n: int) -> None:
@@ -69,12 +75,21 @@ def bench_s3(n: int) -> None:
         for _ in range(5):  # warm up both paths
             store.put_object("facegate-photos", "warm.jpg", photo)
             client.get_object(Bucket="facegate-photos", Key="warm.jpg")["Body"].read()
-        report("S3 put 200 KB (moto)", timed(lambda: store.put_object("facegate-photos", "a.jpg", photo), n),
-               timed(lambda: client.put_object(Bucket="facegate-photos", Key="b.jpg", Body=photo), n))
-        report("S3 get 200 KB (moto)", timed(lambda: store.get_object("facegate-photos", "a.jpg"), n),
-               timed(lambda: client.get_object(Bucket="facegate-photos", Key="b.jpg")["Body"].read(), n))
-        report("S3 list 1 key (moto)", timed(lambda: store.list_objects("facegate-photos", "a."), n),
-               timed(lambda: client.list_objects_v2(Bucket="facegate-photos", Prefix="a."), n))
+        report(
+            "S3 put 200 KB (moto)",
+            timed(lambda: store.put_object("facegate-photos", "a.jpg", photo), n),
+            timed(lambda: client.put_object(Bucket="facegate-photos", Key="b.jpg", Body=photo), n),
+        )
+        report(
+            "S3 get 200 KB (moto)",
+            timed(lambda: store.get_object("facegate-photos", "a.jpg"), n),
+            timed(lambda: client.get_object(Bucket="facegate-photos", Key="b.jpg")["Body"].read(), n),
+        )
+        report(
+            "S3 list 1 key (moto)",
+            timed(lambda: store.list_objects("facegate-photos", "a."), n),
+            timed(lambda: client.list_objects_v2(Bucket="facegate-photos", Prefix="a."), n),
+        )
 
 
 class _Body:
@@ -86,20 +101,26 @@ class _Body:
 
 
 def bench_rekognition(n: int) -> None:
-    answer = (b'{"SearchedFaceBoundingBox":{"Width":0.4,"Height":0.5,"Left":0.3,"Top":0.2},'
-              b'"SearchedFaceConfidence":99.9,"FaceModelVersion":"7.0","FaceMatches":[{"Similarity":99.4,'
-              b'"Face":{"FaceId":"38271d79-7bc2-5efb-b752-398a8d575b85","ExternalImageId":"Taro_Yamada",'
-              b'"Confidence":99.9,"BoundingBox":{"Width":0.4,"Height":0.5,"Left":0.3,"Top":0.2}}}]}')
+    answer = (
+        b'{"SearchedFaceBoundingBox":{"Width":0.4,"Height":0.5,"Left":0.3,"Top":0.2},'
+        b'"SearchedFaceConfidence":99.9,"FaceModelVersion":"7.0","FaceMatches":[{"Similarity":99.4,'
+        b'"Face":{"FaceId":"38271d79-7bc2-5efb-b752-398a8d575b85","ExternalImageId":"Taro_Yamada",'
+        b'"Confidence":99.9,"BoundingBox":{"Width":0.4,"Height":0.5,"Left":0.3,"Top":0.2}}}]}'
+    )
     client = aws_client("rekognition", REGION, boto3.session.Session())
-    client.meta.events.register("before-send.rekognition",
-                                lambda request, **_: AWSResponse(request.url, 200, {}, _Body(answer)))
+    client.meta.events.register(
+        "before-send.rekognition", lambda request, **_: AWSResponse(request.url, 200, {}, _Body(answer))
+    )
     faces = RekognitionFaceCollections(client)
     image = {"Bytes": os.urandom(150 * 1024)}
     kwargs = {"CollectionId": "facegate", "Image": image, "MaxFaces": 10, "FaceMatchThreshold": 80.0}
     for _ in range(5):
         faces.search_faces_by_image(**kwargs)
-    report("SearchFacesByImage 150 KB (canned)", timed(lambda: faces.search_faces_by_image(**kwargs), n),
-           timed(lambda: client.search_faces_by_image(**kwargs, QualityFilter="NONE"), n))
+    report(
+        "SearchFacesByImage 150 KB (canned)",
+        timed(lambda: faces.search_faces_by_image(**kwargs), n),
+        timed(lambda: client.search_faces_by_image(**kwargs, QualityFilter="NONE"), n),
+    )
 
 
 def bench_zip() -> None:
@@ -109,9 +130,11 @@ def bench_zip() -> None:
             t = time.perf_counter()
             path, _digest = package.build_lambda_zip(Path(tmp), requirements=None)
             times.append(time.perf_counter() - t)
-        print(f"Lambda zip, own code only: {path.stat().st_size / 1e6:.2f} MB, build p50 "
-              f"{statistics.median(times) * 1000:.0f} ms (with deploy/lambda-requirements.txt vendored: "
-              "33 MB zip / 105 MB unzipped, measured once with PyPI reachable)")
+        print(
+            f"Lambda zip, own code only: {path.stat().st_size / 1e6:.2f} MB, build p50 "
+            f"{statistics.median(times) * 1000:.0f} ms (with deploy/lambda-requirements.txt vendored: "
+            "33 MB zip / 105 MB unzipped, measured once with PyPI reachable)"
+        )
 
 
 def main() -> None:

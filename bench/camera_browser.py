@@ -60,8 +60,9 @@ def main() -> int:
 
     services = build_services(load_settings())
     with operator(services.settings, "bench"):  # the benchmark runs as the data dir's owner
-        people.enrol_person(services, "amy", [(p.name, p.read_bytes())
-                                              for p in sorted((FACES / "amy").glob("*.png"))[:3]])
+        people.enrol_person(
+            services, "amy", [(p.name, p.read_bytes()) for p in sorted((FACES / "amy").glob("*.png"))[:3]]
+        )
     video = face_video(FACES / "amy" / "1.png", tmp / "amy.y4m")
 
     browser_ms = []
@@ -76,7 +77,10 @@ def main() -> int:
             page.wait_for_function(
                 """before => { const c = document.querySelector('.st-key-result_card');
                                return c && c.innerText !== before && c.innerText.includes('amy'); }""",
-                arg=before, timeout=60_000, polling="raf")
+                arg=before,
+                timeout=60_000,
+                polling="raf",
+            )
             elapsed = (time.perf_counter() - t0) * 1000
             if i:
                 browser_ms.append(elapsed)
@@ -96,8 +100,10 @@ def main() -> int:
     b, c = statistics.median(browser_ms), statistics.median(core_ms)
     print(f"camera page, Take Photo -> result card, real chromium 390x844, local world, {args.runs} runs")
     print(f"  browser  median {b:7.1f} ms   p95 {pct(browser_ms, 0.95):7.1f} ms   min {min(browser_ms):7.1f} ms")
-    print(f"  baseline capture_photo in process (same JPEG, {len(frame)} B): median {c:7.1f} ms   "
-          f"p95 {pct(core_ms, 0.95):7.1f} ms")
+    print(
+        f"  baseline capture_photo in process (same JPEG, {len(frame)} B): median {c:7.1f} ms   "
+        f"p95 {pct(core_ms, 0.95):7.1f} ms"
+    )
     print(f"  ratio browser / in-process: {b / c:4.2f}x   (browser + Streamlit overhead {b - c:6.1f} ms)")
     print(f"  streamlit server RSS after the runs: {server_rss:6.0f} MB")
     print(f"  target <= 1000 ms: {'met' if b <= 1000 else 'NOT met'}")

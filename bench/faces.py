@@ -81,16 +81,19 @@ def accuracy(faces_root: Path) -> None:
             total += 1
             top1 += best == person
             accepted += best == person and similarity_from_distance(d[best]) >= 80
-    print(f"identification top-1: {top1}/{total} = {100 * top1 / total:.1f} %; "
-          f"accepted at threshold 80: {accepted}/{total}")
+    print(
+        f"identification top-1: {top1}/{total} = {100 * top1 / total:.1f} %; "
+        f"accepted at threshold 80: {accepted}/{total}"
+    )
     # Open set: each person in turn is unknown; is any of their photos accepted as someone?
     unknown_accepted = unknown_total = 0
     for unknown in people:
         others = {q: g for q, g in gallery.items() if q != unknown}
         for p in people[unknown]:
             unknown_total += 1
-            unknown_accepted += any(similarity_from_distance(float(np.linalg.norm(vec[p][1] - g))) >= 80
-                                    for g in others.values())
+            unknown_accepted += any(
+                similarity_from_distance(float(np.linalg.norm(vec[p][1] - g))) >= 80 for g in others.values()
+            )
     print(f"open set: unknown probes accepted as someone: {unknown_accepted}/{unknown_total}")
     # Verification over all pairs.
     same, diff = [], []
@@ -98,13 +101,18 @@ def accuracy(faces_root: Path) -> None:
         (same if pa == pb else diff).append(similarity_from_distance(float(np.linalg.norm(va - vb))))
     frr = sum(s < 80 for s in same) / len(same)
     far = sum(s >= 80 for s in diff) / len(diff)
-    eer_t = min(range(0, 101), key=lambda t: abs(sum(s < t for s in same) / len(same) -
-                                                sum(s >= t for s in diff) / len(diff)))
+    eer_t = min(
+        range(0, 101), key=lambda t: abs(sum(s < t for s in same) / len(same) - sum(s >= t for s in diff) / len(diff))
+    )
     eer = (sum(s < eer_t for s in same) / len(same) + sum(s >= eer_t for s in diff) / len(diff)) / 2
-    print(f"verification at 80: FRR {100 * frr:.1f} % ({len(same)} genuine pairs), "
-          f"FAR {100 * far:.2f} % ({len(diff)} impostor pairs); EER {100 * eer:.1f} % at similarity {eer_t}")
-    print(f"  genuine similarity min {min(same):.1f}, impostor similarity max {max(diff):.1f} "
-          f"(distance at 50 = {SIMILARITY_MIDPOINT})")
+    print(
+        f"verification at 80: FRR {100 * frr:.1f} % ({len(same)} genuine pairs), "
+        f"FAR {100 * far:.2f} % ({len(diff)} impostor pairs); EER {100 * eer:.1f} % at similarity {eer_t}"
+    )
+    print(
+        f"  genuine similarity min {min(same):.1f}, impostor similarity max {max(diff):.1f} "
+        f"(distance at 50 = {SIMILARITY_MIDPOINT})"
+    )
 
 
 def latency(faces_root: Path, runs: int) -> None:
@@ -116,11 +124,16 @@ def latency(faces_root: Path, runs: int) -> None:
     faces = LocalFaceCollections(tmp)
     faces.create_collection(CollectionId="bench")
     for p in people:
-        faces.index_faces(CollectionId="bench", Image={"Bytes": sorted(p.glob("*.png"))[0].read_bytes()},
-                          ExternalImageId=p.name)
+        faces.index_faces(
+            CollectionId="bench", Image={"Bytes": sorted(p.glob("*.png"))[0].read_bytes()}, ExternalImageId=p.name
+        )
     m = faces.store.matrix("bench")
-    cases = [("1 face", one, (640, 480), 200), ("1 face", one, (1280, 720), 300),
-             ("6 faces", six, (640, 480), 150), ("6 faces", six, (1280, 720), 200)]
+    cases = [
+        ("1 face", one, (640, 480), 200),
+        ("1 face", one, (1280, 720), 300),
+        ("6 faces", six, (640, 480), 150),
+        ("6 faces", six, (1280, 720), 200),
+    ]
     for label, paths, size, px in cases:
         data = scene(paths, size, px)
         t = {k: [] for k in ("decode", "detect", "align", "embed", "search", "total", "api")}
@@ -168,8 +181,10 @@ def latency(faces_root: Path, runs: int) -> None:
         t0 = time.perf_counter()
         faces.search_faces_by_image(CollectionId="bench", Image={"Bytes": data})
         ours.append(time.perf_counter() - t0)
-    print(f"baseline (upsample 1, full res) 1 face @640x480: {stats(base)}; "
-          f"ours/baseline = {statistics.median(ours) / statistics.median(base):.2f}")
+    print(
+        f"baseline (upsample 1, full res) 1 face @640x480: {stats(base)}; "
+        f"ours/baseline = {statistics.median(ours) / statistics.median(base):.2f}"
+    )
 
 
 def search_scale(sizes: list[int], runs: int) -> None:
@@ -189,8 +204,10 @@ def search_scale(sizes: list[int], runs: int) -> None:
             np.argsort(np.linalg.norm(vectors - q, axis=1))[:10]
             naive.append(time.perf_counter() - t0)
         assert hit[0][0] == str(n // 2)
-        print(f"  {n:>9,} faces: {stats(ours)}   naive norm+argsort p50 {statistics.median(naive) * 1000:7.1f} ms"
-              f"   speed-up x{statistics.median(naive) / statistics.median(ours):.1f}   RSS peak {rss_mb():.0f} MB")
+        print(
+            f"  {n:>9,} faces: {stats(ours)}   naive norm+argsort p50 {statistics.median(naive) * 1000:7.1f} ms"
+            f"   speed-up x{statistics.median(naive) / statistics.median(ours):.1f}   RSS peak {rss_mb():.0f} MB"
+        )
         del vectors, m
 
 
@@ -205,16 +222,26 @@ def store_load(n: int) -> None:
     batch = 10_000
     t0 = time.perf_counter()
     for start in range(0, n, batch):
-        store.add_faces("big", [(StoredFace(f"{i:08x}-0000-0000-0000-000000000000", "p", "img", {}, 99.0, 0.0),
-                                 rng.normal(0, 0.09, 128).astype(np.float32)) for i in range(start, start + batch)])
+        store.add_faces(
+            "big",
+            [
+                (
+                    StoredFace(f"{i:08x}-0000-0000-0000-000000000000", "p", "img", {}, 99.0, 0.0),
+                    rng.normal(0, 0.09, 128).astype(np.float32),
+                )
+                for i in range(start, start + batch)
+            ],
+        )
     t1 = time.perf_counter()
     store._cache.clear()
     store.matrix("big")
     t2 = time.perf_counter()
     store.matrix("big")
     t3 = time.perf_counter()
-    print(f"store: {n:,} faces inserted in {t1 - t0:.1f} s; matrix load {1000 * (t2 - t1):.0f} ms; "
-          f"cached check {1000 * (t3 - t2):.2f} ms; db {((tmp / 'faces.db').stat().st_size) / 1e6:.0f} MB")
+    print(
+        f"store: {n:,} faces inserted in {t1 - t0:.1f} s; matrix load {1000 * (t2 - t1):.0f} ms; "
+        f"cached check {1000 * (t3 - t2):.2f} ms; db {((tmp / 'faces.db').stat().st_size) / 1e6:.0f} MB"
+    )
 
 
 def main() -> None:

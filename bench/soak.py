@@ -139,17 +139,37 @@ def run_soak(url: str, key: str, pid: int, n: int, clients: int, face_jpeg: byte
     statuses, errors, seconds = burst(n)
     time.sleep(1.0)  # let handler threads finish closing their sockets
     after = {"rss_kb": rss_kb(pid), "fds": open_fds(pid)}
-    return {"requests": n, "seconds": seconds, "per_second": n / seconds, "statuses": dict(statuses),
-            "client_errors": dict(errors), "before": before, "after": after}
+    return {
+        "requests": n,
+        "seconds": seconds,
+        "per_second": n / seconds,
+        "statuses": dict(statuses),
+        "client_errors": dict(errors),
+        "before": before,
+        "after": after,
+    }
 
 
 def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update({"FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
-                "FACEGATE_PUBLISHER": "direct", "FACEGATE_API_RATE_PER_SECOND": "1000000",
-                "FACEGATE_API_BURST": "1000000", "PYTHONPATH": str(ROOT)})
-    proc = subprocess.Popen([sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", "0"], cwd=ROOT,
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "FACEGATE_DATA_DIR": str(data_dir),
+            "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
+            "FACEGATE_PUBLISHER": "direct",
+            "FACEGATE_API_RATE_PER_SECOND": "1000000",
+            "FACEGATE_API_BURST": "1000000",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     sel = selectors.DefaultSelector()
     sel.register(proc.stderr, selectors.EVENT_READ)
     if not sel.select(timeout=60):
@@ -163,8 +183,13 @@ def start_server(data_dir: Path) -> tuple[subprocess.Popen, str]:
 
 def prepare_world(data_dir: Path, face_path: Path) -> tuple[str, bytes]:
     """Enrol one person (as the operator) and make an API key. Returns (key, a probe JPEG)."""
-    os.environ.update({"FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
-                       "FACEGATE_PUBLISHER": "direct"})
+    os.environ.update(
+        {
+            "FACEGATE_DATA_DIR": str(data_dir),
+            "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
+            "FACEGATE_PUBLISHER": "direct",
+        }
+    )
     from core import people
     from core.access import operator
     from core.apikeys import ApiKeyStore
@@ -194,11 +219,15 @@ def main() -> int:
         proc.terminate()
         proc.wait(timeout=20)
     b, a = out["before"], out["after"]
-    print(f"soak: {out['requests']} mixed requests, {args.clients} clients, {out['seconds']:.1f} s "
-          f"({out['per_second']:.0f} req/s); server alive: {proc.returncode in (0, -15)}")
+    print(
+        f"soak: {out['requests']} mixed requests, {args.clients} clients, {out['seconds']:.1f} s "
+        f"({out['per_second']:.0f} req/s); server alive: {proc.returncode in (0, -15)}"
+    )
     print(f"statuses: {dict(sorted(out['statuses'].items()))}; client-side resets: {out['client_errors']}")
-    print(f"server RSS: {b['rss_kb'] / 1024:.1f} MB -> {a['rss_kb'] / 1024:.1f} MB "
-          f"({(a['rss_kb'] - b['rss_kb']) / 1024:+.1f} MB); open fds: {b['fds']} -> {a['fds']}")
+    print(
+        f"server RSS: {b['rss_kb'] / 1024:.1f} MB -> {a['rss_kb'] / 1024:.1f} MB "
+        f"({(a['rss_kb'] - b['rss_kb']) / 1024:+.1f} MB); open fds: {b['fds']} -> {a['fds']}"
+    )
     return 0
 
 

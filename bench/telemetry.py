@@ -122,8 +122,9 @@ class StoreWatcher:
 
 
 def start_broker(env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "core", "iot", "broker"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "iot", "broker"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
     ready, _, _ = select.select([proc.stdout], [], [], 60)
     if not ready:
         proc.kill()
@@ -144,11 +145,16 @@ def device_clients(settings, n: int):
     for k in range(n):
         connected = threading.Event()
         client = mqtt5_client_builder.mtls_from_path(
-            endpoint="127.0.0.1", port=settings.mqtt_port, cert_filepath=str(creds.cert_file),
-            pri_key_filepath=str(creds.key_file), ca_filepath=str(creds.ca_file), client_id=f"id001-bench{k}",
+            endpoint="127.0.0.1",
+            port=settings.mqtt_port,
+            cert_filepath=str(creds.cert_file),
+            pri_key_filepath=str(creds.key_file),
+            ca_filepath=str(creds.ca_file),
+            client_id=f"id001-bench{k}",
             extended_validation_and_flow_control_options=mqtt5.ExtendedValidationAndFlowControlOptions.NONE,
             enable_metrics_collection=False,
-            on_lifecycle_connection_success=lambda _d, e=connected: e.set())
+            on_lifecycle_connection_success=lambda _d, e=connected: e.set(),
+        )
         client.start()
         if not connected.wait(10):
             raise SystemExit("a bench device could not connect")
@@ -170,12 +176,17 @@ def run_devices(clients, messages: list[tuple[str, dict]], prefix: str, watcher:
     def send(client, part):
         for kind, payload in part:
             window.acquire()
-            future = client.publish(mqtt5.PublishPacket(
-                topic=topic_for(kind, prefix), payload=json.dumps(payload).encode(), qos=mqtt5.QoS.AT_LEAST_ONCE,
-                user_properties=[mqtt5.UserProperty("facegate-id", uuid.uuid4().hex)]))
+            future = client.publish(
+                mqtt5.PublishPacket(
+                    topic=topic_for(kind, prefix),
+                    payload=json.dumps(payload).encode(),
+                    qos=mqtt5.QoS.AT_LEAST_ONCE,
+                    user_properties=[mqtt5.UserProperty("facegate-id", uuid.uuid4().hex)],
+                )
+            )
             future.add_done_callback(lambda _f: (window.release(), done.release()))
 
-    threads = [threading.Thread(target=send, args=(c, messages[k::len(clients)])) for k, c in enumerate(clients)]
+    threads = [threading.Thread(target=send, args=(c, messages[k :: len(clients)])) for k, c in enumerate(clients)]
     for t in threads:
         t.start()
     for t in threads:
@@ -195,14 +206,22 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="facegate-bench-telemetry-"))
     port = free_port()
-    env = dict(os.environ, FACEGATE_DATA_DIR=str(tmp / "data"), FACEGATE_SECRETS_FILE=str(tmp / "none.toml"),
-               FACEGATE_MQTT_PORT=str(port), FACEGATE_LOG_LEVEL="ERROR", FACEGATE_PUBLISHER="mqtt")
+    env = dict(
+        os.environ,
+        FACEGATE_DATA_DIR=str(tmp / "data"),
+        FACEGATE_SECRETS_FILE=str(tmp / "none.toml"),
+        FACEGATE_MQTT_PORT=str(port),
+        FACEGATE_LOG_LEVEL="ERROR",
+        FACEGATE_PUBLISHER="mqtt",
+    )
     os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
     from core.config import load_settings
 
     settings = load_settings()
-    print(f"telemetry benchmark: {args.messages} messages, {args.devices} device connections, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; data in {tmp}")
+    print(
+        f"telemetry benchmark: {args.messages} messages, {args.devices} device connections, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; data in {tmp}"
+    )
 
     # --- baseline: direct publisher (no broker), same machine, same run -----------------
     from core.events.direct import DirectPublisher
@@ -220,8 +239,10 @@ def main() -> None:
         direct.publish_many("sensor", [sensor(j) for j in range(i, i + 50)])
     direct_rate = 5000 / (time.perf_counter() - t)
     direct_p50, direct_p95 = statistics.median(lat), pct(lat, 95)
-    print(f"\nbaseline direct publish->stored (no broker): p50 {direct_p50:.2f} ms, p95 {direct_p95:.2f} ms; "
-          f"batches of 50: {direct_rate:,.0f} msg/s")
+    print(
+        f"\nbaseline direct publish->stored (no broker): p50 {direct_p50:.2f} ms, p95 {direct_p95:.2f} ms; "
+        f"batches of 50: {direct_rate:,.0f} msg/s"
+    )
 
     broker = start_broker(env)
     try:
@@ -231,13 +252,16 @@ def main() -> None:
 
         # --- 1. sustained throughput, sensor only ---------------------------------------
         n = args.messages
-        acked, stored = run_devices(clients, [("sensor", sensor(i)) for i in range(n)], settings.topic_prefix,
-                                    watcher, base)
+        acked, stored = run_devices(
+            clients, [("sensor", sensor(i)) for i in range(n)], settings.topic_prefix, watcher, base
+        )
         base += n
         rss, peak = rss_mb(broker.pid)
         print("\n1. devices -> broker -> rules -> stores, sensorLogData only")
-        print(f"   {n} msgs: all PUBACKs in {acked:.2f} s ({n / acked:,.0f} msg/s), all stored in {stored:.2f} s "
-              f"({n / stored:,.0f} msg/s); broker+engine RSS {rss:.0f} MB (peak {peak:.0f} MB)")
+        print(
+            f"   {n} msgs: all PUBACKs in {acked:.2f} s ({n / acked:,.0f} msg/s), all stored in {stored:.2f} s "
+            f"({n / stored:,.0f} msg/s); broker+engine RSS {rss:.0f} MB (peak {peak:.0f} MB)"
+        )
 
         # --- 2. mixed topics: auth/door write one fsync'd object each ------------------
         m = max(2000, n // 2)
@@ -282,17 +306,21 @@ def main() -> None:
             watcher.wait_count(base + count)
             base += count
             lat = [(watcher.seen[m] - t) * 1000 for m, t in sent.items() if m in watcher.seen]
-            print(f"4. publish->stored at {rate}/s ({count} msgs, one publish() each): "
-                  f"p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; "
-                  "publish() call (durable outbox write) "
-                  f"p50 {statistics.median(call):.2f} ms, p95 {pct(call, 95):.2f} ms")
+            print(
+                f"4. publish->stored at {rate}/s ({count} msgs, one publish() each): "
+                f"p50 {statistics.median(lat):.1f} ms, p95 {pct(lat, 95):.1f} ms, max {max(lat):.1f} ms; "
+                "publish() call (durable outbox write) "
+                f"p50 {statistics.median(call):.2f} ms, p95 {pct(call, 95):.2f} ms"
+            )
             print(f"   vs direct baseline p50: x{statistics.median(lat) / direct_p50:.1f}")
         pub.close()
         rss, peak = rss_mb(broker.pid)
         own, own_peak = rss_mb(os.getpid())
         print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on these cores widens the tails)")
-        print(f"\nmemory: broker+rule engine process RSS {rss:.0f} MB (peak {peak:.0f} MB); "
-              f"bench process (devices, publisher, watcher) RSS {own:.0f} MB (peak {own_peak:.0f} MB)")
+        print(
+            f"\nmemory: broker+rule engine process RSS {rss:.0f} MB (peak {peak:.0f} MB); "
+            f"bench process (devices, publisher, watcher) RSS {own:.0f} MB (peak {own_peak:.0f} MB)"
+        )
         watcher.stop()
     finally:
         broker.send_signal(signal.SIGTERM)

@@ -57,7 +57,7 @@ FREE_FAILURES = 5  # per client before the back-off starts
 MAX_BACKOFF_S = 900
 GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before everyone waits
 GLOBAL_WINDOW_S = 600
-_SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class AdminRequired(AccessDenied):
@@ -108,8 +108,14 @@ def verify_password(password: str, stored: str) -> bool:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
-        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(base64.b64decode(digest)))
+        got = hashlib.scrypt(
+            password.encode(),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(base64.b64decode(digest)),
+        )
         return hmac.compare_digest(got, base64.b64decode(digest))
     except (ValueError, TypeError):
         return False
@@ -216,8 +222,14 @@ class AccessControl:
             if data.get("admin_password_hash"):
                 return "file"
             if self.settings.admin_password:
-                self._write({"admin_password_hash": hash_password(self.settings.admin_password),
-                             "set_at": self.clock(), "generation": 1, "set_by": "FACEGATE_ADMIN_PASSWORD"})
+                self._write(
+                    {
+                        "admin_password_hash": hash_password(self.settings.admin_password),
+                        "set_at": self.clock(),
+                        "generation": 1,
+                        "set_by": "FACEGATE_ADMIN_PASSWORD",
+                    }
+                )
                 self._drop_setup_code()
                 log.warning("admin password set from FACEGATE_ADMIN_PASSWORD; remove that variable now")
                 return "file"
@@ -245,8 +257,9 @@ class AccessControl:
         with contextlib.suppress(FileNotFoundError):
             self.setup_code_path.unlink()
 
-    def set_admin_password(self, new_password: str, *, setup_code: str | None = None,
-                           session: Session | None = None) -> int:
+    def set_admin_password(
+        self, new_password: str, *, setup_code: str | None = None, session: Session | None = None
+    ) -> int:
         """Set or change the local admin password. The first time it needs the setup code (or
         an admin/operator session); later an admin session. Ends every other session and
         returns the password's new generation number.
@@ -270,8 +283,9 @@ class AccessControl:
         _check_password(new_password)
         with self._lock:
             generation = int(self._read().get("generation") or 0) + 1
-            self._write({"admin_password_hash": hash_password(new_password), "set_at": self.clock(),
-                         "generation": generation})
+            self._write(
+                {"admin_password_hash": hash_password(new_password), "set_at": self.clock(), "generation": generation}
+            )
             self._drop_setup_code()
             # Every other sign-in ends; the caller's own session and operator sessions stay.
             keep = (session or current_session() or Session("", "", "", 0, 0)).token
@@ -397,8 +411,9 @@ def current_session() -> Session | None:
 def is_admin(session: Session | None = None) -> bool:
     """True when ``session`` (default: the current one) is a live admin session."""
     session = session if session is not None else current_session()
-    return bool(session is not None and session.is_admin and session.control is not None
-                and session.control.is_live(session))
+    return bool(
+        session is not None and session.is_admin and session.control is not None and session.control.is_live(session)
+    )
 
 
 def require_admin(session: Session | None = None) -> Session:
@@ -408,8 +423,11 @@ def require_admin(session: Session | None = None) -> Session:
     if session is None:
         raise AdminRequired("sign in as an administrator to do this")
     if not is_admin(session):
-        raise AdminRequired("this needs an administrator; sign in again" if session.is_admin
-                            else "this needs an administrator; a viewer may only use the camera")
+        raise AdminRequired(
+            "this needs an administrator; sign in again"
+            if session.is_admin
+            else "this needs an administrator; a viewer may only use the camera"
+        )
     return session
 
 

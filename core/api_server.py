@@ -198,10 +198,17 @@ class _Handler(BaseHTTPRequestHandler):
             "pathParameters": None,
             "stageVariables": None,
             "requestContext": {
-                "resourcePath": f"/{route}", "httpMethod": method, "path": f"/{STAGE}/{route}",
-                "stage": STAGE, "requestId": request_id, "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"sourceIp": self.client_address[0], "userAgent": self.headers.get("User-Agent"),
-                             "apiKeyId": key_info.key_id if key_info else None},
+                "resourcePath": f"/{route}",
+                "httpMethod": method,
+                "path": f"/{STAGE}/{route}",
+                "stage": STAGE,
+                "requestId": request_id,
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {
+                    "sourceIp": self.client_address[0],
+                    "userAgent": self.headers.get("User-Agent"),
+                    "apiKeyId": key_info.key_id if key_info else None,
+                },
             },
             "body": text or None,
             "isBase64Encoded": is_b64,
@@ -253,8 +260,7 @@ def serve_api(settings, host: str | None = None, port: int | None = None, servic
         raise ServiceUnavailable(f"cannot serve the Web API on {host}:{port}: {exc.strerror or exc}") from None
 
 
-def run_api(settings, host: str | None = None, port: int | None = None, workers: int = 1,
-            on_ready=None) -> None:
+def run_api(settings, host: str | None = None, port: int | None = None, workers: int = 1, on_ready=None) -> None:
     """Serve until SIGTERM/SIGINT with ``workers`` processes sharing one listening socket.
 
     The face engine holds the GIL while it computes, so threads alone use one core: extra

@@ -95,21 +95,28 @@ class ApiKeyStore:
         if not isinstance(name, str) or not KEY_NAME.match(name):
             raise InvalidParameter("key name must be 1-64 of A-Z a-z 0-9 _ . - and spaces")
         key = secrets.token_urlsafe(30)  # 40 characters; API Gateway wants at least 20
-        info = ApiKeyInfo(key_id=secrets.token_hex(4), name=name,
-                          created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), sha256=_digest(key))
+        info = ApiKeyInfo(
+            key_id=secrets.token_hex(4),
+            name=name,
+            created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            sha256=_digest(key),
+        )
         self._update(lambda keys: ([*keys, info], None))
         return info, key
 
     def revoke(self, key_id: str) -> ApiKeyInfo:
         """Revoke by id. Returns the updated record; raises ResourceNotFound."""
+
         def change(keys):
             for i, k in enumerate(keys):
                 if k.key_id == key_id:
                     if k.revoked is None:
-                        keys[i] = ApiKeyInfo(**{**asdict(k),
-                                                "revoked": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+                        keys[i] = ApiKeyInfo(
+                            **{**asdict(k), "revoked": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+                        )
                     return keys, keys[i]
             raise ResourceNotFound(f"no API key with id {key_id!r}")
+
         return self._update(change)
 
     def list(self) -> list[ApiKeyInfo]:

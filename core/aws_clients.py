@@ -24,8 +24,11 @@ RETRY_ATTEMPTS = 5
 
 def client_config(**overrides) -> botocore.config.Config:
     """The botocore config every FaceGate client uses (standard retries, sane timeouts)."""
-    options = {"retries": {"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
-               "connect_timeout": 5, "read_timeout": 30}
+    options = {
+        "retries": {"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
+        "connect_timeout": 5,
+        "read_timeout": 30,
+    }
     options.update(overrides)
     return botocore.config.Config(**options)
 
@@ -88,10 +91,19 @@ def domain_error(exc: Exception, *, collection_op: bool = False) -> errors.FaceG
     if isinstance(exc, botocore.exceptions.ParamValidationError):
         return errors.InvalidParameter(str(exc))
     if isinstance(exc, (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError)):
-        return errors.AccessDenied("no AWS credentials found in the standard chain (environment, "
-                                   "profile, SSO or instance role); run `aws configure` or set AWS_PROFILE")
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
-                        botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectionClosedError)):
+        return errors.AccessDenied(
+            "no AWS credentials found in the standard chain (environment, "
+            "profile, SSO or instance role); run `aws configure` or set AWS_PROFILE"
+        )
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError,
+            botocore.exceptions.ConnectionClosedError,
+        ),
+    ):
         return errors.ServiceUnavailable(f"cannot reach AWS: {exc}" + _HINTS[errors.ServiceUnavailable])
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})

@@ -29,8 +29,9 @@ def iot_data_endpoint(settings: Settings, session=None) -> str:
     if settings.mqtt_endpoint:
         return settings.mqtt_endpoint
     with aws_errors():
-        return aws_client("iot", settings.region, session).describe_endpoint(
-            endpointType="iot:Data-ATS")["endpointAddress"]
+        return aws_client("iot", settings.region, session).describe_endpoint(endpointType="iot:Data-ATS")[
+            "endpointAddress"
+        ]
 
 
 class LazyPublisher(EventPublisher):
@@ -74,9 +75,13 @@ def _iot_publisher_factory(settings: Settings, session):
         from core.telemetry.aws import build_iot_core_publisher
 
         creds = device_credentials(settings)
-        return build_iot_core_publisher(settings, endpoint=iot_data_endpoint(settings, session),
-                                        cert_file=creds.cert_file, key_file=creds.key_file,
-                                        client_id=creds.client_id)
+        return build_iot_core_publisher(
+            settings,
+            endpoint=iot_data_endpoint(settings, session),
+            cert_file=creds.cert_file,
+            key_file=creds.key_file,
+            client_id=creds.client_id,
+        )
 
     return build
 

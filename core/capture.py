@@ -31,8 +31,18 @@ MIN_SEARCH_FACE_SIDE = 120
 
 # Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
 # tell (the local engine has no model for glasses, beard, moustache, emotions).
-ATTRIBUTES = ("AgeRange", "Gender", "Emotions", "Smile", "EyesOpen", "MouthOpen", "Eyeglasses", "Sunglasses",
-              "Beard", "Mustache")
+ATTRIBUTES = (
+    "AgeRange",
+    "Gender",
+    "Emotions",
+    "Smile",
+    "EyesOpen",
+    "MouthOpen",
+    "Eyeglasses",
+    "Sunglasses",
+    "Beard",
+    "Mustache",
+)
 
 
 @dataclass
@@ -157,8 +167,12 @@ def _search(services, image: bytes, threshold: float) -> dict:
     app and the course's scripts share one request/response path."""
     if services.api is not None:
         return services.api.search(image, threshold=threshold).payloads
-    return services.faces.search_faces_by_image(CollectionId=services.settings.collection, Image={"Bytes": image},
-                                                MaxFaces=SEARCH_MAX_FACES, FaceMatchThreshold=threshold)
+    return services.faces.search_faces_by_image(
+        CollectionId=services.settings.collection,
+        Image={"Bytes": image},
+        MaxFaces=SEARCH_MAX_FACES,
+        FaceMatchThreshold=threshold,
+    )
 
 
 def _analyze(services, photo: bytes) -> list[dict]:
@@ -170,9 +184,10 @@ def _analyze(services, photo: bytes) -> list[dict]:
 
 def _publish(services, result: CaptureResult) -> None:
     s = services.settings
-    batches = [("auth", records.auth_log_records(s.device_id, result.when, result.picture_name,
-                                                 result.largest.matches)),
-               ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces]))]
+    batches = [
+        ("auth", records.auth_log_records(s.device_id, result.when, result.picture_name, result.largest.matches)),
+        ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces])),
+    ]
     if result.door_opened:
         batches.append(("door", [records.door_open_record(s.device_id, result.when, result.person)]))
     try:
@@ -207,9 +222,18 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
     key = _unique_key(services, stem, when)
     services.objects.put_object(s.photos_bucket, key, photo, "image/jpeg")
     largest = faces[0]
-    result = CaptureResult(capture_id=key[:-len(".jpg")], picture_name=key, when=when, device_id=s.device_id,
-                           threshold=s.match_threshold, width=decoded.width, height=decoded.height, faces=faces,
-                           door_opened=largest.person is not None, person=largest.person)
+    result = CaptureResult(
+        capture_id=key[: -len(".jpg")],
+        picture_name=key,
+        when=when,
+        device_id=s.device_id,
+        threshold=s.match_threshold,
+        width=decoded.width,
+        height=decoded.height,
+        faces=faces,
+        door_opened=largest.person is not None,
+        person=largest.person,
+    )
     save_capture(services, result, draw_faces(decoded.rgb, faces, max_side=320))
     _publish(services, result)
     return result
@@ -226,8 +250,9 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def draw_faces(rgb: np.ndarray, faces: list[FaceResult], max_side: int | None = 1280,
-               unknown_label: str = "?") -> bytes:
+def draw_faces(
+    rgb: np.ndarray, faces: list[FaceResult], max_side: int | None = 1280, unknown_label: str = "?"
+) -> bytes:
     """JPEG of the photo with a box per face: green with the name when identified, red with
     ``unknown_label`` when not, yellow when the face could not be searched."""
     img = Image.fromarray(rgb)

@@ -23,8 +23,16 @@ TOPIC_PREFIX_PATTERN = re.compile(r"^[a-zA-Z0-9_\-]{1,64}(/[a-zA-Z0-9_\-]{1,64})
 BUCKET_PATTERN = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 
 # Settings a user may change from the settings page (saved in settings.json).
-USER_SETTINGS = ("match_threshold", "collection", "device_id", "topic_prefix",
-                 "retention_match_hours", "retention_unknown_hours", "retention_log_days", "language")
+USER_SETTINGS = (
+    "match_threshold",
+    "collection",
+    "device_id",
+    "topic_prefix",
+    "retention_match_hours",
+    "retention_unknown_hours",
+    "retention_log_days",
+    "language",
+)
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,7 @@ def _validate(s: Settings) -> None:
     if not 0 < s.analysis_buffer_seconds <= 900:
         raise ConfigError("FACEGATE_ANALYSIS_BUFFER_SECONDS must be more than 0 and at most 900 (Firehose's limit)")
     if not COLLECTION_ID_PATTERN.match(s.collection):
-        raise ConfigError("FACEGATE_COLLECTION must match [a-zA-Z0-9_.-]{1,255}, "
-                          f"not {s.collection!r}")
+        raise ConfigError(f"FACEGATE_COLLECTION must match [a-zA-Z0-9_.-]{{1,255}}, not {s.collection!r}")
     if not DEVICE_ID_PATTERN.match(s.device_id):
         raise ConfigError(f"FACEGATE_DEVICE_ID must match [a-zA-Z0-9_:-]{{1,128}}, not {s.device_id!r}")
     if not TOPIC_PREFIX_PATTERN.match(s.topic_prefix):
@@ -152,10 +159,12 @@ def _validate(s: Settings) -> None:
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
     for i, name in enumerate(ports):  # `serve` runs all three: the second would fail to listen
-        for other in ports[i + 1:]:
+        for other in ports[i + 1 :]:
             if getattr(s, name) == getattr(s, other) != 0:
-                raise ConfigError(f"{env_name(name)} and {env_name(other)} are both {getattr(s, name)}: "
-                                  "each server needs its own port")
+                raise ConfigError(
+                    f"{env_name(name)} and {env_name(other)} are both {getattr(s, name)}: "
+                    "each server needs its own port"
+                )
     if not 1 <= s.session_idle_minutes <= 24 * 60:
         raise ConfigError("FACEGATE_SESSION_IDLE_MINUTES must be between 1 and 1440")
     if s.api_rate_per_second <= 0 or s.api_burst < 1:
@@ -180,7 +189,7 @@ def _read_secrets(path: Path) -> dict:
     out = dict(data.get("facegate", {}))
     for key, value in data.items():
         if key.upper().startswith("FACEGATE_"):
-            out[key[len("FACEGATE_"):].lower()] = value
+            out[key[len("FACEGATE_") :].lower()] = value
     return out
 
 

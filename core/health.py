@@ -48,5 +48,9 @@ def component_health(services) -> list[ComponentHealth]:
         services.events.query("auth", limit=1)
         return "ok"
 
-    return [_check("faces", faces), _check("objects", objects), _check("publisher", publisher),
-            _check("events", events)]
+    return [
+        _check("faces", faces),
+        _check("objects", objects),
+        _check("publisher", publisher),
+        _check("events", events),
+    ]

@@ -79,21 +79,39 @@ def save_capture(services, result, thumbnail: bytes) -> None:
     for f in result.faces:
         age = f.detail.get("AgeRange")
         gender = f.detail.get("Gender")
-        faces.append({"box": f.box, "person": f.person, "similarity": f.similarity, "face_id": f.face_id,
-                      "searched": f.searched, "largest": f.largest,
-                      "age_range": [age.get("Low"), age.get("High")] if age else None,
-                      "gender": gender.get("Value") if gender else None})
-    record = {"version": 1, "capture_id": result.capture_id, "picture_name": result.picture_name,
-              "when": result.when.isoformat(), "device_id": result.device_id, "threshold": result.threshold,
-              "collection": services.settings.collection, "faces": faces, "door_opened": result.door_opened,
-              "person": result.person, "corrections": []}
+        faces.append(
+            {
+                "box": f.box,
+                "person": f.person,
+                "similarity": f.similarity,
+                "face_id": f.face_id,
+                "searched": f.searched,
+                "largest": f.largest,
+                "age_range": [age.get("Low"), age.get("High")] if age else None,
+                "gender": gender.get("Value") if gender else None,
+            }
+        )
+    record = {
+        "version": 1,
+        "capture_id": result.capture_id,
+        "picture_name": result.picture_name,
+        "when": result.when.isoformat(),
+        "device_id": result.device_id,
+        "threshold": result.threshold,
+        "collection": services.settings.collection,
+        "faces": faces,
+        "door_opened": result.door_opened,
+        "person": result.person,
+        "corrections": [],
+    }
     services.objects.put_object(_bucket(services), THUMBS_PREFIX + result.picture_name, thumbnail, "image/jpeg")
     _write(services, result.capture_id, record)
 
 
 def _write(services, capture_id: str, record: dict) -> None:
-    services.objects.put_object(_bucket(services), _record_key(capture_id),
-                                json.dumps(record, ensure_ascii=False).encode(), "application/json")
+    services.objects.put_object(
+        _bucket(services), _record_key(capture_id), json.dumps(record, ensure_ascii=False).encode(), "application/json"
+    )
 
 
 def _read(services, capture_id: str) -> dict:
@@ -104,12 +122,30 @@ def _read(services, capture_id: str) -> dict:
 
 
 def _to_capture(rec: dict) -> Capture:
-    faces = [CaptureFace(f["box"], f.get("person"), f.get("similarity"), f.get("face_id"), f.get("searched", True),
-                         f.get("largest", False), tuple(f["age_range"]) if f.get("age_range") else None,
-                         f.get("gender")) for f in rec.get("faces", [])]
-    return Capture(rec["capture_id"], rec["picture_name"], datetime.fromisoformat(rec["when"]),
-                   rec.get("device_id", ""), float(rec.get("threshold", 0)), faces, bool(rec.get("door_opened")),
-                   rec.get("person"), list(rec.get("corrections", [])))
+    faces = [
+        CaptureFace(
+            f["box"],
+            f.get("person"),
+            f.get("similarity"),
+            f.get("face_id"),
+            f.get("searched", True),
+            f.get("largest", False),
+            tuple(f["age_range"]) if f.get("age_range") else None,
+            f.get("gender"),
+        )
+        for f in rec.get("faces", [])
+    ]
+    return Capture(
+        rec["capture_id"],
+        rec["picture_name"],
+        datetime.fromisoformat(rec["when"]),
+        rec.get("device_id", ""),
+        float(rec.get("threshold", 0)),
+        faces,
+        bool(rec.get("door_opened")),
+        rec.get("person"),
+        list(rec.get("corrections", [])),
+    )
 
 
 def get_capture(services, capture_id: str) -> Capture:
@@ -213,12 +249,18 @@ def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.
     people.ensure_collection(services)
     # A generous crop keeps only this face (MaxFaces=1 would otherwise take the largest) and
     # the capture already passed detection, so the quality filter is relaxed to LOW.
-    return people.index_one(services, person, face_crop(rgb, face.box, margin=0.5, min_side=0),
-                            f"{cap.picture_name}#{face_index + 1}", source="correction", quality_filter="LOW")
+    return people.index_one(
+        services,
+        person,
+        face_crop(rgb, face.box, margin=0.5, min_side=0),
+        f"{cap.picture_name}#{face_index + 1}",
+        source="correction",
+        quality_filter="LOW",
+    )
 
 
 def correct_as_person(services, capture_id: str, person: str, face_index: int = 0) -> people.ImageOutcome:
-    """"This is <person>": enrol face ``face_index`` of the capture to an existing person.
+    """ "This is <person>": enrol face ``face_index`` of the capture to an existing person.
 
     Returns the IndexFaces outcome. Raises ResourceNotFound (capture or person missing)."""
     require_admin()
@@ -226,8 +268,11 @@ def correct_as_person(services, capture_id: str, person: str, face_index: int = 
     person = people.get_person(services, person).name
     outcome = _enrol_face(services, cap, face_index, person)
     if outcome.indexed:
-        _note(services, capture_id, {"action": "this_is", "face": face_index, "person": person,
-                                     "face_id": outcome.face_id})
+        _note(
+            services,
+            capture_id,
+            {"action": "this_is", "face": face_index, "person": person, "face_id": outcome.face_id},
+        )
     return outcome
 
 
@@ -242,13 +287,16 @@ def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 
         raise ResourceAlreadyExists(f"a person named {name!r} already exists")
     outcome = _enrol_face(services, cap, face_index, name)
     if outcome.indexed:
-        _note(services, capture_id, {"action": "new_person", "face": face_index, "person": name,
-                                     "face_id": outcome.face_id})
+        _note(
+            services,
+            capture_id,
+            {"action": "new_person", "face": face_index, "person": name, "face_id": outcome.face_id},
+        )
     return outcome
 
 
 def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
-    """"Wrong match": delete the enrolled face that produced this match.
+    """ "Wrong match": delete the enrolled face that produced this match.
 
     Returns ``{"person", "face_id", "deleted"}`` — ``deleted`` is False when that face was
     already gone. Raises InvalidParameter when the face had no match."""
@@ -258,6 +306,15 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
     if not face.person or not face.face_id:
         raise InvalidParameter("this face was not matched to anyone")
     deleted = people.delete_face(services, face.person, face.face_id)
-    _note(services, capture_id, {"action": "wrong_match", "face": face_index, "person": face.person,
-                                 "face_id": face.face_id, "deleted": deleted})
+    _note(
+        services,
+        capture_id,
+        {
+            "action": "wrong_match",
+            "face": face_index,
+            "person": face.person,
+            "face_id": face.face_id,
+            "deleted": deleted,
+        },
+    )
     return {"person": face.person, "face_id": face.face_id, "deleted": deleted}

@@ -45,28 +45,39 @@ def pick_language(setting: str, accept_language: str | None) -> str:
     return "ja" if not accept_language else "en"
 
 
-register({
-    "error.InvalidImageFormatException": (
-        "画像を読み込めませんでした。JPEG か PNG の写真を使ってください。",
-        "The image could not be read. Use a JPEG or PNG photo."),
-    "error.ImageTooLargeException": (
-        "画像が大きすぎます（上限 5 MB）。小さい写真で試してください。",
-        "The image is too large (limit 5 MB). Try a smaller photo."),
-    "error.NoFace": (
-        "顔が見つかりませんでした。カメラに近づき、明るい場所で撮り直してください。",
-        "No face was found. Move closer to the camera, add light, and try again."),
-    "error.InvalidParameterException": ("入力が正しくありません: {message}", "Invalid input: {message}"),
-    "error.ResourceNotFoundException": ("見つかりません: {message}", "Not found: {message}"),
-    "error.ResourceAlreadyExistsException": ("既に存在します: {message}", "Already exists: {message}"),
-    "error.AccessDeniedException": ("権限がありません。管理者としてログインしてください。",
-                                    "Not allowed. Sign in as an administrator."),
-    "error.ThrottlingException": ("混み合っています。少し待ってから再試行してください。",
-                                  "Too many requests. Wait a moment and try again."),
-    "error.ServiceUnavailableException": ("サービスに接続できません: {message}",
-                                          "A service cannot be reached: {message}"),
-    "error.ConfigError": ("設定に誤りがあります: {message}", "Configuration problem: {message}"),
-    "error.FaceGateError": ("エラー: {message}", "Error: {message}"),
-})
+register(
+    {
+        "error.InvalidImageFormatException": (
+            "画像を読み込めませんでした。JPEG か PNG の写真を使ってください。",
+            "The image could not be read. Use a JPEG or PNG photo.",
+        ),
+        "error.ImageTooLargeException": (
+            "画像が大きすぎます（上限 5 MB）。小さい写真で試してください。",
+            "The image is too large (limit 5 MB). Try a smaller photo.",
+        ),
+        "error.NoFace": (
+            "顔が見つかりませんでした。カメラに近づき、明るい場所で撮り直してください。",
+            "No face was found. Move closer to the camera, add light, and try again.",
+        ),
+        "error.InvalidParameterException": ("入力が正しくありません: {message}", "Invalid input: {message}"),
+        "error.ResourceNotFoundException": ("見つかりません: {message}", "Not found: {message}"),
+        "error.ResourceAlreadyExistsException": ("既に存在します: {message}", "Already exists: {message}"),
+        "error.AccessDeniedException": (
+            "権限がありません。管理者としてログインしてください。",
+            "Not allowed. Sign in as an administrator.",
+        ),
+        "error.ThrottlingException": (
+            "混み合っています。少し待ってから再試行してください。",
+            "Too many requests. Wait a moment and try again.",
+        ),
+        "error.ServiceUnavailableException": (
+            "サービスに接続できません: {message}",
+            "A service cannot be reached: {message}",
+        ),
+        "error.ConfigError": ("設定に誤りがあります: {message}", "Configuration problem: {message}"),
+        "error.FaceGateError": ("エラー: {message}", "Error: {message}"),
+    }
+)
 
 
 def error_message(exc, lang: str = "ja") -> str:

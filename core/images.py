@@ -50,11 +50,11 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
             if img.width * img.height > MAX_PIXELS:
-                raise ImageTooLarge(f"image is {img.width}x{img.height} pixels; "
-                                    f"the limit is {MAX_PIXELS} pixels")
+                raise ImageTooLarge(f"image is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS} pixels")
             if min(img.width, img.height) < MIN_SIDE:
-                raise InvalidImageFormat(f"image is {img.width}x{img.height}; "
-                                         f"each side must be at least {MIN_SIDE} pixels")
+                raise InvalidImageFormat(
+                    f"image is {img.width}x{img.height}; each side must be at least {MIN_SIDE} pixels"
+                )
             fmt = img.format
             img.load()  # truncated files fail here, not later
             img = ImageOps.exif_transpose(img)

@@ -89,8 +89,9 @@ def person_key(name: str) -> str:
     """The ExternalImageId for a typed name. Raises InvalidPersonName."""
     key = re.sub(r"\s+", "_", str(name or "").strip())
     if not _NAME.match(key) or set(key) <= {"."}:
-        raise InvalidPersonName(f"{name!r} cannot be a person name: use letters, digits, _ . - : "
-                                "(for example Taro_Yamada)")
+        raise InvalidPersonName(
+            f"{name!r} cannot be a person name: use letters, digits, _ . - : (for example Taro_Yamada)"
+        )
     return key
 
 
@@ -145,8 +146,9 @@ def _write_enrolment(services, person: str, enrolment_id: str, photo: bytes, thu
     base = f"{PREFIX}{person}/{enrolment_id}"
     services.objects.put_object(_bucket(services), base + ".jpg", photo, "image/jpeg")
     services.objects.put_object(_bucket(services), base + ".thumb.jpg", thumb, "image/jpeg")
-    services.objects.put_object(_bucket(services), base + ".json",
-                                json.dumps(meta, ensure_ascii=False).encode(), "application/json")
+    services.objects.put_object(
+        _bucket(services), base + ".json", json.dumps(meta, ensure_ascii=False).encode(), "application/json"
+    )
 
 
 def _delete_enrolment_objects(services, person: str, enrolment_id: str) -> None:
@@ -155,8 +157,9 @@ def _delete_enrolment_objects(services, person: str, enrolment_id: str) -> None:
         services.objects.delete_object(_bucket(services), base + suffix)
 
 
-def index_one(services, person: str, image: bytes, source_name: str, source: str = "upload",
-              quality_filter: str = "AUTO") -> ImageOutcome:
+def index_one(
+    services, person: str, image: bytes, source_name: str, source: str = "upload", quality_filter: str = "AUTO"
+) -> ImageOutcome:
     """Index the largest face of one image as ``person`` and keep the photo.
 
     Returns an ImageOutcome (never raises for a bad image: the error is in the outcome so a
@@ -167,8 +170,13 @@ def index_one(services, person: str, image: bytes, source_name: str, source: str
         decoded = decode_image(image)
         photo = image if decoded.format == "JPEG" else encode_jpeg(decoded.rgb, quality=92)
         resp = services.faces.index_faces(
-            CollectionId=services.settings.collection, Image={"Bytes": photo}, ExternalImageId=person,
-            MaxFaces=1, QualityFilter=quality_filter, DetectionAttributes=["DEFAULT"])
+            CollectionId=services.settings.collection,
+            Image={"Bytes": photo},
+            ExternalImageId=person,
+            MaxFaces=1,
+            QualityFilter=quality_filter,
+            DetectionAttributes=["DEFAULT"],
+        )
     except NoFaceInImage:
         return ImageOutcome(source_name, False, reasons=["NO_FACE"])
     except (InvalidImageFormat, ImageTooLarge) as exc:
@@ -179,12 +187,18 @@ def index_one(services, person: str, image: bytes, source_name: str, source: str
         return ImageOutcome(source_name, False, reasons=reasons or ["NO_FACE"])
     face = records[0]["Face"]
     enrolment_id = uuid.uuid4().hex
-    meta = {"face_ids": [face["FaceId"]], "enrolled_at": datetime.now(UTC).isoformat(),
-            "source": source, "source_name": source_name, "quality_filter": quality_filter,
-            "box": face.get("BoundingBox")}
+    meta = {
+        "face_ids": [face["FaceId"]],
+        "enrolled_at": datetime.now(UTC).isoformat(),
+        "source": source,
+        "source_name": source_name,
+        "quality_filter": quality_filter,
+        "box": face.get("BoundingBox"),
+    }
     try:
-        _write_enrolment(services, person, enrolment_id, photo, _face_thumbnail(decoded.rgb, face.get("BoundingBox")),
-                         meta)
+        _write_enrolment(
+            services, person, enrolment_id, photo, _face_thumbnail(decoded.rgb, face.get("BoundingBox")), meta
+        )
     except BaseException:
         # Without its photo the face could not be renamed or shown: undo the index.
         services.faces.delete_faces(CollectionId=services.settings.collection, FaceIds=[face["FaceId"]])
@@ -213,18 +227,25 @@ def _enrolments(services) -> dict[str, list[Enrolment]]:
     for key in sorted(keys):
         if not key.endswith(".json"):
             continue
-        parts = key[len(PREFIX):].split("/")
+        parts = key[len(PREFIX) :].split("/")
         if len(parts) != 2:
             continue
-        person, enrolment_id = parts[0], parts[1][:-len(".json")]
+        person, enrolment_id = parts[0], parts[1][: -len(".json")]
         meta = _read_json(services, key) or {}
         when = meta.get("enrolled_at")
         photo = f"{PREFIX}{person}/{enrolment_id}.jpg"
         thumb = f"{PREFIX}{person}/{enrolment_id}.thumb.jpg"
-        out.setdefault(person, []).append(Enrolment(
-            enrolment_id, person, list(meta.get("face_ids", [])),
-            datetime.fromisoformat(when) if when else None, meta.get("source", ""),
-            photo if photo in keys else None, thumb if thumb in keys else None))
+        out.setdefault(person, []).append(
+            Enrolment(
+                enrolment_id,
+                person,
+                list(meta.get("face_ids", [])),
+                datetime.fromisoformat(when) if when else None,
+                meta.get("source", ""),
+                photo if photo in keys else None,
+                thumb if thumb in keys else None,
+            )
+        )
     return out
 
 
@@ -245,8 +266,9 @@ def list_people(services) -> list[Person]:
         mine.sort(key=lambda e: e.enrolled_at or datetime.max.replace(tzinfo=UTC))
         dates = [e.enrolled_at for e in mine if e.enrolled_at]
         thumbs = [e.thumb_key for e in mine if e.thumb_key]
-        people.append(Person(name or "(no name)", face_ids, mine, min(dates) if dates else None,
-                             thumbs[0] if thumbs else None))
+        people.append(
+            Person(name or "(no name)", face_ids, mine, min(dates) if dates else None, thumbs[0] if thumbs else None)
+        )
     return people
 
 
@@ -278,8 +300,12 @@ def delete_face(services, person: str, face_id: str) -> bool:
             if rest:
                 meta = _read_json(services, f"{PREFIX}{person}/{enrolment.enrolment_id}.json") or {}
                 meta["face_ids"] = rest
-                services.objects.put_object(_bucket(services), f"{PREFIX}{person}/{enrolment.enrolment_id}.json",
-                                            json.dumps(meta).encode(), "application/json")
+                services.objects.put_object(
+                    _bucket(services),
+                    f"{PREFIX}{person}/{enrolment.enrolment_id}.json",
+                    json.dumps(meta).encode(),
+                    "application/json",
+                )
             else:
                 _delete_enrolment_objects(services, person, enrolment.enrolment_id)
     return face_id in resp.get("DeletedFaces", [])
@@ -316,15 +342,23 @@ def rename_person(services, old: str, new: str) -> Person:
     covered = {f for e in person.enrolments if e.photo_key for f in e.face_ids}
     orphans = [f for f in person.face_ids if f not in covered]
     if orphans:
-        raise InvalidParameter(f"{len(orphans)} face(s) of {old!r} have no stored photo (enrolled outside the app); "
-                               "delete them or re-enrol before renaming")
+        raise InvalidParameter(
+            f"{len(orphans)} face(s) of {old!r} have no stored photo (enrolled outside the app); "
+            "delete them or re-enrol before renaming"
+        )
     created: list[str] = []  # face ids indexed under the new name
     try:
         for e in person.enrolments:
             photo = services.objects.get_object(_bucket(services), e.photo_key)
             meta = _read_json(services, f"{PREFIX}{old}/{e.enrolment_id}.json") or {}
-            outcome = index_one(services, new, photo, meta.get("source_name", e.enrolment_id),
-                                meta.get("source", "upload"), meta.get("quality_filter", "AUTO"))
+            outcome = index_one(
+                services,
+                new,
+                photo,
+                meta.get("source_name", e.enrolment_id),
+                meta.get("source", "upload"),
+                meta.get("quality_filter", "AUTO"),
+            )
             if not outcome.indexed:
                 raise InvalidParameter(f"re-indexing a photo of {old!r} failed ({', '.join(outcome.reasons)})")
             created.append(outcome.face_id)

@@ -59,8 +59,13 @@ class PurgeReport:
     log_objects: int = 0  # rule log objects past the log retention (local world)
 
     def as_dict(self) -> dict:
-        return {"captures": self.captures, "orphans": self.orphans, "log_records": self.log_records,
-                "log_objects": self.log_objects, "at": self.at.isoformat()}
+        return {
+            "captures": self.captures,
+            "orphans": self.orphans,
+            "log_records": self.log_records,
+            "log_objects": self.log_objects,
+            "at": self.at.isoformat(),
+        }
 
 
 def purge(services, now: datetime | None = None) -> PurgeReport:
@@ -91,13 +96,15 @@ def _purge_orphans(services, now: datetime) -> int:
     s = services.settings
     bucket = s.photos_bucket
     keep_until = now - timedelta(hours=s.retention_unknown_hours)
-    recorded = {o.key[len(history.HISTORY_PREFIX):-len(".json")]
-                for o in services.objects.list_objects(bucket, history.HISTORY_PREFIX)}
+    recorded = {
+        o.key[len(history.HISTORY_PREFIX) : -len(".json")]
+        for o in services.objects.list_objects(bucket, history.HISTORY_PREFIX)
+    }
     n = 0
     for obj in services.objects.list_objects(bucket, ""):
         if obj.key.startswith(history.HISTORY_PREFIX) or obj.last_modified > keep_until:
             continue
-        name = obj.key[len(history.THUMBS_PREFIX):] if obj.key.startswith(history.THUMBS_PREFIX) else obj.key
+        name = obj.key[len(history.THUMBS_PREFIX) :] if obj.key.startswith(history.THUMBS_PREFIX) else obj.key
         if name.rsplit(".", 1)[0] in recorded:
             continue  # a live capture's photo or thumbnail: its record decides
         services.objects.delete_object(bucket, obj.key)
@@ -130,7 +137,7 @@ def forget_person(services, name: str) -> dict:
         except CollectionNotFound:
             continue  # deleted meanwhile
         for start in range(0, len(ids), 4096):
-            services.faces.delete_faces(CollectionId=cid, FaceIds=ids[start:start + 4096])
+            services.faces.delete_faces(CollectionId=cid, FaceIds=ids[start : start + 4096])
         faces += len(ids)
         collections += bool(ids)
     bucket = services.settings.faces_bucket
@@ -149,10 +156,21 @@ def forget_person(services, name: str) -> dict:
         log_records += services.telemetry.forget_person(name)
     if not (faces or objects or captures or log_records):
         raise ResourceNotFound(f"nothing is stored about {name!r}")
-    log.warning("forgot person %s: %d faces, %d objects, %d captures, %d log records",
-                name, faces, len(objects), captures, log_records)
-    return {"faces": faces, "objects": len(objects), "captures": captures, "collections": collections,
-            "log_records": log_records}
+    log.warning(
+        "forgot person %s: %d faces, %d objects, %d captures, %d log records",
+        name,
+        faces,
+        len(objects),
+        captures,
+        log_records,
+    )
+    return {
+        "faces": faces,
+        "objects": len(objects),
+        "captures": captures,
+        "collections": collections,
+        "log_records": log_records,
+    }
 
 
 _PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
@@ -206,8 +224,9 @@ class Purger:
                 with operator(self.services.settings, "purge"):
                     self.last = purge(self.services)
                 if self.last.captures or self.last.orphans:
-                    log.warning("purged %d expired captures and %d unexplained photos",
-                                self.last.captures, self.last.orphans)
+                    log.warning(
+                        "purged %d expired captures and %d unexplained photos", self.last.captures, self.last.orphans
+                    )
             except FaceGateError as exc:
                 log.warning("purge failed: %s", exc)
             except Exception:  # noqa: BLE001 - the purge must keep running next time

@@ -52,8 +52,7 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "OPTIONS,POST",
-    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key,X-Amz-Date,Authorization,X-Amz-Security-Token,"
-                                    "X-Request-Id",
+    "Access-Control-Allow-Headers": "Content-Type,X-Api-Key,X-Amz-Date,Authorization,X-Amz-Security-Token,X-Request-Id",
     "Access-Control-Expose-Headers": "X-Request-Id",
     "Access-Control-Max-Age": "600",
 }
@@ -86,8 +85,9 @@ class ImageRequest:
         if self.image_bytes is not None:
             return {"Bytes": self.image_bytes}
         if self.bucket_name != services.settings.photos_bucket:
-            raise InvalidParameter(f"bucket_name must be the photos bucket {services.settings.photos_bucket!r} "
-                                   "(FACEGATE_PHOTOS_BUCKET)")
+            raise InvalidParameter(
+                f"bucket_name must be the photos bucket {services.settings.photos_bucket!r} (FACEGATE_PHOTOS_BUCKET)"
+            )
         try:
             return {"Bytes": services.objects.get_object(self.bucket_name, self.file_name)}
         except ResourceNotFound:
@@ -95,6 +95,7 @@ class ImageRequest:
 
 
 # --- request parsing ---------------------------------------------------------------------
+
 
 def _json_or_single_quoted(text: str):
     try:
@@ -179,6 +180,7 @@ def parse_image_request(body: dict) -> ImageRequest:
 
 # --- responses ---------------------------------------------------------------------------
 
+
 def _timestamp() -> str:
     # Lambda's clock is UTC; the course's handler printed datetime.now() there.
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -228,17 +230,22 @@ def error_response(exc: Exception, request_id: str, route: str = "") -> dict:
             log.error("request %s failed: %s: %s", request_id, exc.code, exc.message)
         return proxy_response(status, {"msg": f"[FAILED]{exc.message}", "error": exc.code}, request_id)
     log.exception("request %s failed unexpectedly", request_id)
-    return proxy_response(500, {"msg": f"[FAILED]Internal error (request id {request_id})",
-                                "error": "InternalError"}, request_id)
+    return proxy_response(
+        500, {"msg": f"[FAILED]Internal error (request id {request_id})", "error": "InternalError"}, request_id
+    )
 
 
 # --- routes ------------------------------------------------------------------------------
 
+
 def search_faces(request: ImageRequest, services) -> dict:
     """The /search success body. Raises domain errors (NoFaceInImage when no face)."""
     result = services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection, Image=request.rekognition_image(services),
-        MaxFaces=MAX_FACES, FaceMatchThreshold=request.threshold)
+        CollectionId=services.settings.collection,
+        Image=request.rekognition_image(services),
+        MaxFaces=MAX_FACES,
+        FaceMatchThreshold=request.threshold,
+    )
     return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
 
 

@@ -88,7 +88,9 @@ def write_sign_in_cookie() -> None:
     if pending is None:
         return
     token, max_age = pending
-    script = (f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={int(max_age)}; SameSite=Strict'"
-              " + (location.protocol === 'https:' ? '; Secure' : '');</script>")
+    script = (
+        f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={int(max_age)}; SameSite=Strict'"
+        " + (location.protocol === 'https:' ? '; Secure' : '');</script>"
+    )
     with st.container(height=1, border=False, key="sign_in_cookie"):
         st.html(script, unsafe_allow_javascript=True)

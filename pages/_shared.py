@@ -16,23 +16,27 @@ from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
 from core.services import Services, build_services
 
-i18n.register({
-    "people.bad_name": ("この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
-                        "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada)."),
-    "common.not_available": ("取得できません", "not available"),
-    "common.unknown_person": ("人物を特定できませんでした", "Could not identify the person"),
-    "common.unknown_short": ("不明", "unknown"),
-    "common.yes": ("はい", "yes"),
-    "common.no": ("いいえ", "no"),
-    "reason.NO_FACE": ("顔が見つかりません", "no face found"),
-    "reason.EXCEEDS_MAX_FACES": ("顔が多すぎます（1 枚に 1 人）", "too many faces (one person per photo)"),
-    "reason.EXTREME_POSE": ("顔の向きが斜めすぎます", "face turned too far"),
-    "reason.LOW_BRIGHTNESS": ("暗すぎます", "too dark"),
-    "reason.LOW_SHARPNESS": ("ぼやけています", "too blurry"),
-    "reason.LOW_CONFIDENCE": ("顔として確信が持てません", "not clearly a face"),
-    "reason.SMALL_BOUNDING_BOX": ("顔が小さすぎます（近づいてください）", "face too small (move closer)"),
-    "reason.LOW_FACE_QUALITY": ("顔の品質が低すぎます", "face quality too low"),
-})
+i18n.register(
+    {
+        "people.bad_name": (
+            "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
+            "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
+        ),
+        "common.not_available": ("取得できません", "not available"),
+        "common.unknown_person": ("人物を特定できませんでした", "Could not identify the person"),
+        "common.unknown_short": ("不明", "unknown"),
+        "common.yes": ("はい", "yes"),
+        "common.no": ("いいえ", "no"),
+        "reason.NO_FACE": ("顔が見つかりません", "no face found"),
+        "reason.EXCEEDS_MAX_FACES": ("顔が多すぎます（1 枚に 1 人）", "too many faces (one person per photo)"),
+        "reason.EXTREME_POSE": ("顔の向きが斜めすぎます", "face turned too far"),
+        "reason.LOW_BRIGHTNESS": ("暗すぎます", "too dark"),
+        "reason.LOW_SHARPNESS": ("ぼやけています", "too blurry"),
+        "reason.LOW_CONFIDENCE": ("顔として確信が持てません", "not clearly a face"),
+        "reason.SMALL_BOUNDING_BOX": ("顔が小さすぎます（近づいてください）", "face too small (move closer)"),
+        "reason.LOW_FACE_QUALITY": ("顔の品質が低すぎます", "face quality too low"),
+    }
+)
 
 
 def through_router() -> None:

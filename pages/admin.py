@@ -9,36 +9,49 @@ from pages._access import browser_session, client_address, oidc_configured, reme
 from pages._shared import get_settings, run_action, through_router, tr
 
 through_router()
-i18n.register({
-    "admin.title": ("管理者", "Administrator"),
-    "admin.intro": ("登録・名前の変更・削除・照合の訂正・設定の変更・撮影履歴の閲覧は管理者だけができます。"
-                    "カメラは誰でも使えます。",
-                    "Only an administrator may enrol, rename, delete, correct matches, change settings or see "
-                    "the capture history. Anyone may use the camera."),
-    "admin.signed_in": ("{user} としてログイン中（{via}）。{minutes} 分操作がないとログアウトします。",
-                        "Signed in as {user} ({via}). Idle for {minutes} minutes signs you out."),
-    "admin.sign_out": ("ログアウト", "Sign out"),
-    "admin.password": ("管理者パスワード", "Administrator password"),
-    "admin.sign_in": ("ログイン", "Sign in"),
-    "admin.setup": ("最初に管理者パスワードを決めてください。", "First, choose the administrator password."),
-    "admin.setup_help": ("セットアップコードはこのコンピューターのファイル {path} にあります"
-                         "（または `python -m core access set-password` を実行）。",
-                         "The setup code is in the file {path} on this computer "
-                         "(or run `python -m core access set-password`)."),
-    "admin.setup_code": ("セットアップコード", "Setup code"),
-    "admin.new_password": ("新しいパスワード（10 文字以上）", "New password (at least 10 characters)"),
-    "admin.repeat": ("もう一度", "Repeat it"),
-    "admin.mismatch": ("2 つのパスワードが一致しません。", "The two passwords differ."),
-    "admin.set": ("設定してログイン", "Set and sign in"),
-    "admin.change": ("パスワードを変更", "Change the password"),
-    "admin.changed": ("パスワードを変更しました。ほかのログインは終了しました。",
-                      "Password changed. Every other sign-in has ended."),
-    "admin.secrets": ("パスワードは FACEGATE_ADMIN_PASSWORD_HASH で管理されています。",
-                      "The password is managed by FACEGATE_ADMIN_PASSWORD_HASH."),
-    "admin.oidc": ("組織のアカウントでログイン", "Sign in with your organisation's account"),
-    "admin.oidc_viewer": ("{user} でログイン中ですが管理者ではありません（FACEGATE_ADMIN_EMAILS）。",
-                          "Signed in as {user}, who is not an administrator (FACEGATE_ADMIN_EMAILS)."),
-})
+i18n.register(
+    {
+        "admin.title": ("管理者", "Administrator"),
+        "admin.intro": (
+            "登録・名前の変更・削除・照合の訂正・設定の変更・撮影履歴の閲覧は管理者だけができます。"
+            "カメラは誰でも使えます。",
+            "Only an administrator may enrol, rename, delete, correct matches, change settings or see "
+            "the capture history. Anyone may use the camera.",
+        ),
+        "admin.signed_in": (
+            "{user} としてログイン中（{via}）。{minutes} 分操作がないとログアウトします。",
+            "Signed in as {user} ({via}). Idle for {minutes} minutes signs you out.",
+        ),
+        "admin.sign_out": ("ログアウト", "Sign out"),
+        "admin.password": ("管理者パスワード", "Administrator password"),
+        "admin.sign_in": ("ログイン", "Sign in"),
+        "admin.setup": ("最初に管理者パスワードを決めてください。", "First, choose the administrator password."),
+        "admin.setup_help": (
+            "セットアップコードはこのコンピューターのファイル {path} にあります"
+            "（または `python -m core access set-password` を実行）。",
+            "The setup code is in the file {path} on this computer (or run `python -m core access set-password`).",
+        ),
+        "admin.setup_code": ("セットアップコード", "Setup code"),
+        "admin.new_password": ("新しいパスワード（10 文字以上）", "New password (at least 10 characters)"),
+        "admin.repeat": ("もう一度", "Repeat it"),
+        "admin.mismatch": ("2 つのパスワードが一致しません。", "The two passwords differ."),
+        "admin.set": ("設定してログイン", "Set and sign in"),
+        "admin.change": ("パスワードを変更", "Change the password"),
+        "admin.changed": (
+            "パスワードを変更しました。ほかのログインは終了しました。",
+            "Password changed. Every other sign-in has ended.",
+        ),
+        "admin.secrets": (
+            "パスワードは FACEGATE_ADMIN_PASSWORD_HASH で管理されています。",
+            "The password is managed by FACEGATE_ADMIN_PASSWORD_HASH.",
+        ),
+        "admin.oidc": ("組織のアカウントでログイン", "Sign in with your organisation's account"),
+        "admin.oidc_viewer": (
+            "{user} でログイン中ですが管理者ではありません（FACEGATE_ADMIN_EMAILS）。",
+            "Signed in as {user}, who is not an administrator (FACEGATE_ADMIN_EMAILS).",
+        ),
+    }
+)
 
 settings = get_settings()
 ctl = access.access_control(settings)

@@ -15,85 +15,102 @@ from core.analytics import figures, queries
 from core.errors import FaceGateError
 from pages._shared import get_services, get_settings, lang, show_error, tr
 
-i18n.register({
-    "analytics.title": ("分析", "Analytics"),
-    "analytics.no_events": (
-        "まだログがありません。カメラのページで撮影するとログが記録されます。センサー値はスマートフォンで"
-        "ログのページを開くと届きます。試すだけなら `python -m core demo-data --events 100000` でデモデータを"
-        "作れます。",
-        "No logs yet. Take a photo on the Camera page to record some; sensor readings arrive when a phone opens "
-        "the Logs page. To explore, create demo data with `python -m core demo-data --events 100000`."),
-    "analytics.filters": ("絞り込み", "Filters"),
-    "analytics.dates": ("期間", "Date range"),
-    "analytics.devices": ("端末（空欄 = すべて）", "Devices (empty = all)"),
-    "analytics.choose": ("選んでください", "Choose"),
-    "analytics.people": ("人物（空欄 = 全員）", "People (empty = everyone)"),
-    "analytics.unknown": ("特定できなかった顔", "Unknown faces"),
-    "analytics.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
-    "analytics.kpi.captures": ("撮影", "Captures"),
-    "analytics.kpi.identified": ("識別成功", "Identified"),
-    "analytics.kpi.unknown": ("不明な顔", "Unknown faces"),
-    "analytics.kpi.people": ("人数", "People seen"),
-    "analytics.kpi.door_opens": ("ドア開", "Door opens"),
-    "analytics.kpi.sensor_readings": ("センサー値", "Sensor readings"),
-    "analytics.sensor": ("センサー", "Sensors"),
-    "analytics.bucket": ("集計単位", "Resolution"),
-    "analytics.bucket.auto": ("自動", "auto"),
-    "analytics.bucket.minute": ("分", "minute"),
-    "analytics.bucket.hour": ("時間", "hour"),
-    "analytics.bucket.day": ("日", "day"),
-    "analytics.bucket.coarser": ("点が多すぎるため「{bucket}」単位で表示しています。",
-                                 "Too many points: shown per {bucket}."),
-    "analytics.live": ("自動更新（5 秒ごと）", "Live (every 5 s)"),
-    "analytics.sensor.empty": ("この条件のセンサー値はありません。スマートフォンでログのページを開くと送信されます。",
-                               "No sensor readings for these filters. A phone sends them while it has the Logs "
-                               "page open."),
-    "analytics.tab.faces": ("顔の分析", "Faces"),
-    "analytics.tab.identification": ("識別", "Identification"),
-    "analytics.tab.devices": ("端末比較", "Devices"),
-    "analytics.tab.history": ("履歴", "History"),
-    "analytics.gender": ("性別（コースの円グラフ）", "Gender (the course's pie chart)"),
-    "analytics.age": ("年齢層", "Age ranges"),
-    "analytics.emotion": ("表情", "Expressions"),
-    "analytics.emotion.smile_only": (
-        "このエンジンの分析ログには感情がありません（コースの分析ログにも感情の項目はありません）。"
-        "代わりに「笑顔」の割合を表示しています。",
-        "This engine's analysis logs carry no emotions (neither does the course's analysis record), so the "
-        "share of smiling faces is shown instead."),
-    "analytics.faces.device_note": (
-        "分析ログには DeviceID がないため（コースの仕様）、端末と人物の絞り込みは顔の分析には適用されません。",
-        "Analysis logs carry no DeviceID (the course's contract), so the device and person filters do not narrow "
-        "the face charts."),
-    "analytics.faces.empty": ("この期間の顔の分析ログはありません。カメラのページで撮影してください。",
-                              "No face analysis logs in this range. Take a photo on the Camera page."),
-    "analytics.success": ("識別成功率と不明な顔の割合（日別）", "Identification success and unknown faces (per day)"),
-    "analytics.captures": ("撮影数（日別）", "Captures per day"),
-    "analytics.people_per_day": ("識別された人数（日別）", "People identified per day"),
-    "analytics.heatmap": ("曜日 × 時間帯の撮影数", "Captures by weekday and hour"),
-    "analytics.auth.empty": ("この条件の認証ログはありません。カメラのページで撮影するか、絞り込みを広げてください。",
-                             "No authentication logs for these filters. Take a photo on the Camera page or widen "
-                             "the filters."),
-    "analytics.people.empty": ("この条件で識別された人はいません。", "Nobody was identified for these filters."),
-    "analytics.devices.empty": ("この条件の端末データはありません。", "No device data for these filters."),
-    "analytics.auth_history": ("認証ログ", "Authentication log"),
-    "analytics.door_history": ("ドア開ログ", "Door-open log"),
-    "analytics.history.count": ("{total} 件中、新しい {shown} 件を表示（列見出しで並べ替え）",
-                                "Newest {shown} of {total} (click a column header to sort)"),
-    "analytics.door.empty": ("この条件のドア開ログはありません。登録済みの人が識別されるとドアが開きます。",
-                             "No door openings for these filters. The door opens when a registered person is "
-                             "identified."),
-    "analytics.csv": ("CSV をダウンロード（{total} 件）", "Download CSV ({total} rows)"),
-    "analytics.col.time": ("時刻", "Time"),
-    "analytics.col.device": ("端末", "Device"),
-    "analytics.col.result": ("認証結果", "Result"),
-    "analytics.col.person": ("人物", "Person"),
-    "analytics.col.picture": ("写真", "Picture"),
-    "analytics.col.captures": ("撮影", "Captures"),
-    "analytics.col.success_rate": ("識別成功率", "Identified"),
-    "analytics.col.door_opens": ("ドア開", "Door opens"),
-    "analytics.col.sensor_readings": ("センサー件数", "Sensor readings"),
-    "analytics.col.sensor_mean": ("センサー平均", "Sensor mean"),
-})
+i18n.register(
+    {
+        "analytics.title": ("分析", "Analytics"),
+        "analytics.no_events": (
+            "まだログがありません。カメラのページで撮影するとログが記録されます。センサー値はスマートフォンで"
+            "ログのページを開くと届きます。試すだけなら `python -m core demo-data --events 100000` でデモデータを"
+            "作れます。",
+            "No logs yet. Take a photo on the Camera page to record some; sensor readings arrive when a phone opens "
+            "the Logs page. To explore, create demo data with `python -m core demo-data --events 100000`.",
+        ),
+        "analytics.filters": ("絞り込み", "Filters"),
+        "analytics.dates": ("期間", "Date range"),
+        "analytics.devices": ("端末（空欄 = すべて）", "Devices (empty = all)"),
+        "analytics.choose": ("選んでください", "Choose"),
+        "analytics.people": ("人物（空欄 = 全員）", "People (empty = everyone)"),
+        "analytics.unknown": ("特定できなかった顔", "Unknown faces"),
+        "analytics.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
+        "analytics.kpi.captures": ("撮影", "Captures"),
+        "analytics.kpi.identified": ("識別成功", "Identified"),
+        "analytics.kpi.unknown": ("不明な顔", "Unknown faces"),
+        "analytics.kpi.people": ("人数", "People seen"),
+        "analytics.kpi.door_opens": ("ドア開", "Door opens"),
+        "analytics.kpi.sensor_readings": ("センサー値", "Sensor readings"),
+        "analytics.sensor": ("センサー", "Sensors"),
+        "analytics.bucket": ("集計単位", "Resolution"),
+        "analytics.bucket.auto": ("自動", "auto"),
+        "analytics.bucket.minute": ("分", "minute"),
+        "analytics.bucket.hour": ("時間", "hour"),
+        "analytics.bucket.day": ("日", "day"),
+        "analytics.bucket.coarser": (
+            "点が多すぎるため「{bucket}」単位で表示しています。",
+            "Too many points: shown per {bucket}.",
+        ),
+        "analytics.live": ("自動更新（5 秒ごと）", "Live (every 5 s)"),
+        "analytics.sensor.empty": (
+            "この条件のセンサー値はありません。スマートフォンでログのページを開くと送信されます。",
+            "No sensor readings for these filters. A phone sends them while it has the Logs page open.",
+        ),
+        "analytics.tab.faces": ("顔の分析", "Faces"),
+        "analytics.tab.identification": ("識別", "Identification"),
+        "analytics.tab.devices": ("端末比較", "Devices"),
+        "analytics.tab.history": ("履歴", "History"),
+        "analytics.gender": ("性別（コースの円グラフ）", "Gender (the course's pie chart)"),
+        "analytics.age": ("年齢層", "Age ranges"),
+        "analytics.emotion": ("表情", "Expressions"),
+        "analytics.emotion.smile_only": (
+            "このエンジンの分析ログには感情がありません（コースの分析ログにも感情の項目はありません）。"
+            "代わりに「笑顔」の割合を表示しています。",
+            "This engine's analysis logs carry no emotions (neither does the course's analysis record), so the "
+            "share of smiling faces is shown instead.",
+        ),
+        "analytics.faces.device_note": (
+            "分析ログには DeviceID がないため（コースの仕様）、端末と人物の絞り込みは顔の分析には適用されません。",
+            "Analysis logs carry no DeviceID (the course's contract), so the device and person filters do not narrow "
+            "the face charts.",
+        ),
+        "analytics.faces.empty": (
+            "この期間の顔の分析ログはありません。カメラのページで撮影してください。",
+            "No face analysis logs in this range. Take a photo on the Camera page.",
+        ),
+        "analytics.success": (
+            "識別成功率と不明な顔の割合（日別）",
+            "Identification success and unknown faces (per day)",
+        ),
+        "analytics.captures": ("撮影数（日別）", "Captures per day"),
+        "analytics.people_per_day": ("識別された人数（日別）", "People identified per day"),
+        "analytics.heatmap": ("曜日 × 時間帯の撮影数", "Captures by weekday and hour"),
+        "analytics.auth.empty": (
+            "この条件の認証ログはありません。カメラのページで撮影するか、絞り込みを広げてください。",
+            "No authentication logs for these filters. Take a photo on the Camera page or widen the filters.",
+        ),
+        "analytics.people.empty": ("この条件で識別された人はいません。", "Nobody was identified for these filters."),
+        "analytics.devices.empty": ("この条件の端末データはありません。", "No device data for these filters."),
+        "analytics.auth_history": ("認証ログ", "Authentication log"),
+        "analytics.door_history": ("ドア開ログ", "Door-open log"),
+        "analytics.history.count": (
+            "{total} 件中、新しい {shown} 件を表示（列見出しで並べ替え）",
+            "Newest {shown} of {total} (click a column header to sort)",
+        ),
+        "analytics.door.empty": (
+            "この条件のドア開ログはありません。登録済みの人が識別されるとドアが開きます。",
+            "No door openings for these filters. The door opens when a registered person is identified.",
+        ),
+        "analytics.csv": ("CSV をダウンロード（{total} 件）", "Download CSV ({total} rows)"),
+        "analytics.col.time": ("時刻", "Time"),
+        "analytics.col.device": ("端末", "Device"),
+        "analytics.col.result": ("認証結果", "Result"),
+        "analytics.col.person": ("人物", "Person"),
+        "analytics.col.picture": ("写真", "Picture"),
+        "analytics.col.captures": ("撮影", "Captures"),
+        "analytics.col.success_rate": ("識別成功率", "Identified"),
+        "analytics.col.door_opens": ("ドア開", "Door opens"),
+        "analytics.col.sensor_readings": ("センサー件数", "Sensor readings"),
+        "analytics.col.sensor_mean": ("センサー平均", "Sensor mean"),
+    }
+)
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 MAX_POINTS = 5000  # per sensor chart: more would make a phone's browser crawl
@@ -142,6 +159,7 @@ def _csv(f: queries.AnalyticsFilter, kind: str):
             return queries.history_csv(con, kind, f)
         finally:
             con.close()
+
     return build
 
 
@@ -171,8 +189,12 @@ def _sensor_section(key: str, f: queries.AnalyticsFilter, first, last) -> None:
     st.subheader(tr("analytics.sensor"))
     choices = ["auto", "minute", "hour", "day"]
     labels = {b: tr(f"analytics.bucket.{b}") for b in choices}
-    bucket = st.segmented_control(tr("analytics.bucket"), choices, default="auto", key="analytics_bucket",
-                                  format_func=labels.get) or "auto"
+    bucket = (
+        st.segmented_control(
+            tr("analytics.bucket"), choices, default="auto", key="analytics_bucket", format_func=labels.get
+        )
+        or "auto"
+    )
     live = st.toggle(tr("analytics.live"), value=True, key="analytics_live")
     chosen = queries.pick_bucket(f, first, last) if bucket == "auto" else bucket
     span = f.span() or timedelta(days=1)
@@ -213,14 +235,22 @@ def main() -> None:
     today = (datetime.now(UTC) + timedelta(minutes=offset)).date()
     end_default = max(last_local, min(today, last_local + timedelta(days=1)))
     with st.expander(tr("analytics.filters"), expanded=True):
-        picked = st.date_input(tr("analytics.dates"), value=(max(first_local, end_default - timedelta(days=6)),
-                                                             end_default), key="analytics_dates")
-        devices = st.multiselect(tr("analytics.devices"), options["devices"], key="analytics_devices",
-                                 placeholder=tr("analytics.choose"))
+        picked = st.date_input(
+            tr("analytics.dates"),
+            value=(max(first_local, end_default - timedelta(days=6)), end_default),
+            key="analytics_dates",
+        )
+        devices = st.multiselect(
+            tr("analytics.devices"), options["devices"], key="analytics_devices", placeholder=tr("analytics.choose")
+        )
         unknown_label = tr("analytics.unknown")  # bound now: format_func may run outside this script run
-        people = st.multiselect(tr("analytics.people"), [*options["people"], queries.UNKNOWN], key="analytics_people",
-                                format_func=lambda p: unknown_label if p == queries.UNKNOWN else p,
-                                placeholder=tr("analytics.choose"))
+        people = st.multiselect(
+            tr("analytics.people"),
+            [*options["people"], queries.UNKNOWN],
+            key="analytics_people",
+            format_func=lambda p: unknown_label if p == queries.UNKNOWN else p,
+            placeholder=tr("analytics.choose"),
+        )
     if isinstance(picked, (tuple, list)):
         start_day, end_day = (picked[0], picked[-1]) if picked else (end_default, end_default)
     else:
@@ -291,8 +321,9 @@ def _devices_view(data, f, narrowed, days) -> None:
         st.info(tr("analytics.devices.empty"))
         return
     _plot(fig, "chart_devices")
-    table = comparison.assign(success_rate=(comparison["success_rate"] * 100).round(1),
-                              sensor_mean=comparison["sensor_mean"].round(2))
+    table = comparison.assign(
+        success_rate=(comparison["success_rate"] * 100).round(1), sensor_mean=comparison["sensor_mean"].round(2)
+    )
     _history_table(table, "devices")
 
 
@@ -305,12 +336,21 @@ def _history_view(data, f, narrowed, days) -> None:
             continue
         st.caption(tr("analytics.history.count", total=f"{total:,}", shown=f"{len(rows):,}"))
         _history_table(rows, kind)
-        st.download_button(tr("analytics.csv", total=f"{total:,}"), _csv(f, kind),
-                           file_name=f"facegate-{kind}-{days[0]}-{days[1]}.csv", mime="text/csv",
-                           key=f"csv_{kind}", on_click="ignore")
+        st.download_button(
+            tr("analytics.csv", total=f"{total:,}"),
+            _csv(f, kind),
+            file_name=f"facegate-{kind}-{days[0]}-{days[1]}.csv",
+            mime="text/csv",
+            key=f"csv_{kind}",
+            on_click="ignore",
+        )
 
 
-SECTION_VIEWS = {"faces": _faces_view, "identification": _identification_view, "devices": _devices_view,
-                 "history": _history_view}
+SECTION_VIEWS = {
+    "faces": _faces_view,
+    "identification": _identification_view,
+    "devices": _devices_view,
+    "history": _history_view,
+}
 
 main()

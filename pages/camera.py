@@ -12,68 +12,85 @@ from core.retention import human_duration
 from pages._shared import error_text, get_services, lang, through_router, tr
 
 through_router()
-i18n.register({
-    "camera.title": ("カメラ", "Camera"),
-    "camera.privacy": (
-        "写真はこの FaceGate で顔の照合・分析に使われ、人物を特定できた場合は {match}、できなかった場合は"
-        " {unknown} で自動削除されます。",
-        "Your photo is processed by this FaceGate to identify and analyse faces, and deleted automatically "
-        "after {match} when someone is identified, {unknown} when nobody is."),
-    "camera.privacy_more": ("プライバシーの詳細", "More about privacy"),
-    "camera.privacy_details": (
-        "- 登録者の写真と顔データは、その人が削除されるまで保存されます（削除するとログの名前も消えます）。\n"
-        "- ログ（MQTT）には写真のファイル名だけが送られ、顔画像は送られません。\n"
-        "- 認証とドア開のログ（誰がいつ特定されたか）は {logs} 保存されます。",
-        "- Enrolled people's photos and face data are kept until that person is deleted (which also removes "
-        "their name from the logs).\n"
-        "- Logs (MQTT) carry only the photo's file name, never the face image.\n"
-        "- Authentication and door logs (who was identified, when) are kept for {logs}."),
-    "camera.intro": ("顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",
-                     "Take a photo of a face: FaceGate identifies the person, analyses the face, "
-                     "and opens the door for enrolled people."),
-    "camera.tab_camera": ("📷 撮影", "📷 Camera"),
-    "camera.tab_upload": ("🖼️ 画像を選ぶ", "🖼️ Upload"),
-    "camera.take": ("顔を撮影", "Take a photo of a face"),
-    "camera.upload": ("JPEG / PNG（{mb} MB まで）", "JPEG / PNG (up to {mb} MB)"),
-    "camera.working": ("照合・分析しています…", "Identifying and analysing…"),
-    "camera.result": ("結果", "Result"),
-    "camera.identified": ("✅ {person} さん", "✅ {person}"),
-    "camera.similarity": ("類似度 {similarity:.1f}%（しきい値 {threshold:.0f}%）",
-                          "similarity {similarity:.1f}% (threshold {threshold:.0f}%)"),
-    "camera.unknown": ("❓ 人物を特定できませんでした", "❓ Could not identify the person"),
-    "camera.unsearched": ("⚠️ この顔は小さい・不鮮明なため照合できませんでした",
-                          "⚠️ This face is too small or unclear to identify"),
-    "camera.face_n": ("顔 {n}", "Face {n}"),
-    "camera.face_largest": ("顔 {n}（最大の顔・ドアを判定）", "Face {n} (largest: decides the door)"),
-    "camera.door_open": ("ドアが開きました — {person} さん · {time}", "Door opened for {person} · {time}"),
-    "camera.door_closed": ("ドアは閉じたままです · {time}", "The door stays closed · {time}"),
-    "camera.analysis": ("顔の分析", "Face analysis"),
-    "camera.saved_as": ("保存: {picture} · 端末 {device}", "Saved as {picture} · device {device}"),
-    "camera.logs_sent": ("ログ: 認証 {auth} 件・分析 {analysis} 件・ドア {door} 件",
-                         "Logs: {auth} auth, {analysis} analysis, {door} door-open"),
-    "camera.logs_failed": ("写真と結果は保存しましたが、ログを送れませんでした: {error}",
-                           "The photo and result are saved, but the logs could not be sent: {error}"),
-    "camera.nobody_enrolled": (
-        "まだ誰も登録されていないため、誰の顔も特定されません。管理者が「登録者」のページで登録します"
-        "（「管理者」のページでサインイン）。",
-        "Nobody is enrolled yet, so no face will be identified. An administrator enrols people on the People "
-        "page (sign in on the Admin page)."),
-    "camera.no_face_hint": ("ヒント: 顔全体が写るように近づき、明るい場所で撮ってください。",
-                            "Tip: get the whole face in the frame, closer and in good light."),
-    "attr.AgeRange": ("年齢", "Age"),
-    "attr.Gender": ("性別", "Gender"),
-    "attr.Emotions": ("感情", "Emotion"),
-    "attr.Smile": ("笑顔", "Smile"),
-    "attr.EyesOpen": ("目が開いている", "Eyes open"),
-    "attr.MouthOpen": ("口が開いている", "Mouth open"),
-    "attr.Eyeglasses": ("眼鏡", "Eyeglasses"),
-    "attr.Sunglasses": ("サングラス", "Sunglasses"),
-    "attr.Beard": ("あごひげ", "Beard"),
-    "attr.Mustache": ("口ひげ", "Mustache"),
-    "gender.Male": ("男性", "Male"),
-    "gender.Female": ("女性", "Female"),
-    "attr.age_value": ("{low}〜{high} 歳", "{low}–{high} years"),
-})
+i18n.register(
+    {
+        "camera.title": ("カメラ", "Camera"),
+        "camera.privacy": (
+            "写真はこの FaceGate で顔の照合・分析に使われ、人物を特定できた場合は {match}、できなかった場合は"
+            " {unknown} で自動削除されます。",
+            "Your photo is processed by this FaceGate to identify and analyse faces, and deleted automatically "
+            "after {match} when someone is identified, {unknown} when nobody is.",
+        ),
+        "camera.privacy_more": ("プライバシーの詳細", "More about privacy"),
+        "camera.privacy_details": (
+            "- 登録者の写真と顔データは、その人が削除されるまで保存されます（削除するとログの名前も消えます）。\n"
+            "- ログ（MQTT）には写真のファイル名だけが送られ、顔画像は送られません。\n"
+            "- 認証とドア開のログ（誰がいつ特定されたか）は {logs} 保存されます。",
+            "- Enrolled people's photos and face data are kept until that person is deleted (which also removes "
+            "their name from the logs).\n"
+            "- Logs (MQTT) carry only the photo's file name, never the face image.\n"
+            "- Authentication and door logs (who was identified, when) are kept for {logs}.",
+        ),
+        "camera.intro": (
+            "顔を撮影すると、誰かを特定し、顔を分析し、登録者ならドアを開けます。",
+            "Take a photo of a face: FaceGate identifies the person, analyses the face, "
+            "and opens the door for enrolled people.",
+        ),
+        "camera.tab_camera": ("📷 撮影", "📷 Camera"),
+        "camera.tab_upload": ("🖼️ 画像を選ぶ", "🖼️ Upload"),
+        "camera.take": ("顔を撮影", "Take a photo of a face"),
+        "camera.upload": ("JPEG / PNG（{mb} MB まで）", "JPEG / PNG (up to {mb} MB)"),
+        "camera.working": ("照合・分析しています…", "Identifying and analysing…"),
+        "camera.result": ("結果", "Result"),
+        "camera.identified": ("✅ {person} さん", "✅ {person}"),
+        "camera.similarity": (
+            "類似度 {similarity:.1f}%（しきい値 {threshold:.0f}%）",
+            "similarity {similarity:.1f}% (threshold {threshold:.0f}%)",
+        ),
+        "camera.unknown": ("❓ 人物を特定できませんでした", "❓ Could not identify the person"),
+        "camera.unsearched": (
+            "⚠️ この顔は小さい・不鮮明なため照合できませんでした",
+            "⚠️ This face is too small or unclear to identify",
+        ),
+        "camera.face_n": ("顔 {n}", "Face {n}"),
+        "camera.face_largest": ("顔 {n}（最大の顔・ドアを判定）", "Face {n} (largest: decides the door)"),
+        "camera.door_open": ("ドアが開きました — {person} さん · {time}", "Door opened for {person} · {time}"),
+        "camera.door_closed": ("ドアは閉じたままです · {time}", "The door stays closed · {time}"),
+        "camera.analysis": ("顔の分析", "Face analysis"),
+        "camera.saved_as": ("保存: {picture} · 端末 {device}", "Saved as {picture} · device {device}"),
+        "camera.logs_sent": (
+            "ログ: 認証 {auth} 件・分析 {analysis} 件・ドア {door} 件",
+            "Logs: {auth} auth, {analysis} analysis, {door} door-open",
+        ),
+        "camera.logs_failed": (
+            "写真と結果は保存しましたが、ログを送れませんでした: {error}",
+            "The photo and result are saved, but the logs could not be sent: {error}",
+        ),
+        "camera.nobody_enrolled": (
+            "まだ誰も登録されていないため、誰の顔も特定されません。管理者が「登録者」のページで登録します"
+            "（「管理者」のページでサインイン）。",
+            "Nobody is enrolled yet, so no face will be identified. An administrator enrols people on the People "
+            "page (sign in on the Admin page).",
+        ),
+        "camera.no_face_hint": (
+            "ヒント: 顔全体が写るように近づき、明るい場所で撮ってください。",
+            "Tip: get the whole face in the frame, closer and in good light.",
+        ),
+        "attr.AgeRange": ("年齢", "Age"),
+        "attr.Gender": ("性別", "Gender"),
+        "attr.Emotions": ("感情", "Emotion"),
+        "attr.Smile": ("笑顔", "Smile"),
+        "attr.EyesOpen": ("目が開いている", "Eyes open"),
+        "attr.MouthOpen": ("口が開いている", "Mouth open"),
+        "attr.Eyeglasses": ("眼鏡", "Eyeglasses"),
+        "attr.Sunglasses": ("サングラス", "Sunglasses"),
+        "attr.Beard": ("あごひげ", "Beard"),
+        "attr.Mustache": ("口ひげ", "Mustache"),
+        "gender.Male": ("男性", "Male"),
+        "gender.Female": ("女性", "Female"),
+        "attr.age_value": ("{low}〜{high} 歳", "{low}–{high} years"),
+    }
+)
 
 
 def _value_text(name: str, value) -> str:
@@ -117,16 +134,23 @@ def _show(result, photo: bytes) -> None:
             st.success(tr("camera.door_open", person=result.person, time=when), icon="🚪")
         else:
             st.info(tr("camera.door_closed", time=when), icon="🔒")
-        st.image(draw_faces(decode_image(photo).rgb, result.faces, unknown_label=tr("common.unknown_short")),
-                 width="stretch")
+        st.image(
+            draw_faces(decode_image(photo).rgb, result.faces, unknown_label=tr("common.unknown_short")), width="stretch"
+        )
         for n, face in enumerate(result.faces, start=1):
             _face_card(face, n, result.threshold)
         st.caption(tr("camera.saved_as", picture=result.picture_name, device=result.device_id))
         if result.publish_error is not None:
             st.warning(tr("camera.logs_failed", error=error_text(result.publish_error)))
         else:
-            st.caption(tr("camera.logs_sent", auth=result.published.get("auth", 0),
-                          analysis=result.published.get("analysis", 0), door=result.published.get("door", 0)))
+            st.caption(
+                tr(
+                    "camera.logs_sent",
+                    auth=result.published.get("auth", 0),
+                    analysis=result.published.get("analysis", 0),
+                    door=result.published.get("door", 0),
+                )
+            )
 
 
 def _take(widget: str, photo) -> None:
@@ -148,8 +172,14 @@ def _privacy_notice() -> None:
     """What happens to the photo and how long it is kept (core.retention), before any photo."""
     s = get_services().settings
     # One visible sentence (a phone keeps the camera near the top), the rest one tap away.
-    st.info(tr("camera.privacy", match=human_duration(s.retention_match_hours, lang()),
-               unknown=human_duration(s.retention_unknown_hours, lang())), icon="🔒")
+    st.info(
+        tr(
+            "camera.privacy",
+            match=human_duration(s.retention_match_hours, lang()),
+            unknown=human_duration(s.retention_unknown_hours, lang()),
+        ),
+        icon="🔒",
+    )
     with st.expander(tr("camera.privacy_more")):
         st.markdown(tr("camera.privacy_details", logs=human_duration(s.retention_log_days * 24, lang())))
 
@@ -171,8 +201,9 @@ tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload
 with tab_camera:
     shot = st.camera_input(tr("camera.take"), key="camera_shot")
 with tab_upload:
-    upload = st.file_uploader(tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"],
-                              key="camera_upload")
+    upload = st.file_uploader(
+        tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"], key="camera_upload"
+    )
 if shot is not None:
     _take("shot", shot)
 if upload is not None:

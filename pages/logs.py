@@ -18,70 +18,88 @@ from pages._shared import get_services, get_settings, show_error, through_router
 from pages.components.phone_sensors import phone_sensors
 
 through_router()
-i18n.register({
-    "logs.title": ("ログ", "Logs"),
-    "logs.connection": ("ブローカー接続", "Broker connection"),
-    "logs.connected": ("接続中", "connected"),
-    "logs.offline": ("未接続", "offline"),
-    "logs.direct": ("直接保存", "stored directly"),
-    "logs.outbox": ("未送信（アウトボックス）", "Outbox (not yet sent)"),
-    "logs.rule_errors": ("ルールのエラー", "Rule errors"),
-    "logs.refused": ("ブローカーに拒否された記録が {n} 件あります（送信先のトピックが許可されていません）。"
-                     "記録は消さずに保管しています。",
-                     "{n} record(s) were refused by the broker (topic not allowed); they are kept, not deleted."),
-    "logs.endpoint": ("接続先 `{endpoint}`", "Endpoint `{endpoint}`"),
-    "logs.broker_up": ("ローカルブローカー稼働中: `{endpoint}` · 接続 {clients} · 受信 {received} · 確認応答 {acked}",
-                       "Local broker running: `{endpoint}` · {clients} connected · {received} received · "
-                       "{acked} acknowledged"),
-    "logs.broker_down": ("ローカルの MQTT ブローカーが動いていません。`make run`（python -m core serve）で起動すると、"
-                         "ログは MQTT で送られルールで保存されます。今はログを直接保存しています。",
-                         "The local MQTT broker is not running. Start it with `make run` (python -m core serve) to "
-                         "send logs over MQTT through the rules; for now logs are stored directly."),
-    "logs.aws_broker": ("AWS IoT Core に送信します。ルールの状態は AWS コンソールで確認できます。",
-                        "Logs go to AWS IoT Core; see rule metrics in the AWS console."),
-    "logs.tab_tail": ("ライブ", "Live"),
-    "logs.tab_phone": ("スマホのセンサー", "Phone sensors"),
-    "logs.tab_test": ("テスト送信", "Test message"),
-    "logs.tab_errors": ("エラー", "Errors"),
-    "logs.topic": ("トピック", "Topic"),
-    "logs.all_topics": ("すべて", "All topics"),
-    "logs.no_messages": ("まだメッセージがありません。", "No messages yet."),
-    "logs.stored_recently": ("最近保存されたログ", "Recently stored logs"),
-    "logs.col_time": ("受信時刻 (UTC)", "Received (UTC)"),
-    "logs.col_client": ("クライアント", "Client"),
-    "logs.col_topic": ("トピック", "Topic"),
-    "logs.col_payload": ("ペイロード", "Payload"),
-    "logs.payload": ("ペイロード (JSON)", "Payload (JSON)"),
-    "logs.publish": ("送信", "Publish"),
-    "logs.published": ("送信しました（ID {id}）。", "Published (id {id})."),
-    "logs.needs_broker": ("任意のトピックへの送信にはブローカーが必要です（make run）。",
-                          "Publishing to any topic needs the broker (make run)."),
-    "logs.not_json": ("ペイロードが JSON ではありません: {error}", "The payload is not JSON: {error}"),
-    "logs.no_errors": ("エラーはありません。", "No errors."),
-    "logs.admin_only": ("認証・ドア開・分析のログ、テスト送信、エラーの表示は管理者だけが使えます"
-                        "（管理者のページでサインイン）。",
-                        "Authentication, door-open and analysis logs, test messages and the error list are for "
-                        "administrators (sign in on the Admin page)."),
-    "logs.col_reason": ("理由", "Reason"),
-    "logs.phone_help": ("このページを開いている間、端末 {device} のセンサー値を sensorLogData に送ります。"
-                        "iPhone では「開始」をタップすると許可を求められます。",
-                        "While this page is open, sensor readings are published to sensorLogData as device "
-                        "{device}. On an iPhone, tapping Start asks for permission."),
-    "logs.phone_sent": ("{n} 件のセンサー値を送信しました（合計 {total}）。",
-                        "Published {n} readings ({total} in all)."),
-    "sensors.start": ("開始", "Start"),
-    "sensors.stop": ("停止", "Stop"),
-    "sensors.rate": ("送信頻度", "Rate"),
-    "sensors.geo": ("位置情報も送る（任意）", "Also send my location (optional)"),
-    "sensors.geo_denied": ("位置情報が許可されませんでした。", "Location was not allowed."),
-    "sensors.no_sensor": ("この端末にはモーションセンサーがありません（PC など）。代わりにシミュレーションを使えます。",
-                          "This device has no motion sensors (a PC?). You can use a simulated sensor instead."),
-    "sensors.simulated": ("シミュレーション（実測ではありません）", "SIMULATED sensor (not real readings)"),
-    "sensors.waiting": ("センサーの値を待っています…", "Waiting for sensor readings…"),
-    "sensors.sending": ("送信中（{n} 回目）", "Sending (batch {n})"),
-    "sensors.stopped": ("停止しました。", "Stopped."),
-    "sensors.denied": ("モーションセンサーが許可されませんでした。", "Motion sensors were not allowed."),
-})
+i18n.register(
+    {
+        "logs.title": ("ログ", "Logs"),
+        "logs.connection": ("ブローカー接続", "Broker connection"),
+        "logs.connected": ("接続中", "connected"),
+        "logs.offline": ("未接続", "offline"),
+        "logs.direct": ("直接保存", "stored directly"),
+        "logs.outbox": ("未送信（アウトボックス）", "Outbox (not yet sent)"),
+        "logs.rule_errors": ("ルールのエラー", "Rule errors"),
+        "logs.refused": (
+            "ブローカーに拒否された記録が {n} 件あります（送信先のトピックが許可されていません）。"
+            "記録は消さずに保管しています。",
+            "{n} record(s) were refused by the broker (topic not allowed); they are kept, not deleted.",
+        ),
+        "logs.endpoint": ("接続先 `{endpoint}`", "Endpoint `{endpoint}`"),
+        "logs.broker_up": (
+            "ローカルブローカー稼働中: `{endpoint}` · 接続 {clients} · 受信 {received} · 確認応答 {acked}",
+            "Local broker running: `{endpoint}` · {clients} connected · {received} received · {acked} acknowledged",
+        ),
+        "logs.broker_down": (
+            "ローカルの MQTT ブローカーが動いていません。`make run`（python -m core serve）で起動すると、"
+            "ログは MQTT で送られルールで保存されます。今はログを直接保存しています。",
+            "The local MQTT broker is not running. Start it with `make run` (python -m core serve) to "
+            "send logs over MQTT through the rules; for now logs are stored directly.",
+        ),
+        "logs.aws_broker": (
+            "AWS IoT Core に送信します。ルールの状態は AWS コンソールで確認できます。",
+            "Logs go to AWS IoT Core; see rule metrics in the AWS console.",
+        ),
+        "logs.tab_tail": ("ライブ", "Live"),
+        "logs.tab_phone": ("スマホのセンサー", "Phone sensors"),
+        "logs.tab_test": ("テスト送信", "Test message"),
+        "logs.tab_errors": ("エラー", "Errors"),
+        "logs.topic": ("トピック", "Topic"),
+        "logs.all_topics": ("すべて", "All topics"),
+        "logs.no_messages": ("まだメッセージがありません。", "No messages yet."),
+        "logs.stored_recently": ("最近保存されたログ", "Recently stored logs"),
+        "logs.col_time": ("受信時刻 (UTC)", "Received (UTC)"),
+        "logs.col_client": ("クライアント", "Client"),
+        "logs.col_topic": ("トピック", "Topic"),
+        "logs.col_payload": ("ペイロード", "Payload"),
+        "logs.payload": ("ペイロード (JSON)", "Payload (JSON)"),
+        "logs.publish": ("送信", "Publish"),
+        "logs.published": ("送信しました（ID {id}）。", "Published (id {id})."),
+        "logs.needs_broker": (
+            "任意のトピックへの送信にはブローカーが必要です（make run）。",
+            "Publishing to any topic needs the broker (make run).",
+        ),
+        "logs.not_json": ("ペイロードが JSON ではありません: {error}", "The payload is not JSON: {error}"),
+        "logs.no_errors": ("エラーはありません。", "No errors."),
+        "logs.admin_only": (
+            "認証・ドア開・分析のログ、テスト送信、エラーの表示は管理者だけが使えます（管理者のページでサインイン）。",
+            "Authentication, door-open and analysis logs, test messages and the error list are for "
+            "administrators (sign in on the Admin page).",
+        ),
+        "logs.col_reason": ("理由", "Reason"),
+        "logs.phone_help": (
+            "このページを開いている間、端末 {device} のセンサー値を sensorLogData に送ります。"
+            "iPhone では「開始」をタップすると許可を求められます。",
+            "While this page is open, sensor readings are published to sensorLogData as device "
+            "{device}. On an iPhone, tapping Start asks for permission.",
+        ),
+        "logs.phone_sent": (
+            "{n} 件のセンサー値を送信しました（合計 {total}）。",
+            "Published {n} readings ({total} in all).",
+        ),
+        "sensors.start": ("開始", "Start"),
+        "sensors.stop": ("停止", "Stop"),
+        "sensors.rate": ("送信頻度", "Rate"),
+        "sensors.geo": ("位置情報も送る（任意）", "Also send my location (optional)"),
+        "sensors.geo_denied": ("位置情報が許可されませんでした。", "Location was not allowed."),
+        "sensors.no_sensor": (
+            "この端末にはモーションセンサーがありません（PC など）。代わりにシミュレーションを使えます。",
+            "This device has no motion sensors (a PC?). You can use a simulated sensor instead.",
+        ),
+        "sensors.simulated": ("シミュレーション（実測ではありません）", "SIMULATED sensor (not real readings)"),
+        "sensors.waiting": ("センサーの値を待っています…", "Waiting for sensor readings…"),
+        "sensors.sending": ("送信中（{n} 回目）", "Sending (batch {n})"),
+        "sensors.stopped": ("停止しました。", "Stopped."),
+        "sensors.denied": ("モーションセンサーが許可されませんでした。", "Motion sensors were not allowed."),
+    }
+)
 
 svc = get_services()
 settings = get_settings()
@@ -112,8 +130,15 @@ def status_panel() -> None:
         st.info(tr("logs.broker_down"))
     else:
         b = broker.get("broker", {})
-        st.caption(tr("logs.broker_up", endpoint=b.get("endpoint", ""), clients=len(b.get("clients", [])),
-                      received=b.get("received", 0), acked=b.get("acknowledged", 0)))
+        st.caption(
+            tr(
+                "logs.broker_up",
+                endpoint=b.get("endpoint", ""),
+                clients=len(b.get("clients", [])),
+                received=b.get("received", 0),
+                acked=b.get("acknowledged", 0),
+            )
+        )
 
 
 def _received(ms: int) -> str:
@@ -126,9 +151,21 @@ def live_tail(topic: str | None) -> None:
     # browser may see, ``topic`` None (all) only for an admin.
     rows = telemetry.recent(topic, 30) if telemetry is not None else []
     if rows:
-        st.dataframe(pd.DataFrame([{tr("logs.col_time"): _received(r["received_ms"]), tr("logs.col_topic"): r["topic"],
-                                    tr("logs.col_client"): r["client_id"], tr("logs.col_payload"): r["payload"]}
-                                   for r in rows]), hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        tr("logs.col_time"): _received(r["received_ms"]),
+                        tr("logs.col_topic"): r["topic"],
+                        tr("logs.col_client"): r["client_id"],
+                        tr("logs.col_payload"): r["payload"],
+                    }
+                    for r in rows
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
         return
     # No broker journal (direct publishing, or the aws world): show what the store holds.
     kinds = [kind_for_topic(topic, settings.topic_prefix)] if topic else list(KINDS)
@@ -174,8 +211,22 @@ def publish_test(topic: str, text: str) -> None:
 @st.fragment
 def phone_panel() -> None:
     st.caption(tr("logs.phone_help", device=settings.device_id))
-    text = {k: tr(f"sensors.{k}") for k in ("start", "stop", "rate", "geo", "geo_denied", "no_sensor", "simulated",
-                                             "waiting", "sending", "stopped", "denied")}
+    text = {
+        k: tr(f"sensors.{k}")
+        for k in (
+            "start",
+            "stop",
+            "rate",
+            "geo",
+            "geo_denied",
+            "no_sensor",
+            "simulated",
+            "waiting",
+            "sending",
+            "stopped",
+            "denied",
+        )
+    }
     batch = phone_sensors(text=text, key="phone_sensors")
     if not batch:
         return
@@ -198,8 +249,9 @@ def phone_panel() -> None:
 admin = access.is_admin()
 status_panel()
 if admin:
-    tab_tail, tab_phone, tab_test, tab_errors = st.tabs([tr("logs.tab_tail"), tr("logs.tab_phone"),
-                                                         tr("logs.tab_test"), tr("logs.tab_errors")])
+    tab_tail, tab_phone, tab_test, tab_errors = st.tabs(
+        [tr("logs.tab_tail"), tr("logs.tab_phone"), tr("logs.tab_test"), tr("logs.tab_errors")]
+    )
 else:
     tab_tail, tab_phone = st.tabs([tr("logs.tab_tail"), tr("logs.tab_phone")])
     tab_test = tab_errors = None
@@ -207,8 +259,12 @@ topics = [topic_for(k, settings.topic_prefix) for k in KIND_TOPICS]
 sensor_topic = topic_for("sensor", settings.topic_prefix)
 with tab_tail:
     if admin:
-        chosen = st.selectbox(tr("logs.topic"), [None, *topics], key="logs_topic",
-                              format_func=lambda t: tr("logs.all_topics") if t is None else t)
+        chosen = st.selectbox(
+            tr("logs.topic"),
+            [None, *topics],
+            key="logs_topic",
+            format_func=lambda t: tr("logs.all_topics") if t is None else t,
+        )
     else:
         chosen = sensor_topic
         st.caption(tr("logs.admin_only"))
@@ -221,8 +277,9 @@ if tab_test is not None:
         example["Datetime"] = iso_utc_ms(utc_now())
         with st.form("logs_test_message"):
             topic = st.text_input(tr("logs.topic"), value=topics[-1], key="logs_test_topic")
-            text = st.text_area(tr("logs.payload"), value=json.dumps(example, ensure_ascii=False),
-                                key="logs_test_payload")
+            text = st.text_area(
+                tr("logs.payload"), value=json.dumps(example, ensure_ascii=False), key="logs_test_payload"
+            )
             if st.form_submit_button(tr("logs.publish"), type="primary"):
                 publish_test(topic.strip(), text)
 if tab_errors is not None:
@@ -231,7 +288,19 @@ if tab_errors is not None:
         if not errors:
             st.info(tr("logs.no_errors"))
         else:
-            st.dataframe(pd.DataFrame([{tr("logs.col_time"): _received(e["at_ms"]), tr("logs.col_topic"): e["topic"],
-                                        tr("logs.col_client"): e["client_id"], tr("logs.col_reason"): e["reason"],
-                                        tr("logs.col_payload"): e["payload"]} for e in errors]),
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                pd.DataFrame(
+                    [
+                        {
+                            tr("logs.col_time"): _received(e["at_ms"]),
+                            tr("logs.col_topic"): e["topic"],
+                            tr("logs.col_client"): e["client_id"],
+                            tr("logs.col_reason"): e["reason"],
+                            tr("logs.col_payload"): e["payload"],
+                        }
+                        for e in errors
+                    ]
+                ),
+                hide_index=True,
+                width="stretch",
+            )

@@ -10,44 +10,53 @@ from core.images import MAX_IMAGE_BYTES
 from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
 
 through_router()
-i18n.register({
-    "people.title": ("登録者", "People"),
-    "people.enrol": ("➕ 人を登録する", "➕ Enrol a person"),
-    "people.enrol_help": ("同じ人の写真を数枚登録すると精度が上がります。1 枚に 1 人だけ写してください。",
-                          "Several photos of the same person improve accuracy. One person per photo."),
-    "people.name": ("名前（英数字、例: Taro_Yamada）", "Name (letters and digits, e.g. Taro_Yamada)"),
-    "people.tab_camera": ("📷 撮影", "📷 Camera"),
-    "people.tab_upload": ("🖼️ 写真を選ぶ（複数可）", "🖼️ Upload (several)"),
-    "people.take": ("登録する顔を撮影", "Take a photo to enrol"),
-    "people.upload": ("JPEG / PNG（各 {mb} MB まで）", "JPEG / PNG (up to {mb} MB each)"),
-    "people.enrol_button": ("登録する", "Enrol"),
-    "people.need_name": ("名前を入力してください。", "Enter a name."),
-    "people.need_photo": ("写真を撮るか選んでください。", "Take or choose at least one photo."),
-    "people.working": ("登録しています…", "Enrolling…"),
-    "people.indexed": ("✅ {file}: 登録しました", "✅ {file}: enrolled"),
-    "people.not_indexed": ("❌ {file}: 登録できませんでした — {reasons}", "❌ {file}: not enrolled — {reasons}"),
-    "people.enrolled_summary": ("{person}: {ok} / {total} 枚を登録しました",
-                                "{person}: {ok} of {total} photos enrolled"),
-    "people.list": ("登録済みの人", "Enrolled people"),
-    "people.empty": ("まだ誰も登録されていません。", "Nobody is enrolled yet."),
-    "people.meta": ("顔 {count} 件 · 登録 {date}", "{count} face(s) · enrolled {date}"),
-    "people.date_unknown": ("不明", "unknown"),
-    "people.manage": ("編集・削除", "Edit or delete"),
-    "people.rename_to": ("新しい名前", "New name"),
-    "people.rename": ("名前を変更", "Rename"),
-    "people.renamed": ("{old} を {new} に変更しました。", "Renamed {old} to {new}."),
-    "people.faces": ("登録された顔", "Enrolled faces"),
-    "people.no_photo": ("写真なし（アプリ外で登録）", "no photo (enrolled outside the app)"),
-    "people.delete_face": ("この顔を削除", "Delete this face"),
-    "people.face_deleted": ("顔を 1 件削除しました。", "Deleted one face."),
-    "people.confirm_delete": ("{person} の顔・写真・ログの名前をすべて削除します",
-                              "Delete every face, photo and log entry of {person}"),
-    "people.delete_person": ("この人を削除", "Delete this person"),
-    "people.person_deleted": ("{person} を削除しました（顔 {faces} 件・写真 {objects} 件・撮影記録 {captures} 件・"
-                              "ログ {log_records} 件）。",
-                              "Deleted {person} ({faces} faces, {objects} stored files, {captures} captures, "
-                              "{log_records} log records)."),
-})
+i18n.register(
+    {
+        "people.title": ("登録者", "People"),
+        "people.enrol": ("➕ 人を登録する", "➕ Enrol a person"),
+        "people.enrol_help": (
+            "同じ人の写真を数枚登録すると精度が上がります。1 枚に 1 人だけ写してください。",
+            "Several photos of the same person improve accuracy. One person per photo.",
+        ),
+        "people.name": ("名前（英数字、例: Taro_Yamada）", "Name (letters and digits, e.g. Taro_Yamada)"),
+        "people.tab_camera": ("📷 撮影", "📷 Camera"),
+        "people.tab_upload": ("🖼️ 写真を選ぶ（複数可）", "🖼️ Upload (several)"),
+        "people.take": ("登録する顔を撮影", "Take a photo to enrol"),
+        "people.upload": ("JPEG / PNG（各 {mb} MB まで）", "JPEG / PNG (up to {mb} MB each)"),
+        "people.enrol_button": ("登録する", "Enrol"),
+        "people.need_name": ("名前を入力してください。", "Enter a name."),
+        "people.need_photo": ("写真を撮るか選んでください。", "Take or choose at least one photo."),
+        "people.working": ("登録しています…", "Enrolling…"),
+        "people.indexed": ("✅ {file}: 登録しました", "✅ {file}: enrolled"),
+        "people.not_indexed": ("❌ {file}: 登録できませんでした — {reasons}", "❌ {file}: not enrolled — {reasons}"),
+        "people.enrolled_summary": (
+            "{person}: {ok} / {total} 枚を登録しました",
+            "{person}: {ok} of {total} photos enrolled",
+        ),
+        "people.list": ("登録済みの人", "Enrolled people"),
+        "people.empty": ("まだ誰も登録されていません。", "Nobody is enrolled yet."),
+        "people.meta": ("顔 {count} 件 · 登録 {date}", "{count} face(s) · enrolled {date}"),
+        "people.date_unknown": ("不明", "unknown"),
+        "people.manage": ("編集・削除", "Edit or delete"),
+        "people.rename_to": ("新しい名前", "New name"),
+        "people.rename": ("名前を変更", "Rename"),
+        "people.renamed": ("{old} を {new} に変更しました。", "Renamed {old} to {new}."),
+        "people.faces": ("登録された顔", "Enrolled faces"),
+        "people.no_photo": ("写真なし（アプリ外で登録）", "no photo (enrolled outside the app)"),
+        "people.delete_face": ("この顔を削除", "Delete this face"),
+        "people.face_deleted": ("顔を 1 件削除しました。", "Deleted one face."),
+        "people.confirm_delete": (
+            "{person} の顔・写真・ログの名前をすべて削除します",
+            "Delete every face, photo and log entry of {person}",
+        ),
+        "people.delete_person": ("この人を削除", "Delete this person"),
+        "people.person_deleted": (
+            "{person} を削除しました（顔 {faces} 件・写真 {objects} 件・撮影記録 {captures} 件・"
+            "ログ {log_records} 件）。",
+            "Deleted {person} ({faces} faces, {objects} stored files, {captures} captures, {log_records} log records).",
+        ),
+    }
+)
 
 svc = get_services()
 st.title(tr("people.title"))
@@ -62,10 +71,14 @@ with st.expander(tr("people.enrol"), expanded=True):
     with tab_camera:
         shot = st.camera_input(tr("people.take"), key="enrol_shot")
     with tab_upload:
-        uploads = st.file_uploader(tr("people.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)),
-                                   type=["jpg", "jpeg", "png"], accept_multiple_files=True, key="enrol_uploads")
+        uploads = st.file_uploader(
+            tr("people.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)),
+            type=["jpg", "jpeg", "png"],
+            accept_multiple_files=True,
+            key="enrol_uploads",
+        )
     if st.button(tr("people.enrol_button"), type="primary", key="enrol_button", width="stretch"):
-        images = ([("camera.jpg", shot.getvalue())] if shot is not None else [])
+        images = [("camera.jpg", shot.getvalue())] if shot is not None else []
         images += [(u.name, u.getvalue()) for u in uploads or []]
         if not name.strip():
             st.warning(tr("people.need_name"))
@@ -73,8 +86,13 @@ with st.expander(tr("people.enrol"), expanded=True):
             st.warning(tr("people.need_photo"))
         else:
             with st.spinner(tr("people.working")):
-                outcomes = run_action(people.enrol_person, svc, name, images,
-                                      source="camera" if shot is not None and not uploads else "upload")
+                outcomes = run_action(
+                    people.enrol_person,
+                    svc,
+                    name,
+                    images,
+                    source="camera" if shot is not None and not uploads else "upload",
+                )
             if outcomes is not None:
                 st.session_state["enrol_outcomes"] = (people.person_key(name), outcomes)
     if "enrol_outcomes" in st.session_state:
@@ -125,8 +143,9 @@ def _manage(person: people.Person, i: int) -> None:
             st.caption(f"`{face_id[:8]}` · {tr('people.no_photo')}")
             _delete_face_button(person, face_id)
     sure = st.checkbox(tr("people.confirm_delete", person=person.name), key=f"confirm_delete_{i}")
-    if st.button(tr("people.delete_person"), key=f"delete_person_{i}", type="primary", disabled=not sure,
-                 width="stretch"):
+    if st.button(
+        tr("people.delete_person"), key=f"delete_person_{i}", type="primary", disabled=not sure, width="stretch"
+    ):
         counts = run_action(people.delete_person, svc, person.name)
         if counts is not None:
             st.session_state["people_flash"] = tr("people.person_deleted", person=person.name, **counts)
@@ -134,8 +153,10 @@ def _manage(person: people.Person, i: int) -> None:
 
 
 def _delete_face_button(person: people.Person, face_id: str) -> None:
-    if (st.button(tr("people.delete_face"), key=f"delete_face_{face_id}")
-            and run_action(people.delete_face, svc, person.name, face_id) is not None):
+    if (
+        st.button(tr("people.delete_face"), key=f"delete_face_{face_id}")
+        and run_action(people.delete_face, svc, person.name, face_id) is not None
+    ):
         st.session_state["people_flash"] = tr("people.face_deleted")
         st.rerun()
 

@@ -8,35 +8,41 @@ import streamlit.components.v1 as components
 from core import i18n
 from pages._shared import get_services, show_error, tr
 
-i18n.register({
-    "quicksight.title": ("QuickSight", "QuickSight"),
-    "quicksight.none": (
-        "QuickSight のダッシュボードは設定されていません。埋め込むには FACEGATE_QUICKSIGHT_DASHBOARDS に"
-        "ダッシュボード ID を（カンマ区切りで）設定してください。同じグラフは「分析」ページで見られます。",
-        "No QuickSight dashboards are configured. To embed some, set FACEGATE_QUICKSIGHT_DASHBOARDS to their ids "
-        "(comma-separated). The Analytics page shows the same charts."),
-    "quicksight.local": (
-        "ローカル環境には QuickSight がないため埋め込みません。AWS 環境では次のダッシュボードを埋め込みます:",
-        "The local world has no QuickSight, so nothing is embedded. In the aws world these dashboards are "
-        "embedded:"),
-    "quicksight.native": ("同じグラフを「分析」ページで見る", "See the same charts on the Analytics page"),
-    "quicksight.dashboard": ("ダッシュボード {id}", "Dashboard {id}"),
-    "quicksight.renew": ("再読み込み（新しい URL）", "Reload (new URL)"),
-    "quicksight.expires": ("埋め込み URL は 5 分以内に一度だけ使えます。期限切れの URL は自動で更新します。",
-                           "An embed URL works once within 5 minutes; expired URLs are renewed automatically."),
-    "quicksight.problem.access_denied": ("権限がありません", "Not allowed"),
-    "quicksight.problem.no_subscription": ("QuickSight を契約していません", "No QuickSight subscription"),
-    "quicksight.problem.enterprise_needed": ("Enterprise エディションが必要です", "Enterprise edition needed"),
-    "quicksight.problem.pricing_plan": ("料金プランが対応していません", "Pricing plan does not allow this"),
-    "quicksight.problem.user_not_found": ("QuickSight ユーザーが見つかりません", "QuickSight user not found"),
-    "quicksight.problem.not_found": ("ダッシュボードが見つかりません", "Dashboard not found"),
-    "quicksight.problem.no_user": ("埋め込むユーザーが未設定です", "No embedding user configured"),
-    "quicksight.problem.no_account": ("AWS アカウント ID が未設定です", "AWS account id not configured"),
-    "quicksight.problem.throttled": ("混み合っています", "Throttled"),
-    "quicksight.problem.unavailable": ("QuickSight に接続できません", "QuickSight unavailable"),
-    "quicksight.problem.invalid": ("要求が拒否されました", "Request refused"),
-    "quicksight.problem.local_world": ("ローカル環境", "Local world"),
-})
+i18n.register(
+    {
+        "quicksight.title": ("QuickSight", "QuickSight"),
+        "quicksight.none": (
+            "QuickSight のダッシュボードは設定されていません。埋め込むには FACEGATE_QUICKSIGHT_DASHBOARDS に"
+            "ダッシュボード ID を（カンマ区切りで）設定してください。同じグラフは「分析」ページで見られます。",
+            "No QuickSight dashboards are configured. To embed some, set FACEGATE_QUICKSIGHT_DASHBOARDS to their ids "
+            "(comma-separated). The Analytics page shows the same charts.",
+        ),
+        "quicksight.local": (
+            "ローカル環境には QuickSight がないため埋め込みません。AWS 環境では次のダッシュボードを埋め込みます:",
+            "The local world has no QuickSight, so nothing is embedded. In the aws world these dashboards are "
+            "embedded:",
+        ),
+        "quicksight.native": ("同じグラフを「分析」ページで見る", "See the same charts on the Analytics page"),
+        "quicksight.dashboard": ("ダッシュボード {id}", "Dashboard {id}"),
+        "quicksight.renew": ("再読み込み（新しい URL）", "Reload (new URL)"),
+        "quicksight.expires": (
+            "埋め込み URL は 5 分以内に一度だけ使えます。期限切れの URL は自動で更新します。",
+            "An embed URL works once within 5 minutes; expired URLs are renewed automatically.",
+        ),
+        "quicksight.problem.access_denied": ("権限がありません", "Not allowed"),
+        "quicksight.problem.no_subscription": ("QuickSight を契約していません", "No QuickSight subscription"),
+        "quicksight.problem.enterprise_needed": ("Enterprise エディションが必要です", "Enterprise edition needed"),
+        "quicksight.problem.pricing_plan": ("料金プランが対応していません", "Pricing plan does not allow this"),
+        "quicksight.problem.user_not_found": ("QuickSight ユーザーが見つかりません", "QuickSight user not found"),
+        "quicksight.problem.not_found": ("ダッシュボードが見つかりません", "Dashboard not found"),
+        "quicksight.problem.no_user": ("埋め込むユーザーが未設定です", "No embedding user configured"),
+        "quicksight.problem.no_account": ("AWS アカウント ID が未設定です", "AWS account id not configured"),
+        "quicksight.problem.throttled": ("混み合っています", "Throttled"),
+        "quicksight.problem.unavailable": ("QuickSight に接続できません", "QuickSight unavailable"),
+        "quicksight.problem.invalid": ("要求が拒否されました", "Request refused"),
+        "quicksight.problem.local_world": ("ローカル環境", "Local world"),
+    }
+)
 
 
 def _native_link() -> None:

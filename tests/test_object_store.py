@@ -16,7 +16,9 @@ def test_put_get_list_delete(store):
     store.put_object("facegate-photos", "captures/2026/x.json", b"{}")
     assert store.get_object("facegate-photos", "image01_20190808181200.jpg") == b"abc"
     assert [o.key for o in store.list_objects("facegate-photos")] == [
-        "captures/2026/x.json", "image01_20190808181200.jpg"]
+        "captures/2026/x.json",
+        "image01_20190808181200.jpg",
+    ]
     assert [o.key for o in store.list_objects("facegate-photos", "captures/")] == ["captures/2026/x.json"]
     assert store.exists("facegate-photos", "captures/2026/x.json")
     store.delete_object("facegate-photos", "captures/2026/x.json")

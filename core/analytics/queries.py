@@ -84,12 +84,20 @@ def _df(con, sql: str, args: list) -> pd.DataFrame:
 
 def filter_options(con) -> dict:
     """Devices and people that occur, and the first/last event time (UTC, None when empty)."""
-    devices = _df(con, """SELECT DISTINCT device FROM (
+    devices = _df(
+        con,
+        """SELECT DISTINCT device FROM (
         SELECT device FROM auth UNION ALL SELECT device FROM door UNION ALL
         SELECT device FROM sensor UNION ALL SELECT device FROM analysis) WHERE device IS NOT NULL
-        ORDER BY device""", [])["device"].tolist()
-    people = _df(con, """SELECT DISTINCT person FROM (SELECT person FROM auth UNION ALL SELECT person FROM door)
-        WHERE person IS NOT NULL ORDER BY person""", [])["person"].tolist()
+        ORDER BY device""",
+        [],
+    )["device"].tolist()
+    people = _df(
+        con,
+        """SELECT DISTINCT person FROM (SELECT person FROM auth UNION ALL SELECT person FROM door)
+        WHERE person IS NOT NULL ORDER BY person""",
+        [],
+    )["person"].tolist()
     span = con.execute("""SELECT min(lo), max(hi) FROM (
         SELECT min(ts) lo, max(ts) hi FROM auth UNION ALL SELECT min(ts), max(ts) FROM door UNION ALL
         SELECT min(ts), max(ts) FROM sensor UNION ALL SELECT min(ts), max(ts) FROM analysis)""").fetchone()
@@ -101,10 +109,13 @@ def kpis(con, f: AnalyticsFilter) -> dict:
     """Headline numbers: captures, identified, unknown, people seen, door opens, sensor
     readings, analysed faces."""
     w, a = _where("auth", f)
-    caps = con.execute(f"""SELECT count(*), count(*) FILTER (WHERE ok), count(DISTINCT person) FROM (
+    caps = con.execute(
+        f"""SELECT count(*), count(*) FILTER (WHERE ok), count(DISTINCT person) FROM (
         SELECT coalesce(picture, 'seq:' || seq) cap, bool_or(coalesce(result, FALSE)) ok,
                any_value(person) FILTER (WHERE result) person
-        FROM auth WHERE {w} GROUP BY cap)""", a).fetchone()
+        FROM auth WHERE {w} GROUP BY cap)""",
+        a,
+    ).fetchone()
     wd, ad = _where("door", f)
     ws, as_ = _where("sensor", f)
     wa, aa = _where("analysis", f)
@@ -112,8 +123,15 @@ def kpis(con, f: AnalyticsFilter) -> dict:
     sensor = con.execute(f"SELECT count(*) FROM sensor WHERE {ws}", as_).fetchone()[0]
     faces = con.execute(f"SELECT count(*) FROM analysis WHERE {wa}", aa).fetchone()[0]
     people = con.execute(f"SELECT count(DISTINCT person) FROM auth WHERE {w} AND result", a).fetchone()[0]
-    return {"captures": caps[0], "identified": caps[1], "unknown": caps[0] - caps[1], "people": people,
-            "door_opens": door, "sensor_readings": sensor, "faces_analysed": faces}
+    return {
+        "captures": caps[0],
+        "identified": caps[1],
+        "unknown": caps[0] - caps[1],
+        "people": people,
+        "door_opens": door,
+        "sensor_readings": sensor,
+        "faces_analysed": faces,
+    }
 
 
 def pick_bucket(f: AnalyticsFilter, first: datetime | None = None, last: datetime | None = None) -> str:
@@ -133,65 +151,94 @@ def sensor_series(con, f: AnalyticsFilter, bucket: str = "hour") -> pd.DataFrame
     magnitude for boards that send only axes) and the number of readings."""
     w, a = _where("sensor", f)
     reading = "coalesce(value, sqrt(accel_x*accel_x + accel_y*accel_y + accel_z*accel_z))"
-    return _df(con, f"""SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', {_local(f)}) AS time, device,
+    return _df(
+        con,
+        f"""SELECT time_bucket(INTERVAL '{BUCKETS[bucket]}', {_local(f)}) AS time, device,
             avg({reading}) AS mean, min({reading}) AS min, max({reading}) AS max, count(*) AS readings
-        FROM sensor WHERE {w} AND ts IS NOT NULL GROUP BY ALL ORDER BY device, time""", a)
+        FROM sensor WHERE {w} AND ts IS NOT NULL GROUP BY ALL ORDER BY device, time""",
+        a,
+    )
 
 
 def gender_counts(con, f: AnalyticsFilter) -> pd.DataFrame:
     """``gender`` (None = not available) and ``faces``, largest first."""
     w, a = _where("analysis", f)
-    return _df(con, f"SELECT gender, count(*) AS faces FROM analysis WHERE {w} GROUP BY ALL ORDER BY faces DESC, "
-                    "gender", a)
+    return _df(
+        con, f"SELECT gender, count(*) AS faces FROM analysis WHERE {w} GROUP BY ALL ORDER BY faces DESC, gender", a
+    )
 
 
 def age_distribution(con, f: AnalyticsFilter) -> pd.DataFrame:
     """Faces per decade of the estimated age (middle of AgeRange); ``decade`` None = not available."""
     w, a = _where("analysis", f)
-    return _df(con, f"""SELECT CAST(floor((age_low + age_high) / 20.0) * 10 AS INTEGER) AS decade, count(*) AS faces
-        FROM analysis WHERE {w} GROUP BY ALL ORDER BY decade NULLS LAST""", a)
+    return _df(
+        con,
+        f"""SELECT CAST(floor((age_low + age_high) / 20.0) * 10 AS INTEGER) AS decade, count(*) AS faces
+        FROM analysis WHERE {w} GROUP BY ALL ORDER BY decade NULLS LAST""",
+        a,
+    )
 
 
 def emotion_mix(con, f: AnalyticsFilter) -> tuple[str, pd.DataFrame]:
     """``("emotion", counts)`` when records carry an Emotion; otherwise ``("smile", counts of
     Smile true/false/None)`` — the only expression the course's analysis record has."""
     w, a = _where("analysis", f)
-    emotions = _df(con, f"SELECT emotion AS label, count(*) AS faces FROM analysis WHERE {w} AND emotion IS NOT NULL "
-                        "GROUP BY ALL ORDER BY faces DESC", a)
+    emotions = _df(
+        con,
+        f"SELECT emotion AS label, count(*) AS faces FROM analysis WHERE {w} AND emotion IS NOT NULL "
+        "GROUP BY ALL ORDER BY faces DESC",
+        a,
+    )
     if len(emotions):
         return "emotion", emotions
-    return "smile", _df(con, f"SELECT smile AS label, count(*) AS faces FROM analysis WHERE {w} GROUP BY ALL "
-                             "ORDER BY faces DESC", a)
+    return "smile", _df(
+        con, f"SELECT smile AS label, count(*) AS faces FROM analysis WHERE {w} GROUP BY ALL ORDER BY faces DESC", a
+    )
 
 
 def _captures(f: AnalyticsFilter) -> tuple[str, list]:
     """One row per capture (auth records of one PictureName), identified if any matched."""
     w, a = _where("auth", f)
-    return (f"""SELECT coalesce(picture, 'seq:' || seq) cap, min(ts) ts, any_value(device) device,
-                   bool_or(coalesce(result, FALSE)) ok FROM auth WHERE {w} AND ts IS NOT NULL GROUP BY cap""", a)
+    return (
+        f"""SELECT coalesce(picture, 'seq:' || seq) cap, min(ts) ts, any_value(device) device,
+                   bool_or(coalesce(result, FALSE)) ok FROM auth WHERE {w} AND ts IS NOT NULL GROUP BY cap""",
+        a,
+    )
 
 
 def identification_by_day(con, f: AnalyticsFilter) -> pd.DataFrame:
     """Per day: captures, identified, unknown, success_rate and unknown_rate (0-1)."""
     caps, a = _captures(f)
-    return _df(con, f"""SELECT date_trunc('day', {_local(f)}) AS day, count(*) AS captures,
+    return _df(
+        con,
+        f"""SELECT date_trunc('day', {_local(f)}) AS day, count(*) AS captures,
             count(*) FILTER (WHERE ok) AS identified, count(*) FILTER (WHERE NOT ok) AS unknown,
             identified / captures AS success_rate, unknown / captures AS unknown_rate
-        FROM ({caps}) GROUP BY ALL ORDER BY day""", a)
+        FROM ({caps}) GROUP BY ALL ORDER BY day""",
+        a,
+    )
 
 
 def people_per_day(con, f: AnalyticsFilter) -> pd.DataFrame:
     """Per day: how many different registered people were identified."""
     w, a = _where("auth", f)
-    return _df(con, f"""SELECT date_trunc('day', {_local(f)}) AS day, count(DISTINCT person) AS people
-        FROM auth WHERE {w} AND result AND ts IS NOT NULL GROUP BY ALL ORDER BY day""", a)
+    return _df(
+        con,
+        f"""SELECT date_trunc('day', {_local(f)}) AS day, count(DISTINCT person) AS people
+        FROM auth WHERE {w} AND result AND ts IS NOT NULL GROUP BY ALL ORDER BY day""",
+        a,
+    )
 
 
 def weekday_hour(con, f: AnalyticsFilter) -> pd.DataFrame:
     """Captures per weekday (0 = Monday) and hour of day (0-23)."""
     caps, a = _captures(f)
-    return _df(con, f"""SELECT isodow({_local(f)}) - 1 AS weekday, hour({_local(f)}) AS hour, count(*) AS captures
-        FROM ({caps}) GROUP BY ALL ORDER BY weekday, hour""", a)
+    return _df(
+        con,
+        f"""SELECT isodow({_local(f)}) - 1 AS weekday, hour({_local(f)}) AS hour, count(*) AS captures
+        FROM ({caps}) GROUP BY ALL ORDER BY weekday, hour""",
+        a,
+    )
 
 
 def device_comparison(con, f: AnalyticsFilter) -> pd.DataFrame:
@@ -199,7 +246,9 @@ def device_comparison(con, f: AnalyticsFilter) -> pd.DataFrame:
     caps, a = _captures(f)
     wd, ad = _where("door", f)
     ws, as_ = _where("sensor", f)
-    return _df(con, f"""
+    return _df(
+        con,
+        f"""
         WITH c AS (SELECT device, count(*) captures, avg(ok::INTEGER) success_rate FROM ({caps}) GROUP BY device),
              d AS (SELECT device, count(*) door_opens FROM door WHERE {wd} GROUP BY device),
              s AS (SELECT device, count(*) sensor_readings, avg(value) sensor_mean FROM sensor WHERE {ws}
@@ -207,15 +256,21 @@ def device_comparison(con, f: AnalyticsFilter) -> pd.DataFrame:
         SELECT device, coalesce(captures, 0) AS captures, success_rate, coalesce(door_opens, 0) AS door_opens,
                coalesce(sensor_readings, 0) AS sensor_readings, sensor_mean
         FROM c FULL JOIN d USING (device) FULL JOIN s USING (device)
-        WHERE device IS NOT NULL ORDER BY device""", a + ad + as_)
+        WHERE device IS NOT NULL ORDER BY device""",
+        a + ad + as_,
+    )
 
 
 def auth_history(con, f: AnalyticsFilter, limit: int = 1000) -> tuple[int, pd.DataFrame]:
     """(how many match, the newest ``limit`` auth records: time, device, result, person, picture)."""
     w, a = _where("auth", f)
     total = con.execute(f"SELECT count(*) FROM auth WHERE {w}", a).fetchone()[0]
-    rows = _df(con, f"""SELECT {_local(f)} AS time, device, result, person, picture FROM auth WHERE {w}
-        ORDER BY ts DESC NULLS LAST, seq DESC LIMIT {int(limit)}""", a)
+    rows = _df(
+        con,
+        f"""SELECT {_local(f)} AS time, device, result, person, picture FROM auth WHERE {w}
+        ORDER BY ts DESC NULLS LAST, seq DESC LIMIT {int(limit)}""",
+        a,
+    )
     return total, rows
 
 
@@ -223,13 +278,28 @@ def door_history(con, f: AnalyticsFilter, limit: int = 1000) -> tuple[int, pd.Da
     """(how many match, the newest ``limit`` door-open records: time, device, person)."""
     w, a = _where("door", f)
     total = con.execute(f"SELECT count(*) FROM door WHERE {w}", a).fetchone()[0]
-    rows = _df(con, f"""SELECT {_local(f)} AS time, device, person FROM door WHERE {w}
-        ORDER BY ts DESC NULLS LAST, seq DESC LIMIT {int(limit)}""", a)
+    rows = _df(
+        con,
+        f"""SELECT {_local(f)} AS time, device, person FROM door WHERE {w}
+        ORDER BY ts DESC NULLS LAST, seq DESC LIMIT {int(limit)}""",
+        a,
+    )
     return total, rows
 
 
-CHARTS = ("kpis", "sensor", "gender", "age", "emotion", "identification", "people", "heatmap", "devices",
-          "auth_history", "door_history")
+CHARTS = (
+    "kpis",
+    "sensor",
+    "gender",
+    "age",
+    "emotion",
+    "identification",
+    "people",
+    "heatmap",
+    "devices",
+    "auth_history",
+    "door_history",
+)
 
 
 # The analytics page's sections and the charts each one draws (only the open one is queried).
@@ -243,8 +313,14 @@ SECTIONS = {
 }
 
 
-def chart_data(con, f: AnalyticsFilter, bucket: str | None = None, history_limit: int = 1000,
-               timings: dict | None = None, charts=None) -> dict:
+def chart_data(
+    con,
+    f: AnalyticsFilter,
+    bucket: str | None = None,
+    history_limit: int = 1000,
+    timings: dict | None = None,
+    charts=None,
+) -> dict:
     """The data of ``charts`` (names from CHARTS; default every chart) for ``f`` from one
     connection. ``timings`` (if given) receives the seconds each chart's query took."""
     import time
@@ -293,5 +369,6 @@ def filter_for_days(first_day, last_day, utc_offset_minutes: int = 0, devices=()
     offset = timedelta(minutes=utc_offset_minutes)
     since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - offset
     until = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1) - offset
-    return AnalyticsFilter(since=since, until=until, devices=tuple(devices), people=tuple(people),
-                           utc_offset_minutes=utc_offset_minutes)
+    return AnalyticsFilter(
+        since=since, until=until, devices=tuple(devices), people=tuple(people), utc_offset_minutes=utc_offset_minutes
+    )

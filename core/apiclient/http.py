@@ -20,8 +20,10 @@ class HttpFaceApi(FaceApi):
         # Checked when used, not when built: the app must start before `deploy up` has run.
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigError(f"FACEGATE_API_URL must be the deployed API's http(s) URL, not {self.base_url!r} "
-                              "(python -m core deploy up writes it)")
+            raise ConfigError(
+                f"FACEGATE_API_URL must be the deployed API's http(s) URL, not {self.base_url!r} "
+                "(python -m core deploy up writes it)"
+            )
         if not self._api_key:
             raise ConfigError("FACEGATE_API_KEY is empty (python -m core deploy up writes it)")
 
@@ -31,8 +33,11 @@ class HttpFaceApi(FaceApi):
     def post(self, route, body):
         self._check()
         request = urllib.request.Request(
-            f"{self.base_url}/{route}", data=body.encode("utf-8"), method="POST",
-            headers={"Content-Type": "application/json", "x-api-key": self._api_key})
+            f"{self.base_url}/{route}",
+            data=body.encode("utf-8"),
+            method="POST",
+            headers={"Content-Type": "application/json", "x-api-key": self._api_key},
+        )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (http/https only)
                 return response.status, response.read().decode("utf-8", "replace"), dict(response.headers)

@@ -14,8 +14,14 @@ class LocalFaceApi(FaceApi):
         self.services = services
 
     def post(self, route, body):
-        event = {"resource": f"/{route}", "path": f"/{route}", "httpMethod": "POST",
-                 "headers": {"Content-Type": "application/json"}, "body": body, "isBase64Encoded": False,
-                 "requestContext": {"requestId": str(uuid.uuid4()), "stage": "local"}}
+        event = {
+            "resource": f"/{route}",
+            "path": f"/{route}",
+            "httpMethod": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body": body,
+            "isBase64Encoded": False,
+            "requestContext": {"requestId": str(uuid.uuid4()), "stage": "local"},
+        }
         response = webapi.handle_route(route, event, self.services)
         return response["statusCode"], response["body"], response["headers"]

@@ -62,8 +62,13 @@ def _mime(image: bytes) -> str:
     return "image/png" if image[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
 
 
-def request_body(image: bytes | None = None, *, bucket_name: str | None = None, file_name: str | None = None,
-                 threshold: float | None = None) -> str:
+def request_body(
+    image: bytes | None = None,
+    *,
+    bucket_name: str | None = None,
+    file_name: str | None = None,
+    threshold: float | None = None,
+) -> str:
     """The course's JSON body: the phone variant (``image``) or the device one (an object).
     Raises InvalidParameter, or ImageTooLarge when the body would exceed 6 MB."""
     if (image is None) == (file_name is None):
@@ -123,23 +128,32 @@ class FaceApi(abc.ABC):
         """Send ``body`` to ``/route``; return (status, response text, headers).
         Raises ServiceUnavailable when the API cannot be reached."""
 
-    def search(self, image: bytes | None = None, *, bucket_name: str | None = None, file_name: str | None = None,
-               threshold: float | None = None) -> SearchAnswer:
+    def search(
+        self,
+        image: bytes | None = None,
+        *,
+        bucket_name: str | None = None,
+        file_name: str | None = None,
+        threshold: float | None = None,
+    ) -> SearchAnswer:
         """Who is this? Returns matches best first; raises NoFaceInImage, ImageTooLarge,
         InvalidImageFormat, InvalidParameter, AccessDenied, Throttled or ServiceUnavailable."""
-        status, text, headers = self.post("search", request_body(image, bucket_name=bucket_name,
-                                                                  file_name=file_name, threshold=threshold))
+        status, text, headers = self.post(
+            "search", request_body(image, bucket_name=bucket_name, file_name=file_name, threshold=threshold)
+        )
         payloads = read_answer(status, text)["payloads"]
-        matches = [Match(m["Face"].get("ExternalImageId"), float(m["Similarity"]), m["Face"]["FaceId"])
-                   for m in payloads.get("FaceMatches", [])]
+        matches = [
+            Match(m["Face"].get("ExternalImageId"), float(m["Similarity"]), m["Face"]["FaceId"])
+            for m in payloads.get("FaceMatches", [])
+        ]
         matches.sort(key=lambda m: m.similarity, reverse=True)
         return SearchAnswer(matches, payloads, _request_id(headers))
 
-    def analyze(self, image: bytes | None = None, *, bucket_name: str | None = None,
-                file_name: str | None = None) -> AnalysisAnswer:
+    def analyze(
+        self, image: bytes | None = None, *, bucket_name: str | None = None, file_name: str | None = None
+    ) -> AnalysisAnswer:
         """How does the face read? Returns FaceDetails (empty when no face); raises as ``search``."""
-        status, text, headers = self.post("analyze", request_body(image, bucket_name=bucket_name,
-                                                                   file_name=file_name))
+        status, text, headers = self.post("analyze", request_body(image, bucket_name=bucket_name, file_name=file_name))
         try:
             payloads = read_answer(status, text)["payloads"]
         except NoFaceInImage:

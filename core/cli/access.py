@@ -28,8 +28,12 @@ def _set_password(args):
     ctl = access.access_control(settings)
     with access.operator(settings, "cli"):
         generation = ctl.set_admin_password(_read_password("new admin password: "))
-    return {"admin_password": "set", "stored_in": str(ctl.path), "generation": generation,
-            "note": "every other sign-in has ended"}
+    return {
+        "admin_password": "set",
+        "stored_in": str(ctl.path),
+        "generation": generation,
+        "note": "every other sign-in has ended",
+    }
 
 
 def _hash_password(args):
@@ -45,11 +49,13 @@ def _status(args):
     settings = load_settings()
     ctl = access.access_control(settings)
     source = ctl.password_source()
-    return {"admin_password": source,
-            "setup_code_file": str(ctl.setup_code_file()) if source == "unset" else None,
-            "admin_emails": [e for e in settings.admin_emails.split(",") if e.strip()],
-            "session_idle_minutes": settings.session_idle_minutes,
-            "not_owner_only": access.owner_only_problems(settings.data_dir)}
+    return {
+        "admin_password": source,
+        "setup_code_file": str(ctl.setup_code_file()) if source == "unset" else None,
+        "admin_emails": [e for e in settings.admin_emails.split(",") if e.strip()],
+        "session_idle_minutes": settings.session_idle_minutes,
+        "not_owner_only": access.owner_only_problems(settings.data_dir),
+    }
 
 
 def _fix_files(args):
@@ -57,8 +63,10 @@ def _fix_files(args):
     from core.config import load_settings
 
     settings = load_settings()
-    return {"changed": access.make_owner_only(settings.data_dir),
-            "still_open": access.owner_only_problems(settings.data_dir)}
+    return {
+        "changed": access.make_owner_only(settings.data_dir),
+        "still_open": access.owner_only_problems(settings.data_dir),
+    }
 
 
 def add_parser(sub) -> None:

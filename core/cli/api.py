@@ -20,8 +20,13 @@ def _keys():
 def _serve(args) -> int:
     from core.api_server import describe, run_api
 
-    run_api(_settings(), args.host, args.port, args.workers,
-            on_ready=lambda server: print(describe(server), file=sys.stderr, flush=True))
+    run_api(
+        _settings(),
+        args.host,
+        args.port,
+        args.workers,
+        on_ready=lambda server: print(describe(server), file=sys.stderr, flush=True),
+    )
     return 0
 
 
@@ -36,8 +41,12 @@ def add_parser(sub) -> None:
     p = sub.add_parser("api", help="serve the Web API (/search, /analyze) over HTTP")
     p.add_argument("--host", default=None, help="address to bind (default FACEGATE_BIND_HOST)")
     p.add_argument("--port", type=int, default=None, help="port (default FACEGATE_API_PORT; 0 = any free port)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="processes sharing the port (the face engine uses one core per process; ~0.5 GB each)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes sharing the port (the face engine uses one core per process; ~0.5 GB each)",
+    )
     p.set_defaults(func=_serve)
 
     keys = sub.add_parser("api-key", help="API keys of the local Web API (stored hashed)")

@@ -92,9 +92,23 @@ def _https(args) -> int:
         stack = subprocess.Popen([sys.executable, "-m", "core", "serve", "--no-ui"], cwd=ROOT, env=env)
     try:
         return subprocess.call(
-            app_command("--server.address", args.host, "--server.port", str(s.app_port),
-                        "--server.sslCertFile", str(cert), "--server.sslKeyFile", str(key),
-                        "--server.headless", "true", "--browser.gatherUsageStats", "false"), cwd=ROOT, env=env)
+            app_command(
+                "--server.address",
+                args.host,
+                "--server.port",
+                str(s.app_port),
+                "--server.sslCertFile",
+                str(cert),
+                "--server.sslKeyFile",
+                str(key),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ),
+            cwd=ROOT,
+            env=env,
+        )
     except KeyboardInterrupt:
         return 130
     finally:
@@ -123,8 +137,12 @@ def add_parser(sub) -> None:
     p.set_defaults(func=_run)
 
     p = cmds.add_parser("https", help="serve the app over HTTPS on the LAN so a phone may use its camera")
-    p.add_argument("--host", default="0.0.0.0",
-                   help="address the app listens on (default: every interface, so a phone can reach it)")
-    p.add_argument("--no-stack", action="store_true",
-                   help="only the app (logs go straight to the local store, no broker)")
+    p.add_argument(
+        "--host",
+        default="0.0.0.0",
+        help="address the app listens on (default: every interface, so a phone can reach it)",
+    )
+    p.add_argument(
+        "--no-stack", action="store_true", help="only the app (logs go straight to the local store, no broker)"
+    )
     p.set_defaults(func=_https)

@@ -18,8 +18,12 @@ def _deployer(args):
         if not sep or not key:
             raise InvalidParameter(f"--parameter must be Key=Value, not {item!r}")
         params[key] = value
-    options = DeployOptions(stack_name=args.stack or settings.stack_name, region=args.region or settings.region,
-                            parameters=params, vendor=not getattr(args, "no_vendor", False))
+    options = DeployOptions(
+        stack_name=args.stack or settings.stack_name,
+        region=args.region or settings.region,
+        parameters=params,
+        vendor=not getattr(args, "no_vendor", False),
+    )
     return Deployer(settings, options)
 
 
@@ -36,11 +40,16 @@ def _down(args):
     name = deployer.options.stack_name
     if not args.yes:
         if not sys.stdin.isatty():
-            raise InvalidParameter("`deploy down` deletes every resource and all bucket contents; "
-                                   "confirm with --yes when not running interactively")
-        print(f"This deletes stack {name!r} in {deployer.options.region}: every bucket and its contents "
-              "(photos, registered faces, logs), the face collection, the sensor table, the device "
-              "certificates and the Web API.", file=sys.stderr)
+            raise InvalidParameter(
+                "`deploy down` deletes every resource and all bucket contents; "
+                "confirm with --yes when not running interactively"
+            )
+        print(
+            f"This deletes stack {name!r} in {deployer.options.region}: every bucket and its contents "
+            "(photos, registered faces, logs), the face collection, the sensor table, the device "
+            "certificates and the Web API.",
+            file=sys.stderr,
+        )
         if input(f"Type the stack name ({name}) to confirm: ").strip() != name:
             print("Not confirmed; nothing was deleted.", file=sys.stderr)
             return 1
@@ -50,18 +59,31 @@ def _down(args):
 def add_parser(sub) -> None:
     deploy = sub.add_parser("deploy", help="the AWS side: up, status, down (deploy/template.yaml)")
     cmds = deploy.add_subparsers(dest="command", required=True)
-    for name, func, text in (("up", _up, "package the Lambda code, create or update the stacks, create the "
-                                         "device certificate, write the app configuration"),
-                             ("status", _status, "stack states, outputs and the device certificate"),
-                             ("down", _down, "delete everything, bucket contents included, after a confirmation")):
+    for name, func, text in (
+        (
+            "up",
+            _up,
+            "package the Lambda code, create or update the stacks, create the "
+            "device certificate, write the app configuration",
+        ),
+        ("status", _status, "stack states, outputs and the device certificate"),
+        ("down", _down, "delete everything, bucket contents included, after a confirmation"),
+    ):
         p = cmds.add_parser(name, help=text)
         p.add_argument("--stack", help="stack name (default FACEGATE_STACK_NAME)")
         p.add_argument("--region", help="AWS region (default FACEGATE_REGION)")
         p.set_defaults(func=func)
         if name == "up":
-            p.add_argument("--parameter", action="append", metavar="Key=Value",
-                           help="template parameter override, e.g. PhotosRetentionDays=3 (repeatable)")
-            p.add_argument("--no-vendor", action="store_true",
-                           help="do not pip-install deploy/lambda-requirements.txt into the code zip")
+            p.add_argument(
+                "--parameter",
+                action="append",
+                metavar="Key=Value",
+                help="template parameter override, e.g. PhotosRetentionDays=3 (repeatable)",
+            )
+            p.add_argument(
+                "--no-vendor",
+                action="store_true",
+                help="do not pip-install deploy/lambda-requirements.txt into the code zip",
+            )
         if name == "down":
             p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -25,8 +25,9 @@ def _query(args) -> int:
 
     services = build_services()
     try:
-        frame = services.events.query(args.kind, device=args.device, since=args.since, until=args.until,
-                                      limit=args.limit)
+        frame = services.events.query(
+            args.kind, device=args.device, since=args.since, until=args.until, limit=args.limit
+        )
     finally:
         services.close()
     if not args.json:

@@ -53,39 +53,53 @@ def add_parser(sub) -> None:
     p.add_argument("--max-faces", type=int, default=1)
     p.add_argument("--quality-filter", default="AUTO", choices=["NONE", "AUTO", "LOW", "MEDIUM", "HIGH"])
     p.add_argument("image")
-    p.set_defaults(func=lambda a: _services().faces.index_faces(
-        CollectionId=a.collection, Image=_read_image(a.image), ExternalImageId=a.external_id,
-        MaxFaces=a.max_faces, QualityFilter=a.quality_filter, DetectionAttributes=["ALL"]))
+    p.set_defaults(
+        func=lambda a: _services().faces.index_faces(
+            CollectionId=a.collection,
+            Image=_read_image(a.image),
+            ExternalImageId=a.external_id,
+            MaxFaces=a.max_faces,
+            QualityFilter=a.quality_filter,
+            DetectionAttributes=["ALL"],
+        )
+    )
 
     p = cmds.add_parser("search", help="SearchFacesByImage (the largest face in IMAGE)")
     p.add_argument("--collection", required=True)
     p.add_argument("--threshold", type=float, default=80.0)
     p.add_argument("--max-faces", type=int, default=10)
     p.add_argument("image")
-    p.set_defaults(func=lambda a: _services().faces.search_faces_by_image(
-        CollectionId=a.collection, Image=_read_image(a.image), MaxFaces=a.max_faces,
-        FaceMatchThreshold=a.threshold))
+    p.set_defaults(
+        func=lambda a: _services().faces.search_faces_by_image(
+            CollectionId=a.collection, Image=_read_image(a.image), MaxFaces=a.max_faces, FaceMatchThreshold=a.threshold
+        )
+    )
 
     p = cmds.add_parser("search-face", help="SearchFaces (by FaceId)")
     p.add_argument("--collection", required=True)
     p.add_argument("--threshold", type=float, default=80.0)
     p.add_argument("--max-faces", type=int, default=10)
     p.add_argument("face_id")
-    p.set_defaults(func=lambda a: _services().faces.search_faces(
-        CollectionId=a.collection, FaceId=a.face_id, MaxFaces=a.max_faces, FaceMatchThreshold=a.threshold))
+    p.set_defaults(
+        func=lambda a: _services().faces.search_faces(
+            CollectionId=a.collection, FaceId=a.face_id, MaxFaces=a.max_faces, FaceMatchThreshold=a.threshold
+        )
+    )
 
     p = cmds.add_parser("detect", help="DetectFaces with every attribute")
     p.add_argument("--attributes", default="ALL", choices=["ALL", "DEFAULT"])
     p.add_argument("image")
-    p.set_defaults(func=lambda a: _services().faces.detect_faces(Image=_read_image(a.image),
-                                                                 Attributes=[a.attributes]))
+    p.set_defaults(func=lambda a: _services().faces.detect_faces(Image=_read_image(a.image), Attributes=[a.attributes]))
 
     p = cmds.add_parser("compare", help="CompareFaces: the largest face of SOURCE against every face of TARGET")
     p.add_argument("--threshold", type=float, default=80.0)
     p.add_argument("source")
     p.add_argument("target")
-    p.set_defaults(func=lambda a: _services().faces.compare_faces(
-        SourceImage=_read_image(a.source), TargetImage=_read_image(a.target), SimilarityThreshold=a.threshold))
+    p.set_defaults(
+        func=lambda a: _services().faces.compare_faces(
+            SourceImage=_read_image(a.source), TargetImage=_read_image(a.target), SimilarityThreshold=a.threshold
+        )
+    )
 
     p = cmds.add_parser("list", help="ListFaces (every page)")
     p.add_argument("--collection", required=True)

@@ -38,16 +38,23 @@ def run_stack(settings, *, port: int | None = None, on_ready=None) -> int:
     from core.telemetry.local import TelemetryStack
 
     services = build_local_services(dataclasses.replace(settings, publisher="direct"))
-    stack = TelemetryStack(settings, events=services.events, objects=services.objects, port=port,
-                           stream_max_age_s=settings.analysis_buffer_seconds)
+    stack = TelemetryStack(
+        settings,
+        events=services.events,
+        objects=services.objects,
+        port=port,
+        stream_max_age_s=settings.analysis_buffer_seconds,
+    )
     asyncio.run(stack.run(ready=on_ready))
     return 0
 
 
 def _broker(args) -> int:
     def ready(stack):
-        print(json.dumps({"endpoint": stack.host, "port": stack.port, "ca_file": str(stack.ca.ca_file.resolve())}),
-              flush=True)
+        print(
+            json.dumps({"endpoint": stack.host, "port": stack.port, "ca_file": str(stack.ca.ca_file.resolve())}),
+            flush=True,
+        )
 
     return run_stack(_settings(), port=args.port, on_ready=ready)
 
@@ -60,8 +67,10 @@ def _publish(args):
     try:
         if args.topic:
             if not hasattr(publisher, "publish_raw"):
-                raise InvalidParameter("publishing to any topic needs the MQTT publisher (start `python -m core "
-                                       "serve` or set FACEGATE_PUBLISHER=mqtt)")
+                raise InvalidParameter(
+                    "publishing to any topic needs the MQTT publisher (start `python -m core "
+                    "serve` or set FACEGATE_PUBLISHER=mqtt)"
+                )
             message_id = publisher.publish_raw(args.topic, args.payload.encode())
         else:
             try:

@@ -17,8 +17,12 @@ def _purge(args):
     finally:
         services.close()
     s = services.settings
-    return {**report.as_dict(), "retention_match_hours": s.retention_match_hours,
-            "retention_unknown_hours": s.retention_unknown_hours, "retention_log_days": s.retention_log_days}
+    return {
+        **report.as_dict(),
+        "retention_match_hours": s.retention_match_hours,
+        "retention_unknown_hours": s.retention_unknown_hours,
+        "retention_log_days": s.retention_log_days,
+    }
 
 
 def _forget(args):
@@ -39,7 +43,8 @@ def add_parser(sub) -> None:
     cmds = p.add_subparsers(dest="command", required=True)
     c = cmds.add_parser("purge", help="delete captures older than the retention settings, now")
     c.set_defaults(func=_purge)
-    c = cmds.add_parser("forget-person",
-                        help="erase a person's faces, photos, thumbnails, captures and the log records naming them")
+    c = cmds.add_parser(
+        "forget-person", help="erase a person's faces, photos, thumbnails, captures and the log records naming them"
+    )
     c.add_argument("name", help="the person's name (ExternalImageId), e.g. Taro_Yamada")
     c.set_defaults(func=_forget)

@@ -29,8 +29,21 @@ def _children(settings, *, ui: bool, api: bool) -> list[tuple[str, list[str]]]:
     if ui:
         from core.cli.app import app_command
 
-        out.append(("app", app_command("--server.address", settings.bind_host, "--server.port", str(settings.app_port),
-                                       "--server.headless", "true", "--browser.gatherUsageStats", "false")))
+        out.append(
+            (
+                "app",
+                app_command(
+                    "--server.address",
+                    settings.bind_host,
+                    "--server.port",
+                    str(settings.app_port),
+                    "--server.headless",
+                    "true",
+                    "--browser.gatherUsageStats",
+                    "false",
+                ),
+            )
+        )
     return out
 
 
@@ -69,8 +82,11 @@ def _serve(args) -> int:
     purger = _start_purger(settings)
 
     def ready(stack):
-        print(f"FaceGate: MQTT broker on {stack.host}:{stack.port} (mutual TLS, CA {stack.ca.ca_file}); "
-              f"rules write to {settings.data_dir}", flush=True)
+        print(
+            f"FaceGate: MQTT broker on {stack.host}:{stack.port} (mutual TLS, CA {stack.ca.ca_file}); "
+            f"rules write to {settings.data_dir}",
+            flush=True,
+        )
         procs.extend(_start(_children(settings, ui=not args.no_ui, api=not args.no_api)))
         if not args.no_ui:
             print(f"FaceGate app: http://{settings.bind_host}:{settings.app_port}", flush=True)
@@ -100,9 +116,12 @@ def _first_run_hint(settings) -> None:
 
     ctl = access_control(settings)
     if ctl.password_source() == "unset":
-        print(f"First run: open http://{settings.bind_host}:{settings.app_port}/admin and choose the admin "
-              f"password with the setup code in {ctl.setup_code_file()} "
-              "(or: python -m core access set-password)", flush=True)
+        print(
+            f"First run: open http://{settings.bind_host}:{settings.app_port}/admin and choose the admin "
+            f"password with the setup code in {ctl.setup_code_file()} "
+            "(or: python -m core access set-password)",
+            flush=True,
+        )
 
 
 def _start_purger(settings):
@@ -116,8 +135,9 @@ def _start_purger(settings):
 
     try:
         # The purger never publishes: no MQTT connection of its own.
-        services = build_services(dataclasses.replace(settings, publisher="direct")
-                                  if settings.backend == "local" else settings)
+        services = build_services(
+            dataclasses.replace(settings, publisher="direct") if settings.backend == "local" else settings
+        )
     except FaceGateError as exc:
         log.warning("captures will not be purged automatically: %s", exc)
         return None

@@ -37,16 +37,33 @@ def _files(base: Path, top: str) -> list[tuple[str, Path]]:
 def vendor_requirements(requirements: Path, target: Path) -> None:
     """pip-install ``requirements`` for Lambda's platform into ``target`` (binary wheels only,
     so nothing is compiled for this machine by mistake). Raises ConfigError when pip fails."""
-    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--target", str(target),
-           "--platform", PLATFORM, "--python-version", PYTHON_VERSION, "--implementation", "cp",
-           "--only-binary=:all:", "-r", str(requirements)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--platform",
+        PLATFORM,
+        "--python-version",
+        PYTHON_VERSION,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        "-r",
+        str(requirements),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise ConfigError(f"could not install the Lambda dependencies ({requirements}):\n{done.stderr[-2000:]}")
 
 
-def build_lambda_zip(out_dir: Path, root: Path = ROOT, requirements: Path | None = LAMBDA_REQUIREMENTS,
-                     vendor=vendor_requirements) -> tuple[Path, str]:
+def build_lambda_zip(
+    out_dir: Path, root: Path = ROOT, requirements: Path | None = LAMBDA_REQUIREMENTS, vendor=vendor_requirements
+) -> tuple[Path, str]:
     """Write the code zip into ``out_dir``; return ``(path, sha256 hex)``.
     ``requirements=None`` packs only FaceGate's own code."""
     entries = [entry for top in CODE_DIRS for entry in _files(root, top)]

@@ -31,10 +31,18 @@ log = logging.getLogger(__name__)
 MAX_TEMPLATE_BODY = 51_200  # CloudFormation's limit for TemplateBody; larger goes through S3
 CAPABILITIES = ["CAPABILITY_IAM"]
 # Stack outputs -> FaceGate settings written into the app's configuration.
-OUTPUT_SETTINGS = {"Region": "region", "CollectionId": "collection", "PhotosBucket": "photos_bucket",
-                   "FacesBucket": "faces_bucket", "LogsBucket": "logs_bucket", "SensorTable": "sensor_table",
-                   "DeviceId": "device_id", "TopicPrefix": "topic_prefix", "ApiUrl": "api_url",
-                   "QuickSightDashboardId": "quicksight_dashboards"}
+OUTPUT_SETTINGS = {
+    "Region": "region",
+    "CollectionId": "collection",
+    "PhotosBucket": "photos_bucket",
+    "FacesBucket": "faces_bucket",
+    "LogsBucket": "logs_bucket",
+    "SensorTable": "sensor_table",
+    "DeviceId": "device_id",
+    "TopicPrefix": "topic_prefix",
+    "ApiUrl": "api_url",
+    "QuickSightDashboardId": "quicksight_dashboards",
+}
 _BUCKET_OUTPUTS = ("PhotosBucket", "FacesBucket", "LogsBucket")
 
 
@@ -54,8 +62,13 @@ class DeployOptions:
 class Deployer:
     """``clients(service_name)`` returns a boto3 client (tests pass moto- or Stubber-bound ones)."""
 
-    def __init__(self, settings: Settings, options: DeployOptions, clients: Callable | None = None,
-                 secrets_file: Path | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        options: DeployOptions,
+        clients: Callable | None = None,
+        secrets_file: Path | None = None,
+    ):
         self.settings = settings
         self.options = options
         self._clients = clients or (lambda name: aws_client(name, options.region))
@@ -82,8 +95,11 @@ class Deployer:
     def _failure_reasons(self, name: str) -> list[str]:
         with aws_errors():
             events = self.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
-        return [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}" for e in events
-                if e.get("ResourceStatus", "").endswith("_FAILED")][:10]
+        return [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
+            for e in events
+            if e.get("ResourceStatus", "").endswith("_FAILED")
+        ][:10]
 
     def _wait(self, name: str, waiter_name: str) -> None:
         waiter = self.client("cloudformation").get_waiter(waiter_name)
@@ -93,8 +109,9 @@ class Deployer:
             stack = self._describe(name)
             status = stack["StackStatus"] if stack else "GONE"
             reasons = self._failure_reasons(name) if stack else []
-            raise DeployFailed(f"stack {name} ended in {status}: " + ("; ".join(reasons) or "see the console")) \
-                from None
+            raise DeployFailed(
+                f"stack {name} ended in {status}: " + ("; ".join(reasons) or "see the console")
+            ) from None
 
     def ensure_stack(self, name: str, template: dict, parameters: dict, template_bucket: str | None = None) -> dict:
         """Create ``name`` or update it to ``template``; wait; return the stack description.
@@ -119,8 +136,14 @@ class Deployer:
             existing = None
         if existing is None:
             with aws_errors():
-                cfn.create_stack(StackName=name, Parameters=params, Capabilities=CAPABILITIES,
-                                 OnFailure="ROLLBACK", Tags=[{"Key": "app", "Value": "facegate"}], **source)
+                cfn.create_stack(
+                    StackName=name,
+                    Parameters=params,
+                    Capabilities=CAPABILITIES,
+                    OnFailure="ROLLBACK",
+                    Tags=[{"Key": "app", "Value": "facegate"}],
+                    **source,
+                )
             self._wait(name, "stack_create_complete")
         else:
             try:
@@ -172,9 +195,15 @@ class Deployer:
             cert = iot.create_certificate_from_csr(certificateSigningRequest=csr_pem, setAsActive=True)
             iot.attach_policy(policyName=policy, target=cert["certificateArn"])
             iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
-        return state.save_device_credentials(self.settings, self.options.stack_name, cert_pem=cert["certificatePem"],
-                                             key_pem=key_pem, client_id=thing, certificate_id=cert["certificateId"],
-                                             certificate_arn=cert["certificateArn"])
+        return state.save_device_credentials(
+            self.settings,
+            self.options.stack_name,
+            cert_pem=cert["certificatePem"],
+            key_pem=key_pem,
+            client_id=thing,
+            certificate_id=cert["certificateId"],
+            certificate_arn=cert["certificateArn"],
+        )
 
     def up(self) -> dict:
         """Package, create or update both stacks, make the device certificate, write the app
@@ -185,27 +214,46 @@ class Deployer:
         artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
         bucket = self.outputs(artifacts)["ArtifactsBucket"]
         code_key = self.upload_code(bucket)
-        params = {"LambdaCodeBucket": bucket, "LambdaCodeKey": code_key, "CollectionId": self.settings.collection,
-                  "DeviceId": self.settings.device_id, "TopicPrefix": self.settings.topic_prefix,
-                  # S3 expires by whole days: keep captures at least as long as the app's retention.
-                  "PhotosRetentionDays": max(1, math.ceil(self.settings.retention_match_hours / 24)),
-                  "LogsRetentionDays": max(1, math.ceil(self.settings.retention_log_days)),
-                  **self.options.parameters}
+        params = {
+            "LambdaCodeBucket": bucket,
+            "LambdaCodeKey": code_key,
+            "CollectionId": self.settings.collection,
+            "DeviceId": self.settings.device_id,
+            "TopicPrefix": self.settings.topic_prefix,
+            # S3 expires by whole days: keep captures at least as long as the app's retention.
+            "PhotosRetentionDays": max(1, math.ceil(self.settings.retention_match_hours / 24)),
+            "LogsRetentionDays": max(1, math.ceil(self.settings.retention_log_days)),
+            **self.options.parameters,
+        }
         stack = self.ensure_stack(name, render_template(), params, template_bucket=bucket)
         out = self.outputs(stack)
         creds = self.ensure_device_certificate(out["ThingName"], out["IotPolicyName"])
         with aws_errors():
             endpoint = self.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
             api_key = self.client("apigateway").get_api_key(apiKey=out["ApiKeyId"], includeValue=True)["value"]
-        config = {"backend": "aws", "stack_name": name, "aws_account_id": account, "mqtt_endpoint": endpoint,
-                  "api_key": api_key}
+        config = {
+            "backend": "aws",
+            "stack_name": name,
+            "aws_account_id": account,
+            "mqtt_endpoint": endpoint,
+            "api_key": api_key,
+        }
         config.update({setting: out[key] for key, setting in OUTPUT_SETTINGS.items() if key in out})
         if params.get("QuickSightPrincipalArn"):
             config["quicksight_user_arn"] = params["QuickSightPrincipalArn"]
         state.write_app_config(self.secrets_file, config)
-        return {"stack": name, "status": stack["StackStatus"], "account": account, "region": self.options.region,
-                "outputs": out, "iot_endpoint": endpoint, "device_certificate": str(creds.cert_file),
-                "client_id": creds.client_id, "app_config": str(self.secrets_file), "lambda_code": code_key}
+        return {
+            "stack": name,
+            "status": stack["StackStatus"],
+            "account": account,
+            "region": self.options.region,
+            "outputs": out,
+            "iot_endpoint": endpoint,
+            "device_certificate": str(creds.cert_file),
+            "client_id": creds.client_id,
+            "app_config": str(self.secrets_file),
+            "lambda_code": code_key,
+        }
 
     # ------------------------------------------------------------------ status
     def status(self) -> dict:
@@ -214,16 +262,18 @@ class Deployer:
         out: dict = {"stack": name, "region": self.options.region}
         for label, stack_name in (("main", name), ("artifacts", artifacts_stack_name(name))):
             stack = self._describe(stack_name)
-            out[label] = {"status": stack["StackStatus"] if stack else "NOT_DEPLOYED",
-                          "outputs": self.outputs(stack)}
+            out[label] = {"status": stack["StackStatus"] if stack else "NOT_DEPLOYED", "outputs": self.outputs(stack)}
             if stack and ("FAILED" in stack["StackStatus"] or "ROLLBACK" in stack["StackStatus"]):
                 out[label]["failures"] = self._failure_reasons(stack_name)
         try:
             creds = state.device_credentials(self.settings, name)
             with aws_errors():
                 desc = self.client("iot").describe_certificate(certificateId=creds.certificate_id)
-            out["device_certificate"] = {"id": creds.certificate_id, "file": str(creds.cert_file),
-                                         "status": desc["certificateDescription"]["status"]}
+            out["device_certificate"] = {
+                "id": creds.certificate_id,
+                "file": str(creds.cert_file),
+                "status": desc["certificateDescription"]["status"],
+            }
         except ResourceNotFound:
             out["device_certificate"] = {"status": "NONE_ON_THIS_MACHINE"}
         out["app_config"] = str(self.secrets_file)
@@ -237,10 +287,12 @@ class Deployer:
         try:
             with aws_errors():
                 for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
-                    batch = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                             for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                    batch = [
+                        {"Key": v["Key"], "VersionId": v["VersionId"]}
+                        for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                    ]
                     for i in range(0, len(batch), 1000):
-                        chunk = batch[i:i + 1000]
+                        chunk = batch[i : i + 1000]
                         result = s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
                         if result.get("Errors"):
                             raise DeployFailed(f"could not empty {bucket}: {result['Errors'][:3]}")
@@ -295,12 +347,18 @@ class Deployer:
         removed_certs = self.delete_device_certificates(out["ThingName"]) if "ThingName" in out else []
         main = self._delete_stack(name, [out[k] for k in _BUCKET_OUTPUTS if k in out])
         art_out = self.outputs(self._describe(artifacts_stack_name(name)))
-        artifacts = self._delete_stack(artifacts_stack_name(name),
-                                       [art_out["ArtifactsBucket"]] if "ArtifactsBucket" in art_out else [])
+        artifacts = self._delete_stack(
+            artifacts_stack_name(name), [art_out["ArtifactsBucket"]] if "ArtifactsBucket" in art_out else []
+        )
         state.remove_local_state(self.settings, name)
         config_removed = state.remove_app_config(self.secrets_file)
-        return {"stack": name, "main": main, "artifacts": artifacts, "certificates_deleted": removed_certs,
-                "app_config_removed": config_removed}
+        return {
+            "stack": name,
+            "main": main,
+            "artifacts": artifacts,
+            "certificates_deleted": removed_certs,
+            "app_config_removed": config_removed,
+        }
 
 
 def _key_and_csr(common_name: str) -> tuple[bytes, str]:
@@ -311,9 +369,12 @@ def _key_and_csr(common_name: str) -> tuple[bytes, str]:
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    csr = (x509.CertificateSigningRequestBuilder()
-           .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-           .sign(key, hashes.SHA256()))
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key_pem, csr.public_bytes(serialization.Encoding.PEM).decode()

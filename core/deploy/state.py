@@ -43,13 +43,22 @@ def _device_dir(settings: Settings, stack_name: str | None = None) -> Path:
     return stack_dir(settings, stack_name) / "device"
 
 
-def save_device_credentials(settings: Settings, stack_name: str, *, cert_pem: str, key_pem: bytes,
-                            client_id: str, certificate_id: str, certificate_arn: str) -> DeviceCredentials:
+def save_device_credentials(
+    settings: Settings,
+    stack_name: str,
+    *,
+    cert_pem: str,
+    key_pem: bytes,
+    client_id: str,
+    certificate_id: str,
+    certificate_arn: str,
+) -> DeviceCredentials:
     """Write the certificate, key and their description (all 0600, folder 0700)."""
     folder = ensure_dir(_device_dir(settings, stack_name))
     os.chmod(folder, 0o700)
-    creds = DeviceCredentials(folder / "device.pem.crt", folder / "private.pem.key", client_id,
-                              certificate_id, certificate_arn)
+    creds = DeviceCredentials(
+        folder / "device.pem.crt", folder / "private.pem.key", client_id, certificate_id, certificate_arn
+    )
     atomic_write_bytes(creds.key_file, key_pem)
     atomic_write_bytes(creds.cert_file, cert_pem.encode())
     meta = {"client_id": client_id, "certificate_id": certificate_id, "certificate_arn": certificate_arn}
@@ -65,8 +74,13 @@ def device_credentials(settings: Settings, stack_name: str | None = None) -> Dev
         meta = json.loads((folder / "certificate.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise ResourceNotFound(f"no device certificate in {folder}; run `python -m core deploy up`") from None
-    creds = DeviceCredentials(folder / "device.pem.crt", folder / "private.pem.key", meta["client_id"],
-                              meta["certificate_id"], meta["certificate_arn"])
+    creds = DeviceCredentials(
+        folder / "device.pem.crt",
+        folder / "private.pem.key",
+        meta["client_id"],
+        meta["certificate_id"],
+        meta["certificate_arn"],
+    )
     if not (creds.cert_file.is_file() and creds.key_file.is_file()):
         raise ResourceNotFound(f"device certificate files are missing in {folder}; run `deploy up` again")
     return creds
@@ -95,7 +109,7 @@ def _without_block(text: str) -> str:
     start, end = text.find(BLOCK_START), text.find(BLOCK_END)
     if start == -1 or end == -1:
         return text
-    return text[:start] + text[end + len(BLOCK_END):].lstrip("\n")
+    return text[:start] + text[end + len(BLOCK_END) :].lstrip("\n")
 
 
 def write_app_config(path: Path, values: dict) -> Path:
@@ -110,8 +124,10 @@ def write_app_config(path: Path, values: dict) -> Path:
     try:
         tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"cannot write the deployed configuration into {path}: {exc}. Remove the "
-                          "FACEGATE_* keys you set there yourself and run `deploy up` again") from None
+        raise ConfigError(
+            f"cannot write the deployed configuration into {path}: {exc}. Remove the "
+            "FACEGATE_* keys you set there yourself and run `deploy up` again"
+        ) from None
     atomic_write_bytes(path, text.encode())
     return path
 

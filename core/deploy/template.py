@@ -35,9 +35,12 @@ API_KEY_HEADER = "x-api-key"
 _COURSE_CONTRACT = {
     "openapi": "3.0.3",
     "info": {"title": "FaceGate Web API (course contract)", "version": "1"},
-    "paths": {f"/{route}": {"post": {"operationId": route, "security": [{"api_key": []}],
-                                     "responses": {"200": {"description": "OK"}}}}
-              for route in ROUTE_FUNCTIONS},
+    "paths": {
+        f"/{route}": {
+            "post": {"operationId": route, "security": [{"api_key": []}], "responses": {"200": {"description": "OK"}}}
+        }
+        for route in ROUTE_FUNCTIONS
+    },
     "components": {"securitySchemes": {"api_key": {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}}},
 }
 
@@ -61,8 +64,25 @@ def _tag(name: str):
     return construct
 
 
-for _short in ("Ref", "Sub", "GetAtt", "Join", "Select", "Split", "If", "Not", "Equals", "And", "Or",
-               "FindInMap", "Base64", "Cidr", "ImportValue", "GetAZs", "Condition"):
+for _short in (
+    "Ref",
+    "Sub",
+    "GetAtt",
+    "Join",
+    "Select",
+    "Split",
+    "If",
+    "Not",
+    "Equals",
+    "And",
+    "Or",
+    "FindInMap",
+    "Base64",
+    "Cidr",
+    "ImportValue",
+    "GetAZs",
+    "Condition",
+):
     _CfnLoader.add_constructor(f"!{_short}", _tag(_short if _short in ("Ref", "Condition") else f"Fn::{_short}"))
 
 
@@ -89,8 +109,10 @@ def _integration(function_id: str) -> dict:
         "type": "aws_proxy",
         "httpMethod": "POST",  # Lambda is always invoked with POST, whatever the route's method
         "passthroughBehavior": "when_no_match",
-        "uri": {"Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
-                           f"${{{function_id}.Arn}}/invocations"},
+        "uri": {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/"
+            f"${{{function_id}.Arn}}/invocations"
+        },
     }
 
 
@@ -98,8 +120,11 @@ def _api_key_scheme(doc: dict) -> str:
     """Name of the header API-key security scheme, added when the contract lacks one."""
     schemes = doc.setdefault("components", {}).setdefault("securitySchemes", {})
     for name, scheme in schemes.items():
-        if scheme.get("type") == "apiKey" and scheme.get("in") == "header" \
-                and str(scheme.get("name", "")).lower() == API_KEY_HEADER:
+        if (
+            scheme.get("type") == "apiKey"
+            and scheme.get("in") == "header"
+            and str(scheme.get("name", "")).lower() == API_KEY_HEADER
+        ):
             return name
     schemes["api_key"] = {"type": "apiKey", "in": "header", "name": API_KEY_HEADER}
     return "api_key"
@@ -116,12 +141,17 @@ def api_gateway_body(doc: dict) -> dict:
         route = path.strip("/").split("/", 1)[0]
         function_id = ROUTE_FUNCTIONS.get(route)
         if function_id is None:
-            raise ConfigError(f"{OPENAPI_FILE.name}: route {path} has no Lambda function; add one to "
-                              "deploy/template.yaml and ROUTE_FUNCTIONS in core/deploy/template.py")
+            raise ConfigError(
+                f"{OPENAPI_FILE.name}: route {path} has no Lambda function; add one to "
+                "deploy/template.yaml and ROUTE_FUNCTIONS in core/deploy/template.py"
+            )
         if "options" not in item:
             # Browsers send a CORS pre-flight without the API key; the handler answers it.
-            item["options"] = {"summary": "CORS pre-flight", "security": [],
-                               "responses": {"200": {"description": "CORS headers"}}}
+            item["options"] = {
+                "summary": "CORS pre-flight",
+                "security": [],
+                "responses": {"200": {"description": "CORS headers"}},
+            }
         item["options"].setdefault("security", [])
         for method in HTTP_METHODS:
             if method not in item:
@@ -129,13 +159,19 @@ def api_gateway_body(doc: dict) -> dict:
             given = item[method].setdefault("x-amazon-apigateway-integration", _integration(function_id))
             uri = json.dumps(given.get("uri"))
             if given.get("type") != "aws_proxy" or f"${{{function_id}.Arn}}" not in uri:
-                raise ConfigError(f"{OPENAPI_FILE.name}: {method.upper()} {path} must be an aws_proxy integration "
-                                  f"of {function_id}, not {uri}")
+                raise ConfigError(
+                    f"{OPENAPI_FILE.name}: {method.upper()} {path} must be an aws_proxy integration "
+                    f"of {function_id}, not {uri}"
+                )
     body["x-amazon-apigateway-api-key-source"] = "HEADER"
-    cors = {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
-            "gatewayresponse.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'"}
-    body.setdefault("x-amazon-apigateway-gateway-responses", {
-        "DEFAULT_4XX": {"responseParameters": cors}, "DEFAULT_5XX": {"responseParameters": cors}})
+    cors = {
+        "gatewayresponse.header.Access-Control-Allow-Origin": "'*'",
+        "gatewayresponse.header.Access-Control-Allow-Headers": "'Content-Type,X-Api-Key'",
+    }
+    body.setdefault(
+        "x-amazon-apigateway-gateway-responses",
+        {"DEFAULT_4XX": {"responseParameters": cors}, "DEFAULT_5XX": {"responseParameters": cors}},
+    )
     return body
 
 

@@ -28,8 +28,11 @@ from core.events.columns import CONTRACT_FIELDS, parse_datetime_us
 from core.events.port import KINDS, EventStore
 from core.events.records import parse_json_lines
 
-LOG_PREFIXES = {"auth": ("auth/", "-auth-log-data.json"), "door": ("door/", "-door-open-log-data.json"),
-                "analysis": ("analysis/", ".json")}
+LOG_PREFIXES = {
+    "auth": ("auth/", "-auth-log-data.json"),
+    "door": ("door/", "-door-open-log-data.json"),
+    "analysis": ("analysis/", ".json"),
+}
 # Rules stamp the key when the message arrives; Firehose buffers up to 60 s (or 900 s at most).
 KEY_SLACK = timedelta(minutes=16)
 
@@ -50,11 +53,14 @@ def _iso(us: int) -> str:
 def _frame(kind: str, records: list[dict], since: int | None, until: int | None, limit: int | None) -> pd.DataFrame:
     """Payload-named frame in the same shape as the local store's ``query``."""
     stamps = [parse_datetime_us(r.get("Datetime")) for r in records]
-    keep = [(s, r) for s, r in zip(stamps, records, strict=True)
-            if (since is None or (s is not None and s >= since)) and (until is None or (s is not None and s < until))]
+    keep = [
+        (s, r)
+        for s, r in zip(stamps, records, strict=True)
+        if (since is None or (s is not None and s >= since)) and (until is None or (s is not None and s < until))
+    ]
     keep.sort(key=lambda p: (p[0] is not None, p[0] or 0))
     if limit:
-        keep = keep[-int(limit):]
+        keep = keep[-int(limit) :]
     frame = pd.DataFrame([r for _, r in keep])
     for field in CONTRACT_FIELDS[kind]:
         if field not in frame:
@@ -89,8 +95,10 @@ class AwsEventStore(EventStore):
                 if kind == "sensor":
                     if not record.get("DeviceID") or not record.get("Datetime"):
                         raise InvalidParameter("a sensor record needs DeviceID and Datetime (the table's keys)")
-                    item = {k: serializer.serialize(Decimal(str(v)) if isinstance(v, float) else v)
-                            for k, v in record.items()}
+                    item = {
+                        k: serializer.serialize(Decimal(str(v)) if isinstance(v, float) else v)
+                        for k, v in record.items()
+                    }
                     self.dynamodb.put_item(TableName=self.sensor_table, Item=item)
                     continue
                 us = parse_datetime_us(record.get("Datetime")) or int(time.time() * 1e6)
@@ -100,8 +108,9 @@ class AwsEventStore(EventStore):
                     key = f"{prefix}dt={day}/{us // 1000}-{message_id}{suffix}"
                 else:
                     key = f"{prefix}{us // 1000}-{message_id}{suffix}"
-                self.s3.put_object(Bucket=self.logs_bucket, Key=key,
-                                   Body=json.dumps(record, ensure_ascii=False).encode() + b"\n")
+                self.s3.put_object(
+                    Bucket=self.logs_bucket, Key=key, Body=json.dumps(record, ensure_ascii=False).encode() + b"\n"
+                )
         return len(records)
 
     # ------------------------------------------------------------------ reads
@@ -139,8 +148,11 @@ class AwsEventStore(EventStore):
                 key = "DeviceID = :dev AND #d BETWEEN :lo AND :hi"  # inclusive; ``_frame`` drops == hi
             else:
                 key = " AND ".join(["DeviceID = :dev", *cond])
-            kwargs = {"TableName": self.sensor_table, "KeyConditionExpression": key,
-                      "ExpressionAttributeValues": values}
+            kwargs = {
+                "TableName": self.sensor_table,
+                "KeyConditionExpression": key,
+                "ExpressionAttributeValues": values,
+            }
             if cond:
                 kwargs["ExpressionAttributeNames"] = names
             if limit:
@@ -149,8 +161,11 @@ class AwsEventStore(EventStore):
         else:
             kwargs = {"TableName": self.sensor_table}
             if cond:
-                kwargs.update(FilterExpression=" AND ".join(cond), ExpressionAttributeValues=values,
-                              ExpressionAttributeNames=names)
+                kwargs.update(
+                    FilterExpression=" AND ".join(cond),
+                    ExpressionAttributeValues=values,
+                    ExpressionAttributeNames=names,
+                )
             pages = self.dynamodb.get_paginator("scan").paginate(**kwargs)
         out = []
         for page in pages:
@@ -181,7 +196,7 @@ class AwsEventStore(EventStore):
         for page in paginator.paginate(**kwargs):
             for obj in page.get("Contents", []):
                 key = obj["Key"]
-                stamp = key[len(prefix):].split("-", 1)[0]
+                stamp = key[len(prefix) :].split("-", 1)[0]
                 if hi is not None and stamp.isdigit() and int(stamp) > hi // 1000 + slack:
                     return keys
                 if key.endswith(suffix):
@@ -199,12 +214,31 @@ class AwsEventStore(EventStore):
 class AthenaAnalysisReader:
     """Analysis records through Athena (the course's table, partition ``dt`` by day)."""
 
-    COLUMNS = {"datetime": "Datetime", "agerange-low": "AgeRange-Low", "agerange-high": "AgeRange-High",
-               "gender": "Gender", "smile": "Smile", "eyeglasses": "Eyeglasses", "sunglasses": "Sunglasses",
-               "beard": "Beard", "mustache": "Mustache", "eyesopen": "EyesOpen", "mouthopen": "MouthOpen"}
+    COLUMNS = {
+        "datetime": "Datetime",
+        "agerange-low": "AgeRange-Low",
+        "agerange-high": "AgeRange-High",
+        "gender": "Gender",
+        "smile": "Smile",
+        "eyeglasses": "Eyeglasses",
+        "sunglasses": "Sunglasses",
+        "beard": "Beard",
+        "mustache": "Mustache",
+        "eyesopen": "EyesOpen",
+        "mouthopen": "MouthOpen",
+    }
 
-    def __init__(self, athena, *, database: str, table: str = "analysis_log", workgroup: str,
-                 poll_seconds: float = 0.5, timeout_seconds: float = 60.0, sleep=time.sleep):
+    def __init__(
+        self,
+        athena,
+        *,
+        database: str,
+        table: str = "analysis_log",
+        workgroup: str,
+        poll_seconds: float = 0.5,
+        timeout_seconds: float = 60.0,
+        sleep=time.sleep,
+    ):
         self.athena = athena
         self.database, self.table, self.workgroup = database, table, workgroup
         self.poll_seconds, self.timeout_seconds, self._sleep = poll_seconds, timeout_seconds, sleep
@@ -222,8 +256,8 @@ class AthenaAnalysisReader:
         """Records as the course's payload dicts. Raises ServiceUnavailable when the query
         fails or does not finish within the timeout (the message says which)."""
         qid = self.athena.start_query_execution(
-            QueryString=self.sql(lo, hi), QueryExecutionContext={"Database": self.database},
-            WorkGroup=self.workgroup)["QueryExecutionId"]
+            QueryString=self.sql(lo, hi), QueryExecutionContext={"Database": self.database}, WorkGroup=self.workgroup
+        )["QueryExecutionId"]
         waited = 0.0
         while True:
             status = self.athena.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
@@ -231,8 +265,9 @@ class AthenaAnalysisReader:
             if state == "SUCCEEDED":
                 break
             if state in ("FAILED", "CANCELLED"):
-                raise ServiceUnavailable(f"Athena query {qid} {state.lower()}: "
-                                         f"{status.get('StateChangeReason', 'no reason given')}")
+                raise ServiceUnavailable(
+                    f"Athena query {qid} {state.lower()}: {status.get('StateChangeReason', 'no reason given')}"
+                )
             if waited >= self.timeout_seconds:
                 raise ServiceUnavailable(f"Athena query {qid} still {state.lower()} after {self.timeout_seconds:.0f} s")
             self._sleep(self.poll_seconds)
@@ -271,7 +306,13 @@ def build_aws_event_store(settings, session=None, use_athena: bool = False) -> A
     """The aws event store for ``settings`` (called by ``core.aws_services``)."""
     athena = None
     if use_athena:
-        athena = AthenaAnalysisReader(aws_client("athena", settings.region, session), database="facegate",
-                                      workgroup=f"{settings.stack_name}-logs")
-    return AwsEventStore(aws_client("dynamodb", settings.region, session), aws_client("s3", settings.region, session),
-                         sensor_table=settings.sensor_table, logs_bucket=settings.logs_bucket, athena=athena)
+        athena = AthenaAnalysisReader(
+            aws_client("athena", settings.region, session), database="facegate", workgroup=f"{settings.stack_name}-logs"
+        )
+    return AwsEventStore(
+        aws_client("dynamodb", settings.region, session),
+        aws_client("s3", settings.region, session),
+        sensor_table=settings.sensor_table,
+        logs_bucket=settings.logs_bucket,
+        athena=athena,
+    )

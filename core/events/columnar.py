@@ -36,8 +36,11 @@ _SEGMENT_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<lo>\d{12})-(?P<hi>\d{12})\.pa
 
 
 def _duck_columns(kind: str) -> list[tuple[str, str]]:
-    return ([("seq", "BIGINT"), ("ts", "BIGINT")]
-            + [(c, DUCKDB_TYPES[t]) for _, c, t in KIND_COLUMNS[kind]] + [("extra", "VARCHAR")])
+    return (
+        [("seq", "BIGINT"), ("ts", "BIGINT")]
+        + [(c, DUCKDB_TYPES[t]) for _, c, t in KIND_COLUMNS[kind]]
+        + [("extra", "VARCHAR")]
+    )
 
 
 class ColumnarMirror:
@@ -50,8 +53,7 @@ class ColumnarMirror:
         self.segment_rows = segment_rows
         self._lock = threading.Lock()
         self._duck = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": "512MB"})
-        self._sqlite = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30,
-                                       check_same_thread=False)
+        self._sqlite = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=30, check_same_thread=False)
         self._watermark = {kind: 0 for kind in KIND_COLUMNS}  # highest seq loaded
         self._sealed = {kind: 0 for kind in KIND_COLUMNS}  # highest seq known to be in a segment file
         self._loaded = {kind: False for kind in KIND_COLUMNS}
@@ -59,8 +61,7 @@ class ColumnarMirror:
         for kind in KIND_COLUMNS:
             cols = ", ".join(f"{c} {t}" for c, t in _duck_columns(kind))
             self._duck.execute(f"CREATE TABLE rows_{kind} ({cols})")
-            self._duck.execute(
-                f"CREATE VIEW {kind} AS SELECT * REPLACE (make_timestamp(ts) AS ts) FROM rows_{kind}")
+            self._duck.execute(f"CREATE VIEW {kind} AS SELECT * REPLACE (make_timestamp(ts) AS ts) FROM rows_{kind}")
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A DuckDB cursor whose views include every event committed before this call."""
@@ -110,7 +111,9 @@ class ColumnarMirror:
         tmp = self.dir / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         self._duck.execute(
             f"COPY (SELECT * FROM rows_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
-            f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)", [lo, hi])
+            f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)",
+            [lo, hi],
+        )
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
         return True
@@ -149,8 +152,8 @@ class ColumnarMirror:
             self._loaded[kind] = True
         cols = [c for c, _ in _duck_columns(kind)]
         rows = self._sqlite.execute(
-            f"SELECT {', '.join(cols)} FROM {kind} WHERE seq > ? ORDER BY seq",
-            [self._watermark[kind]]).fetchall()
+            f"SELECT {', '.join(cols)} FROM {kind} WHERE seq > ? ORDER BY seq", [self._watermark[kind]]
+        ).fetchall()
         if rows:
             frame = pd.DataFrame.from_records(rows, columns=cols)
             self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM frame")

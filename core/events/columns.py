@@ -61,8 +61,19 @@ KIND_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
 # Payload fields every record of a kind has (returned by ``query`` even when all empty).
 CONTRACT_FIELDS = {
     "auth": ("DeviceID", "Datetime", "AuthenticationResult", "PictureName", "Person"),
-    "analysis": ("Datetime", "AgeRange-Low", "AgeRange-High", "Gender", "Smile", "Eyeglasses",
-                 "Sunglasses", "Beard", "Mustache", "EyesOpen", "MouthOpen"),
+    "analysis": (
+        "Datetime",
+        "AgeRange-Low",
+        "AgeRange-High",
+        "Gender",
+        "Smile",
+        "Eyeglasses",
+        "Sunglasses",
+        "Beard",
+        "Mustache",
+        "EyesOpen",
+        "MouthOpen",
+    ),
     "door": ("DeviceID", "Datetime", "Person"),
     "sensor": ("DeviceID", "Datetime"),
 }
@@ -154,8 +165,9 @@ def to_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Typed columns (``ts``, ..., ``extra``) back to the course's payload fields, plus
     ``Datetime`` as UTC timestamps; optional fields that are empty everywhere are dropped."""
     out = pd.DataFrame(index=frame.index)
-    out["Datetime"] = pd.to_datetime(frame["ts"], unit="us", utc=True) if len(frame) else \
-        pd.Series([], dtype="datetime64[us, UTC]")
+    out["Datetime"] = (
+        pd.to_datetime(frame["ts"], unit="us", utc=True) if len(frame) else pd.Series([], dtype="datetime64[us, UTC]")
+    )
     for field, column, typ in KIND_COLUMNS[kind]:
         series = frame[column]
         if typ == "BOOL":

@@ -18,22 +18,39 @@ from core.errors import InvalidParameter
 from core.events.port import EventStore
 
 PEOPLE = {  # name: (gender, typical age)
-    "Taro_Yamada": ("Male", 34), "Hanako_Sato": ("Female", 28), "Kenji_Suzuki": ("Male", 45),
-    "Yui_Takahashi": ("Female", 23), "Sora_Ito": ("Male", 31), "Mei_Watanabe": ("Female", 52),
-    "Haruto_Kobayashi": ("Male", 19), "Aoi_Nakamura": ("Female", 38),
+    "Taro_Yamada": ("Male", 34),
+    "Hanako_Sato": ("Female", 28),
+    "Kenji_Suzuki": ("Male", 45),
+    "Yui_Takahashi": ("Female", 23),
+    "Sora_Ito": ("Male", 31),
+    "Mei_Watanabe": ("Female", 52),
+    "Haruto_Kobayashi": ("Male", 19),
+    "Aoi_Nakamura": ("Female", 38),
 }
 BATCH = 50_000
 
 
 def _stamps(when_us: np.ndarray, fmt: str) -> list[str]:
-    return np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s").tolist() \
-        if fmt == "iso" else [s.replace("T", " ") for s in
-                              np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")]
+    return (
+        np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s").tolist()
+        if fmt == "iso"
+        else [
+            s.replace("T", " ")
+            for s in np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
+        ]
+    )
 
 
-def generate_demo_events(store: EventStore, events: int, days: int = 30, devices: int = 4,
-                         first_device: str = "id001", seed: int | None = None,
-                         end: datetime | None = None, utc_offset_minutes: int | None = None) -> dict[str, int]:
+def generate_demo_events(
+    store: EventStore,
+    events: int,
+    days: int = 30,
+    devices: int = 4,
+    first_device: str = "id001",
+    seed: int | None = None,
+    end: datetime | None = None,
+    utc_offset_minutes: int | None = None,
+) -> dict[str, int]:
     """Append about ``events`` events spread over the last ``days`` days, visits mostly in
     office hours of the time zone ``utc_offset_minutes`` east of UTC (default: this machine's).
     Returns the number stored per kind. Raises InvalidParameter for non-positive sizes."""
@@ -56,12 +73,16 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
     day = rng.integers(0, days, n_captures)
     base_days = np.datetime64(start.replace(tzinfo=None), "D") + day
     weekday = (base_days.astype("int64") + 3) % 7  # 0 = Monday
-    hour = np.where(rng.random(n_captures) < 0.85, rng.normal(12.5, 2.6, n_captures),
-                    rng.uniform(0, 24, n_captures)).clip(0, 23.99)
+    hour = np.where(
+        rng.random(n_captures) < 0.85, rng.normal(12.5, 2.6, n_captures), rng.uniform(0, 24, n_captures)
+    ).clip(0, 23.99)
     keep_weekend = rng.random(n_captures) < 0.3
     shift = np.where((weekday >= 5) & ~keep_weekend, -(weekday - 4), 0)  # most weekend visits move to Friday
-    when = ((base_days + shift).astype("datetime64[us]") + (hour * 3_600_000_000).astype("timedelta64[us]")
-            - np.timedelta64(utc_offset_minutes, "m"))  # local office hours -> UTC
+    when = (
+        (base_days + shift).astype("datetime64[us]")
+        + (hour * 3_600_000_000).astype("timedelta64[us]")
+        - np.timedelta64(utc_offset_minutes, "m")
+    )  # local office hours -> UTC
     lo_us = int(start.timestamp() * 1e6)
     span_us = int((end - start).total_seconds() * 1e6)
     when_us = np.sort(lo_us + (when.astype("int64") - lo_us) % span_us)  # wrap the time-zone shift into range
@@ -72,8 +93,9 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
     opened = known & (rng.random(n_captures) < 0.93)
     stamps = _stamps(when_us, "local")
     iso = [s + "Z" for s in _stamps(when_us, "iso")]
-    pictures = [f"capture{i:07d}_{s.replace('-', '').replace(' ', '').replace(':', '')}.jpg"
-                for i, s in enumerate(stamps)]
+    pictures = [
+        f"capture{i:07d}_{s.replace('-', '').replace(' ', '').replace(':', '')}.jpg" for i, s in enumerate(stamps)
+    ]
 
     auth = []
     analysis = []
@@ -83,21 +105,38 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
         if known[i]:
             name = names[person[i]]
             gender, age = PEOPLE[name]
-            auth.append({"DeviceID": dev, "Datetime": stamps[i], "AuthenticationResult": True,
-                         "PictureName": pictures[i], "Person": name})
+            auth.append(
+                {
+                    "DeviceID": dev,
+                    "Datetime": stamps[i],
+                    "AuthenticationResult": True,
+                    "PictureName": pictures[i],
+                    "Person": name,
+                }
+            )
             if opened[i]:
                 door.append({"DeviceID": dev, "Datetime": iso[i], "Person": name})
         else:
             gender, age = ("Male" if rng.random() < 0.5 else "Female"), int(rng.integers(16, 70))
-            auth.append({"DeviceID": dev, "Datetime": stamps[i], "AuthenticationResult": False,
-                         "PictureName": pictures[i]})
+            auth.append(
+                {"DeviceID": dev, "Datetime": stamps[i], "AuthenticationResult": False, "PictureName": pictures[i]}
+            )
         low = max(0, age - int(rng.integers(2, 7)))
-        analysis.append({
-            "Datetime": stamps[i], "AgeRange-Low": low, "AgeRange-High": low + int(rng.integers(6, 12)),
-            "Gender": gender, "Smile": bool(rng.random() < 0.4), "Eyeglasses": bool(rng.random() < 0.3),
-            "Sunglasses": bool(rng.random() < 0.03), "Beard": None, "Mustache": None,
-            "EyesOpen": bool(rng.random() < 0.9), "MouthOpen": bool(rng.random() < 0.2),
-        })
+        analysis.append(
+            {
+                "Datetime": stamps[i],
+                "AgeRange-Low": low,
+                "AgeRange-High": low + int(rng.integers(6, 12)),
+                "Gender": gender,
+                "Smile": bool(rng.random() < 0.4),
+                "Eyeglasses": bool(rng.random() < 0.3),
+                "Sunglasses": bool(rng.random() < 0.03),
+                "Beard": None,
+                "Mustache": None,
+                "EyesOpen": bool(rng.random() < 0.9),
+                "MouthOpen": bool(rng.random() < 0.2),
+            }
+        )
     counts["auth"] = _append(store, "auth", auth, run)
     counts["analysis"] = _append(store, "analysis", analysis, run)
     counts["door"] = _append(store, "door", door, run)
@@ -117,9 +156,20 @@ def generate_demo_events(store: EventStore, events: int, days: int = 30, devices
         if with_motion:
             ax, ay, az = (rng.normal(0, 0.2, per_device).round(3) for _ in range(3))
             gx, gy, gz = (rng.normal(0, 1.5, per_device).round(3) for _ in range(3))
-            rows = [{"DeviceID": dev, "Datetime": s, "Value": float(v), "AccelX": float(a), "AccelY": float(b),
-                     "AccelZ": float(c) + 9.8, "GyroX": float(e), "GyroY": float(f), "GyroZ": float(g)}
-                    for s, v, a, b, c, e, f, g in zip(stamps_s, value, ax, ay, az, gx, gy, gz, strict=True)]
+            rows = [
+                {
+                    "DeviceID": dev,
+                    "Datetime": s,
+                    "Value": float(v),
+                    "AccelX": float(a),
+                    "AccelY": float(b),
+                    "AccelZ": float(c) + 9.8,
+                    "GyroX": float(e),
+                    "GyroY": float(f),
+                    "GyroZ": float(g),
+                }
+                for s, v, a, b, c, e, f, g in zip(stamps_s, value, ax, ay, az, gx, gy, gz, strict=True)
+            ]
         else:
             rows = [{"DeviceID": dev, "Datetime": s, "Value": float(v)} for s, v in zip(stamps_s, value, strict=True)]
         total += _append(store, "sensor", rows, f"{run}-{d}")
@@ -135,6 +185,6 @@ def _weights(n: int) -> np.ndarray:
 def _append(store: EventStore, kind: str, records: list[dict], run: str) -> int:
     stored = 0
     for lo in range(0, len(records), BATCH):
-        chunk = records[lo:lo + BATCH]
+        chunk = records[lo : lo + BATCH]
         stored += store.append(kind, chunk, [f"demo-{run}-{kind}-{lo + i}" for i in range(len(chunk))])
     return stored

@@ -32,9 +32,11 @@ from core.storage import ensure_dir
 def _schema() -> str:
     # journal_id names this journal's columnar folder, so segments of a deleted or replaced
     # journal are never mixed into a new one.
-    parts = ["""
+    parts = [
+        """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-INSERT OR IGNORE INTO meta VALUES ('journal_id', lower(hex(randomblob(8))));"""]
+INSERT OR IGNORE INTO meta VALUES ('journal_id', lower(hex(randomblob(8))));"""
+    ]
     for kind, cols in KIND_COLUMNS.items():
         typed = ", ".join(f"{c} {SQLITE_TYPES[t]}" for _, c, t in cols)
         parts.append(f"""
@@ -157,8 +159,11 @@ class LocalEventStore(EventStore):
             if self._columnar is None:
                 from core.events.columnar import ColumnarMirror
 
-                self._columnar = ColumnarMirror(self.path, self.path.parent / "columnar" / journal,
-                                                **({"segment_rows": self._segment_rows} if self._segment_rows else {}))
+                self._columnar = ColumnarMirror(
+                    self.path,
+                    self.path.parent / "columnar" / journal,
+                    **({"segment_rows": self._segment_rows} if self._segment_rows else {}),
+                )
                 self._columnar_id = journal
             return self._columnar.cursor()
 
@@ -187,8 +192,9 @@ class LocalEventStore(EventStore):
         con = self._conn()
         con.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed, not left readable
         with con:
-            removed = sum(con.execute(f"DELETE FROM {kind} WHERE {cond}", args).rowcount
-                          for kind, (cond, args) in where.items())
+            removed = sum(
+                con.execute(f"DELETE FROM {kind} WHERE {cond}", args).rowcount for kind, (cond, args) in where.items()
+            )
             if removed:
                 con.execute("UPDATE meta SET value = lower(hex(randomblob(8))) WHERE key = 'journal_id'")
         if removed:
@@ -203,6 +209,7 @@ class LocalEventStore(EventStore):
     def warm_columnar(self) -> threading.Thread:
         """Load the columnar copy in a background thread now (an app can call this at start so
         the first analytics page does not wait for it). Returns the started thread."""
+
         def load() -> None:
             self.columnar().close()
 

@@ -70,8 +70,15 @@ class EventStore(abc.ABC):
         number newly stored."""
 
     @abc.abstractmethod
-    def query(self, kind: str, *, device: str | None = None, since: str | None = None,
-              until: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    def query(
+        self,
+        kind: str,
+        *,
+        device: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+    ) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
         ``Datetime`` parsed as UTC timestamps."""
 

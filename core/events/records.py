@@ -25,8 +25,9 @@ def auth_log_records(device_id: str, when: datetime, picture_name: str, face_mat
     base = {"DeviceID": device_id, "Datetime": local_stamp(when), "PictureName": picture_name}
     if not face_matches:
         return [{**base, "AuthenticationResult": False}]
-    return [{**base, "AuthenticationResult": True, "Person": m["Face"].get("ExternalImageId", "")}
-            for m in face_matches]
+    return [
+        {**base, "AuthenticationResult": True, "Person": m["Face"].get("ExternalImageId", "")} for m in face_matches
+    ]
 
 
 def _flag(detail: dict, name: str) -> bool | None:
@@ -41,19 +42,21 @@ def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]
     for d in face_details:
         age = d.get("AgeRange") or {}
         gender = d.get("Gender") or {}
-        out.append({
-            "Datetime": local_stamp(when),
-            "AgeRange-Low": age.get("Low"),
-            "AgeRange-High": age.get("High"),
-            "Gender": gender.get("Value"),
-            "Smile": _flag(d, "Smile"),
-            "Eyeglasses": _flag(d, "Eyeglasses"),
-            "Sunglasses": _flag(d, "Sunglasses"),
-            "Beard": _flag(d, "Beard"),
-            "Mustache": _flag(d, "Mustache"),
-            "EyesOpen": _flag(d, "EyesOpen"),
-            "MouthOpen": _flag(d, "MouthOpen"),
-        })
+        out.append(
+            {
+                "Datetime": local_stamp(when),
+                "AgeRange-Low": age.get("Low"),
+                "AgeRange-High": age.get("High"),
+                "Gender": gender.get("Value"),
+                "Smile": _flag(d, "Smile"),
+                "Eyeglasses": _flag(d, "Eyeglasses"),
+                "Sunglasses": _flag(d, "Sunglasses"),
+                "Beard": _flag(d, "Beard"),
+                "Mustache": _flag(d, "Mustache"),
+                "EyesOpen": _flag(d, "EyesOpen"),
+                "MouthOpen": _flag(d, "MouthOpen"),
+            }
+        )
     return out
 
 

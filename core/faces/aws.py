@@ -38,10 +38,25 @@ class RekognitionFaceCollections(FaceCollections):
     def describe_collection(self, *, CollectionId):
         return self._call("describe_collection", CollectionId=CollectionId)
 
-    def index_faces(self, *, CollectionId, Image, ExternalImageId=None, DetectionAttributes=None,
-                    MaxFaces=None, QualityFilter="AUTO"):
-        return self._call("index_faces", CollectionId=CollectionId, Image=Image, ExternalImageId=ExternalImageId,
-                          DetectionAttributes=DetectionAttributes, MaxFaces=MaxFaces, QualityFilter=QualityFilter)
+    def index_faces(
+        self,
+        *,
+        CollectionId,
+        Image,
+        ExternalImageId=None,
+        DetectionAttributes=None,
+        MaxFaces=None,
+        QualityFilter="AUTO",
+    ):
+        return self._call(
+            "index_faces",
+            CollectionId=CollectionId,
+            Image=Image,
+            ExternalImageId=ExternalImageId,
+            DetectionAttributes=DetectionAttributes,
+            MaxFaces=MaxFaces,
+            QualityFilter=QualityFilter,
+        )
 
     def list_faces(self, *, CollectionId, MaxResults=1000, NextToken=None):
         return self._call("list_faces", CollectionId=CollectionId, MaxResults=MaxResults, NextToken=NextToken)
@@ -49,18 +64,33 @@ class RekognitionFaceCollections(FaceCollections):
     def delete_faces(self, *, CollectionId, FaceIds):
         return self._call("delete_faces", CollectionId=CollectionId, FaceIds=list(FaceIds))
 
-    def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0,
-                              QualityFilter="NONE"):
-        return self._call("search_faces_by_image", CollectionId=CollectionId, Image=Image, MaxFaces=MaxFaces,
-                          FaceMatchThreshold=FaceMatchThreshold, QualityFilter=QualityFilter)
+    def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0, QualityFilter="NONE"):
+        return self._call(
+            "search_faces_by_image",
+            CollectionId=CollectionId,
+            Image=Image,
+            MaxFaces=MaxFaces,
+            FaceMatchThreshold=FaceMatchThreshold,
+            QualityFilter=QualityFilter,
+        )
 
     def search_faces(self, *, CollectionId, FaceId, MaxFaces=80, FaceMatchThreshold=80.0):
-        return self._call("search_faces", CollectionId=CollectionId, FaceId=FaceId, MaxFaces=MaxFaces,
-                          FaceMatchThreshold=FaceMatchThreshold)
+        return self._call(
+            "search_faces",
+            CollectionId=CollectionId,
+            FaceId=FaceId,
+            MaxFaces=MaxFaces,
+            FaceMatchThreshold=FaceMatchThreshold,
+        )
 
     def detect_faces(self, *, Image, Attributes=None):
         return self._call("detect_faces", Image=Image, Attributes=Attributes)
 
     def compare_faces(self, *, SourceImage, TargetImage, SimilarityThreshold=80.0, QualityFilter="NONE"):
-        return self._call("compare_faces", SourceImage=SourceImage, TargetImage=TargetImage,
-                          SimilarityThreshold=SimilarityThreshold, QualityFilter=QualityFilter)
+        return self._call(
+            "compare_faces",
+            SourceImage=SourceImage,
+            TargetImage=TargetImage,
+            SimilarityThreshold=SimilarityThreshold,
+            QualityFilter=QualityFilter,
+        )

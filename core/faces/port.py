@@ -26,9 +26,16 @@ class FaceCollections(abc.ABC):
     def describe_collection(self, *, CollectionId: str) -> dict: ...
 
     @abc.abstractmethod
-    def index_faces(self, *, CollectionId: str, Image: dict, ExternalImageId: str | None = None,
-                    DetectionAttributes: list[str] | None = None, MaxFaces: int | None = None,
-                    QualityFilter: str = "AUTO") -> dict: ...
+    def index_faces(
+        self,
+        *,
+        CollectionId: str,
+        Image: dict,
+        ExternalImageId: str | None = None,
+        DetectionAttributes: list[str] | None = None,
+        MaxFaces: int | None = None,
+        QualityFilter: str = "AUTO",
+    ) -> dict: ...
 
     @abc.abstractmethod
     def list_faces(self, *, CollectionId: str, MaxResults: int = 1000, NextToken: str | None = None) -> dict: ...
@@ -37,19 +44,28 @@ class FaceCollections(abc.ABC):
     def delete_faces(self, *, CollectionId: str, FaceIds: list[str]) -> dict: ...
 
     @abc.abstractmethod
-    def search_faces_by_image(self, *, CollectionId: str, Image: dict, MaxFaces: int = 80,
-                              FaceMatchThreshold: float = 80.0, QualityFilter: str = "NONE") -> dict: ...
+    def search_faces_by_image(
+        self,
+        *,
+        CollectionId: str,
+        Image: dict,
+        MaxFaces: int = 80,
+        FaceMatchThreshold: float = 80.0,
+        QualityFilter: str = "NONE",
+    ) -> dict: ...
 
     @abc.abstractmethod
-    def search_faces(self, *, CollectionId: str, FaceId: str, MaxFaces: int = 80,
-                     FaceMatchThreshold: float = 80.0) -> dict: ...
+    def search_faces(
+        self, *, CollectionId: str, FaceId: str, MaxFaces: int = 80, FaceMatchThreshold: float = 80.0
+    ) -> dict: ...
 
     @abc.abstractmethod
     def detect_faces(self, *, Image: dict, Attributes: list[str] | None = None) -> dict: ...
 
     @abc.abstractmethod
-    def compare_faces(self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0,
-                      QualityFilter: str = "NONE") -> dict: ...
+    def compare_faces(
+        self, *, SourceImage: dict, TargetImage: dict, SimilarityThreshold: float = 80.0, QualityFilter: str = "NONE"
+    ) -> dict: ...
 
     # --- beyond Rekognition: what FaceGate's people page needs, the same in both worlds ---
     def scrub_deleted(self) -> None:

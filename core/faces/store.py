@@ -149,8 +149,20 @@ class FaceStore:
             con.executemany(
                 "INSERT INTO faces (face_id, collection_id, external_image_id, image_id, bbox, confidence,"
                 " indexed_at, vector) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(f.face_id, collection_id, f.external_image_id, f.image_id, json.dumps(f.bbox), f.confidence,
-                  f.indexed_at, np.asarray(v, dtype=np.float32).tobytes()) for f, v in faces])
+                [
+                    (
+                        f.face_id,
+                        collection_id,
+                        f.external_image_id,
+                        f.image_id,
+                        json.dumps(f.bbox),
+                        f.confidence,
+                        f.indexed_at,
+                        np.asarray(v, dtype=np.float32).tobytes(),
+                    )
+                    for f, v in faces
+                ],
+            )
             con.execute("UPDATE collections SET generation = generation + 1 WHERE collection_id = ?", (collection_id,))
 
     def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
@@ -163,8 +175,9 @@ class FaceStore:
                 if cur.rowcount:
                     deleted.append(face_id)
             if deleted:
-                con.execute("UPDATE collections SET generation = generation + 1 WHERE collection_id = ?",
-                            (collection_id,))
+                con.execute(
+                    "UPDATE collections SET generation = generation + 1 WHERE collection_id = ?", (collection_id,)
+                )
         return deleted
 
     def scrub(self) -> None:
@@ -183,7 +196,8 @@ class FaceStore:
             rows = con.execute(
                 "SELECT seq, face_id, external_image_id, image_id, bbox, confidence, indexed_at FROM faces"
                 " WHERE collection_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (collection_id, after_seq, limit + 1)).fetchall()
+                (collection_id, after_seq, limit + 1),
+            ).fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
         faces = [StoredFace(r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
@@ -194,7 +208,9 @@ class FaceStore:
             self._require(con, collection_id)
             r = con.execute(
                 "SELECT face_id, external_image_id, image_id, bbox, confidence, indexed_at, vector FROM faces"
-                " WHERE collection_id = ? AND face_id = ?", (collection_id, face_id)).fetchone()
+                " WHERE collection_id = ? AND face_id = ?",
+                (collection_id, face_id),
+            ).fetchone()
         if r is None:
             return None
         return StoredFace(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5]), np.frombuffer(r[6], dtype=np.float32)
@@ -205,7 +221,9 @@ class FaceStore:
             for face_id in face_ids:
                 r = con.execute(
                     "SELECT face_id, external_image_id, image_id, bbox, confidence, indexed_at FROM faces"
-                    " WHERE collection_id = ? AND face_id = ?", (collection_id, face_id)).fetchone()
+                    " WHERE collection_id = ? AND face_id = ?",
+                    (collection_id, face_id),
+                ).fetchone()
                 if r:
                     out[r[0]] = StoredFace(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5])
         return out
@@ -222,11 +240,15 @@ class FaceStore:
             if cached is not None and cached.generation == generation:
                 return cached
             # Read ids and vectors in one snapshot so they line up.
-            rows = con.execute("SELECT face_id, vector FROM faces WHERE collection_id = ? ORDER BY seq",
-                               (collection_id,)).fetchall()
+            rows = con.execute(
+                "SELECT face_id, vector FROM faces WHERE collection_id = ? ORDER BY seq", (collection_id,)
+            ).fetchall()
         face_ids = [r[0] for r in rows]
-        vectors = (np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-                   if rows else np.zeros((0, 128), dtype=np.float32))
+        vectors = (
+            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+            if rows
+            else np.zeros((0, 128), dtype=np.float32)
+        )
         m = _Matrix(generation, face_ids, vectors, np.einsum("ij,ij->i", vectors, vectors))
         with self._cache_lock:
             self._cache[collection_id] = m

@@ -25,8 +25,13 @@ class S3ObjectStore(ObjectStore):
         with aws_errors():
             # The bucket's default encryption applies; asking for it again makes the
             # intent visible in CloudTrail and keeps working if the default is changed.
-            self.client.put_object(Bucket=_check_bucket(bucket), Key=check_key(key), Body=bytes(data),
-                                   ContentType=content_type, ServerSideEncryption="AES256")
+            self.client.put_object(
+                Bucket=_check_bucket(bucket),
+                Key=check_key(key),
+                Body=bytes(data),
+                ContentType=content_type,
+                ServerSideEncryption="AES256",
+            )
 
     def get_object(self, bucket, key):
         try:

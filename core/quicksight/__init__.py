@@ -17,7 +17,11 @@ def build_quicksight(settings: Settings, session=None) -> QuickSightDashboards:
     from core.aws_clients import aws_client
     from core.quicksight.aws import AwsQuickSight
 
-    return AwsQuickSight(lambda: aws_client("quicksight", settings.region, session),
-                         dashboards=settings.quicksight_dashboards, account_id=settings.aws_account_id,
-                         region=settings.region, user_arn=settings.quicksight_user_arn,
-                         anonymous=settings.quicksight_anonymous)
+    return AwsQuickSight(
+        lambda: aws_client("quicksight", settings.region, session),
+        dashboards=settings.quicksight_dashboards,
+        account_id=settings.aws_account_id,
+        region=settings.region,
+        user_arn=settings.quicksight_user_arn,
+        anonymous=settings.quicksight_anonymous,
+    )

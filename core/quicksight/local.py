@@ -14,6 +14,9 @@ class LocalQuickSight(QuickSightDashboards):
         return list(self._ids)
 
     def embed(self, dashboard_id):
-        return DashboardEmbed(dashboard_id, problem_code="local_world",
-                              problem="QuickSight is an AWS service; in the local world this dashboard is not "
-                                      "embedded. The Analytics page shows the same charts from the local store.")
+        return DashboardEmbed(
+            dashboard_id,
+            problem_code="local_world",
+            problem="QuickSight is an AWS service; in the local world this dashboard is not "
+            "embedded. The Analytics page shows the same charts from the local store.",
+        )

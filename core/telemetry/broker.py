@@ -124,13 +124,22 @@ class _Connection:
 
     def connack(self, reason: int) -> None:
         if self.version == 5:
-            props = [(wire.P_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM), (wire.P_MAXIMUM_QOS, 1),
-                     (wire.P_RETAIN_AVAILABLE, 0), (wire.P_MAX_PACKET_SIZE, MAX_PACKET),
-                     (wire.P_SHARED_AVAILABLE, 0), (wire.P_SUB_ID_AVAILABLE, 0)]
+            props = [
+                (wire.P_RECEIVE_MAXIMUM, RECEIVE_MAXIMUM),
+                (wire.P_MAXIMUM_QOS, 1),
+                (wire.P_RETAIN_AVAILABLE, 0),
+                (wire.P_MAX_PACKET_SIZE, MAX_PACKET),
+                (wire.P_SHARED_AVAILABLE, 0),
+                (wire.P_SUB_ID_AVAILABLE, 0),
+            ]
             body = bytes([0, reason]) + wire.enc_properties(props)
         else:
-            v3 = {wire.RC_SUCCESS: 0, wire.RC_UNSUPPORTED_VERSION: 1, wire.RC_CLIENT_ID_INVALID: 2,
-                  wire.RC_NOT_AUTHORIZED: 5}
+            v3 = {
+                wire.RC_SUCCESS: 0,
+                wire.RC_UNSUPPORTED_VERSION: 1,
+                wire.RC_CLIENT_ID_INVALID: 2,
+                wire.RC_NOT_AUTHORIZED: 5,
+            }
             body = bytes([0, v3.get(reason, 5)])
         self.send(wire.packet(wire.CONNACK, 0, body))
 
@@ -235,8 +244,10 @@ class _Connection:
             raise ProtocolError(f"invalid topic name {topic!r}", wire.RC_TOPIC_NAME_INVALID)
         if not broker.policy.may_publish(self.common_name, topic):
             broker.stats.not_authorised += 1
-            broker._refused(Inbound(topic, payload, self.client_id, message_id),
-                            f"not authorised: {self.common_name} may not publish to {topic}")
+            broker._refused(
+                Inbound(topic, payload, self.client_id, message_id),
+                f"not authorised: {self.common_name} may not publish to {topic}",
+            )
             if qos and self.version == 5:
                 self.puback(packet_id, wire.RC_NOT_AUTHORIZED)
                 return
@@ -272,8 +283,9 @@ class _Connection:
             flt, pos = wire.read_string(body, pos)
             codes.append(0 if self.subscriptions.pop(flt, None) is not None else 0x11)
         if self.version == 5:
-            self.send(wire.packet(wire.UNSUBACK, 0, struct.pack("!H", packet_id) + wire.enc_properties([])
-                                  + bytes(codes)))
+            self.send(
+                wire.packet(wire.UNSUBACK, 0, struct.pack("!H", packet_id) + wire.enc_properties([]) + bytes(codes))
+            )
         else:
             self.send(wire.packet(wire.UNSUBACK, 0, struct.pack("!H", packet_id)))
 
@@ -283,9 +295,16 @@ class Broker:
     batch durable or raise; ``refused(Inbound, reason)`` records a refused publish.
     Both run in one worker thread, never on the event loop."""
 
-    def __init__(self, *, host: str, port: int, ssl_context: ssl.SSLContext, policy: TopicPolicy,
-                 ingest: Callable[[list[Inbound]], None],
-                 refused: Callable[[Inbound, str], None] | None = None):
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        ssl_context: ssl.SSLContext,
+        policy: TopicPolicy,
+        ingest: Callable[[list[Inbound]], None],
+        refused: Callable[[Inbound, str], None] | None = None,
+    ):
         self.host, self.port = host, port
         self.ssl_context, self.policy = ssl_context, policy
         self._ingest, self._refused_cb = ingest, refused
@@ -302,8 +321,14 @@ class Broker:
     async def start(self) -> None:
         """Listen; ``self.port`` is the bound port afterwards (pass 0 for a free one)."""
         self._wake = asyncio.Event()
-        self._server = await asyncio.start_server(self._on_client, self.host, self.port, ssl=self.ssl_context,
-                                                  ssl_handshake_timeout=10, limit=MAX_PACKET + 1024)
+        self._server = await asyncio.start_server(
+            self._on_client,
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            ssl_handshake_timeout=10,
+            limit=MAX_PACKET + 1024,
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         self._committer = asyncio.create_task(self._commit_loop())
 
@@ -329,10 +354,16 @@ class Broker:
 
     def state(self) -> dict:
         s = self.stats
-        return {"endpoint": f"{self.host}:{self.port}", "clients": sorted(self._clients),
-                "connections_total": s.connections_total, "rejected_connections": s.rejected_connections,
-                "received": s.received, "acknowledged": s.acknowledged, "not_authorised": s.not_authorised,
-                "started_at": s.started_at}
+        return {
+            "endpoint": f"{self.host}:{self.port}",
+            "clients": sorted(self._clients),
+            "connections_total": s.connections_total,
+            "rejected_connections": s.rejected_connections,
+            "received": s.received,
+            "acknowledged": s.acknowledged,
+            "not_authorised": s.not_authorised,
+            "started_at": s.started_at,
+        }
 
     # -- connections ------------------------------------------------------------------
     async def _on_client(self, reader, writer) -> None:
@@ -349,8 +380,7 @@ class Broker:
         old = self._clients.get(conn.client_id)
         if old is not None and old is not conn:  # session take-over, as the spec says
             if old.version == 5:
-                old.send(wire.packet(wire.DISCONNECT, 0, bytes([wire.RC_SESSION_TAKEN_OVER])
-                                     + wire.enc_properties([])))
+                old.send(wire.packet(wire.DISCONNECT, 0, bytes([wire.RC_SESSION_TAKEN_OVER]) + wire.enc_properties([])))
             old.close()
         self._clients[conn.client_id] = conn
 

@@ -47,8 +47,9 @@ class DeviceCredentials:
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _now() -> dt.datetime:
@@ -83,17 +84,32 @@ class LocalCA:
     def _create_ca(self) -> None:
         key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(_now() - dt.timedelta(minutes=5))
-                .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS * 2))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                             content_commitment=False, key_encipherment=False,
-                                             data_encipherment=False, key_agreement=False,
-                                             encipher_only=False, decipher_only=False), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-                .sign(key, hashes.SHA256()))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(minutes=5))
+            .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS * 2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256())
+        )
         atomic_write_bytes(self.ca_key_file, _key_pem(key))
         atomic_write_bytes(self.ca_file, cert.public_bytes(serialization.Encoding.PEM))
 
@@ -105,18 +121,24 @@ class LocalCA:
     def _issue(self, common_name: str, *, server: bool):
         ca_key, ca_cert = self._load_ca()
         key = ec.generate_private_key(ec.SECP256R1())
-        builder = (x509.CertificateBuilder()
-                   .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-                   .issuer_name(ca_cert.subject).public_key(key.public_key())
-                   .serial_number(x509.random_serial_number())
-                   .not_valid_before(_now() - dt.timedelta(minutes=5))
-                   .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS))
-                   .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                   .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                                  critical=False))
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(_now() - dt.timedelta(minutes=5))
+            .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        )
         if server:
-            builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            builder = builder.add_extension(
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
+                critical=False,
+            )
             builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         else:
             builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
@@ -131,8 +153,11 @@ class LocalCA:
             raise InvalidParameter(f"device id must match [a-zA-Z0-9_:-]{{1,128}}, not {device_id!r}")
         self.ensure()
         out = ensure_dir(Path(out_dir))
-        return self._write_device(DeviceCredentials(device_id, out / "AmazonRootCA1.pem",
-                                                    out / f"{device_id}.cert.pem", out / f"{device_id}.private.key"))
+        return self._write_device(
+            DeviceCredentials(
+                device_id, out / "AmazonRootCA1.pem", out / f"{device_id}.cert.pem", out / f"{device_id}.private.key"
+            )
+        )
 
     def _write_device(self, creds: DeviceCredentials) -> DeviceCredentials:
         ensure_dir(creds.cert_file.parent)
@@ -145,8 +170,12 @@ class LocalCA:
     def device_credentials(self, device_id: str) -> DeviceCredentials:
         """The app's own credentials for ``device_id`` under the PKI folder, issued on first use."""
         folder = self.dir / "devices" / device_id
-        creds = DeviceCredentials(device_id, folder / "AmazonRootCA1.pem", folder / f"{device_id}.cert.pem",
-                                  folder / f"{device_id}.private.key")
+        creds = DeviceCredentials(
+            device_id,
+            folder / "AmazonRootCA1.pem",
+            folder / f"{device_id}.cert.pem",
+            folder / f"{device_id}.private.key",
+        )
         if not (creds.cert_file.is_file() and creds.key_file.is_file() and creds.ca_file.is_file()):
             self.ensure()
             with open(self.dir / ".lock", "a") as lock:
@@ -165,6 +194,13 @@ def common_name(cert_der: bytes) -> str | None:
 
 def connection_info(creds: DeviceCredentials, endpoint: str, port: int) -> str:
     """One line of JSON telling a device how to connect (the CLI's ``create-device`` output)."""
-    return json.dumps({"endpoint": endpoint, "port": port, "ca_file": str(creds.ca_file.resolve()),
-                       "cert_file": str(creds.cert_file.resolve()), "key_file": str(creds.key_file.resolve()),
-                       "client_id": creds.client_id})
+    return json.dumps(
+        {
+            "endpoint": endpoint,
+            "port": port,
+            "ca_file": str(creds.ca_file.resolve()),
+            "cert_file": str(creds.cert_file.resolve()),
+            "key_file": str(creds.key_file.resolve()),
+            "client_id": creds.client_id,
+        }
+    )

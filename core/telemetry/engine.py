@@ -40,9 +40,20 @@ class RuleEngine:
     """Run ``rules`` over ``journal``. ``run_forever`` in a thread (``start``/``stop``), or
     ``process_available`` + ``flush_streams`` step by step (tests, benchmarks)."""
 
-    def __init__(self, journal: Journal, rules: list[Rule], *, prefix: str, events: EventStore,
-                 objects: ObjectStore, table: LocalSensorTable, table_name: str,
-                 stream_max_bytes: int = 5 * 1024 * 1024, stream_max_age_s: float = 60.0, batch_size: int = 500):
+    def __init__(
+        self,
+        journal: Journal,
+        rules: list[Rule],
+        *,
+        prefix: str,
+        events: EventStore,
+        objects: ObjectStore,
+        table: LocalSensorTable,
+        table_name: str,
+        stream_max_bytes: int = 5 * 1024 * 1024,
+        stream_max_age_s: float = 60.0,
+        batch_size: int = 500,
+    ):
         self.journal, self.rules, self.prefix = journal, rules, prefix
         self.events, self.objects, self.table, self.table_name = events, objects, table, table_name
         self.stream_max_bytes, self.stream_max_age_s = stream_max_bytes, stream_max_age_s
@@ -145,8 +156,7 @@ class RuleEngine:
             self._append_events(kind, records, ids, errors)
         # Each object is written atomically with its own fsync; writing several at once lets
         # the disk overlap them (one at a time, auth/door logs were bound to ~250 objects/s).
-        for (entry, _bucket, _key, _data), exc in zip(objects, self._pool.map(self._put_object, objects),
-                                                      strict=True):
+        for (entry, _bucket, _key, _data), exc in zip(objects, self._pool.map(self._put_object, objects), strict=True):
             if exc is None:
                 continue
             if isinstance(exc, FaceGateError):  # e.g. a template that renders an invalid key
@@ -201,8 +211,9 @@ class RuleEngine:
                 age = time.time() - oldest_ms / 1000
                 if not (force or size >= self.stream_max_bytes or age >= self.stream_max_age_s):
                     break
-                planned = self.journal.plan_batch(stream, self.stream_max_bytes, bucket,
-                                                  lambda first, last, s=stream: self._batch_key(s, first, last))
+                planned = self.journal.plan_batch(
+                    stream, self.stream_max_bytes, bucket, lambda first, last, s=stream: self._batch_key(s, first, last)
+                )
                 if planned is None:
                     break
                 # A batch planned earlier (then interrupted) is completed first, unchanged.
@@ -218,8 +229,7 @@ class RuleEngine:
     def _batch_key(self, stream: str, first: int, last: int) -> str:
         when = datetime.fromtimestamp(self._ts_of(first) / 1000, UTC)
         # Firehose's layout: <prefix>YYYY/MM/DD/HH/<stream>-<version>-<YYYY-MM-DD-HH-MM-SS>-<id>
-        return (f"{stream}/{when:%Y/%m/%d/%H}/facegate-{stream}-1-{when:%Y-%m-%d-%H-%M-%S}"
-                f"-{first:012d}-{last:012d}")
+        return f"{stream}/{when:%Y/%m/%d/%H}/facegate-{stream}-1-{when:%Y-%m-%d-%H-%M-%S}-{first:012d}-{last:012d}"
 
     def _write_batch(self, stream: str, first: int, last: int, bucket: str, key: str) -> None:
         rows = self.journal.buffered(stream, first, last)
@@ -228,5 +238,8 @@ class RuleEngine:
         self.journal.finish_batch(stream, first, last)
 
     def status(self) -> dict:
-        return {"processed": self.processed, "errors": self.journal.error_count(),
-                "backlog": self.journal.backlog(CURSOR)}
+        return {
+            "processed": self.processed,
+            "errors": self.journal.error_count(),
+            "backlog": self.journal.backlog(CURSOR),
+        }

@@ -126,22 +126,28 @@ class Journal:
         with self._write_lock, con:
             for m in messages:
                 ts = max(now, clock.get(m.topic, 0) + 1)
-                cur = con.execute("INSERT OR IGNORE INTO journal (msg_id, topic, client_id, ts_ms, payload) "
-                                  "VALUES (?, ?, ?, ?, ?)",
-                                  (m.message_id or uuid.uuid4().hex, m.topic, m.client_id, ts, m.payload))
+                cur = con.execute(
+                    "INSERT OR IGNORE INTO journal (msg_id, topic, client_id, ts_ms, payload) VALUES (?, ?, ?, ?, ?)",
+                    (m.message_id or uuid.uuid4().hex, m.topic, m.client_id, ts, m.payload),
+                )
                 if cur.rowcount:
                     clock[m.topic] = ts
                     new += 1
-            con.executemany("INSERT INTO topic_clock (topic, last_ms) VALUES (?, ?) "
-                            "ON CONFLICT(topic) DO UPDATE SET last_ms = excluded.last_ms", clock.items())
+            con.executemany(
+                "INSERT INTO topic_clock (topic, last_ms) VALUES (?, ?) "
+                "ON CONFLICT(topic) DO UPDATE SET last_ms = excluded.last_ms",
+                clock.items(),
+            )
         self._clock = clock
         return new
 
     def record_refused(self, topic: str, client_id: str, msg_id: str | None, reason: str, payload: bytes) -> None:
         with self._write_lock, self._conn() as con:
-            con.execute("INSERT INTO errors (at_ms, topic, client_id, msg_id, reason, payload_preview) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        (time.time_ns() // 1_000_000, topic, client_id, msg_id, reason, preview(payload)))
+            con.execute(
+                "INSERT INTO errors (at_ms, topic, client_id, msg_id, reason, payload_preview) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time_ns() // 1_000_000, topic, client_id, msg_id, reason, preview(payload)),
+            )
 
     # -- the rule engine ----------------------------------------------------------------
     def cursor(self, name: str) -> int:
@@ -149,29 +155,45 @@ class Journal:
         return row[0] if row else 0
 
     def after(self, seq: int, limit: int) -> list[JournalEntry]:
-        rows = self._conn().execute("SELECT seq, msg_id, topic, client_id, ts_ms, payload FROM journal "
-                                    "WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT seq, msg_id, topic, client_id, ts_ms, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            )
+            .fetchall()
+        )
         return [JournalEntry(*r) for r in rows]
 
-    def commit_progress(self, name: str, seq: int, errors: list[tuple[JournalEntry, str]],
-                        buffered: list[tuple[str, int, bytes]]) -> None:
+    def commit_progress(
+        self, name: str, seq: int, errors: list[tuple[JournalEntry, str]], buffered: list[tuple[str, int, bytes]]
+    ) -> None:
         """Atomically: move cursor ``name`` to ``seq``, record rule errors (once per message)
         and add records to Firehose-like stream buffers."""
         now = time.time_ns() // 1_000_000
         with self._write_lock, self._conn() as con:
-            con.execute("INSERT INTO cursor (name, seq) VALUES (?, ?) "
-                        "ON CONFLICT(name) DO UPDATE SET seq = excluded.seq", (name, seq))
-            con.executemany("INSERT OR IGNORE INTO errors (at_ms, seq, topic, client_id, msg_id, reason, "
-                            "payload_preview) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                            [(now, e.seq, e.topic, e.client_id, e.msg_id, reason, preview(e.payload))
-                             for e, reason in errors])
+            con.execute(
+                "INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET seq = excluded.seq",
+                (name, seq),
+            )
+            con.executemany(
+                "INSERT OR IGNORE INTO errors (at_ms, seq, topic, client_id, msg_id, reason, "
+                "payload_preview) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(now, e.seq, e.topic, e.client_id, e.msg_id, reason, preview(e.payload)) for e, reason in errors],
+            )
             con.executemany("INSERT OR IGNORE INTO stream_buffer (stream, seq, data) VALUES (?, ?, ?)", buffered)
 
     # -- Firehose-like streams --------------------------------------------------------
     def buffer_state(self, stream: str) -> tuple[int, int, int | None]:
         """``(records, bytes, oldest seq)`` waiting in ``stream``'s buffer."""
-        row = self._conn().execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + 1), 0), MIN(seq) "
-                                   "FROM stream_buffer WHERE stream = ?", (stream,)).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + 1), 0), MIN(seq) FROM stream_buffer WHERE stream = ?",
+                (stream,),
+            )
+            .fetchone()
+        )
         return row[0], row[1], row[2]
 
     def received_ms(self, seq: int) -> int | None:
@@ -180,15 +202,22 @@ class Journal:
         return row[0] if row else None
 
     def buffered(self, stream: str, first_seq: int, last_seq: int) -> list[tuple[int, bytes]]:
-        return self._conn().execute("SELECT seq, data FROM stream_buffer WHERE stream = ? AND seq BETWEEN ? AND ? "
-                                    "ORDER BY seq", (stream, first_seq, last_seq)).fetchall()
+        return (
+            self._conn()
+            .execute(
+                "SELECT seq, data FROM stream_buffer WHERE stream = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+                (stream, first_seq, last_seq),
+            )
+            .fetchall()
+        )
 
     def plan_batch(self, stream: str, max_bytes: int, bucket: str, key_for) -> tuple[int, int, str] | None:
         """Fix the next batch (records in seq order up to ``max_bytes``) and its object key
         before anything is written, so that a restart rewrites the same object."""
         con = self._conn()
-        rows = con.execute("SELECT seq, LENGTH(data) + 1 FROM stream_buffer WHERE stream = ? ORDER BY seq",
-                           (stream,)).fetchall()
+        rows = con.execute(
+            "SELECT seq, LENGTH(data) + 1 FROM stream_buffer WHERE stream = ? ORDER BY seq", (stream,)
+        ).fetchall()
         if not rows:
             return None
         total, last = 0, rows[0][0]
@@ -200,18 +229,29 @@ class Journal:
         first = rows[0][0]
         key = key_for(first, last)
         with self._write_lock, con:
-            con.execute("INSERT OR IGNORE INTO stream_batches (stream, first_seq, last_seq, bucket, key) "
-                        "VALUES (?, ?, ?, ?, ?)", (stream, first, last, bucket, key))
+            con.execute(
+                "INSERT OR IGNORE INTO stream_batches (stream, first_seq, last_seq, bucket, key) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (stream, first, last, bucket, key),
+            )
         return first, last, key
 
     def pending_batches(self, stream: str) -> list[tuple[int, int, str, str]]:
-        return self._conn().execute("SELECT first_seq, last_seq, bucket, key FROM stream_batches "
-                                    "WHERE stream = ? AND done = 0 ORDER BY first_seq", (stream,)).fetchall()
+        return (
+            self._conn()
+            .execute(
+                "SELECT first_seq, last_seq, bucket, key FROM stream_batches "
+                "WHERE stream = ? AND done = 0 ORDER BY first_seq",
+                (stream,),
+            )
+            .fetchall()
+        )
 
     def finish_batch(self, stream: str, first_seq: int, last_seq: int) -> None:
         with self._write_lock, self._conn() as con:
-            con.execute("DELETE FROM stream_buffer WHERE stream = ? AND seq BETWEEN ? AND ?",
-                        (stream, first_seq, last_seq))
+            con.execute(
+                "DELETE FROM stream_buffer WHERE stream = ? AND seq BETWEEN ? AND ?", (stream, first_seq, last_seq)
+            )
             con.execute("UPDATE stream_batches SET done = 1 WHERE stream = ? AND first_seq = ?", (stream, first_seq))
 
     def prune(self, before_ms: int) -> int:
@@ -222,8 +262,10 @@ class Journal:
         sensor table still are idempotent)."""
         with self._write_lock, self._conn() as con:
             cursor = con.execute("SELECT COALESCE(MAX(seq), 0) FROM cursor WHERE name = 'rules'").fetchone()[0]
-            removed = con.execute("DELETE FROM journal WHERE seq <= ? AND ts_ms < ? AND seq NOT IN "
-                                  "(SELECT seq FROM stream_buffer)", (cursor, before_ms)).rowcount
+            removed = con.execute(
+                "DELETE FROM journal WHERE seq <= ? AND ts_ms < ? AND seq NOT IN (SELECT seq FROM stream_buffer)",
+                (cursor, before_ms),
+            ).rowcount
             con.execute("DELETE FROM errors WHERE at_ms < ?", (before_ms,))
             con.execute("DELETE FROM stream_batches WHERE done = 1 AND last_seq <= ?", (cursor,))
         return removed
@@ -240,7 +282,8 @@ class Journal:
             removed = con.execute(
                 f"DELETE FROM journal WHERE topic IN ({marks}) AND "
                 f"CASE WHEN json_valid({payload}) THEN json_extract({payload}, '$.Person') END = ?",
-                (*topics, name)).rowcount
+                (*topics, name),
+            ).rowcount
             con.execute("DELETE FROM errors WHERE instr(payload_preview, ?) > 0", (f'"{name}"',))
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL held the old pages
         return removed
@@ -257,16 +300,29 @@ class Journal:
         args.append(int(limit))
         out = []
         for seq, top, client, ts, payload in self._conn().execute(sql, args):
-            out.append({"seq": seq, "topic": top, "client_id": client, "received_ms": ts,
-                        "payload": preview(payload) if len(payload) <= PREVIEW_CHARS else preview(payload) + "…"})
+            out.append(
+                {
+                    "seq": seq,
+                    "topic": top,
+                    "client_id": client,
+                    "received_ms": ts,
+                    "payload": preview(payload) if len(payload) <= PREVIEW_CHARS else preview(payload) + "…",
+                }
+            )
         return out
 
     def error_count(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM errors").fetchone()[0]
 
     def errors(self, limit: int = 50) -> list[dict]:
-        rows = self._conn().execute("SELECT at_ms, topic, client_id, msg_id, reason, payload_preview FROM errors "
-                                    "ORDER BY id DESC LIMIT ?", (int(limit),)).fetchall()
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT at_ms, topic, client_id, msg_id, reason, payload_preview FROM errors ORDER BY id DESC LIMIT ?",
+                (int(limit),),
+            )
+            .fetchall()
+        )
         return [dict(zip(("at_ms", "topic", "client_id", "msg_id", "reason", "payload"), r)) for r in rows]
 
     def backlog(self, name: str = "rules") -> int:

@@ -40,8 +40,11 @@ def split_endpoint(endpoint: str, default_port: int = 8883) -> tuple[str, int]:
 def mqtt_credentials(settings: Settings, ca, identity: str) -> tuple[Path, Path, Path | None]:
     """``(cert, key, ca)`` files: the configured ones, else the local CA's for ``identity``."""
     if settings.mqtt_cert_file:
-        return (Path(settings.mqtt_cert_file), Path(settings.mqtt_key_file),
-                Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None)
+        return (
+            Path(settings.mqtt_cert_file),
+            Path(settings.mqtt_key_file),
+            Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
+        )
     creds = ca.device_credentials(identity)
     return creds.cert_file, creds.key_file, creds.ca_file
 
@@ -96,8 +99,17 @@ class TelemetryStack:
     """Broker on ``host:port`` (0 = a free port) whose messages the rule engine stores
     through the given adapters. ``await start()`` / ``await stop()``, or ``run()``."""
 
-    def __init__(self, settings: Settings, *, events, objects, host: str | None = None, port: int | None = None,
-                 stream_max_age_s: float = 60.0, stream_max_bytes: int = 5 * 1024 * 1024):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        events,
+        objects,
+        host: str | None = None,
+        port: int | None = None,
+        stream_max_age_s: float = 60.0,
+        stream_max_bytes: int = 5 * 1024 * 1024,
+    ):
         from core.telemetry.ca import LocalCA
         from core.telemetry.engine import RuleEngine
         from core.telemetry.journal import Journal
@@ -110,10 +122,17 @@ class TelemetryStack:
         self.ca = LocalCA(self.paths.pki).ensure()
         self.journal = Journal(self.paths.journal)
         self.table = LocalSensorTable(self.paths.tables)
-        self.engine = RuleEngine(self.journal, course_rules(settings.topic_prefix, settings.logs_bucket),
-                                 prefix=settings.topic_prefix, events=events, objects=objects, table=self.table,
-                                 table_name=settings.sensor_table, stream_max_age_s=stream_max_age_s,
-                                 stream_max_bytes=stream_max_bytes)
+        self.engine = RuleEngine(
+            self.journal,
+            course_rules(settings.topic_prefix, settings.logs_bucket),
+            prefix=settings.topic_prefix,
+            events=events,
+            objects=objects,
+            table=self.table,
+            table_name=settings.sensor_table,
+            stream_max_age_s=stream_max_age_s,
+            stream_max_bytes=stream_max_bytes,
+        )
         self.host = host or settings.bind_host
         self.port = settings.mqtt_port if port is None else port
         self.broker = None
@@ -134,8 +153,14 @@ class TelemetryStack:
         from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
 
         ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
-        self.broker = Broker(host=self.host, port=self.port, ssl_context=ssl_ctx,
-                             policy=TopicPolicy(self.settings.topic_prefix), ingest=self._ingest, refused=self._refused)
+        self.broker = Broker(
+            host=self.host,
+            port=self.port,
+            ssl_context=ssl_ctx,
+            policy=TopicPolicy(self.settings.topic_prefix),
+            ingest=self._ingest,
+            refused=self._refused,
+        )
         self.engine.start()
         await self.broker.start()
         self.port = self.broker.port
@@ -149,9 +174,16 @@ class TelemetryStack:
 
         host, port = split_endpoint(self.settings.mqtt_endpoint)
         cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID)
-        self.subscription = BrokerSubscription(endpoint=host, port=port, cert_file=cert, key_file=key, ca_file=ca,
-                                               client_id=RULES_CLIENT_ID, ingest=self._ingest,
-                                               topic_filter=f"{self.settings.topic_prefix}/#")
+        self.subscription = BrokerSubscription(
+            endpoint=host,
+            port=port,
+            cert_file=cert,
+            key_file=key,
+            ca_file=ca,
+            client_id=RULES_CLIENT_ID,
+            ingest=self._ingest,
+            topic_filter=f"{self.settings.topic_prefix}/#",
+        )
         self.engine.start()
         self.subscription.start()
         self.host, self.port = host, port
@@ -173,12 +205,21 @@ class TelemetryStack:
         if self.broker:
             broker = self.broker.state()
         elif self.subscription:
-            broker = {"endpoint": f"{self.host}:{self.port} (external)",
-                      "connected": self.subscription.connected.is_set(), "received": self.subscription.received}
+            broker = {
+                "endpoint": f"{self.host}:{self.port} (external)",
+                "connected": self.subscription.connected.is_set(),
+                "received": self.subscription.received,
+            }
         else:
             broker = {}
-        return {"pid": os.getpid(), "host": self.host, "port": self.port, "updated_at": time.time(),
-                "broker": broker, "engine": self.engine.status()}
+        return {
+            "pid": os.getpid(),
+            "host": self.host,
+            "port": self.port,
+            "updated_at": time.time(),
+            "broker": broker,
+            "engine": self.engine.status(),
+        }
 
     def _write_status(self, stopped: bool = False) -> None:
         status = self.status()
@@ -224,5 +265,13 @@ def build_local_publisher(settings: Settings, mode: str):
         host = "127.0.0.1"
     cert, key, ca = mqtt_credentials(settings, LocalCA(paths.pki), settings.device_id)
     # One connection per process: the client id is the device id plus this process's id.
-    return MqttPublisher(Outbox(paths.outbox), endpoint=host, port=port, cert_file=cert, key_file=key, ca_file=ca,
-                         client_id=f"{settings.device_id}-{os.getpid()}", prefix=settings.topic_prefix)
+    return MqttPublisher(
+        Outbox(paths.outbox),
+        endpoint=host,
+        port=port,
+        cert_file=cert,
+        key_file=key,
+        ca_file=ca,
+        client_id=f"{settings.device_id}-{os.getpid()}",
+        prefix=settings.topic_prefix,
+    )

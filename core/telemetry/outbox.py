@@ -68,18 +68,26 @@ class Outbox:
         """Durably add ``(msg_id, topic, payload)`` records, in order, in one transaction."""
         now = time.time()
         with self._write_lock, self._conn() as con:
-            con.executemany("INSERT OR IGNORE INTO outbox (msg_id, topic, payload, created) VALUES (?, ?, ?, ?)",
-                            [(m, t, p, now) for m, t, p in messages])
+            con.executemany(
+                "INSERT OR IGNORE INTO outbox (msg_id, topic, payload, created) VALUES (?, ?, ?, ?)",
+                [(m, t, p, now) for m, t, p in messages],
+            )
 
     def after(self, seq: int, limit: int) -> list[tuple[int, str, str, bytes]]:
         """``(seq, msg_id, topic, payload)`` of the oldest records after ``seq``."""
-        return self._conn().execute("SELECT seq, msg_id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq "
-                                    "LIMIT ?", (seq, limit)).fetchall()
+        return (
+            self._conn()
+            .execute("SELECT seq, msg_id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", (seq, limit))
+            .fetchall()
+        )
 
     def get(self, seqs: list[int]) -> list[tuple[int, str, str, bytes]]:
         marks = ",".join("?" * len(seqs))
-        return self._conn().execute(f"SELECT seq, msg_id, topic, payload FROM outbox WHERE seq IN ({marks}) "
-                                    "ORDER BY seq", seqs).fetchall()
+        return (
+            self._conn()
+            .execute(f"SELECT seq, msg_id, topic, payload FROM outbox WHERE seq IN ({marks}) ORDER BY seq", seqs)
+            .fetchall()
+        )
 
     def remove(self, seqs: list[int]) -> None:
         """Forget acknowledged records."""
@@ -89,27 +97,36 @@ class Outbox:
     def refuse(self, seq: int, reason: str) -> None:
         """Move a record the broker refused (e.g. not authorised) aside, keeping it."""
         with self._write_lock, self._conn() as con:
-            con.execute("INSERT OR REPLACE INTO refused (msg_id, topic, payload, reason, at) "
-                        "SELECT msg_id, topic, payload, ?, ? FROM outbox WHERE seq = ?", (reason, time.time(), seq))
+            con.execute(
+                "INSERT OR REPLACE INTO refused (msg_id, topic, payload, reason, at) "
+                "SELECT msg_id, topic, payload, ?, ? FROM outbox WHERE seq = ?",
+                (reason, time.time(), seq),
+            )
             con.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
 
     def forget_person(self, name: str) -> int:
         """Drop the unsent and refused records whose ``Person`` is ``name`` (a forgotten person's
         record is not delivered later), then rewrite the file so that no sent or deleted record
         lingers in free pages or the WAL. Returns how many records were dropped."""
-        person = ("CASE WHEN json_valid(CAST(payload AS TEXT)) "
-                  "THEN json_extract(CAST(payload AS TEXT), '$.Person') END = ?")
+        person = (
+            "CASE WHEN json_valid(CAST(payload AS TEXT)) THEN json_extract(CAST(payload AS TEXT), '$.Person') END = ?"
+        )
         with self._write_lock:
             con = self._conn()
             with con:
-                dropped = sum(con.execute(f"DELETE FROM {table} WHERE {person}", (name,)).rowcount
-                              for table in ("outbox", "refused"))
+                dropped = sum(
+                    con.execute(f"DELETE FROM {table} WHERE {person}", (name,)).rowcount
+                    for table in ("outbox", "refused")
+                )
             try:
                 con.execute("VACUUM")
                 con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.OperationalError as exc:  # another process held it for 30 s
-                log.warning("outbox not compacted after forgetting a person (%s); "
-                            "sent records may linger in free pages until the next time", exc)
+                log.warning(
+                    "outbox not compacted after forgetting a person (%s); "
+                    "sent records may linger in free pages until the next time",
+                    exc,
+                )
         return dropped
 
     def close(self) -> None:

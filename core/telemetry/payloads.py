@@ -19,18 +19,33 @@ _STR, _BOOL, _NUM, _INT = "text", "true/false", "a number", "a whole number"
 _INT64 = (-(2**63), 2**63 - 1)  # what the stores (SQLite, DynamoDB numbers, Athena) can hold
 # field -> (expected type, required, nullable)
 _FIELDS = {
-    "auth": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False),
-             "AuthenticationResult": (_BOOL, True, False), "PictureName": (_STR, True, False),
-             "Person": (_STR, False, False)},
+    "auth": {
+        "DeviceID": (_STR, True, False),
+        "Datetime": (_STR, True, False),
+        "AuthenticationResult": (_BOOL, True, False),
+        "PictureName": (_STR, True, False),
+        "Person": (_STR, False, False),
+    },
     "door": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False), "Person": (_STR, True, False)},
-    "analysis": {"Datetime": (_STR, True, False), "AgeRange-Low": (_INT, False, True),
-                 "AgeRange-High": (_INT, False, True), "Gender": (_STR, False, True),
-                 **{name: (_BOOL, False, True) for name in ("Smile", "Eyeglasses", "Sunglasses", "Beard",
-                                                            "Mustache", "EyesOpen", "MouthOpen")}},
-    "sensor": {"DeviceID": (_STR, True, False), "Datetime": (_STR, True, False), "Value": (_NUM, False, True),
-               **{f"{k}{a}": (_NUM, False, True) for k in ("Accel", "Gyro", "Mag") for a in "XYZ"},
-               "Latitude": (_NUM, False, True), "Longitude": (_NUM, False, True),
-               "Accuracy": (_NUM, False, True)},
+    "analysis": {
+        "Datetime": (_STR, True, False),
+        "AgeRange-Low": (_INT, False, True),
+        "AgeRange-High": (_INT, False, True),
+        "Gender": (_STR, False, True),
+        **{
+            name: (_BOOL, False, True)
+            for name in ("Smile", "Eyeglasses", "Sunglasses", "Beard", "Mustache", "EyesOpen", "MouthOpen")
+        },
+    },
+    "sensor": {
+        "DeviceID": (_STR, True, False),
+        "Datetime": (_STR, True, False),
+        "Value": (_NUM, False, True),
+        **{f"{k}{a}": (_NUM, False, True) for k in ("Accel", "Gyro", "Mag") for a in "XYZ"},
+        "Latitude": (_NUM, False, True),
+        "Longitude": (_NUM, False, True),
+        "Accuracy": (_NUM, False, True),
+    },
 }
 
 

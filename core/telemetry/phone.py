@@ -16,8 +16,17 @@ from core.events.records import sensor_record
 MAX_READINGS = 50  # per hand-over; the component sends about one batch a second at <= 10 Hz
 # Reading time from the phone, accepted when within this many seconds of the server's clock.
 MAX_CLOCK_SKEW_S = 24 * 3600
-_AXES = {"ax": "AccelX", "ay": "AccelY", "az": "AccelZ", "gx": "GyroX", "gy": "GyroY", "gz": "GyroZ",
-         "lat": "Latitude", "lon": "Longitude", "acc": "Accuracy"}
+_AXES = {
+    "ax": "AccelX",
+    "ay": "AccelY",
+    "az": "AccelZ",
+    "gx": "GyroX",
+    "gy": "GyroY",
+    "gz": "GyroZ",
+    "lat": "Latitude",
+    "lon": "Longitude",
+    "acc": "Accuracy",
+}
 
 
 def _number(value, name: str) -> float | None:

@@ -46,9 +46,20 @@ class MqttPublisher(EventPublisher):
     IoT Core's own limit); the local broker has no such limit, so it is switched off there.
     """
 
-    def __init__(self, outbox: Outbox, *, endpoint: str, port: int, cert_file: Path, key_file: Path,
-                 ca_file: Path | None, client_id: str, prefix: str, iot_core: bool = False,
-                 max_inflight: int = 512):
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        endpoint: str,
+        port: int,
+        cert_file: Path,
+        key_file: Path,
+        ca_file: Path | None,
+        client_id: str,
+        prefix: str,
+        iot_core: bool = False,
+        max_inflight: int = 512,
+    ):
         from awscrt import mqtt5
         from awsiot import mqtt5_client_builder
 
@@ -68,19 +79,29 @@ class MqttPublisher(EventPublisher):
         self._last_sent = 0
         self._last_settle = 0.0
         self._last_error = ""
-        flow = (mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS if iot_core
-                else mqtt5.ExtendedValidationAndFlowControlOptions.NONE)
+        flow = (
+            mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
+            if iot_core
+            else mqtt5.ExtendedValidationAndFlowControlOptions.NONE
+        )
         self._client = mqtt5_client_builder.mtls_from_path(
-            endpoint=endpoint, port=port, cert_filepath=str(cert_file), pri_key_filepath=str(key_file),
-            ca_filepath=str(ca_file) if ca_file else None, client_id=client_id,
+            endpoint=endpoint,
+            port=port,
+            cert_filepath=str(cert_file),
+            pri_key_filepath=str(key_file),
+            ca_filepath=str(ca_file) if ca_file else None,
+            client_id=client_id,
             keep_alive_interval_sec=60,
             extended_validation_and_flow_control_options=flow,
             offline_queue_behavior=mqtt5.ClientOperationQueueBehaviorType.FAIL_ALL_ON_DISCONNECT,
-            min_reconnect_delay_ms=250, max_reconnect_delay_ms=5000, ack_timeout_sec=30,
+            min_reconnect_delay_ms=250,
+            max_reconnect_delay_ms=5000,
+            ack_timeout_sec=30,
             enable_metrics_collection=iot_core,
             on_lifecycle_connection_success=self._on_connected,
             on_lifecycle_connection_failure=self._on_connect_failed,
-            on_lifecycle_disconnection=self._on_disconnected)
+            on_lifecycle_disconnection=self._on_disconnected,
+        )
         self._client.start()
         self._thread = threading.Thread(target=self._drain_forever, name="mqtt-outbox", daemon=True)
         self._thread.start()
@@ -119,9 +140,14 @@ class MqttPublisher(EventPublisher):
         return message_id
 
     def status(self) -> dict:
-        return {"connected": self._connected.is_set(), "outbox_depth": self.outbox.depth(),
-                "endpoint": self.endpoint, "client_id": self.client_id, "refused": self.outbox.refused_count(),
-                "last_error": self._last_error}
+        return {
+            "connected": self._connected.is_set(),
+            "outbox_depth": self.outbox.depth(),
+            "endpoint": self.endpoint,
+            "client_id": self.client_id,
+            "refused": self.outbox.refused_count(),
+            "last_error": self._last_error,
+        }
 
     def wait_drained(self, timeout: float) -> bool:
         """True once the outbox is empty (tests, shutdown), False on timeout."""
@@ -222,8 +248,12 @@ class MqttPublisher(EventPublisher):
         rows = [r for r in self.outbox.after(self._last_sent, room + len(inflight)) if r[0] not in inflight][:room]
         mqtt5 = self._mqtt5
         for seq, msg_id, topic, payload in rows:
-            packet = mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS.AT_LEAST_ONCE,
-                                         user_properties=[mqtt5.UserProperty(MESSAGE_ID_PROPERTY, msg_id)])
+            packet = mqtt5.PublishPacket(
+                topic=topic,
+                payload=payload,
+                qos=mqtt5.QoS.AT_LEAST_ONCE,
+                user_properties=[mqtt5.UserProperty(MESSAGE_ID_PROPERTY, msg_id)],
+            )
             with self._lock:
                 self._inflight.add(seq)
             future = self._client.publish(packet)

@@ -40,7 +40,8 @@ class MessageContext:
     timestamp_ms: int
 
 
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     \s*(?:
       (?P<number>-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
     | '(?P<string>(?:[^']|'')*)'
@@ -48,7 +49,9 @@ _TOKEN = re.compile(r"""
     | "(?P<dquote>[^"]+)"
     | (?P<op><>|!=|<=|>=|=|<|>|\(|\)|,|\.|\*)
     | (?P<word>[A-Za-z_][A-Za-z0-9_\-]*)
-    )""", re.VERBOSE)
+    )""",
+    re.VERBOSE,
+)
 _KEYWORDS = {"SELECT", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "TRUE", "FALSE", "NULL"}
 _FUNCTIONS = {"topic", "timestamp", "clientid"}
 
@@ -59,7 +62,7 @@ def _tokenize(text: str) -> list[tuple[str, object]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise InvalidParameter(f"cannot read rule SQL at {text[pos:pos + 20]!r}")
+            raise InvalidParameter(f"cannot read rule SQL at {text[pos : pos + 20]!r}")
         pos = m.end()
         kind = m.lastgroup
         value = m.group(kind)
@@ -203,8 +206,9 @@ def _compare(op: str, a, b):
     if a is UNDEFINED or b is UNDEFINED:
         return UNDEFINED
     numeric = (int, float)
-    same_kind = ((isinstance(a, numeric) and not isinstance(a, bool) and isinstance(b, numeric)
-                  and not isinstance(b, bool)) or type(a) is type(b))
+    same_kind = (
+        isinstance(a, numeric) and not isinstance(a, bool) and isinstance(b, numeric) and not isinstance(b, bool)
+    ) or type(a) is type(b)
     if not same_kind:
         return UNDEFINED
     if op == "=":
@@ -284,6 +288,7 @@ _TEMPLATE = re.compile(r"\$\{([^}]*)\}")
 
 def render_template(template: str, ctx: MessageContext) -> str:
     """Fill ``${...}`` substitution templates (an undefined value renders as empty)."""
+
     def sub(m: re.Match) -> str:
         p = _Parser(m.group(1))
         value = evaluate(p.expr(), ctx)
@@ -320,13 +325,27 @@ def course_rules(prefix: str, logs_bucket: str) -> list[Rule]:
     """HANDSON.md step 4: sensor → table; auth and door → one object per message; analysis →
     Firehose-like batches. Every rule also appends to the EventStore."""
     return [
-        Rule("sensorLogRule", f"SELECT * FROM '{prefix}/sensorLogData'",
-             (Action("table"), Action("events", event_kind="sensor"))),
-        Rule("authLogRule", f"SELECT * FROM '{prefix}/authLogData'",
-             (Action("object", logs_bucket, "${timestamp()}-auth-log-data.json"), Action("events", event_kind="auth"))),
-        Rule("doorOpenLogRule", f"SELECT * FROM '{prefix}/doorOpenLogData'",
-             (Action("object", logs_bucket, "${timestamp()}-door-open-log-data.json"),
-              Action("events", event_kind="door"))),
-        Rule("analysisLogRule", f"SELECT * FROM '{prefix}/analysisLogData'",
-             (Action("stream", logs_bucket, "analysis"), Action("events", event_kind="analysis"))),
+        Rule(
+            "sensorLogRule",
+            f"SELECT * FROM '{prefix}/sensorLogData'",
+            (Action("table"), Action("events", event_kind="sensor")),
+        ),
+        Rule(
+            "authLogRule",
+            f"SELECT * FROM '{prefix}/authLogData'",
+            (Action("object", logs_bucket, "${timestamp()}-auth-log-data.json"), Action("events", event_kind="auth")),
+        ),
+        Rule(
+            "doorOpenLogRule",
+            f"SELECT * FROM '{prefix}/doorOpenLogData'",
+            (
+                Action("object", logs_bucket, "${timestamp()}-door-open-log-data.json"),
+                Action("events", event_kind="door"),
+            ),
+        ),
+        Rule(
+            "analysisLogRule",
+            f"SELECT * FROM '{prefix}/analysisLogData'",
+            (Action("stream", logs_bucket, "analysis"), Action("events", event_kind="analysis")),
+        ),
     ]

@@ -49,11 +49,19 @@ class LocalSensorTable:
                 raise InvalidParameter("sensor items need DeviceID and Datetime strings")
             rows.append((table, device, when, json.dumps(item, ensure_ascii=False)))
         with self._conn() as con:
-            con.executemany("INSERT OR REPLACE INTO items (table_name, device_id, datetime, item) "
-                            "VALUES (?, ?, ?, ?)", rows)
+            con.executemany(
+                "INSERT OR REPLACE INTO items (table_name, device_id, datetime, item) VALUES (?, ?, ?, ?)", rows
+            )
 
-    def query(self, table: str, device_id: str, *, since: str | None = None, limit: int | None = None,
-              newest_first: bool = False) -> list[dict]:
+    def query(
+        self,
+        table: str,
+        device_id: str,
+        *,
+        since: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[dict]:
         """Items of one partition in sort-key order (like ``Query`` with a key condition)."""
         sql = "SELECT item FROM items WHERE table_name = ? AND device_id = ?"
         args: list = [table, device_id]

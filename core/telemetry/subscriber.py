@@ -23,8 +23,18 @@ class BrokerSubscription:
     """Subscribe ``client_id`` at ``endpoint:port`` to ``topic_filter`` and hand each message to
     ``ingest(list[Inbound])`` (which must make it durable or raise) before acknowledging it."""
 
-    def __init__(self, *, endpoint: str, port: int, cert_file: Path, key_file: Path, ca_file: Path | None,
-                 client_id: str, topic_filter: str, ingest):
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        port: int,
+        cert_file: Path,
+        key_file: Path,
+        ca_file: Path | None,
+        client_id: str,
+        topic_filter: str,
+        ingest,
+    ):
         from awscrt import mqtt5
         from awsiot import mqtt5_client_builder
 
@@ -37,16 +47,24 @@ class BrokerSubscription:
         self.subscribed = threading.Event()
         self.received = 0
         self._client = mqtt5_client_builder.mtls_from_path(
-            endpoint=endpoint, port=port, cert_filepath=str(cert_file), pri_key_filepath=str(key_file),
-            ca_filepath=str(ca_file) if ca_file else None, client_id=client_id,
+            endpoint=endpoint,
+            port=port,
+            cert_filepath=str(cert_file),
+            pri_key_filepath=str(key_file),
+            ca_filepath=str(ca_file) if ca_file else None,
+            client_id=client_id,
             # A persistent session: the broker keeps QoS 1 messages for us while we are down.
-            session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS, session_expiry_interval_sec=7 * 24 * 3600,
+            session_behavior=mqtt5.ClientSessionBehaviorType.REJOIN_ALWAYS,
+            session_expiry_interval_sec=7 * 24 * 3600,
             extended_validation_and_flow_control_options=mqtt5.ExtendedValidationAndFlowControlOptions.NONE,
-            receive_maximum=1024, min_reconnect_delay_ms=250, max_reconnect_delay_ms=5000,
+            receive_maximum=1024,
+            min_reconnect_delay_ms=250,
+            max_reconnect_delay_ms=5000,
             enable_metrics_collection=False,
             on_publish_received=self._on_publish,
             on_lifecycle_connection_success=self._on_connected,
-            on_lifecycle_disconnection=lambda _d: self.connected.clear())
+            on_lifecycle_disconnection=lambda _d: self.connected.clear(),
+        )
         self._thread = threading.Thread(target=self._commit_forever, name="broker-subscription", daemon=True)
 
     def start(self) -> None:
@@ -64,10 +82,18 @@ class BrokerSubscription:
         if data.connack_packet is not None and data.connack_packet.session_present and self.subscribed.is_set():
             return
         mqtt5 = self._mqtt5
-        future = self._client.subscribe(mqtt5.SubscribePacket(
-            subscriptions=[mqtt5.Subscription(topic_filter=self._topic_filter, qos=mqtt5.QoS.AT_LEAST_ONCE)]))
-        future.add_done_callback(lambda f: self.subscribed.set() if not f.exception() else log.error(
-            "subscribe to %s failed: %s", self._topic_filter, f.exception()))
+        future = self._client.subscribe(
+            mqtt5.SubscribePacket(
+                subscriptions=[mqtt5.Subscription(topic_filter=self._topic_filter, qos=mqtt5.QoS.AT_LEAST_ONCE)]
+            )
+        )
+        future.add_done_callback(
+            lambda f: (
+                self.subscribed.set()
+                if not f.exception()
+                else log.error("subscribe to %s failed: %s", self._topic_filter, f.exception())
+            )
+        )
 
     def _on_publish(self, data) -> None:
         packet = data.publish_packet
@@ -75,8 +101,9 @@ class BrokerSubscription:
         for prop in packet.user_properties or ():
             if prop.name == MESSAGE_ID_PROPERTY:
                 message_id = prop.value[:128]
-        handle = data.acquire_publish_acknowledgement_control() if data.acquire_publish_acknowledgement_control \
-            else None
+        handle = (
+            data.acquire_publish_acknowledgement_control() if data.acquire_publish_acknowledgement_control else None
+        )
         self._queue.put((Inbound(packet.topic, bytes(packet.payload or b""), "", message_id), handle))
 
     def _commit_forever(self) -> None:

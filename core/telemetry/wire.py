@@ -109,7 +109,7 @@ def read_binary(buf: bytes, pos: int) -> tuple[bytes, int]:
     n, pos = read_u16(buf, pos)
     if pos + n > len(buf):
         raise ProtocolError("truncated string or binary field")
-    return bytes(buf[pos:pos + n]), pos + n
+    return bytes(buf[pos : pos + n]), pos + n
 
 
 def read_string(buf: bytes, pos: int) -> tuple[str, int]:

@@ -12,11 +12,18 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)  # Monday 09:00 UTC = 18:00 in Japa
 
 
 def _analysis(when, low, high, gender, smile, device=None):
-    rec = R.analysis_log_records(when, [{
-        "AgeRange": {"Low": low, "High": high} if low is not None else None,
-        "Gender": {"Value": gender} if gender else None,
-        "Smile": {"Value": smile} if smile is not None else None,
-        "EyesOpen": {"Value": True}, "MouthOpen": {"Value": False}}])[0]
+    rec = R.analysis_log_records(
+        when,
+        [
+            {
+                "AgeRange": {"Low": low, "High": high} if low is not None else None,
+                "Gender": {"Value": gender} if gender else None,
+                "Smile": {"Value": smile} if smile is not None else None,
+                "EyesOpen": {"Value": True},
+                "MouthOpen": {"Value": False},
+            }
+        ],
+    )[0]
     if device:
         rec["DeviceID"] = device  # a producer's extension; the course's record has none
     return rec
@@ -33,8 +40,10 @@ def fill(store) -> None:
         + R.auth_log_records("id001", T0 + timedelta(days=2), "cap5.jpg", [])
     )
     store.append("auth", auth, [f"a{i}" for i in range(len(auth))])
-    door = [R.door_open_record("id001", T0, "Taro"),
-            R.door_open_record("id002", T0 + timedelta(days=1, hours=2), "Hanako")]
+    door = [
+        R.door_open_record("id001", T0, "Taro"),
+        R.door_open_record("id002", T0 + timedelta(days=1, hours=2), "Hanako"),
+    ]
     store.append("door", door, ["d0", "d1"])
     analysis = [
         _analysis(T0, 20, 28, "Male", True),
@@ -45,8 +54,9 @@ def fill(store) -> None:
     ]
     store.append("analysis", analysis, [f"n{i}" for i in range(5)])
     sensor = [R.sensor_record("id001", T0 + timedelta(minutes=10 * i), float(i)) for i in range(12)]
-    sensor += [R.sensor_record("id002", T0 + timedelta(minutes=i), None, AccelX=3.0, AccelY=4.0, AccelZ=0.0)
-               for i in range(3)]
+    sensor += [
+        R.sensor_record("id002", T0 + timedelta(minutes=i), None, AccelX=3.0, AccelY=4.0, AccelZ=0.0) for i in range(3)
+    ]
     store.append("sensor", sensor, [f"s{i}" for i in range(len(sensor))])
 
 

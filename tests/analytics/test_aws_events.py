@@ -25,11 +25,18 @@ def aws(monkeypatch):
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name=REGION)
         s3 = boto3.client("s3", region_name=REGION)
-        ddb.create_table(TableName="facegate-sensor", BillingMode="PAY_PER_REQUEST",
-                         KeySchema=[{"AttributeName": "DeviceID", "KeyType": "HASH"},
-                                    {"AttributeName": "Datetime", "KeyType": "RANGE"}],
-                         AttributeDefinitions=[{"AttributeName": "DeviceID", "AttributeType": "S"},
-                                               {"AttributeName": "Datetime", "AttributeType": "S"}])
+        ddb.create_table(
+            TableName="facegate-sensor",
+            BillingMode="PAY_PER_REQUEST",
+            KeySchema=[
+                {"AttributeName": "DeviceID", "KeyType": "HASH"},
+                {"AttributeName": "Datetime", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "DeviceID", "AttributeType": "S"},
+                {"AttributeName": "Datetime", "AttributeType": "S"},
+            ],
+        )
         s3.create_bucket(Bucket="facegate-logs", CreateBucketConfiguration={"LocationConstraint": REGION})
         yield AwsEventStore(ddb, s3, sensor_table="facegate-sensor", logs_bucket="facegate-logs")
 
@@ -66,8 +73,15 @@ def test_time_range_reads_only_objects_in_range(aws):
 def test_same_chart_sql_runs_on_the_aws_store(aws):
     fill(aws)
     con = aws.columnar(since=T0 - timedelta(days=1), until=T0 + timedelta(days=5))
-    assert Q.kpis(con, Q.AnalyticsFilter()) == {"captures": 5, "identified": 3, "unknown": 2, "people": 2,
-                                                "door_opens": 2, "sensor_readings": 15, "faces_analysed": 5}
+    assert Q.kpis(con, Q.AnalyticsFilter()) == {
+        "captures": 5,
+        "identified": 3,
+        "unknown": 2,
+        "people": 2,
+        "door_opens": 2,
+        "sensor_readings": 15,
+        "faces_analysed": 5,
+    }
     assert Q.identification_by_day(con, Q.AnalyticsFilter())["captures"].tolist() == [2, 2, 1]
 
 
@@ -92,30 +106,46 @@ def _athena():
 
 def test_athena_reader_polls_and_pages_results():
     client, stub = _athena()
-    stub.add_response("start_query_execution", {"QueryExecutionId": "q1"},
-                      {"QueryString": ANY, "QueryExecutionContext": {"Database": "facegate"},
-                       "WorkGroup": "facegate-logs"})
-    stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "RUNNING"}}},
-                      {"QueryExecutionId": "q1"})
-    stub.add_response("get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}},
-                      {"QueryExecutionId": "q1"})
-    header = {"Data": [{"VarCharValue": c} for c in ("datetime", "agerange-low", "agerange-high", "gender",
-                                                      "smile")]}
+    stub.add_response(
+        "start_query_execution",
+        {"QueryExecutionId": "q1"},
+        {"QueryString": ANY, "QueryExecutionContext": {"Database": "facegate"}, "WorkGroup": "facegate-logs"},
+    )
+    stub.add_response(
+        "get_query_execution", {"QueryExecution": {"Status": {"State": "RUNNING"}}}, {"QueryExecutionId": "q1"}
+    )
+    stub.add_response(
+        "get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}, {"QueryExecutionId": "q1"}
+    )
+    header = {"Data": [{"VarCharValue": c} for c in ("datetime", "agerange-low", "agerange-high", "gender", "smile")]}
     row = lambda *v: {"Data": [{"VarCharValue": x} if x is not None else {} for x in v]}
-    stub.add_response("get_query_results", {"ResultSet": {"Rows": [header, row("2026-11-02 09:00:00.000", "20",
-                                                                              "28", "Male", "true")]},
-                                            "NextToken": "t2"}, {"QueryExecutionId": "q1", "MaxResults": 1000})
-    stub.add_response("get_query_results", {"ResultSet": {"Rows": [row("2026-11-02 10:00:00.000", None, None,
-                                                                       None, "false")]}},
-                      {"QueryExecutionId": "q1", "MaxResults": 1000, "NextToken": "t2"})
+    stub.add_response(
+        "get_query_results",
+        {
+            "ResultSet": {"Rows": [header, row("2026-11-02 09:00:00.000", "20", "28", "Male", "true")]},
+            "NextToken": "t2",
+        },
+        {"QueryExecutionId": "q1", "MaxResults": 1000},
+    )
+    stub.add_response(
+        "get_query_results",
+        {"ResultSet": {"Rows": [row("2026-11-02 10:00:00.000", None, None, None, "false")]}},
+        {"QueryExecutionId": "q1", "MaxResults": 1000, "NextToken": "t2"},
+    )
     reader = AthenaAnalysisReader(client, database="facegate", workgroup="facegate-logs", sleep=lambda s: None)
     with stub:
         records = reader.analysis_records(None, None)
     stub.assert_no_pending_responses()
     assert records == [
         {"Datetime": "2026-11-02 09:00:00", "AgeRange-Low": 20, "AgeRange-High": 28, "Gender": "Male", "Smile": True},
-        {"Datetime": "2026-11-02 10:00:00", "AgeRange-Low": None, "AgeRange-High": None, "Gender": None,
-         "Smile": False}]
+        {
+            "Datetime": "2026-11-02 10:00:00",
+            "AgeRange-Low": None,
+            "AgeRange-High": None,
+            "Gender": None,
+            "Smile": False,
+        },
+    ]
 
 
 def test_athena_sql_prunes_partitions_and_failure_is_explained():
@@ -125,7 +155,9 @@ def test_athena_sql_prunes_partitions_and_failure_is_explained():
     sql = reader.sql(lo, lo + 86_400_000_000)
     assert "dt >= '2026-11-02'" in sql and "dt <= '2026-11-03'" in sql and '"agerange-low"' in sql
     stub.add_response("start_query_execution", {"QueryExecutionId": "q2"})
-    stub.add_response("get_query_execution", {"QueryExecution": {"Status": {
-        "State": "FAILED", "StateChangeReason": "TABLE_NOT_FOUND: analysis_log"}}})
+    stub.add_response(
+        "get_query_execution",
+        {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": "TABLE_NOT_FOUND: analysis_log"}}},
+    )
     with stub, pytest.raises(ServiceUnavailable, match="TABLE_NOT_FOUND"):
         reader.analysis_records(lo, None)

@@ -23,8 +23,7 @@ def browser_page():
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True,
-                                locale="en-US")
+        page = browser.new_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="en-US")
         page.set_default_timeout(60_000)
         try:
             yield page
@@ -45,8 +44,12 @@ def test_analytics_on_a_phone_with_live_sensor_chart(tmp_path, browser_page):
         assert horizontal_overflow(page) == 0
         # A new device starts sending while the page is open: the chart picks it up by itself.
         now = datetime.now(UTC)
-        store.append("sensor", [sensor_record("id777", now - timedelta(seconds=s), 42.0) for s in range(3)],
-                     [f"live-{s}" for s in range(3)])
+        store.append(
+            "sensor",
+            [sensor_record("id777", now - timedelta(seconds=s), 42.0) for s in range(3)],
+            [f"live-{s}" for s in range(3)],
+        )
         page.wait_for_function(
             "() => [...document.querySelectorAll('.js-plotly-plot .legendtext')].some(e => e.textContent === 'id777')",
-            timeout=30_000)
+            timeout=30_000,
+        )

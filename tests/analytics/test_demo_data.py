@@ -17,17 +17,33 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_fills_the_local_world(tmp_path):
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(tmp_path / "data"),
-           "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"), "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-m", "core", "demo-data", "--events", "5000", "--days", "3", "--seed", "7"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "FACEGATE_DATA_DIR": str(tmp_path / "data"),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "core", "demo-data", "--events", "5000", "--days", "3", "--seed", "7"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert 4500 <= result["total"] <= 5500
     store = LocalEventStore(tmp_path / "data" / "events" / "events.db")
     assert {k: store.count(k) for k in ("auth", "analysis", "door", "sensor")} == result["stored"]
-    bad = subprocess.run([sys.executable, "-m", "core", "demo-data", "--events", "0"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [sys.executable, "-m", "core", "demo-data", "--events", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "InvalidParameterException" in bad.stderr
 
 

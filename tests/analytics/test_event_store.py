@@ -81,14 +81,17 @@ def test_columnar_copy_matches_journal_across_sealed_segments(tmp_path):
     mirror = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7)
     recs = [R.door_open_record("id001", T0 + timedelta(seconds=i), f"P{i % 3}") for i in range(30)]
     for lo in range(0, 30, 4):  # several appends, crossing segment boundaries
-        store.append("door", recs[lo:lo + 4], [f"d{i}" for i in range(lo, min(lo + 4, 30))])
+        store.append("door", recs[lo : lo + 4], [f"d{i}" for i in range(lo, min(lo + 4, 30))])
         con = mirror.cursor()
         assert con.execute("SELECT count(*) FROM door").fetchone()[0] == min(lo + 4, 30)
     segments = sorted(p.name for p in (tmp_path / "columnar").glob("door-*.parquet"))
     assert segments == [f"door-{7 * k:012d}-{7 * k + 7:012d}.parquet" for k in range(4)]  # 28 sealed, 2 in the tail
     con = mirror.cursor()
     assert con.execute("SELECT count(DISTINCT seq), min(ts), max(ts) FROM door").fetchone() == (
-        30, T0.replace(tzinfo=None), (T0 + timedelta(seconds=29)).replace(tzinfo=None))
+        30,
+        T0.replace(tzinfo=None),
+        (T0 + timedelta(seconds=29)).replace(tzinfo=None),
+    )
     # A second process (here: a fresh mirror) reuses the sealed files and reads only the tail.
     again = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7).cursor()
     assert again.execute("SELECT count(*) FROM door").fetchone()[0] == 30
@@ -108,11 +111,17 @@ def test_small_segments_are_compacted_and_still_load_whole(tmp_path):
         mirror.cursor()
     names = sorted(p.name for p in (tmp_path / "columnar").glob("*.parquet"))
     # 24 sealed segments of 2 rows: 0-20 and 20-40 merged, 40-48 still small, 49-50 in the tail.
-    assert names == ["sensor-000000000000-000000000020.parquet", "sensor-000000000020-000000000040.parquet",
-                     *[f"sensor-{lo:012d}-{lo + 2:012d}.parquet" for lo in range(40, 48, 2)]]
+    assert names == [
+        "sensor-000000000000-000000000020.parquet",
+        "sensor-000000000020-000000000040.parquet",
+        *[f"sensor-{lo:012d}-{lo + 2:012d}.parquet" for lo in range(40, 48, 2)],
+    ]
     fresh = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=2).cursor()
     assert fresh.execute("SELECT count(*), count(DISTINCT seq), sum(value) FROM sensor").fetchone() == (
-        50, 50, float(sum(range(50))))
+        50,
+        50,
+        float(sum(range(50))),
+    )
 
 
 WRITER = textwrap.dedent("""
@@ -131,8 +140,13 @@ WRITER = textwrap.dedent("""
 
 
 def _writer(path, batch, batches):
-    return subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(batch), str(batches)],
-                            cwd=ROOT, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(path), str(batch), str(batches)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def test_reader_process_sees_only_whole_batches_while_another_process_writes(tmp_path):

@@ -81,7 +81,10 @@ def test_filled_store_charts_reflect_the_data(filled):
     assert dict(zip(pie["labels"], pie["values"], strict=True)) == {"Male": 2, "Female": 2, "not available": 1}
     smile = figs["chart_emotion"]["data"][0]
     assert dict(zip(smile["labels"], smile["values"], strict=True)) == {
-        "Smiling": 2, "Not smiling": 2, "not available": 1}
+        "Smiling": 2,
+        "Not smiling": 2,
+        "not available": 1,
+    }
     assert "no emotions" in texts(at)  # said plainly, not hidden
     age = figs["chart_age"]["data"][0]
     assert age["x"] == ["20s", "30s", "40s", "not available"] and age["y"] == [2, 1, 1, 1]
@@ -168,24 +171,41 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
 
     import core.aws_clients
 
-    for name, value in {"FACEGATE_BACKEND": "aws", "FACEGATE_QUICKSIGHT_DASHBOARDS": "dash-ok,dash-denied",
-                        "FACEGATE_AWS_ACCOUNT_ID": "123456789012", "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing",
-                        "FACEGATE_QUICKSIGHT_USER_ARN": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v"
-                        }.items():
+    for name, value in {
+        "FACEGATE_BACKEND": "aws",
+        "FACEGATE_QUICKSIGHT_DASHBOARDS": "dash-ok,dash-denied",
+        "FACEGATE_AWS_ACCOUNT_ID": "123456789012",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "FACEGATE_QUICKSIGHT_USER_ARN": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v",
+    }.items():
         monkeypatch.setenv(name, value)
     client = boto3.client("quicksight", region_name="ap-northeast-1")
     stub = Stubber(client)
-    stub.add_response("generate_embed_url_for_registered_user",
-                      {"EmbedUrl": "https://quicksight.example/embed/ok", "Status": 200, "RequestId": "r1"},
-                      {"AwsAccountId": "123456789012", "SessionLifetimeInMinutes": 60,
-                       "UserArn": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v",
-                       "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": "dash-ok"}}})
-    stub.add_client_error("generate_embed_url_for_registered_user", service_error_code="AccessDeniedException",
-                          service_message="not authorized", http_status_code=403)
+    stub.add_response(
+        "generate_embed_url_for_registered_user",
+        {"EmbedUrl": "https://quicksight.example/embed/ok", "Status": 200, "RequestId": "r1"},
+        {
+            "AwsAccountId": "123456789012",
+            "SessionLifetimeInMinutes": 60,
+            "UserArn": "arn:aws:quicksight:ap-northeast-1:123456789012:user/default/v",
+            "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": "dash-ok"}},
+        },
+    )
+    stub.add_client_error(
+        "generate_embed_url_for_registered_user",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized",
+        http_status_code=403,
+    )
     real = core.aws_clients.aws_client
-    monkeypatch.setattr(core.aws_clients, "aws_client", lambda service, region, session=None, **kw:
-                        client if service == "quicksight" else real(service, region, session, **kw))
+    monkeypatch.setattr(
+        core.aws_clients,
+        "aws_client",
+        lambda service, region, session=None, **kw: (
+            client if service == "quicksight" else real(service, region, session, **kw)
+        ),
+    )
     st.cache_resource.clear()  # services for the aws settings, built with the stubbed client
     with stub:
         at = run_page("quicksight")

@@ -22,8 +22,15 @@ ALL = Q.AnalyticsFilter()
 
 
 def test_kpis_count_captures_not_records(con):
-    assert Q.kpis(con, ALL) == {"captures": 5, "identified": 3, "unknown": 2, "people": 2, "door_opens": 2,
-                                "sensor_readings": 15, "faces_analysed": 5}
+    assert Q.kpis(con, ALL) == {
+        "captures": 5,
+        "identified": 3,
+        "unknown": 2,
+        "people": 2,
+        "door_opens": 2,
+        "sensor_readings": 15,
+        "faces_analysed": 5,
+    }
 
 
 def test_identification_by_day_and_people_per_day(con):
@@ -39,22 +46,33 @@ def test_identification_by_day_and_people_per_day(con):
 def test_weekday_hour_heat_map_uses_the_display_time_zone(con):
     utc = Q.weekday_hour(con, ALL)
     assert set(map(tuple, utc[["weekday", "hour", "captures"]].values.tolist())) == {
-        (0, 9, 1), (0, 10, 1), (1, 10, 1), (1, 11, 1), (2, 9, 1)}
+        (0, 9, 1),
+        (0, 10, 1),
+        (1, 10, 1),
+        (1, 11, 1),
+        (2, 9, 1),
+    }
     japan = Q.weekday_hour(con, Q.AnalyticsFilter(utc_offset_minutes=540))
     assert (0, 18, 1) in set(map(tuple, japan[["weekday", "hour", "captures"]].values.tolist()))
 
 
 def test_face_charts_gender_age_and_smile_instead_of_emotion(con):
     gender = Q.gender_counts(con, ALL)
-    assert dict(zip(gender["gender"].fillna("n/a"), gender["faces"], strict=True)) == {
-        "Male": 2, "Female": 2, "n/a": 1}
+    assert dict(zip(gender["gender"].fillna("n/a"), gender["faces"], strict=True)) == {"Male": 2, "Female": 2, "n/a": 1}
     age = Q.age_distribution(con, ALL)
     assert [(None if pd.isna(d) else int(d), n) for d, n in zip(age["decade"], age["faces"], strict=True)] == [
-        (20, 2), (30, 1), (40, 1), (None, 1)]
+        (20, 2),
+        (30, 1),
+        (40, 1),
+        (None, 1),
+    ]
     source, mix = Q.emotion_mix(con, ALL)
     assert source == "smile"  # the course's analysis record has no emotion
     assert dict(zip(mix["label"].astype(object).where(mix["label"].notna(), None), mix["faces"], strict=True)) == {
-        True: 2, False: 2, None: 1}
+        True: 2,
+        False: 2,
+        None: 1,
+    }
 
 
 def test_sensor_series_buckets_per_device(con):

@@ -28,8 +28,13 @@ def client():
 
 def make(client, **kw) -> AwsQuickSight:
     clock = kw.pop("clock", lambda: NOW)
-    options = {"dashboards": "dash-1, dash-2", "account_id": ACCOUNT, "region": "ap-northeast-1",
-               "user_arn": USER, **kw}
+    options = {
+        "dashboards": "dash-1, dash-2",
+        "account_id": ACCOUNT,
+        "region": "ap-northeast-1",
+        "user_arn": USER,
+        **kw,
+    }
     return AwsQuickSight(lambda: client, clock=clock, **options)
 
 
@@ -38,8 +43,13 @@ def test_registered_user_embed_url_per_dashboard(client):
         client.stub.add_response(
             "generate_embed_url_for_registered_user",
             {"EmbedUrl": f"https://quicksight.example/embed/{n}", "Status": 200, "RequestId": f"r{n}"},
-            {"AwsAccountId": ACCOUNT, "UserArn": USER, "SessionLifetimeInMinutes": 60,
-             "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": f"dash-{n}"}}})
+            {
+                "AwsAccountId": ACCOUNT,
+                "UserArn": USER,
+                "SessionLifetimeInMinutes": 60,
+                "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": f"dash-{n}"}},
+            },
+        )
     embeds = make(client).embeds()
     assert [e.url for e in embeds] == ["https://quicksight.example/embed/1", "https://quicksight.example/embed/2"]
     assert all(e.problem is None and e.generated_at == NOW for e in embeds)
@@ -49,10 +59,20 @@ def test_anonymous_embed_names_the_dashboard_arn(client):
     arn = f"arn:aws:quicksight:ap-northeast-1:{ACCOUNT}:dashboard/dash-1"
     client.stub.add_response(
         "generate_embed_url_for_anonymous_user",
-        {"EmbedUrl": "https://quicksight.example/anon", "Status": 200, "RequestId": "r",
-         "AnonymousUserArn": "arn:aws:quicksight:ap-northeast-1:123456789012:user/anon"},
-        {"AwsAccountId": ACCOUNT, "Namespace": "default", "AuthorizedResourceArns": [arn],
-         "SessionLifetimeInMinutes": 60, "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": "dash-1"}}})
+        {
+            "EmbedUrl": "https://quicksight.example/anon",
+            "Status": 200,
+            "RequestId": "r",
+            "AnonymousUserArn": "arn:aws:quicksight:ap-northeast-1:123456789012:user/anon",
+        },
+        {
+            "AwsAccountId": ACCOUNT,
+            "Namespace": "default",
+            "AuthorizedResourceArns": [arn],
+            "SessionLifetimeInMinutes": 60,
+            "ExperienceConfiguration": {"Dashboard": {"InitialDashboardId": "dash-1"}},
+        },
+    )
     qs = make(client, dashboards="dash-1", user_arn="", anonymous=True)
     assert qs.embed("dash-1").url == "https://quicksight.example/anon"
 
@@ -60,8 +80,10 @@ def test_anonymous_embed_names_the_dashboard_arn(client):
 def test_expired_url_is_renewed_fresh_one_is_kept(client):
     now = [NOW]
     for n in (1, 2):
-        client.stub.add_response("generate_embed_url_for_registered_user",
-                                 {"EmbedUrl": f"https://quicksight.example/{n}", "Status": 200, "RequestId": "r"})
+        client.stub.add_response(
+            "generate_embed_url_for_registered_user",
+            {"EmbedUrl": f"https://quicksight.example/{n}", "Status": 200, "RequestId": "r"},
+        )
     qs = make(client, clock=lambda: now[0])
     first = qs.embed("dash-1")
     assert qs.renew(first, now=NOW + timedelta(minutes=4)) is first
@@ -70,19 +92,31 @@ def test_expired_url_is_renewed_fresh_one_is_kept(client):
     assert renewed.url == "https://quicksight.example/2" and not renewed.expired(now[0])
 
 
-@pytest.mark.parametrize(("code", "message", "problem", "words"), [
-    ("AccessDeniedException", "User is not authorized", "access_denied",
-     "quicksight:GenerateEmbedUrlForRegisteredUser"),
-    ("ResourceNotFoundException", "Dashboard not found", "not_found", "dash-1 does not exist"),
-    ("ResourceNotFoundException", "The account 123456789012 is not signed up for QuickSight", "no_subscription",
-     "no QuickSight subscription"),
-    ("UnsupportedUserEditionException", "Standard edition", "enterprise_needed", "Enterprise edition"),
-    ("QuickSightUserNotFoundException", "no user", "user_not_found", "is not registered"),
-    ("ThrottlingException", "slow down", "throttled", "try again"),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "problem", "words"),
+    [
+        (
+            "AccessDeniedException",
+            "User is not authorized",
+            "access_denied",
+            "quicksight:GenerateEmbedUrlForRegisteredUser",
+        ),
+        ("ResourceNotFoundException", "Dashboard not found", "not_found", "dash-1 does not exist"),
+        (
+            "ResourceNotFoundException",
+            "The account 123456789012 is not signed up for QuickSight",
+            "no_subscription",
+            "no QuickSight subscription",
+        ),
+        ("UnsupportedUserEditionException", "Standard edition", "enterprise_needed", "Enterprise edition"),
+        ("QuickSightUserNotFoundException", "no user", "user_not_found", "is not registered"),
+        ("ThrottlingException", "slow down", "throttled", "try again"),
+    ],
+)
 def test_failures_are_explained_in_plain_words(client, code, message, problem, words):
-    client.stub.add_client_error("generate_embed_url_for_registered_user", service_error_code=code,
-                                 service_message=message, http_status_code=403)
+    client.stub.add_client_error(
+        "generate_embed_url_for_registered_user", service_error_code=code, service_message=message, http_status_code=403
+    )
     embed = make(client).embed("dash-1")
     assert embed.url is None and embed.problem_code == problem and words in embed.problem
     assert embed.expired()

@@ -36,10 +36,18 @@ class World:
 
 def world_env(data_dir: Path, **extra) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update({"FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "no-secrets.toml"),
-                "FACEGATE_BACKEND": "local", "PYTHONPATH": str(ROOT),
-                # The contract test sends bursts from one key; the usage-plan throttle has its own tests.
-                "FACEGATE_API_RATE_PER_SECOND": "100000", "FACEGATE_API_BURST": "100000"}, **extra)
+    env.update(
+        {
+            "FACEGATE_DATA_DIR": str(data_dir),
+            "FACEGATE_SECRETS_FILE": str(data_dir / "no-secrets.toml"),
+            "FACEGATE_BACKEND": "local",
+            "PYTHONPATH": str(ROOT),
+            # The contract test sends bursts from one key; the usage-plan throttle has its own tests.
+            "FACEGATE_API_RATE_PER_SECOND": "100000",
+            "FACEGATE_API_BURST": "100000",
+        },
+        **extra,
+    )
     return env
 
 
@@ -55,8 +63,14 @@ def world(tmp_path_factory, labelled) -> World:
     services.faces.create_collection(CollectionId=settings.collection)
     for person in ENROLLED:
         image = {"Bytes": labelled[person][0].read_bytes()}
-        out = services.faces.index_faces(CollectionId=settings.collection, Image=image, ExternalImageId=person,
-                                         MaxFaces=1, QualityFilter="AUTO", DetectionAttributes=["ALL"])
+        out = services.faces.index_faces(
+            CollectionId=settings.collection,
+            Image=image,
+            ExternalImageId=person,
+            MaxFaces=1,
+            QualityFilter="AUTO",
+            DetectionAttributes=["ALL"],
+        )
         assert len(out["FaceRecords"]) == 1, person
     yield World(settings, services, env, labelled)
     services.close()
@@ -74,8 +88,9 @@ class ServerProcess:
 
     def __init__(self, env: dict, *extra: str):
         command = [sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", "0", *extra]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True)
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stderr, selectors.EVENT_READ)
         if not sel.select(timeout=30):
@@ -117,8 +132,15 @@ class Reply:
         return json.loads(self.text)
 
 
-def http(url: str, body: bytes | str | None = None, *, key: str | None = None, method: str = "POST",
-         headers: dict | None = None, timeout: float = 60) -> Reply:
+def http(
+    url: str,
+    body: bytes | str | None = None,
+    *,
+    key: str | None = None,
+    method: str = "POST",
+    headers: dict | None = None,
+    timeout: float = 60,
+) -> Reply:
     """One HTTP request; error statuses are returned, not raised."""
     data = body.encode() if isinstance(body, str) else body
     h = {"Content-Type": "application/json", **(headers or {})}
@@ -165,8 +187,12 @@ def png_bomb(width: int = 10000, height: int = 10000) -> bytes:
     import zlib
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (struct.pack(">I", len(payload)) + kind + payload
-                + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(payload))
+            + kind
+            + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

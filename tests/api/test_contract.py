@@ -26,8 +26,13 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from tests.api.conftest import ROOT, data_uri, http, to_jpeg  # noqa: E402
 
 CONTRACT = ROOT / "deploy" / "openapi.yaml"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
 EXAMPLES = 25  # per operation and mode: each generated request costs ~5 ms (no face work)
 
 
@@ -53,8 +58,11 @@ def test_contract_is_valid_openapi_and_names_both_routes():
         assert path["post"]["security"] == [{"api_key": []}]
         assert path["options"]["security"] == []  # pre-flight carries no key
         assert path["post"]["x-amazon-apigateway-integration"]["type"] == "aws_proxy"
-    assert document["components"]["securitySchemes"]["api_key"] == {"type": "apiKey", "name": "x-api-key",
-                                                                      "in": "header"}
+    assert document["components"]["securitySchemes"]["api_key"] == {
+        "type": "apiKey",
+        "name": "x-api-key",
+        "in": "header",
+    }
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
@@ -64,8 +72,13 @@ def test_generated_requests_conform(contract, api_key, mode):
         if operation.method.upper() != "POST":
             continue
 
-        @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
         @given(case=operation.as_strategy(generation_mode=mode))
         def run(case):
             response = case.call_and_validate(headers={"x-api-key": api_key}, checks=CHECKS, timeout=60)

@@ -15,21 +15,34 @@ from core import webapi
 from tests.api.conftest import data_uri, png_bomb, to_jpeg, world_env
 
 
-def event(route: str, body, method: str = "POST", request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-          b64: bool = False) -> dict:
+def event(
+    route: str, body, method: str = "POST", request_id: str = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef", b64: bool = False
+) -> dict:
     """An API Gateway REST (Lambda proxy, format 1.0) event as AWS sends it."""
     if isinstance(body, dict):
         body = json.dumps(body)
     if b64:
         body = base64.b64encode(body.encode()).decode()
     return {
-        "resource": f"/{route}", "path": f"/{route}", "httpMethod": method,
+        "resource": f"/{route}",
+        "path": f"/{route}",
+        "httpMethod": method,
         "headers": {"Content-Type": "application/json", "x-api-key": "k" * 40},
-        "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
-        "pathParameters": None, "stageVariables": None,
-        "requestContext": {"resourcePath": f"/{route}", "httpMethod": method, "path": f"/prod/{route}",
-                           "stage": "prod", "requestId": request_id, "identity": {"sourceIp": "127.0.0.1"}},
-        "body": body, "isBase64Encoded": b64,
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": f"/{route}",
+            "httpMethod": method,
+            "path": f"/prod/{route}",
+            "stage": "prod",
+            "requestId": request_id,
+            "identity": {"sourceIp": "127.0.0.1"},
+        },
+        "body": body,
+        "isBase64Encoded": b64,
     }
 
 
@@ -45,9 +58,11 @@ def matched(body) -> list[str]:
 
 # --- success shapes ------------------------------------------------------------------------
 
+
 def test_search_phone_variant_data_uri_shape_exactly_as_the_course(world):
-    status, body, response = call(world, "search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1])),
-                                                     "threshold": 80})
+    status, body, response = call(
+        world, "search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1])), "threshold": 80}
+    )
     assert status == 200
     assert set(body) == {"msg", "payloads"} and body["msg"] == "[SUCCEEDED]Rekognition done"
     payloads = body["payloads"]
@@ -87,8 +102,9 @@ def test_body_as_json_string_single_quotes_and_base64_encoded_body(world):
 def test_device_variant_reads_the_object_store(world):
     key = "image01_20190808181200.jpg"
     world.services.objects.put_object(world.settings.photos_bucket, key, to_jpeg(world.people["amy"][3]), "image/jpeg")
-    status, body, _ = call(world, "search", {"file_name": key, "bucket_name": world.settings.photos_bucket,
-                                             "threshold": 90})
+    status, body, _ = call(
+        world, "search", {"file_name": key, "bucket_name": world.settings.photos_bucket, "threshold": 90}
+    )
     assert status == 200 and matched(body) == ["amy"]
 
 
@@ -98,8 +114,9 @@ def test_analyze_shape(world):
     assert set(body["payloads"]) == {"timestamp", "analysis"}
     faces = body["payloads"]["analysis"]
     assert len(faces) == 1
-    assert {"BoundingBox", "Confidence", "Landmarks", "Pose", "Quality", "Smile", "EyesOpen",
-            "MouthOpen"} <= set(faces[0])
+    assert {"BoundingBox", "Confidence", "Landmarks", "Pose", "Quality", "Smile", "EyesOpen", "MouthOpen"} <= set(
+        faces[0]
+    )
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
 
 
@@ -112,6 +129,7 @@ def test_options_preflight_answers_cors_without_a_body(world):
 
 # --- every error code with a real bad input ------------------------------------------------
 
+
 def test_no_face_is_421_on_search_and_404_on_analyze(world, no_face_jpeg):
     body = {"image_base64str": data_uri(no_face_jpeg)}
     status, out, _ = call(world, "search", body)
@@ -123,18 +141,23 @@ def test_no_face_is_421_on_search_and_404_on_analyze(world, no_face_jpeg):
 def test_too_many_pixels_is_422_and_too_many_bytes_in_the_store_is_422(world):
     status, out, _ = call(world, "search", {"image_base64str": data_uri(png_bomb(), "image/png")})
     assert status == 422 and out["msg"].startswith("[FAILED]") and out["error"] == "ImageTooLargeException"
-    world.services.objects.put_object(world.settings.photos_bucket, "huge_20240101000000.jpg",
-                                      b"\xff\xd8\xff\xe0" + os.urandom(5 * 1024 * 1024 + 10))
-    status, out, _ = call(world, "analyze", {"file_name": "huge_20240101000000.jpg",
-                                             "bucket_name": world.settings.photos_bucket})
+    world.services.objects.put_object(
+        world.settings.photos_bucket, "huge_20240101000000.jpg", b"\xff\xd8\xff\xe0" + os.urandom(5 * 1024 * 1024 + 10)
+    )
+    status, out, _ = call(
+        world, "analyze", {"file_name": "huge_20240101000000.jpg", "bucket_name": world.settings.photos_bucket}
+    )
     assert status == 422
 
 
-@pytest.mark.parametrize("image", [
-    base64.b64encode(b"this is a text file, not a photo").decode(),
-    "data:image/jpeg;base64,@@@not*base64@@@",
-    "TRUNCATED",
-])
+@pytest.mark.parametrize(
+    "image",
+    [
+        base64.b64encode(b"this is a text file, not a photo").decode(),
+        "data:image/jpeg;base64,@@@not*base64@@@",
+        "TRUNCATED",
+    ],
+)
 def test_unsupported_image_is_423(world, image):
     if image == "TRUNCATED":
         image = data_uri(to_jpeg(world.people["amy"][0])[:600])
@@ -142,24 +165,27 @@ def test_unsupported_image_is_423(world, image):
     assert status == 423 and out["error"] == "InvalidImageFormatException"
 
 
-@pytest.mark.parametrize("body", [
-    "{not json",
-    "[1, 2]",
-    "",
-    {},
-    {"threshold": 80},
-    {"image_base64str": ""},
-    {"image_base64str": 12},
-    {"image_base64str": "aGVsbG8=", "threshold": 150},
-    {"image_base64str": "aGVsbG8=", "threshold": "high"},
-    {"image_base64str": "aGVsbG8=", "threshold": True},
-    {"image_base64str": "aGVsbG8=", "file_name": "a.jpg", "bucket_name": "facegate-photos"},
-    {"file_name": "../../apikeys.json", "bucket_name": "facegate-photos"},
-    {"file_name": "/etc/passwd", "bucket_name": "facegate-photos"},
-    {"file_name": "a.jpg", "bucket_name": "../data"},
-    {"file_name": "a.jpg"},
-    {"file_name": "never_uploaded_20200101000000.jpg", "bucket_name": "facegate-photos"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{not json",
+        "[1, 2]",
+        "",
+        {},
+        {"threshold": 80},
+        {"image_base64str": ""},
+        {"image_base64str": 12},
+        {"image_base64str": "aGVsbG8=", "threshold": 150},
+        {"image_base64str": "aGVsbG8=", "threshold": "high"},
+        {"image_base64str": "aGVsbG8=", "threshold": True},
+        {"image_base64str": "aGVsbG8=", "file_name": "a.jpg", "bucket_name": "facegate-photos"},
+        {"file_name": "../../apikeys.json", "bucket_name": "facegate-photos"},
+        {"file_name": "/etc/passwd", "bucket_name": "facegate-photos"},
+        {"file_name": "a.jpg", "bucket_name": "../data"},
+        {"file_name": "a.jpg"},
+        {"file_name": "never_uploaded_20200101000000.jpg", "bucket_name": "facegate-photos"},
+    ],
+)
 def test_malformed_requests_are_400(world, body):
     status, out, _ = call(world, "search", body)
     assert status == 400, out
@@ -178,8 +204,9 @@ def test_missing_collection_is_500_with_a_clear_message(world, tmp_path):
     from core.services import build_services
 
     services = build_services(load_settings(env=world_env(tmp_path / "data", FACEGATE_COLLECTION="nowhere")))
-    response = webapi.handle_event(event("search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1]))}),
-                                   services)
+    response = webapi.handle_event(
+        event("search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1]))}), services
+    )
     body = json.loads(response["body"])
     assert response["statusCode"] == 500 and "nowhere" in body["msg"]
 
@@ -194,8 +221,14 @@ def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog
     for extra in ("-wal", "-shm"):
         db.with_name(db.name + extra).unlink(missing_ok=True)
     db.write_bytes(b"this is not a database " * 100)  # a corrupted store: a real internal failure
-    response = webapi.handle_event(event("search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1])),
-                                                    "threshold": 80}, request_id="req-500"), services)
+    response = webapi.handle_event(
+        event(
+            "search",
+            {"image_base64str": data_uri(to_jpeg(world.people["amy"][1])), "threshold": 80},
+            request_id="req-500",
+        ),
+        services,
+    )
     body = json.loads(response["body"])
     assert response["statusCode"] == 500
     assert body == {"msg": "[FAILED]Internal error (request id req-500)", "error": "InternalError"}
@@ -217,6 +250,7 @@ def test_request_id_is_generated_when_the_event_has_none(world):
 
 
 # --- the Lambda modules ----------------------------------------------------------------------
+
 
 class Context:
     aws_request_id = "lambda-req-1"
@@ -256,8 +290,9 @@ def test_lambda_console_test_event_is_the_body_itself(lambda_env, world):
 
     key = "console_20240102030405.jpg"
     world.services.objects.put_object(world.settings.photos_bucket, key, to_jpeg(world.people["howard"][2]))
-    response = search.handler({"file_name": key, "bucket_name": world.settings.photos_bucket, "threshold": 80},
-                              Context())
+    response = search.handler(
+        {"file_name": key, "bucket_name": world.settings.photos_bucket, "threshold": 80}, Context()
+    )
     assert response["statusCode"] == 200 and matched(json.loads(response["body"])) == ["howard"]
 
 

@@ -27,11 +27,19 @@ def aws_world(monkeypatch, tmp_path, labelled):
 
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-           "AWS_CONFIG_FILE": "/nonexistent", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-           "FACEGATE_BACKEND": "aws", "FACEGATE_REGION": REGION, "FACEGATE_PHOTOS_BUCKET": PHOTOS,
-           "FACEGATE_COLLECTION": "handson-collection", "FACEGATE_DATA_DIR": str(tmp_path / "data"),
-           "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml")}
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "FACEGATE_BACKEND": "aws",
+        "FACEGATE_REGION": REGION,
+        "FACEGATE_PHOTOS_BUCKET": PHOTOS,
+        "FACEGATE_COLLECTION": "handson-collection",
+        "FACEGATE_DATA_DIR": str(tmp_path / "data"),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+    }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     with mock_aws():
@@ -48,9 +56,15 @@ def aws_world(monkeypatch, tmp_path, labelled):
 
 
 def proxy(route, body):
-    return {"resource": f"/{route}", "path": f"/{route}", "httpMethod": "POST", "headers": {},
-            "requestContext": {"requestId": "aws-req-1", "stage": "prod"}, "body": json.dumps(body),
-            "isBase64Encoded": False}
+    return {
+        "resource": f"/{route}",
+        "path": f"/{route}",
+        "httpMethod": "POST",
+        "headers": {},
+        "requestContext": {"requestId": "aws-req-1", "stage": "prod"},
+        "body": json.dumps(body),
+        "isBase64Encoded": False,
+    }
 
 
 class Context:
@@ -63,16 +77,27 @@ def test_search_reads_s3_and_calls_rekognition_like_the_course(aws_world):
     services, stub, session, labelled = aws_world
     photo = to_jpeg(labelled["howard"][1])
     session.client("s3").put_object(Bucket=PHOTOS, Key="image01_20190808181200.jpg", Body=photo)
-    stub.add_response("search_faces_by_image", {
-        "SearchedFaceBoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.2, "Top": 0.1},
-        "SearchedFaceConfidence": 99.9,
-        "FaceMatches": [{"Similarity": 98.7, "Face": {"FaceId": FACE_ID, "ExternalImageId": "Taro_Yamada",
-                                                        "Confidence": 99.9}}],
-        "FaceModelVersion": "7.0"},
-        expected_params={"CollectionId": "handson-collection", "Image": {"Bytes": photo}, "MaxFaces": 10,
-                         "FaceMatchThreshold": 80.0, "QualityFilter": "NONE"})
-    response = search.handler(proxy("search", {"file_name": "image01_20190808181200.jpg", "bucket_name": PHOTOS}),
-                              Context())
+    stub.add_response(
+        "search_faces_by_image",
+        {
+            "SearchedFaceBoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.2, "Top": 0.1},
+            "SearchedFaceConfidence": 99.9,
+            "FaceMatches": [
+                {"Similarity": 98.7, "Face": {"FaceId": FACE_ID, "ExternalImageId": "Taro_Yamada", "Confidence": 99.9}}
+            ],
+            "FaceModelVersion": "7.0",
+        },
+        expected_params={
+            "CollectionId": "handson-collection",
+            "Image": {"Bytes": photo},
+            "MaxFaces": 10,
+            "FaceMatchThreshold": 80.0,
+            "QualityFilter": "NONE",
+        },
+    )
+    response = search.handler(
+        proxy("search", {"file_name": "image01_20190808181200.jpg", "bucket_name": PHOTOS}), Context()
+    )
     stub.assert_no_pending_responses()
     body = json.loads(response["body"])
     assert response["statusCode"] == 200 and body["msg"] == "[SUCCEEDED]Rekognition done"
@@ -84,13 +109,17 @@ def test_rekognition_no_face_is_421_and_missing_s3_object_is_400(aws_world):
     from lambda_src import search
 
     services, stub, session, labelled = aws_world
-    stub.add_client_error("search_faces_by_image", service_error_code="InvalidParameterException",
-                          service_message="There are no faces in the image. Should be at least 1.",
-                          http_status_code=400)
+    stub.add_client_error(
+        "search_faces_by_image",
+        service_error_code="InvalidParameterException",
+        service_message="There are no faces in the image. Should be at least 1.",
+        http_status_code=400,
+    )
     response = search.handler(proxy("search", {"image_base64str": data_uri(to_jpeg(labelled["amy"][0]))}), Context())
     assert response["statusCode"] == 421 and json.loads(response["body"])["msg"] == "[FAILED]No face found"
-    response = search.handler(proxy("search", {"file_name": "never_20200101000000.jpg", "bucket_name": PHOTOS}),
-                              Context())
+    response = search.handler(
+        proxy("search", {"file_name": "never_20200101000000.jpg", "bucket_name": PHOTOS}), Context()
+    )
     assert response["statusCode"] == 400
     assert json.loads(response["body"])["error"] == "InvalidS3ObjectException"
 
@@ -100,18 +129,33 @@ def test_analyze_asks_for_all_attributes_and_empty_is_404(aws_world):
 
     services, stub, session, labelled = aws_world
     photo = to_jpeg(labelled["penny"][0])
-    stub.add_response("detect_faces", {"FaceDetails": [{
-        "BoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.2, "Top": 0.1}, "Confidence": 99.9,
-        "AgeRange": {"Low": 22, "High": 30}, "Gender": {"Value": "Female", "Confidence": 99.0},
-        "Smile": {"Value": True, "Confidence": 95.0}, "Eyeglasses": {"Value": False, "Confidence": 97.0},
-        "Beard": {"Value": False, "Confidence": 96.0}, "Mustache": {"Value": False, "Confidence": 98.0}}]},
-        expected_params={"Image": {"Bytes": photo}, "Attributes": ["ALL"]})
-    stub.add_response("detect_faces", {"FaceDetails": []}, expected_params={"Image": {"Bytes": photo},
-                                                                            "Attributes": ["ALL"]})
+    stub.add_response(
+        "detect_faces",
+        {
+            "FaceDetails": [
+                {
+                    "BoundingBox": {"Width": 0.5, "Height": 0.6, "Left": 0.2, "Top": 0.1},
+                    "Confidence": 99.9,
+                    "AgeRange": {"Low": 22, "High": 30},
+                    "Gender": {"Value": "Female", "Confidence": 99.0},
+                    "Smile": {"Value": True, "Confidence": 95.0},
+                    "Eyeglasses": {"Value": False, "Confidence": 97.0},
+                    "Beard": {"Value": False, "Confidence": 96.0},
+                    "Mustache": {"Value": False, "Confidence": 98.0},
+                }
+            ]
+        },
+        expected_params={"Image": {"Bytes": photo}, "Attributes": ["ALL"]},
+    )
+    stub.add_response(
+        "detect_faces", {"FaceDetails": []}, expected_params={"Image": {"Bytes": photo}, "Attributes": ["ALL"]}
+    )
     response = analyze.handler(proxy("analyze", {"image_base64str": data_uri(photo)}), Context())
     body = json.loads(response["body"])
     assert response["statusCode"] == 200 and body["payloads"]["analysis"][0]["Eyeglasses"]["Value"] is False
     response = analyze.handler(proxy("analyze", {"image_base64str": data_uri(photo)}), Context())
-    assert response["statusCode"] == 404 and json.loads(response["body"]) == {"msg": "[FAILED]No face found",
-                                                                               "error": "NoFaceInImage"}
+    assert response["statusCode"] == 404 and json.loads(response["body"]) == {
+        "msg": "[FAILED]No face found",
+        "error": "NoFaceInImage",
+    }
     stub.assert_no_pending_responses()

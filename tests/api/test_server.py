@@ -24,8 +24,11 @@ def upload_like_the_course_device(world, path, stem: str) -> str:
 
 def test_course_device_flow_upload_then_search_by_file_name(server, world, api_key):
     key = upload_like_the_course_device(world, world.people["howard"][3], "image01")
-    reply = http(f"{server.url}/search", json.dumps({"file_name": key, "bucket_name": world.settings.photos_bucket,
-                                                      "threshold": 80}), key=api_key)
+    reply = http(
+        f"{server.url}/search",
+        json.dumps({"file_name": key, "bucket_name": world.settings.photos_bucket, "threshold": 80}),
+        key=api_key,
+    )
     assert reply.status == 200, reply.text
     body = reply.json
     assert body["msg"] == "[SUCCEEDED]Rekognition done"
@@ -66,9 +69,16 @@ def test_api_key_required_and_preflight_is_open(server, api_key):
     for key in (None, "", "x" * 40, api_key[:-1] + ("A" if api_key[-1] != "A" else "B")):
         reply = http(f"{server.url}/search", body, key=key)
         assert (reply.status, reply.json) == (403, {"message": "Forbidden"})
-    reply = http(f"{server.url}/search", None, method="OPTIONS",
-                 headers={"Origin": "https://phone.example", "Access-Control-Request-Method": "POST",
-                          "Access-Control-Request-Headers": "x-api-key,content-type"})
+    reply = http(
+        f"{server.url}/search",
+        None,
+        method="OPTIONS",
+        headers={
+            "Origin": "https://phone.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "x-api-key,content-type",
+        },
+    )
     assert reply.status == 200 and reply.text == ""
     assert reply.headers["access-control-allow-origin"] == "*"
     assert "x-api-key" in reply.headers["access-control-allow-headers"].lower()
@@ -83,9 +93,11 @@ def test_unknown_routes_and_methods_answer_like_api_gateway(server, api_key):
 def test_body_over_six_megabytes_is_413_without_reading_it(server, api_key):
     host, port = server.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=30) as sock:
-        sock.sendall(b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     + f"x-api-key: {api_key}\r\nContent-Length: {6 * 1024 * 1024 + 1}\r\n\r\n".encode()
-                     + b'{"image_base64str": "')  # the rest is never sent: the server must answer anyway
+        sock.sendall(
+            b"POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"x-api-key: {api_key}\r\nContent-Length: {6 * 1024 * 1024 + 1}\r\n\r\n".encode()
+            + b'{"image_base64str": "'
+        )  # the rest is never sent: the server must answer anyway
         answer = b""
         while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
             chunk = sock.recv(65536)
@@ -99,26 +111,52 @@ def test_body_over_six_megabytes_is_413_without_reading_it(server, api_key):
 
 def test_revoked_key_stops_working_on_the_running_server(server, world):
     env = dict(world.env)
-    created = subprocess.run([sys.executable, "-m", "core", "api-key", "create", "--name", "phone"], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=60, check=True)
+    created = subprocess.run(
+        [sys.executable, "-m", "core", "api-key", "create", "--name", "phone"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     key = created.stdout.strip().splitlines()[-1]
     assert len(key) >= 20 and " " not in key
     assert key not in (world.settings.data_dir / "apikeys.json").read_text()  # stored hashed
-    listed = json.loads(subprocess.run([sys.executable, "-m", "core", "api-key", "list"], cwd=ROOT, env=env,
-                                       capture_output=True, text=True, timeout=60, check=True).stdout)
+    listed = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "core", "api-key", "list"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
     key_id = next(k["key_id"] for k in listed if k["name"] == "phone")
     assert all("sha256" not in k and key not in json.dumps(k) for k in listed)
     body = json.dumps({"image_base64str": "aGVsbG8="})
     assert http(f"{server.url}/search", body, key=key).status == 423  # accepted: the image is the problem
-    subprocess.run([sys.executable, "-m", "core", "api-key", "revoke", key_id], cwd=ROOT, env=env,
-                   capture_output=True, text=True, timeout=60, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "core", "api-key", "revoke", key_id],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert http(f"{server.url}/search", body, key=key).status == 403
 
 
 def test_sixteen_concurrent_clients_get_their_own_answers(server, world, api_key, no_face_jpeg):
     # 16 different requests at once: 4 people x 3 photos (penny is unknown) + 4 without a face.
-    jobs = [(person, to_jpeg(world.people[person][i])) for person in ("amy", "howard", "leonard", "penny")
-            for i in (1, 2, 4)]
+    jobs = [
+        (person, to_jpeg(world.people[person][i]))
+        for person in ("amy", "howard", "leonard", "penny")
+        for i in (1, 2, 4)
+    ]
     jobs += [(None, no_face_jpeg)] * 4
     assert len(jobs) == 16
     barrier = threading.Barrier(len(jobs))
@@ -126,8 +164,9 @@ def test_sixteen_concurrent_clients_get_their_own_answers(server, world, api_key
 
     def client(i, image):
         barrier.wait(timeout=30)
-        results[i] = http(f"{server.url}/search", json.dumps({"image_base64str": data_uri(image)}), key=api_key,
-                          timeout=120)
+        results[i] = http(
+            f"{server.url}/search", json.dumps({"image_base64str": data_uri(image)}), key=api_key, timeout=120
+        )
 
     threads = [threading.Thread(target=client, args=(i, image)) for i, (_, image) in enumerate(jobs)]
     for t in threads:
@@ -152,8 +191,14 @@ def test_server_refuses_a_taken_port_with_a_clear_error(world):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        proc = subprocess.run([sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", str(port)],
-                              cwd=ROOT, env=world.env, capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", "api", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT,
+            env=world.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and "Address already in use" in proc.stderr
 

@@ -42,7 +42,8 @@ def test_camera_unknown_person_keeps_door_closed(app, enrol, labelled, services)
 
 def test_camera_upload_group_photo_gives_every_face_a_result(app, faces_dir):
     app.file_uploader(key="camera_upload").set_value(
-        ("bbt1.jpg", (faces_dir / "groups" / "bbt1.jpg").read_bytes(), "image/jpeg")).run()
+        ("bbt1.jpg", (faces_dir / "groups" / "bbt1.jpg").read_bytes(), "image/jpeg")
+    ).run()
     seen = texts(app)
     assert "顔 1（最大の顔・ドアを判定）" in seen
     assert "顔 2" in seen  # more than one face, each with its own card

@@ -71,8 +71,12 @@ def test_rename_refuses_taken_names_and_faces_without_photos(services, enrol, la
     with pytest.raises(ResourceAlreadyExists):
         people.rename_person(services, "amy", "penny")
     # A face indexed outside the app (no stored photo) cannot be re-keyed: refuse, change nothing.
-    services.faces.index_faces(CollectionId=services.settings.collection, Image={"Bytes": jpeg(labelled["amy"][1])},
-                               ExternalImageId="amy", MaxFaces=1)
+    services.faces.index_faces(
+        CollectionId=services.settings.collection,
+        Image={"Bytes": jpeg(labelled["amy"][1])},
+        ExternalImageId="amy",
+        MaxFaces=1,
+    )
     with pytest.raises(InvalidParameter, match="no stored photo"):
         people.rename_person(services, "amy", "Amy_F")
     assert len(people.get_person(services, "amy").face_ids) == 2
@@ -96,8 +100,11 @@ def test_certificate_and_qr(tmp_path):
 
     cert, key = ensure_certificate(tmp_path)
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    san = x509.load_pem_x509_certificate(cert.read_bytes()).extensions.get_extension_for_class(
-        x509.SubjectAlternativeName).value
+    san = (
+        x509.load_pem_x509_certificate(cert.read_bytes())
+        .extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        .value
+    )
     assert {"127.0.0.1", lan_ip()} <= {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
     first = cert.read_bytes()
     assert ensure_certificate(tmp_path)[0].read_bytes() == first  # reused, not regenerated

@@ -13,12 +13,14 @@ def test_enrol_from_several_uploads_reports_each_image(app, labelled, services):
     open_page(app, "people")
     assert "まだ誰も登録されていません。" in texts(app)
     app.text_input(key="enrol_name").input("Amy Farrah")
-    app.file_uploader(key="enrol_uploads").set_value([
-        ("amy1.jpg", jpeg(labelled["amy"][0]), "image/jpeg"),
-        ("amy2.jpg", jpeg(labelled["amy"][1]), "image/jpeg"),
-        ("wall.jpg", blank_jpeg(), "image/jpeg"),
-        ("broken.jpg", b"not an image", "image/jpeg"),
-    ])
+    app.file_uploader(key="enrol_uploads").set_value(
+        [
+            ("amy1.jpg", jpeg(labelled["amy"][0]), "image/jpeg"),
+            ("amy2.jpg", jpeg(labelled["amy"][1]), "image/jpeg"),
+            ("wall.jpg", blank_jpeg(), "image/jpeg"),
+            ("broken.jpg", b"not an image", "image/jpeg"),
+        ]
+    )
     _enrol_button(app).click().run()
     assert not app.exception
     seen = texts(app)

@@ -67,25 +67,60 @@ def test_s3_unsafe_keys_are_refused_before_any_call(s3_store, key):
 def test_index_faces_passes_the_courses_parameters_through(rekognition):
     faces, stub = rekognition
     image = {"S3Object": {"Bucket": "facegate-faces", "Name": "Taro_Yamada.jpg"}}
-    response = {"FaceRecords": [{"Face": {"FaceId": "11111111-2222-3333-4444-555555555555",
-                                          "ExternalImageId": "Taro_Yamada", "ImageId": "i", "Confidence": 99.9}}],
-                "FaceModelVersion": "7.0", "UnindexedFaces": []}
-    stub.add_response("index_faces", response, {
-        "CollectionId": "facegate", "Image": image, "ExternalImageId": "Taro_Yamada", "MaxFaces": 1,
-        "QualityFilter": "AUTO", "DetectionAttributes": ["ALL"]})
-    out = faces.index_faces(CollectionId="facegate", Image=image, ExternalImageId="Taro_Yamada", MaxFaces=1,
-                            QualityFilter="AUTO", DetectionAttributes=["ALL"])
+    response = {
+        "FaceRecords": [
+            {
+                "Face": {
+                    "FaceId": "11111111-2222-3333-4444-555555555555",
+                    "ExternalImageId": "Taro_Yamada",
+                    "ImageId": "i",
+                    "Confidence": 99.9,
+                }
+            }
+        ],
+        "FaceModelVersion": "7.0",
+        "UnindexedFaces": [],
+    }
+    stub.add_response(
+        "index_faces",
+        response,
+        {
+            "CollectionId": "facegate",
+            "Image": image,
+            "ExternalImageId": "Taro_Yamada",
+            "MaxFaces": 1,
+            "QualityFilter": "AUTO",
+            "DetectionAttributes": ["ALL"],
+        },
+    )
+    out = faces.index_faces(
+        CollectionId="facegate",
+        Image=image,
+        ExternalImageId="Taro_Yamada",
+        MaxFaces=1,
+        QualityFilter="AUTO",
+        DetectionAttributes=["ALL"],
+    )
     assert out == response  # ResponseMetadata removed, nothing else touched
 
 
 def test_search_sends_bytes_or_s3_objects_natively(rekognition):
     faces, stub = rekognition
     for image in ({"Bytes": b"\xff\xd8jpeg"}, {"S3Object": {"Bucket": "facegate-photos", "Name": "a.jpg"}}):
-        stub.add_response("search_faces_by_image", {"FaceMatches": []}, {
-            "CollectionId": "facegate", "Image": image, "MaxFaces": 10, "FaceMatchThreshold": 80.0,
-            "QualityFilter": "NONE"})
-        assert faces.search_faces_by_image(CollectionId="facegate", Image=image, MaxFaces=10,
-                                           FaceMatchThreshold=80.0) == {"FaceMatches": []}
+        stub.add_response(
+            "search_faces_by_image",
+            {"FaceMatches": []},
+            {
+                "CollectionId": "facegate",
+                "Image": image,
+                "MaxFaces": 10,
+                "FaceMatchThreshold": 80.0,
+                "QualityFilter": "NONE",
+            },
+        )
+        assert faces.search_faces_by_image(
+            CollectionId="facegate", Image=image, MaxFaces=10, FaceMatchThreshold=80.0
+        ) == {"FaceMatches": []}
 
 
 def test_optional_parameters_left_out_are_not_sent(rekognition):
@@ -104,18 +139,21 @@ def test_a_response_off_the_service_model_is_caught(rekognition):
         stub.add_response("search_faces_by_image", {"FaceMatches": [{"Similarity": "high"}]})
 
 
-@pytest.mark.parametrize(("code", "message", "expected"), [
-    ("InvalidParameterException", "There are no faces in the image. Should be at least 1.", errors.NoFaceInImage),
-    ("InvalidParameterException", "Request has invalid parameters", errors.InvalidParameter),
-    ("InvalidImageFormatException", "Request has invalid image format", errors.InvalidImageFormat),
-    ("ImageTooLargeException", "Image size is too large", errors.ImageTooLarge),
-    ("ResourceNotFoundException", "The collection id: nope does not exist", errors.CollectionNotFound),
-    ("ResourceAlreadyExistsException", "The collection id: facegate already exists", errors.ResourceAlreadyExists),
-    ("AccessDeniedException", "not authorized", errors.AccessDenied),
-    ("ThrottlingException", "Slow down", errors.Throttled),
-    ("ProvisionedThroughputExceededException", "over TPS", errors.Throttled),
-    ("InternalServerError", "oops", errors.ServiceUnavailable),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("InvalidParameterException", "There are no faces in the image. Should be at least 1.", errors.NoFaceInImage),
+        ("InvalidParameterException", "Request has invalid parameters", errors.InvalidParameter),
+        ("InvalidImageFormatException", "Request has invalid image format", errors.InvalidImageFormat),
+        ("ImageTooLargeException", "Image size is too large", errors.ImageTooLarge),
+        ("ResourceNotFoundException", "The collection id: nope does not exist", errors.CollectionNotFound),
+        ("ResourceAlreadyExistsException", "The collection id: facegate already exists", errors.ResourceAlreadyExists),
+        ("AccessDeniedException", "not authorized", errors.AccessDenied),
+        ("ThrottlingException", "Slow down", errors.Throttled),
+        ("ProvisionedThroughputExceededException", "over TPS", errors.Throttled),
+        ("InternalServerError", "oops", errors.ServiceUnavailable),
+    ],
+)
 def test_rekognition_errors_become_domain_errors_of_the_same_name(rekognition, code, message, expected):
     faces, stub = rekognition
     stub.add_client_error("search_faces_by_image", code, message)

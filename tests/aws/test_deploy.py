@@ -60,9 +60,17 @@ def test_lambda_zip_vendors_requirements_and_handlers_import_from_it(tmp_path):
     extracted = tmp_path / "x"
     zipfile.ZipFile(path).extractall(extracted)
     done = subprocess.run(
-        [sys.executable, "-c",
-         "import lambda_src.search, lambda_src.analyze, vendored_pkg, core; print(core.__file__)"],
-        cwd=extracted, capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+        [
+            sys.executable,
+            "-c",
+            "import lambda_src.search, lambda_src.analyze, vendored_pkg, core; print(core.__file__)",
+        ],
+        cwd=extracted,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().startswith(str(extracted))
 
@@ -93,7 +101,11 @@ def test_app_config_block_keeps_the_users_file_and_is_owner_only(tmp_path, monke
     monkeypatch.setenv("FACEGATE_DATA_DIR", str(tmp_path / "d"))
     settings = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path / "d")}, secrets_file=path)
     assert (settings.backend, settings.photos_bucket, settings.api_key, settings.language) == (
-        "aws", "stack-photosbucket-def", "k2", "ja")
+        "aws",
+        "stack-photosbucket-def",
+        "k2",
+        "ja",
+    )
     assert state.remove_app_config(path)
     assert path.read_text() == '[facegate]\nlanguage = "ja"\n\n[other]\nx = 1\n'
     assert not state.remove_app_config(path)
@@ -111,8 +123,9 @@ def test_app_config_refuses_to_duplicate_a_users_key(tmp_path):
 # moto skips the bucket policy (DenyInsecureTransport); test_template checks it instead.
 @pytest.mark.filterwarnings("ignore:Tried to parse AWS.+BucketPolicy")
 def test_artifacts_stack_is_created_private_and_encrypted_on_moto(moto_session, deploy_settings):
-    deployer = Deployer(deploy_settings, DeployOptions(STACK, REGION, wait_delay=0),
-                        clients=lambda name: moto_session.client(name))
+    deployer = Deployer(
+        deploy_settings, DeployOptions(STACK, REGION, wait_delay=0), clients=lambda name: moto_session.client(name)
+    )
     stack = deployer.ensure_stack(artifacts_stack_name(STACK), load_template(ARTIFACTS_TEMPLATE_FILE), {})
     assert stack["StackStatus"] in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
     bucket = deployer.outputs(stack)["ArtifactsBucket"]
@@ -125,8 +138,12 @@ def test_artifacts_stack_is_created_private_and_encrypted_on_moto(moto_session, 
 
 # ------------------------------------------------------------------ up / status / down
 def _stack(name, status, outputs=None):
-    out = {"StackName": name, "StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1",
-           "CreationTime": NOW, "StackStatus": status}
+    out = {
+        "StackName": name,
+        "StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1",
+        "CreationTime": NOW,
+        "StackStatus": status,
+    }
     if outputs:
         out["Outputs"] = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
     return {"Stacks": [out]}
@@ -141,54 +158,107 @@ def account(moto_session):
     s3 = moto_session.client("s3")
     s3.put_bucket_versioning(Bucket="fg-logs", VersioningConfiguration={"Status": "Enabled"})
     for i in range(3):
-        s3.put_object(Bucket="fg-logs", Key="auth/1-auth-log-data.json", Body=f"{{\"v\": {i}}}".encode())
+        s3.put_object(Bucket="fg-logs", Key="auth/1-auth-log-data.json", Body=f'{{"v": {i}}}'.encode())
     s3.delete_object(Bucket="fg-logs", Key="auth/1-auth-log-data.json")  # a delete marker too
     s3.put_object(Bucket="fg-photos", Key="image01_20190808181200.jpg", Body=b"jpeg")
     iot = moto_session.client("iot")
     iot.create_thing(thingName="facegate-id001")
-    iot.create_policy(policyName="facegate-DevicePolicy-X", policyDocument=json.dumps(
-        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Publish",
-                                                 "Resource": "arn:aws:iot:*:*:topic/handson/*"}]}))
+    iot.create_policy(
+        policyName="facegate-DevicePolicy-X",
+        policyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/handson/*"}
+                ],
+            }
+        ),
+    )
     key_id = moto_session.client("apigateway").create_api_key(name="facegate", enabled=True)["id"]
-    return {"Region": REGION, "CollectionId": "facegate", "PhotosBucket": "fg-photos", "FacesBucket": "fg-faces",
-            "LogsBucket": "fg-logs", "SensorTable": "facegate-SensorTable-X", "ThingName": "facegate-id001",
-            "DeviceId": "id001", "TopicPrefix": "handson", "IotPolicyName": "facegate-DevicePolicy-X",
-            "ApiUrl": f"https://abc123.execute-api.{REGION}.amazonaws.com/prod", "ApiKeyId": key_id}
+    return {
+        "Region": REGION,
+        "CollectionId": "facegate",
+        "PhotosBucket": "fg-photos",
+        "FacesBucket": "fg-faces",
+        "LogsBucket": "fg-logs",
+        "SensorTable": "facegate-SensorTable-X",
+        "ThingName": "facegate-id001",
+        "DeviceId": "id001",
+        "TopicPrefix": "handson",
+        "IotPolicyName": "facegate-DevicePolicy-X",
+        "ApiUrl": f"https://abc123.execute-api.{REGION}.amazonaws.com/prod",
+        "ApiKeyId": key_id,
+    }
 
 
 def _deployer(moto_session, settings, cfn):
     clients = lambda name: cfn if name == "cloudformation" else moto_session.client(name)  # noqa: E731
-    return Deployer(settings, DeployOptions(STACK, REGION, vendor=False, wait_delay=0), clients=clients,
-                    secrets_file=settings.data_dir.parent / "secrets.toml")
+    return Deployer(
+        settings,
+        DeployOptions(STACK, REGION, vendor=False, wait_delay=0),
+        clients=clients,
+        secrets_file=settings.data_dir.parent / "secrets.toml",
+    )
 
 
 def _queue_up(stub, outputs, *, main_exists: bool):
     art = artifacts_stack_name(STACK)
     art_out = {"ArtifactsBucket": "fg-artifacts"}
     stub.add_response("describe_stacks", _stack(art, "CREATE_COMPLETE", art_out), {"StackName": art})
-    stub.add_client_error("update_stack", "ValidationError", "No updates are to be performed.",
-                          expected_params={"StackName": art, "Parameters": [], "Capabilities": ["CAPABILITY_IAM"],
-                                           "TemplateBody": template_json(load_template(ARTIFACTS_TEMPLATE_FILE))})
+    stub.add_client_error(
+        "update_stack",
+        "ValidationError",
+        "No updates are to be performed.",
+        expected_params={
+            "StackName": art,
+            "Parameters": [],
+            "Capabilities": ["CAPABILITY_IAM"],
+            "TemplateBody": template_json(load_template(ARTIFACTS_TEMPLATE_FILE)),
+        },
+    )
     stub.add_response("describe_stacks", _stack(art, "CREATE_COMPLETE", art_out), {"StackName": art})
-    params = [{"ParameterKey": "LambdaCodeBucket", "ParameterValue": "fg-artifacts"},
-              {"ParameterKey": "LambdaCodeKey", "ParameterValue": ANY},
-              {"ParameterKey": "CollectionId", "ParameterValue": "facegate"},
-              {"ParameterKey": "DeviceId", "ParameterValue": "id001"},
-              {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"},
-              {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"},
-              {"ParameterKey": "LogsRetentionDays", "ParameterValue": "365"}]
+    params = [
+        {"ParameterKey": "LambdaCodeBucket", "ParameterValue": "fg-artifacts"},
+        {"ParameterKey": "LambdaCodeKey", "ParameterValue": ANY},
+        {"ParameterKey": "CollectionId", "ParameterValue": "facegate"},
+        {"ParameterKey": "DeviceId", "ParameterValue": "id001"},
+        {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"},
+        {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"},
+        {"ParameterKey": "LogsRetentionDays", "ParameterValue": "365"},
+    ]
     body = template_json(render_template())
     if main_exists:
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
-        stub.add_client_error("update_stack", "ValidationError", "No updates are to be performed.",
-                              expected_params={"StackName": STACK, "Parameters": params, "TemplateBody": body,
-                                               "Capabilities": ["CAPABILITY_IAM"]})
+        stub.add_client_error(
+            "update_stack",
+            "ValidationError",
+            "No updates are to be performed.",
+            expected_params={
+                "StackName": STACK,
+                "Parameters": params,
+                "TemplateBody": body,
+                "Capabilities": ["CAPABILITY_IAM"],
+            },
+        )
     else:
-        stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist",
-                              expected_params={"StackName": STACK})
-        stub.add_response("create_stack", {"StackId": "arn:x"}, {
-            "StackName": STACK, "Parameters": params, "Capabilities": ["CAPABILITY_IAM"], "OnFailure": "ROLLBACK",
-            "Tags": [{"Key": "app", "Value": "facegate"}], "TemplateBody": body})
+        stub.add_client_error(
+            "describe_stacks",
+            "ValidationError",
+            f"Stack with id {STACK} does not exist",
+            expected_params={"StackName": STACK},
+        )
+        stub.add_response(
+            "create_stack",
+            {"StackId": "arn:x"},
+            {
+                "StackName": STACK,
+                "Parameters": params,
+                "Capabilities": ["CAPABILITY_IAM"],
+                "OnFailure": "ROLLBACK",
+                "Tags": [{"Key": "app", "Value": "facegate"}],
+                "TemplateBody": body,
+            },
+        )
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_IN_PROGRESS"), {"StackName": STACK})
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
     stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
@@ -211,15 +281,24 @@ def test_up_status_down(moto_session, deploy_settings, account):
         assert "PRIVATE KEY" in creds.key_file.read_text() and creds.client_id == "facegate-id001"
         cert_arn = iot.list_thing_principals(thingName="facegate-id001")["principals"]
         assert cert_arn == [creds.certificate_arn]
-        assert iot.list_attached_policies(target=creds.certificate_arn)["policies"][0]["policyName"] == \
-            "facegate-DevicePolicy-X"
+        assert (
+            iot.list_attached_policies(target=creds.certificate_arn)["policies"][0]["policyName"]
+            == "facegate-DevicePolicy-X"
+        )
         assert s3.head_object(Bucket="fg-artifacts", Key=summary["lambda_code"])["ContentLength"] > 1000
         api_key = moto_session.client("apigateway").get_api_key(apiKey=account["ApiKeyId"], includeValue=True)
         assert api_key["value"] not in json.dumps(summary)  # the summary is printed: no secret in it
-        app = load_settings(env={"FACEGATE_DATA_DIR": str(deploy_settings.data_dir)},
-                            secrets_file=deployer.secrets_file)
+        app = load_settings(
+            env={"FACEGATE_DATA_DIR": str(deploy_settings.data_dir)}, secrets_file=deployer.secrets_file
+        )
         assert (app.backend, app.photos_bucket, app.logs_bucket, app.sensor_table, app.api_url, app.api_key) == (
-            "aws", "fg-photos", "fg-logs", "facegate-SensorTable-X", account["ApiUrl"], api_key["value"])
+            "aws",
+            "fg-photos",
+            "fg-logs",
+            "facegate-SensorTable-X",
+            account["ApiUrl"],
+            api_key["value"],
+        )
         assert app.mqtt_endpoint.endswith(f"-ats.iot.{REGION}.amazonaws.com")
 
         # --- up again: nothing changes, the certificate and the code upload are reused
@@ -231,9 +310,11 @@ def test_up_status_down(moto_session, deploy_settings, account):
 
         # --- status
         stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", account), {"StackName": STACK})
-        stub.add_response("describe_stacks", _stack(artifacts_stack_name(STACK), "CREATE_COMPLETE",
-                                                    {"ArtifactsBucket": "fg-artifacts"}),
-                          {"StackName": artifacts_stack_name(STACK)})
+        stub.add_response(
+            "describe_stacks",
+            _stack(artifacts_stack_name(STACK), "CREATE_COMPLETE", {"ArtifactsBucket": "fg-artifacts"}),
+            {"StackName": artifacts_stack_name(STACK)},
+        )
         status = deployer.status()
         assert status["main"]["status"] == "CREATE_COMPLETE"
         assert status["device_certificate"]["status"] == "ACTIVE"
@@ -268,10 +349,22 @@ def test_a_rolled_back_creation_reports_cloudformations_reasons(moto_session, de
         stub.add_response("create_stack", {"StackId": "arn:x"})
         stub.add_response("describe_stacks", _stack("x", "ROLLBACK_COMPLETE"))  # the waiter gives up
         stub.add_response("describe_stacks", _stack("x", "ROLLBACK_COMPLETE"))
-        stub.add_response("describe_stack_events", {"StackEvents": [
-            {"StackId": "arn:x", "EventId": "1", "StackName": "x", "Timestamp": NOW,
-             "LogicalResourceId": "FaceCollection", "ResourceStatus": "CREATE_FAILED",
-             "ResourceStatusReason": "collection facegate already exists"}]})
+        stub.add_response(
+            "describe_stack_events",
+            {
+                "StackEvents": [
+                    {
+                        "StackId": "arn:x",
+                        "EventId": "1",
+                        "StackName": "x",
+                        "Timestamp": NOW,
+                        "LogicalResourceId": "FaceCollection",
+                        "ResourceStatus": "CREATE_FAILED",
+                        "ResourceStatusReason": "collection facegate already exists",
+                    }
+                ]
+            },
+        )
         with pytest.raises(DeployFailed, match="FaceCollection: collection facegate already exists"):
             deployer.ensure_stack("x", {"Resources": {}}, {})
 

@@ -67,16 +67,30 @@ def test_search_lambda_answers_the_courses_device_request_in_the_aws_world(aws_s
 
     monkeypatch.setattr(_container, "_services", None)
     services = _container.services()  # built from FACEGATE_* exactly as in Lambda
-    moto_session.client("s3").put_object(Bucket="facegate-photos", Key="image01_20190808181200.jpg",
-                                         Body=b"\xff\xd8 a photo")
+    moto_session.client("s3").put_object(
+        Bucket="facegate-photos", Key="image01_20190808181200.jpg", Body=b"\xff\xd8 a photo"
+    )
     face = {"FaceId": "38271d79-7bc2-5efb-b752-398a8d575b85", "ExternalImageId": "Taro_Yamada", "Confidence": 99.9}
     with Stubber(services.faces.client) as stub:
-        stub.add_response("search_faces_by_image", {"FaceMatches": [{"Similarity": 98.5, "Face": face}]}, {
-            "CollectionId": "facegate", "Image": {"Bytes": b"\xff\xd8 a photo"}, "MaxFaces": 10,
-            "FaceMatchThreshold": 75.0, "QualityFilter": "NONE"})
-        event = {"httpMethod": "POST", "resource": "/search", "requestContext": {"requestId": "req-1"},
-                 "body": json.dumps({"file_name": "image01_20190808181200.jpg", "bucket_name": "facegate-photos",
-                                     "threshold": 75})}
+        stub.add_response(
+            "search_faces_by_image",
+            {"FaceMatches": [{"Similarity": 98.5, "Face": face}]},
+            {
+                "CollectionId": "facegate",
+                "Image": {"Bytes": b"\xff\xd8 a photo"},
+                "MaxFaces": 10,
+                "FaceMatchThreshold": 75.0,
+                "QualityFilter": "NONE",
+            },
+        )
+        event = {
+            "httpMethod": "POST",
+            "resource": "/search",
+            "requestContext": {"requestId": "req-1"},
+            "body": json.dumps(
+                {"file_name": "image01_20190808181200.jpg", "bucket_name": "facegate-photos", "threshold": 75}
+            ),
+        }
         answer = search.handler(event, None)
         stub.assert_no_pending_responses()
     assert answer["statusCode"] == 200, answer

@@ -34,8 +34,9 @@ def of_type(resources: dict, kind: str) -> dict:
 def test_cfn_lint_passes_on_both_templates(rendered, tmp_path):
     path = tmp_path / "rendered.json"
     path.write_text(tpl.template_json(rendered))
-    done = subprocess.run([CFN_LINT, str(path), str(tpl.ARTIFACTS_TEMPLATE_FILE)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [CFN_LINT, str(path), str(tpl.ARTIFACTS_TEMPLATE_FILE)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -53,13 +54,26 @@ def test_every_listed_resource_is_there(resources):
     for r in resources.values():
         counts[r["Type"]] = counts.get(r["Type"], 0) + 1
     expected = {
-        "AWS::S3::Bucket": 3, "AWS::Rekognition::Collection": 1, "AWS::DynamoDB::Table": 1,
-        "AWS::IoT::Thing": 1, "AWS::IoT::Policy": 1, "AWS::IoT::TopicRule": 4,
-        "AWS::KinesisFirehose::DeliveryStream": 1, "AWS::Lambda::Function": 2, "AWS::ApiGateway::RestApi": 1,
-        "AWS::ApiGateway::ApiKey": 1, "AWS::ApiGateway::UsagePlan": 1, "AWS::ApiGateway::UsagePlanKey": 1,
-        "AWS::ApiGateway::Stage": 1, "AWS::ApiGateway::Deployment": 1, "AWS::Glue::Database": 1,
-        "AWS::Glue::Table": 1, "AWS::Athena::WorkGroup": 1, "AWS::QuickSight::DataSource": 1,
-        "AWS::QuickSight::DataSet": 1, "AWS::QuickSight::Dashboard": 1,
+        "AWS::S3::Bucket": 3,
+        "AWS::Rekognition::Collection": 1,
+        "AWS::DynamoDB::Table": 1,
+        "AWS::IoT::Thing": 1,
+        "AWS::IoT::Policy": 1,
+        "AWS::IoT::TopicRule": 4,
+        "AWS::KinesisFirehose::DeliveryStream": 1,
+        "AWS::Lambda::Function": 2,
+        "AWS::ApiGateway::RestApi": 1,
+        "AWS::ApiGateway::ApiKey": 1,
+        "AWS::ApiGateway::UsagePlan": 1,
+        "AWS::ApiGateway::UsagePlanKey": 1,
+        "AWS::ApiGateway::Stage": 1,
+        "AWS::ApiGateway::Deployment": 1,
+        "AWS::Glue::Database": 1,
+        "AWS::Glue::Table": 1,
+        "AWS::Athena::WorkGroup": 1,
+        "AWS::QuickSight::DataSource": 1,
+        "AWS::QuickSight::DataSet": 1,
+        "AWS::QuickSight::Dashboard": 1,
     }
     assert {k: counts.get(k, 0) for k in expected} == expected
 
@@ -93,8 +107,14 @@ def test_no_wildcard_action_on_wildcard_resource(resources):
 
 
 def test_the_checker_would_see_a_wildcard(resources):
-    bad = {"X": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]}}}
+    bad = {
+        "X": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "Policies": [{"PolicyDocument": {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}]
+            },
+        }
+    }
     with pytest.raises(AssertionError):
         test_no_wildcard_action_on_wildcard_resource({**resources, **bad})
 
@@ -106,8 +126,10 @@ def test_buckets_are_encrypted_private_and_expire_what_they_should(resources):
         props = bucket["Properties"]
         algo = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
         assert algo["SSEAlgorithm"] in ("AES256", "aws:kms"), name
-        assert all(props["PublicAccessBlockConfiguration"][k] is True for k in (
-            "BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")), name
+        assert all(
+            props["PublicAccessBlockConfiguration"][k] is True
+            for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")
+        ), name
         assert props["OwnershipControls"]["Rules"][0]["ObjectOwnership"] == "BucketOwnerEnforced"
         assert props["LifecycleConfiguration"]["Rules"], name
         deny = policies[name]["Properties"]["PolicyDocument"]["Statement"][0]
@@ -123,8 +145,10 @@ def test_buckets_are_encrypted_private_and_expire_what_they_should(resources):
 
 def test_sensor_table_keys_are_the_courses(resources):
     props = resources["SensorTable"]["Properties"]
-    assert props["KeySchema"] == [{"AttributeName": "DeviceID", "KeyType": "HASH"},
-                                  {"AttributeName": "Datetime", "KeyType": "RANGE"}]
+    assert props["KeySchema"] == [
+        {"AttributeName": "DeviceID", "KeyType": "HASH"},
+        {"AttributeName": "Datetime", "KeyType": "RANGE"},
+    ]
 
 
 def test_iot_policy_connects_as_the_thing_and_publishes_only_under_the_prefix(resources):
@@ -137,8 +161,10 @@ def test_iot_policy_connects_as_the_thing_and_publishes_only_under_the_prefix(re
 
 
 def test_the_four_topic_rules_route_as_the_course(resources):
-    rules = {r["Properties"]["TopicRulePayload"]["Sql"]["Fn::Sub"]: r["Properties"]["TopicRulePayload"]
-             for r in of_type(resources, "AWS::IoT::TopicRule").values()}
+    rules = {
+        r["Properties"]["TopicRulePayload"]["Sql"]["Fn::Sub"]: r["Properties"]["TopicRulePayload"]
+        for r in of_type(resources, "AWS::IoT::TopicRule").values()
+    }
     sensor = rules["SELECT * FROM '${TopicPrefix}/sensorLogData'"]
     assert sensor["Actions"][0]["DynamoDBv2"]["PutItem"] == {"TableName": {"Ref": "SensorTable"}}
     auth = rules["SELECT * FROM '${TopicPrefix}/authLogData'"]["Actions"][0]["S3"]
@@ -155,9 +181,18 @@ def test_the_four_topic_rules_route_as_the_course(resources):
 def test_glue_table_has_the_courses_athena_columns(resources):
     table = resources["AnalysisLogTable"]["Properties"]["TableInput"]["StorageDescriptor"]
     assert [(c["Name"], c["Type"]) for c in table["Columns"]] == [
-        ("datetime", "timestamp"), ("agerange-low", "smallint"), ("agerange-high", "smallint"),
-        ("gender", "string"), ("smile", "boolean"), ("eyeglasses", "boolean"), ("sunglasses", "boolean"),
-        ("beard", "boolean"), ("mustache", "boolean"), ("eyesopen", "boolean"), ("mouthopen", "boolean")]
+        ("datetime", "timestamp"),
+        ("agerange-low", "smallint"),
+        ("agerange-high", "smallint"),
+        ("gender", "string"),
+        ("smile", "boolean"),
+        ("eyeglasses", "boolean"),
+        ("sunglasses", "boolean"),
+        ("beard", "boolean"),
+        ("mustache", "boolean"),
+        ("eyesopen", "boolean"),
+        ("mouthopen", "boolean"),
+    ]
     assert table["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
 
 
@@ -166,8 +201,11 @@ def test_usage_plan_defaults_are_the_courses(rendered, resources):
     assert plan["Throttle"] == {"RateLimit": {"Ref": "ApiRateLimit"}, "BurstLimit": {"Ref": "ApiBurstLimit"}}
     assert plan["Quota"] == {"Limit": {"Ref": "ApiMonthlyQuota"}, "Period": "MONTH"}
     params = rendered["Parameters"]
-    assert (params["ApiRateLimit"]["Default"], params["ApiBurstLimit"]["Default"],
-            params["ApiMonthlyQuota"]["Default"]) == (50, 200, 2000)
+    assert (
+        params["ApiRateLimit"]["Default"],
+        params["ApiBurstLimit"]["Default"],
+        params["ApiMonthlyQuota"]["Default"],
+    ) == (50, 200, 2000)
 
 
 def test_lambda_handlers_exist_and_roles_are_their_own(resources):
@@ -245,5 +283,10 @@ def test_the_deploying_users_policy_covers_every_service_without_wildcard_action
         kind = r["Type"].split("::")[1]
         assert prefix.get(kind, kind.lower()) in services, r["Type"]
     # What deploy up / down call outside CloudFormation.
-    assert {"iot:CreateCertificateFromCsr", "iot:DeleteCertificate", "iot:DescribeEndpoint",
-            "s3:DeleteObjectVersion", "s3:ListBucketVersions"} <= set(actions)
+    assert {
+        "iot:CreateCertificateFromCsr",
+        "iot:DeleteCertificate",
+        "iot:DescribeEndpoint",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucketVersions",
+    } <= set(actions)

@@ -23,9 +23,18 @@ from core.cli.app import app_command
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 PHONE = {"width": 390, "height": 844}
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
 
 
 def free_port() -> int:
@@ -61,13 +70,33 @@ class RunningApp(str):
 def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 60.0):
     """Run the app on a free loopback port; yield its base URL (``.pid``: the server); stop it."""
     port = free_port()
-    env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
-           "FACEGATE_APP_PORT": str(port), **(extra_env or {})}
+    env = {
+        **os.environ,
+        "FACEGATE_DATA_DIR": str(data_dir),
+        "FACEGATE_SECRETS_FILE": str(data_dir / "none.toml"),
+        "FACEGATE_APP_PORT": str(port),
+        **(extra_env or {}),
+    }
     log = open(data_dir.parent / f"streamlit-{port}.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        app_command("--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                    "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"),
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        app_command(
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ),
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = RunningApp(f"http://127.0.0.1:{port}")
     url.pid = proc.pid
     try:
@@ -103,10 +132,17 @@ def phone_browser(video: Path, user_data: Path, locale: str = "ja-JP"):
 
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
-            str(user_data), executable_path=str(CHROMIUM), headless=True,
+            str(user_data),
+            executable_path=str(CHROMIUM),
+            headless=True,
             args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={video}"],
-            viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale=locale,
-            permissions=["camera"])
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            locale=locale,
+            permissions=["camera"],
+        )
         try:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
             page.set_default_timeout(30_000)
@@ -119,8 +155,7 @@ def wait_idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until the app has finished its current run (Streamlit's "running" indicator is gone);
     widgets are inert while a run replaces them."""
     page.wait_for_timeout(150)  # let a just-triggered rerun start
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-                           timeout=timeout_ms)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 
 def take_photo(page, scope=None) -> None:
@@ -131,8 +166,10 @@ def take_photo(page, scope=None) -> None:
     button.wait_for(state="visible")
     # The stream must have played for a while: right after a page switch the new <video> can be
     # "ready" but still showing black, and a photo taken then has no face in it.
-    page.wait_for_function("() => [...document.querySelectorAll('video')].some("
-                           "v => v.isConnected && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 1.0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('video')].some("
+        "v => v.isConnected && v.readyState >= 2 && v.videoWidth > 0 && v.currentTime > 1.0)"
+    )
     button.click()
 
 

@@ -13,8 +13,10 @@ from tests.browser.harness import wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-PLOTLY_LOADED = ("() => performance.getEntriesByType('resource')"
-                 ".some(e => /\\/static\\/js\\/PlotlyChart\\.[^/]+\\.js$/.test(e.name))")
+PLOTLY_LOADED = (
+    "() => performance.getEntriesByType('resource')"
+    ".some(e => /\\/static\\/js\\/PlotlyChart\\.[^/]+\\.js$/.test(e.name))"
+)
 
 
 def test_plotly_is_preloaded_for_an_admin_only(app_url, phone):

@@ -31,8 +31,11 @@ class World:
         self.name = name
         self.services = services
         self.stub = stub
-        self._model = boto3.session.Session().client(
-            "rekognition", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x").meta
+        self._model = (
+            boto3.session.Session()
+            .client("rekognition", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x")
+            .meta
+        )
 
     @property
     def faces(self):
@@ -42,8 +45,15 @@ class World:
     def objects(self):
         return self.services.objects
 
-    def aws_answers(self, operation: str, response: dict | None = None, *, error: str | None = None,
-                    message: str = "", params: dict | None = None) -> None:
+    def aws_answers(
+        self,
+        operation: str,
+        response: dict | None = None,
+        *,
+        error: str | None = None,
+        message: str = "",
+        params: dict | None = None,
+    ) -> None:
         """What Rekognition answers next in the aws world (ignored by the local world, which
         computes its own answer). ``params``: the exact request the adapter must send."""
         if self.stub is None:
@@ -76,9 +86,13 @@ def contract_settings(tmp_path, monkeypatch):
 def _aws_env(monkeypatch):
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         monkeypatch.delenv(name, raising=False)
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
-                        ("AWS_DEFAULT_REGION", REGION), ("AWS_CONFIG_FILE", "/nonexistent"),
-                        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")):
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_DEFAULT_REGION", REGION),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+    ):
         monkeypatch.setenv(name, value)
 
 
@@ -103,11 +117,17 @@ def world(request, contract_settings, monkeypatch):
         for bucket in BUCKETS:
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         session.client("dynamodb").create_table(
-            TableName=SENSOR_TABLE, BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "DeviceID", "AttributeType": "S"},
-                                  {"AttributeName": "Datetime", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "DeviceID", "KeyType": "HASH"},
-                       {"AttributeName": "Datetime", "KeyType": "RANGE"}])
+            TableName=SENSOR_TABLE,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "DeviceID", "AttributeType": "S"},
+                {"AttributeName": "Datetime", "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": "DeviceID", "KeyType": "HASH"},
+                {"AttributeName": "Datetime", "KeyType": "RANGE"},
+            ],
+        )
         services = build_aws_services(settings, session=session)
         with Stubber(services.faces.client) as stub:
             yield World("aws", services, stub)

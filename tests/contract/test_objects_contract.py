@@ -34,7 +34,8 @@ def test_listing_is_sorted_filtered_by_prefix_and_sized(world):
     for key in ("b/2.json", "a.json", "b/1.json", "bb.json", "日本語/写真.jpg"):
         world.objects.put_object(BUCKET, key, key.encode())
     assert [o.key for o in world.objects.list_objects(BUCKET)] == sorted(
-        ["a.json", "b/1.json", "b/2.json", "bb.json", "日本語/写真.jpg"])
+        ["a.json", "b/1.json", "b/2.json", "bb.json", "日本語/写真.jpg"]
+    )
     listed = world.objects.list_objects(BUCKET, "b/")
     assert [(o.key, o.size) for o in listed] == [("b/1.json", 8), ("b/2.json", 8)]
     assert all(o.last_modified.tzinfo is not None for o in listed)

@@ -18,8 +18,10 @@ from tests.faces.conftest import encode
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims a huge image (a decompression bomb)."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = chunk(b"IDAT", zlib.compress(b"\x00" * 64))
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + idat + chunk(b"IEND", b"")
@@ -30,15 +32,18 @@ def face_jpeg(labelled) -> bytes:
     return encode(Image.open(labelled["amy"][0]).convert("RGB").resize((300, 300)))
 
 
-@pytest.mark.parametrize("data, error", [
-    (b"", InvalidImageFormat),
-    (b"not an image at all", InvalidImageFormat),
-    (b"GIF89a" + b"\x00" * 100, InvalidImageFormat),
-    (b"%PDF-1.4\n" + b"x" * 100, InvalidImageFormat),
-    (_png_header_only(100_000, 100_000), ImageTooLarge),
-    (_png_header_only(70_000, 10), InvalidImageFormat),  # under the pixel cap, but bogus data
-    (b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024 + 1), ImageTooLarge),
-])
+@pytest.mark.parametrize(
+    "data, error",
+    [
+        (b"", InvalidImageFormat),
+        (b"not an image at all", InvalidImageFormat),
+        (b"GIF89a" + b"\x00" * 100, InvalidImageFormat),
+        (b"%PDF-1.4\n" + b"x" * 100, InvalidImageFormat),
+        (_png_header_only(100_000, 100_000), ImageTooLarge),
+        (_png_header_only(70_000, 10), InvalidImageFormat),  # under the pixel cap, but bogus data
+        (b"\xff\xd8\xff" + b"\x00" * (5 * 1024 * 1024 + 1), ImageTooLarge),
+    ],
+)
 def test_rejected_with_domain_error(faces, data, error):
     with pytest.raises(error):
         faces.detect_faces(Image={"Bytes": data})
@@ -65,7 +70,7 @@ def test_polyglot_png_with_trailing_zip_still_reads_as_png(faces, labelled):
 def test_colour_modes_still_find_the_face(faces, labelled, mode):
     img = Image.open(labelled["amy"][0]).convert("RGB").resize((300, 300))
     if mode == "I;16":
-        arr = (np.asarray(img.convert("L"), dtype=np.uint16) * 257)
+        arr = np.asarray(img.convert("L"), dtype=np.uint16) * 257
         img = Image.fromarray(arr)
         assert img.mode.startswith("I")
         fmt = "PNG"
@@ -105,10 +110,16 @@ def test_s3object_image_reads_the_object_store(faces, labelled):
     assert len(out["FaceDetails"]) == 1
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("data:image/jpeg;base64,/9j/4AAQ", True), ("/9j/4AAQ", True), ("/9j/4AAQ\n", True),
-    ("", False), ("data:image/png;base64,!!!not base64!!!", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("data:image/jpeg;base64,/9j/4AAQ", True),
+        ("/9j/4AAQ", True),
+        ("/9j/4AAQ\n", True),
+        ("", False),
+        ("data:image/png;base64,!!!not base64!!!", False),
+    ],
+)
 def test_base64_variants(text, ok):
     if ok:
         assert decode_base64_image(text).startswith(b"\xff\xd8\xff")

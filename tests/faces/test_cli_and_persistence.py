@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def cli(data_dir, *args, check=True):
     env = {**os.environ, "FACEGATE_DATA_DIR": str(data_dir), "FACEGATE_SECRETS_FILE": "/nonexistent"}
-    proc = subprocess.run([sys.executable, "-m", "core", "faces", *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "core", "faces", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if check:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)

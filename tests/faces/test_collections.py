@@ -34,8 +34,14 @@ def test_bad_collection_ids_are_refused(faces, bad):
 
 def test_index_search_delete_round_trip(faces, labelled):
     faces.create_collection(CollectionId="c")
-    out = faces.index_faces(CollectionId="c", Image=img_bytes(labelled["amy"][0]), ExternalImageId="Amy_Farrah",
-                            MaxFaces=1, QualityFilter="AUTO", DetectionAttributes=["ALL"])
+    out = faces.index_faces(
+        CollectionId="c",
+        Image=img_bytes(labelled["amy"][0]),
+        ExternalImageId="Amy_Farrah",
+        MaxFaces=1,
+        QualityFilter="AUTO",
+        DetectionAttributes=["ALL"],
+    )
     assert len(out["FaceRecords"]) == 1 and out["UnindexedFaces"] == []
     face = out["FaceRecords"][0]["Face"]
     assert face["ExternalImageId"] == "Amy_Farrah"
@@ -93,8 +99,9 @@ def test_search_faces_by_face_id(faces, labelled):
 
 def test_max_faces_and_unindexed_reasons(faces, faces_dir):
     faces.create_collection(CollectionId="c")
-    out = faces.index_faces(CollectionId="c", Image=img_bytes(faces_dir / "groups" / "bbt1.jpg"),
-                            ExternalImageId="group", MaxFaces=1)
+    out = faces.index_faces(
+        CollectionId="c", Image=img_bytes(faces_dir / "groups" / "bbt1.jpg"), ExternalImageId="group", MaxFaces=1
+    )
     assert len(out["FaceRecords"]) == 1
     reasons = [r for u in out["UnindexedFaces"] for r in u["Reasons"]]
     assert reasons.count("EXCEEDS_MAX_FACES") == 3
@@ -113,13 +120,13 @@ def test_quality_filter_rejects_small_blurred_face(faces, labelled):
     img = Image.open(labelled["leonard"][0]).convert("RGB")
     blurred = img.resize((300, 300)).filter(ImageFilter.GaussianBlur(6))
     faces.create_collection(CollectionId="c")
-    out = faces.index_faces(CollectionId="c", Image={"Bytes": encode(blurred)}, ExternalImageId="x",
-                            QualityFilter="HIGH")
+    out = faces.index_faces(
+        CollectionId="c", Image={"Bytes": encode(blurred)}, ExternalImageId="x", QualityFilter="HIGH"
+    )
     assert out["FaceRecords"] == [] or out["UnindexedFaces"] == []  # found or not, never both silently
     if out["UnindexedFaces"]:
         assert "LOW_SHARPNESS" in out["UnindexedFaces"][0]["Reasons"]
-    none = faces.index_faces(CollectionId="c", Image={"Bytes": encode(img)}, ExternalImageId="x",
-                             QualityFilter="NONE")
+    none = faces.index_faces(CollectionId="c", Image={"Bytes": encode(img)}, ExternalImageId="x", QualityFilter="NONE")
     assert len(none["FaceRecords"]) == 1
 
 
@@ -139,8 +146,16 @@ def test_external_image_id_pattern(faces, labelled, external_id):
     assert faces.describe_collection(CollectionId="c")["FaceCount"] == 0
 
 
-@pytest.mark.parametrize("kwargs", [{"MaxFaces": 0}, {"MaxFaces": 5000}, {"FaceMatchThreshold": 101},
-                                    {"FaceMatchThreshold": "80"}, {"QualityFilter": "BEST"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"MaxFaces": 0},
+        {"MaxFaces": 5000},
+        {"FaceMatchThreshold": 101},
+        {"FaceMatchThreshold": "80"},
+        {"QualityFilter": "BEST"},
+    ],
+)
 def test_search_parameter_validation(faces, labelled, kwargs):
     faces.create_collection(CollectionId="c")
     with pytest.raises(InvalidParameter):
@@ -176,8 +191,18 @@ def test_detect_faces_all_attributes(faces, faces_dir):
     out = faces.detect_faces(Image=img_bytes(faces_dir / "emotions" / "happy.jpg"), Attributes=["ALL"])
     assert len(out["FaceDetails"]) == 1
     d = out["FaceDetails"][0]
-    for key in ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality", "AgeRange", "Gender",
-                "Smile", "EyesOpen", "MouthOpen"):
+    for key in (
+        "BoundingBox",
+        "Confidence",
+        "Landmarks",
+        "Pose",
+        "Quality",
+        "AgeRange",
+        "Gender",
+        "Smile",
+        "EyesOpen",
+        "MouthOpen",
+    ):
         assert key in d, key
     # No shipped model gives these: they must be absent, never invented.
     for key in ("Eyeglasses", "Sunglasses", "Beard", "Mustache", "Emotions"):
@@ -190,23 +215,28 @@ def test_detect_faces_all_attributes(faces, faces_dir):
 
 
 def test_detect_faces_in_group_photos(faces, faces_dir):
-    counts = {name: len(faces.detect_faces(Image=img_bytes(faces_dir / "groups" / name))["FaceDetails"])
-              for name in ("bbt1.jpg", "bbt3.jpg")}
+    counts = {
+        name: len(faces.detect_faces(Image=img_bytes(faces_dir / "groups" / name))["FaceDetails"])
+        for name in ("bbt1.jpg", "bbt3.jpg")
+    }
     assert counts == {"bbt1.jpg": 4, "bbt3.jpg": 5}
 
 
 def test_expressions_from_geometry(faces, faces_dir):
     def detail(name):
         return faces.detect_faces(Image=img_bytes(faces_dir / "emotions" / name), Attributes=["ALL"])["FaceDetails"][0]
+
     assert detail("surprised.jpg")["MouthOpen"]["Value"] is True
     assert detail("angry.jpg")["MouthOpen"]["Value"] is False
     assert detail("neutral.jpg")["Smile"]["Value"] is False
 
 
 def test_compare_faces(faces, labelled, faces_dir):
-    out = faces.compare_faces(SourceImage=img_bytes(labelled["leonard"][0]),
-                              TargetImage=img_bytes(labelled["leonard"][3]))
+    out = faces.compare_faces(
+        SourceImage=img_bytes(labelled["leonard"][0]), TargetImage=img_bytes(labelled["leonard"][3])
+    )
     assert len(out["FaceMatches"]) == 1 and out["FaceMatches"][0]["Similarity"] >= 80
-    other = faces.compare_faces(SourceImage=img_bytes(labelled["leonard"][0]),
-                                TargetImage=img_bytes(labelled["amy"][0]))
+    other = faces.compare_faces(
+        SourceImage=img_bytes(labelled["leonard"][0]), TargetImage=img_bytes(labelled["amy"][0])
+    )
     assert other["FaceMatches"] == [] and len(other["UnmatchedFaces"]) == 1

@@ -44,7 +44,7 @@ def jpeg_huge_dimensions(jpeg: bytes, width: int = 65_000, height: int = 65_000)
         if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2):
             struct.pack_into(">HH", data, i + 5, height, width)
             return bytes(data)
-        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0] if data[i] == 0xFF else 1
+        i += 2 + struct.unpack(">H", data[i + 2 : i + 4])[0] if data[i] == 0xFF else 1
     raise ValueError("no SOF marker")
 
 
@@ -128,8 +128,10 @@ def bad_bodies(face_jpeg: bytes) -> list[tuple[str, bytes]]:
         ("file-name-traversal", b'{"file_name": "../../../etc/passwd", "bucket_name": "facegate-photos"}'),
         ("file-name-absolute", b'{"file_name": "/etc/passwd", "bucket_name": "facegate-photos"}'),
         ("file-name-dotdot-encoded", b'{"file_name": "..%2f..%2fetc%2fpasswd", "bucket_name": "facegate-photos"}'),
-        ("file-name-unicode", '{"file_name": "写真/../../ｅｔｃ/passwd\u202e.jpg", "bucket_name": "facegate-photos"}'
-         .encode()),
+        (
+            "file-name-unicode",
+            '{"file_name": "写真/../../ｅｔｃ/passwd\u202e.jpg", "bucket_name": "facegate-photos"}'.encode(),
+        ),
         ("file-name-nul", b'{"file_name": "a.jpg\\u0000.png", "bucket_name": "facegate-photos"}'),
         ("file-name-huge", ('{"file_name": "' + "a" * 5000 + '", "bucket_name": "facegate-photos"}').encode()),
         ("bucket-traversal", b'{"file_name": "a.jpg", "bucket_name": "../faces"}'),
@@ -140,7 +142,23 @@ def bad_bodies(face_jpeg: bytes) -> list[tuple[str, bytes]]:
 
 # --- names (ExternalImageId, person names) --------------------------------------------------
 BAD_NAMES = [
-    "", " ", "../../etc/passwd", "..", ".", "a/b", "a\\b", "/abs", "名前", "Ｔａｒｏ", "Taro\u202eoraT",
-    "Taro\x00", "Taro\nYamada", "<script>alert(1)</script>", "a" * 256, "Taro;rm -rf /", "%2e%2e%2f",
-    "people/amy", "😀",
+    "",
+    " ",
+    "../../etc/passwd",
+    "..",
+    ".",
+    "a/b",
+    "a\\b",
+    "/abs",
+    "名前",
+    "Ｔａｒｏ",
+    "Taro\u202eoraT",
+    "Taro\x00",
+    "Taro\nYamada",
+    "<script>alert(1)</script>",
+    "a" * 256,
+    "Taro;rm -rf /",
+    "%2e%2e%2f",
+    "people/amy",
+    "😀",
 ]

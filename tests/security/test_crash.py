@@ -47,8 +47,14 @@ with operator(services.settings, "crash-test"):
 def test_kill_9_during_enrolment_loses_no_acknowledged_enrolment(tmp_path, labelled):
     data = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FACEGATE_")}
-    env.update({"FACEGATE_DATA_DIR": str(data), "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
-                "FACEGATE_PUBLISHER": "direct", "PYTHONPATH": str(ROOT)})
+    env.update(
+        {
+            "FACEGATE_DATA_DIR": str(data),
+            "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+            "FACEGATE_PUBLISHER": "direct",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     photos = []
     for person in ("amy", "howard", "leonard"):
         path = tmp_path / f"{person}.jpg"
@@ -59,8 +65,14 @@ def test_kill_9_during_enrolment_loses_no_acknowledged_enrolment(tmp_path, label
     kills = 0
     start = 0
     for _round in range(4):
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(start), *photos], cwd=ROOT, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(start), *photos],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             target = rng.randint(1, 3)
             while len(acked) < start + target:
@@ -87,8 +99,13 @@ def _check_after_crash(data: Path, acked: dict[str, str]) -> None:
     for db in data.rglob("*.db"):
         with sqlite3.connect(db) as con:
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", db
-    settings = load_settings(env={"FACEGATE_DATA_DIR": str(data), "FACEGATE_SECRETS_FILE": str(data / "none.toml"),
-                                  "FACEGATE_PUBLISHER": "direct"})
+    settings = load_settings(
+        env={
+            "FACEGATE_DATA_DIR": str(data),
+            "FACEGATE_SECRETS_FILE": str(data / "none.toml"),
+            "FACEGATE_PUBLISHER": "direct",
+        }
+    )
     services = build_services(settings)  # reopening is what tidies up after a crash
     try:
         with access.operator(settings, "tests"):

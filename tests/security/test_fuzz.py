@@ -66,9 +66,11 @@ def test_cli_gives_every_bad_file_and_name_a_domain_error(world, settings, tmp_p
     for name, data in corpus.bad_images(face):
         path = tmp_path / name
         path.write_bytes(data)
-        for argv in (["faces", "detect", str(path)],
-                     ["faces", "search", "--collection", settings.collection, str(path)],
-                     ["faces", "index", "--collection", settings.collection, "--external-id", "Mallory", str(path)]):
+        for argv in (
+            ["faces", "detect", str(path)],
+            ["faces", "search", "--collection", settings.collection, str(path)],
+            ["faces", "index", "--collection", settings.collection, "--external-id", "Mallory", str(path)],
+        ):
             rc, err = _cli(argv, capsys)
             assert rc == 2 and err["error"] in DOMAIN_ERRORS, (name, argv[1], rc, err)
             handled += 1
@@ -78,16 +80,20 @@ def test_cli_gives_every_bad_file_and_name_a_domain_error(world, settings, tmp_p
         # ".." and "." are valid ExternalImageIds for Rekognition itself; only people's names
         # (which become object keys) refuse them.
         if not re.fullmatch(r"[a-zA-Z0-9_.\-:]{1,255}", bad):
-            rc, err = _cli(["faces", "index", "--collection", settings.collection, "--external-id", bad, str(good)],
-                           capsys)
+            rc, err = _cli(
+                ["faces", "index", "--collection", settings.collection, "--external-id", bad, str(good)], capsys
+            )
             assert rc == 2 and err["error"] == "InvalidParameterException", (bad, rc, err)
         with access.operator(settings, "tests"):
             rc, err = _cli(["privacy", "forget-person", bad], capsys)
         assert rc == 2, (bad, err)
         handled += 2
-    for argv in (["faces", "detect", str(tmp_path / "missing.jpg")], ["faces", "detect", str(tmp_path)],
-                 ["faces", "search", "--collection", "../../etc", str(good)],
-                 ["faces", "delete", "--collection", settings.collection, "../../not-a-uuid"]):
+    for argv in (
+        ["faces", "detect", str(tmp_path / "missing.jpg")],
+        ["faces", "detect", str(tmp_path)],
+        ["faces", "search", "--collection", "../../etc", str(good)],
+        ["faces", "delete", "--collection", settings.collection, "../../not-a-uuid"],
+    ):
         rc, err = _cli(argv, capsys)
         assert rc == 2 and err["error"], (argv, rc, err)
         handled += 1
@@ -102,13 +108,20 @@ def test_cli_as_a_real_process_exits_2_without_a_traceback(world, settings, tmp_
     services, face = world
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(corpus.png_bomb())
-    env = {"FACEGATE_DATA_DIR": str(settings.data_dir), "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
-           "FACEGATE_PUBLISHER": "direct", "PATH": "/usr/bin:/bin"}
-    for argv in (["faces", "detect", str(bomb)],
-                 ["faces", "index", "--collection", settings.collection, "--external-id", "../../x", str(bomb)],
-                 ["privacy", "forget-person", "名前"]):
-        proc = subprocess.run([sys.executable, "-m", "core", *argv], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=120)
+    env = {
+        "FACEGATE_DATA_DIR": str(settings.data_dir),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+        "FACEGATE_PUBLISHER": "direct",
+        "PATH": "/usr/bin:/bin",
+    }
+    for argv in (
+        ["faces", "detect", str(bomb)],
+        ["faces", "index", "--collection", settings.collection, "--external-id", "../../x", str(bomb)],
+        ["privacy", "forget-person", "名前"],
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
         assert proc.returncode == 2, (argv, proc.stderr)
         assert "Traceback" not in proc.stderr
         error = json.loads(proc.stderr.strip().splitlines()[-1])["error"]
@@ -129,8 +142,10 @@ def test_api_answers_every_hostile_request_with_a_4xx_and_stays_up(world, settin
         for route in ("search", "analyze"):
             url = f"{server.url}/{route}"
             for name, data in corpus.bad_images(face):
-                for body in ({"image_base64str": corpus.b64(data)},
-                             {"image_base64str": "data:image/jpeg;base64," + corpus.b64(data)}):
+                for body in (
+                    {"image_base64str": corpus.b64(data)},
+                    {"image_base64str": "data:image/jpeg;base64," + corpus.b64(data)},
+                ):
                     r = http(url, json.dumps(body), key=api_key)
                     assert r.status in (400, 404, 413, 421, 422, 423) and _failed(r), (route, name, r.status, r.text)
                     tried += 1
@@ -151,8 +166,9 @@ def test_api_answers_every_hostile_request_with_a_4xx_and_stays_up(world, settin
         r = http(f"{server.url}/analyze", json.dumps({"image_base64str": corpus.b64(poly)}), key=api_key)
         assert r.status == 200 and len(r.json["payloads"]["analysis"]) == 1
         # Still up, still right.
-        r = http(f"{server.url}/search", json.dumps({"image_base64str": corpus.b64(face), "threshold": 80}),
-                 key=api_key)
+        r = http(
+            f"{server.url}/search", json.dumps({"image_base64str": corpus.b64(face), "threshold": 80}), key=api_key
+        )
         assert r.status == 200 and r.json["msg"].startswith("[SUCCEEDED]")
     assert _disk_state(settings) == before
     assert tried > 2 * (2 * len(corpus.bad_images(face)) + len(corpus.bad_bodies(face)))
@@ -184,8 +200,9 @@ def test_people_page_explains_bad_names_and_files(world, settings, admin):
         assert not at.exception, (bad, at.exception)
         assert any(m in texts(at) for m in ("この名前は使えません", "名前を入力してください")), bad
     at.text_input(key="enrol_name").input("Mallory")
-    at.file_uploader(key="enrol_uploads").set_value([(n.rsplit(".", 1)[0] + ".png", d, "image/png")
-                                                      for n, d in corpus.bad_images(face)[:12]])
+    at.file_uploader(key="enrol_uploads").set_value(
+        [(n.rsplit(".", 1)[0] + ".png", d, "image/png") for n, d in corpus.bad_images(face)[:12]]
+    )
     at.button(key="enrol_button").click().run()
     assert not at.exception, at.exception
     assert "Mallory: 0 / 12" in texts(at)

@@ -34,11 +34,19 @@ def _subscribe(client: RawClient, *filters: str) -> list[int]:
     return list(data[3:])  # packet id (2), properties length (1, empty), then one code per filter
 
 
-@pytest.mark.parametrize("client_id, allowed", [
-    ("id001", True), ("id001-camera", True),
-    ("id0011", False),  # the certificate's name as a prefix without the dash is someone else
-    ("id00", False), ("ID001", False), ("id001 ", False), ("", False), ("x-id001", False),
-])
+@pytest.mark.parametrize(
+    "client_id, allowed",
+    [
+        ("id001", True),
+        ("id001-camera", True),
+        ("id0011", False),  # the certificate's name as a prefix without the dash is someone else
+        ("id00", False),
+        ("ID001", False),
+        ("id001 ", False),
+        ("", False),
+        ("x-id001", False),
+    ],
+)
 def test_a_device_connects_only_with_its_own_client_id(stack, paths, client_id, allowed):
     client = _client(stack, paths)
     try:
@@ -53,8 +61,9 @@ def test_publish_and_subscribe_only_under_the_prefix(stack, paths):
     try:
         assert client.connect("id001") == 0
         assert client.publish("handson/sensorLogData", b'{"DeviceID": "id001", "Datetime": "x"}', 1) == 0
-        for n, topic in enumerate(("handsonX/authLogData", "other/handson/authLogData", "$aws/things/id002/shadow"),
-                                  start=2):
+        for n, topic in enumerate(
+            ("handsonX/authLogData", "other/handson/authLogData", "$aws/things/id002/shadow"), start=2
+        ):
             assert client.publish(topic, b"{}", n) == NOT_AUTHORISED, topic
         codes = _subscribe(client, "handson/#", "#", "+/authLogData", "$SYS/#", "handsonX/#")
         assert codes[0] == 0 and all(c == NOT_AUTHORISED for c in codes[1:]), codes

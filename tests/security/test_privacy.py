@@ -29,8 +29,7 @@ def _disk_holds(settings, needle: bytes) -> list[str]:
     return [str(p) for p in Path(settings.data_dir).rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def test_forget_person_erases_vectors_photos_thumbnails_and_captures_everywhere(settings, services, labelled,
-                                                                              admin):
+def test_forget_person_erases_vectors_photos_thumbnails_and_captures_everywhere(settings, services, labelled, admin):
     amy = labelled["amy"]
     people.enrol_person(services, "amy", [("a1.jpg", jpeg(amy[0])), ("a2.jpg", jpeg(amy[1]))])
     people.enrol_person(services, "howard", [("h.jpg", jpeg(labelled["howard"][0]))])
@@ -42,8 +41,9 @@ def test_forget_person_erases_vectors_photos_thumbnails_and_captures_everywhere(
     other = capture_photo(services, jpeg(labelled["howard"][1]), "door.jpg")
     # An unknown face that an admin then added to amy ("this is amy"): its capture names amy
     # only in the corrections, and must go too.
-    stranger = capture_photo(services, jpeg(labelled["penny"][0]), "cam.jpg",
-                             when=datetime.now(UTC) - timedelta(minutes=1))
+    stranger = capture_photo(
+        services, jpeg(labelled["penny"][0]), "cam.jpg", when=datetime.now(UTC) - timedelta(minutes=1)
+    )
     assert stranger.person is None
     assert history.correct_as_person(services, stranger.capture_id, "amy").indexed
     vectors = [_vector_bytes(services, f) for f in people.get_person(services, "amy").face_ids]
@@ -55,8 +55,11 @@ def test_forget_person_erases_vectors_photos_thumbnails_and_captures_everywhere(
     for cid in (settings.collection, "lobby"):
         assert "amy" not in services.faces.faces_by_external_id(cid)
     assert services.objects.list_objects(settings.faces_bucket, "people/amy/") == []
-    assert not [c for c in history.list_captures(services, limit=1000)
-                if "amy" in {f.person for f in c.faces} | {x.get("person") for x in c.corrections}]
+    assert not [
+        c
+        for c in history.list_captures(services, limit=1000)
+        if "amy" in {f.person for f in c.faces} | {x.get("person") for x in c.corrections}
+    ]
     for key in (seen.picture_name, f"thumbs/{seen.picture_name}", stranger.picture_name):
         assert not services.objects.exists(settings.photos_bucket, key)
     # Not even the freed database pages or the WAL still hold the face vectors.
@@ -71,8 +74,9 @@ def test_forget_person_erases_vectors_photos_thumbnails_and_captures_everywhere(
 def test_deleting_from_the_people_page_path_is_the_same_erasure(settings, services, labelled, admin):
     people.enrol_person(services, "penny", [("p.jpg", jpeg(labelled["penny"][0]))])
     services.faces.create_collection(CollectionId="lobby")
-    services.faces.index_faces(CollectionId="lobby", Image={"Bytes": jpeg(labelled["penny"][1])},
-                               ExternalImageId="penny")
+    services.faces.index_faces(
+        CollectionId="lobby", Image={"Bytes": jpeg(labelled["penny"][1])}, ExternalImageId="penny"
+    )
     people.delete_person(services, "penny")
     assert "penny" not in services.faces.faces_by_external_id("lobby")
 
@@ -119,8 +123,11 @@ def test_logs_older_than_the_log_retention_are_purged_locally(settings, services
     # rebuilds every process's analytics copy, so it waits until it is worth it).
     add("auth", auth_log_records("id001", now - timedelta(days=365, hours=6), "a.jpg", []), "edge")
     assert retention.purge(services, now).log_records == 0
-    add("auth", auth_log_records("id001", now - timedelta(days=400), "b.jpg",
-                                 [{"Face": {"ExternalImageId": "amy"}}]), "old")
+    add(
+        "auth",
+        auth_log_records("id001", now - timedelta(days=400), "b.jpg", [{"Face": {"ExternalImageId": "amy"}}]),
+        "old",
+    )
     add("analysis", analysis_log_records(now - timedelta(days=400), [{"Gender": {"Value": "Female"}}]), "old-a")
     add("door", [door_open_record("id001", now - timedelta(days=400), "amy")], "old-d")
     add("sensor", [sensor_record("id001", now - timedelta(days=400), 1.0)], "old-s")
@@ -164,18 +171,34 @@ def test_purger_runs_as_the_operator_in_the_background(settings, services, label
 def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
     with access.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
-    env = {"FACEGATE_DATA_DIR": str(settings.data_dir), "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
-           "FACEGATE_PUBLISHER": "direct", "PATH": "/usr/bin:/bin"}
+    env = {
+        "FACEGATE_DATA_DIR": str(settings.data_dir),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+        "FACEGATE_PUBLISHER": "direct",
+        "PATH": "/usr/bin:/bin",
+    }
 
     def run(*argv):
-        proc = subprocess.run([sys.executable, "-m", "core", "privacy", *argv], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [sys.executable, "-m", "core", "privacy", *argv],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
     assert run("purge")["captures"] == 0
-    assert run("forget-person", "amy") == {"forgotten": "amy", "faces": 1, "objects": 3, "captures": 0,
-                                           "collections": 1, "log_records": 0}
+    assert run("forget-person", "amy") == {
+        "forgotten": "amy",
+        "faces": 1,
+        "objects": 3,
+        "captures": 0,
+        "collections": 1,
+        "log_records": 0,
+    }
 
 
 def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):

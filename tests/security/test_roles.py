@@ -192,8 +192,10 @@ def test_password_from_secrets_hash_or_one_time_plain(tmp_path):
     with access.operator(s, "tests"), pytest.raises(AccessDenied, match="FACEGATE_ADMIN_PASSWORD_HASH"):
         ctl.set_admin_password("another password")
     # One-time plain password: hashed into access.json on first use, never stored in clear.
-    s = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path / "b"), "FACEGATE_ADMIN_PASSWORD": PASSWORD},
-                      secrets_file=tmp_path / "none.toml")
+    s = load_settings(
+        env={"FACEGATE_DATA_DIR": str(tmp_path / "b"), "FACEGATE_ADMIN_PASSWORD": PASSWORD},
+        secrets_file=tmp_path / "none.toml",
+    )
     ctl = AccessControl(s)
     assert ctl.password_source() == "file"
     assert PASSWORD not in ctl.path.read_text()
@@ -201,8 +203,10 @@ def test_password_from_secrets_hash_or_one_time_plain(tmp_path):
 
 
 def test_oidc_admins_by_email(tmp_path):
-    s = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path), "FACEGATE_ADMIN_EMAILS": "Boss@Example.com, it@x.jp"},
-                      secrets_file=tmp_path / "none.toml")
+    s = load_settings(
+        env={"FACEGATE_DATA_DIR": str(tmp_path), "FACEGATE_ADMIN_EMAILS": "Boss@Example.com, it@x.jp"},
+        secrets_file=tmp_path / "none.toml",
+    )
     ctl = AccessControl(s)
     assert ctl.oidc_session("boss@example.com").is_admin
     assert not ctl.oidc_session("visitor@example.com").is_admin
@@ -213,8 +217,13 @@ def test_oidc_admins_by_email(tmp_path):
 def test_entry_points_never_act_as_the_operator():
     """Only the CLI and the serve loop may act as the operator; pages, the Web API and the
     Lambda handlers must not."""
-    sources = [*ROOT.glob("pages/*.py"), ROOT / "streamlit_app.py", *ROOT.glob("lambda_src/*.py"),
-               ROOT / "core" / "webapi.py", ROOT / "core" / "api_server.py"]
+    sources = [
+        *ROOT.glob("pages/*.py"),
+        ROOT / "streamlit_app.py",
+        *ROOT.glob("lambda_src/*.py"),
+        ROOT / "core" / "webapi.py",
+        ROOT / "core" / "api_server.py",
+    ]
     for path in sources:
         assert not re.search(r"\boperator(_session)?\(", path.read_text()), path
 

@@ -26,9 +26,11 @@ def test_api_survives_a_soak_without_growing(tmp_path, faces_dir):
         proc.terminate()
         proc.wait(timeout=20)
     statuses = out["statuses"]
-    print(f"soak: {REQUESTS} requests in {out['seconds']:.1f} s, statuses {statuses}, "
-          f"RSS {out['before']['rss_kb'] // 1024} -> {out['after']['rss_kb'] // 1024} MB, "
-          f"fds {out['before']['fds']} -> {out['after']['fds']}")
+    print(
+        f"soak: {REQUESTS} requests in {out['seconds']:.1f} s, statuses {statuses}, "
+        f"RSS {out['before']['rss_kb'] // 1024} -> {out['after']['rss_kb'] // 1024} MB, "
+        f"fds {out['before']['fds']} -> {out['after']['fds']}"
+    )
     assert sum(statuses.values()) == REQUESTS and not out["client_errors"]
     assert set(statuses) <= {200, 400, 403, 404, 413, 423}, statuses
     assert statuses[200] >= REQUESTS * 4 // 100 * 0.9  # the real searches and pre-flights got through

@@ -54,8 +54,9 @@ class RawClient:
         assert kind == wire.CONNACK
         return data[1]
 
-    def publish(self, topic: str, payload: bytes, packet_id: int, message_id: str | None = None,
-                version: int = 5) -> int:
+    def publish(
+        self, topic: str, payload: bytes, packet_id: int, message_id: str | None = None, version: int = 5
+    ) -> int:
         """QoS 1 PUBLISH; return the PUBACK reason code (0 = success)."""
         body = wire.enc_string(topic) + struct.pack("!H", packet_id)
         if version == 5:

@@ -44,13 +44,17 @@ def _objects(runner, bucket, pattern):
 
 def test_publish_to_stored_for_the_four_course_topics(runner, stack, make_publisher, tele_settings):
     pub = make_publisher()
-    matches = [{"Similarity": 99.1, "Face": {"ExternalImageId": "Taro_Yamada"}},
-               {"Similarity": 91.0, "Face": {"ExternalImageId": "Hanako_Sato"}}]
+    matches = [
+        {"Similarity": 99.1, "Face": {"ExternalImageId": "Taro_Yamada"}},
+        {"Similarity": 91.0, "Face": {"ExternalImageId": "Hanako_Sato"}},
+    ]
     auth = auth_log_records("id001", WHEN, "image01_20260401093000.jpg", matches)
     door = door_open_record("id001", WHEN, "Taro_Yamada")
     sensor = sensor_record("id001", WHEN, 12.5, AccelX=0.1, AccelY=-9.8, AccelZ=0.3)
-    faces = [{"AgeRange": {"Low": 25, "High": 35}, "Gender": {"Value": "Female"}, "Smile": {"Value": True}},
-             {"AgeRange": {"Low": 40, "High": 50}, "Gender": {"Value": "Male"}, "Smile": {"Value": False}}]
+    faces = [
+        {"AgeRange": {"Low": 25, "High": 35}, "Gender": {"Value": "Female"}, "Smile": {"Value": True}},
+        {"AgeRange": {"Low": 40, "High": 50}, "Gender": {"Value": "Male"}, "Smile": {"Value": False}},
+    ]
     analysis = analysis_log_records(WHEN, faces)
     pub.publish_many("auth", auth)
     pub.publish("door", door)
@@ -123,9 +127,16 @@ def test_certificate_from_another_ca_is_rejected(stack, paths, tmp_path, tele_se
         finally:
             client.close()
     # The real SDK with that certificate never connects, and its record stays in its outbox.
-    pub = MqttPublisher(Outbox(tmp_path / "foreign-outbox.db"), endpoint="127.0.0.1", port=stack.port,
-                        cert_file=foreign.cert_file, key_file=foreign.key_file, ca_file=_device(paths).ca_file,
-                        client_id="id001-foreign", prefix=tele_settings.topic_prefix)
+    pub = MqttPublisher(
+        Outbox(tmp_path / "foreign-outbox.db"),
+        endpoint="127.0.0.1",
+        port=stack.port,
+        cert_file=foreign.cert_file,
+        key_file=foreign.key_file,
+        ca_file=_device(paths).ca_file,
+        client_id="id001-foreign",
+        prefix=tele_settings.topic_prefix,
+    )
     try:
         pub.publish("door", door_open_record("id001", WHEN, "Mallory"))
         wait_for(lambda: "connect failed" in pub.status()["last_error"], timeout=15)
@@ -167,11 +178,19 @@ def test_bad_messages_are_logged_with_a_reason_and_the_engine_keeps_going(runner
     good = sensor_record("id001", WHEN, 1.0)
     bad = [
         (f"{prefix}/sensorLogData", b"not json at all", "not JSON"),
-        (f"{prefix}/sensorLogData", json.dumps({"DeviceID": "id001", "Datetime": "x", "Value": "x" * 140_000})
-         .encode(), "128 KB"),
+        (
+            f"{prefix}/sensorLogData",
+            json.dumps({"DeviceID": "id001", "Datetime": "x", "Value": "x" * 140_000}).encode(),
+            "128 KB",
+        ),
         (f"{prefix}/sensorLogData", json.dumps({**good, "Value": "high"}).encode(), "Value must be a number"),
-        (f"{prefix}/authLogData", json.dumps({"DeviceID": "id001", "Datetime": "x", "PictureName": "p.jpg",
-                                              "AuthenticationResult": "yes"}).encode(), "AuthenticationResult"),
+        (
+            f"{prefix}/authLogData",
+            json.dumps(
+                {"DeviceID": "id001", "Datetime": "x", "PictureName": "p.jpg", "AuthenticationResult": "yes"}
+            ).encode(),
+            "AuthenticationResult",
+        ),
         (f"{prefix}/sensorLogData", json.dumps({"Value": 1}).encode(), "DeviceID is missing"),
         (f"{prefix}/fooLogData", b"{}", "unknown topic"),
     ]
@@ -223,8 +242,10 @@ def test_mqtt_311_clients_are_served_too(runner, stack, paths):
 def test_outage_then_the_outbox_drains_in_order_with_nothing_lost_or_doubled(runner, make_publisher):
     pub = make_publisher()  # the broker is not running yet
     t0 = WHEN
-    first = [sensor_record("id001", t0, float(i)) | {"Datetime": (t0 + timedelta(milliseconds=i)).isoformat()}
-             for i in range(300)]
+    first = [
+        sensor_record("id001", t0, float(i)) | {"Datetime": (t0 + timedelta(milliseconds=i)).isoformat()}
+        for i in range(300)
+    ]
     pub.publish_many("sensor", first)
     time.sleep(0.5)
     assert pub.status()["connected"] is False and pub.status()["outbox_depth"] == 300
@@ -238,11 +259,15 @@ def test_outage_then_the_outbox_drains_in_order_with_nothing_lost_or_doubled(run
 
     # A second outage in the middle of a stream.
     total = 900
+
     def produce():
         for i in range(300, total):
-            pub.publish("sensor", sensor_record("id001", t0, float(i)) |
-                        {"Datetime": (t0 + timedelta(milliseconds=i)).isoformat()})
+            pub.publish(
+                "sensor",
+                sensor_record("id001", t0, float(i)) | {"Datetime": (t0 + timedelta(milliseconds=i)).isoformat()},
+            )
             time.sleep(0.001)
+
     producer = threading.Thread(target=produce)
     producer.start()
     wait_for(lambda: runner.events.count("sensor") >= 450)
@@ -310,8 +335,14 @@ def test_the_iot_core_publisher_factory_speaks_the_same_protocol(runner, stack, 
     from core.telemetry.aws import build_iot_core_publisher
 
     creds = _device(paths)
-    pub = build_iot_core_publisher(tele_settings, endpoint=f"127.0.0.1:{stack.port}", cert_file=creds.cert_file,
-                                   key_file=creds.key_file, client_id="id001", ca_file=creds.ca_file)
+    pub = build_iot_core_publisher(
+        tele_settings,
+        endpoint=f"127.0.0.1:{stack.port}",
+        cert_file=creds.cert_file,
+        key_file=creds.key_file,
+        client_id="id001",
+        ca_file=creds.ca_file,
+    )
     try:
         pub.publish_many("sensor", [sensor_record("id001", WHEN + timedelta(seconds=i), float(i)) for i in range(5)])
         assert pub.wait_drained(20), pub.status()

@@ -37,9 +37,18 @@ def world(tmp_path):
         events = events_cls(tmp_path / "events.db")
         objects = LocalObjectStore(tmp_path / "objects")
         table = LocalSensorTable(tmp_path / "tables.db")
-        engine = RuleEngine(journal, course_rules("handson", BUCKET), prefix="handson", events=events,
-                            objects=objects, table=table, table_name="facegate-sensor", **kw)
+        engine = RuleEngine(
+            journal,
+            course_rules("handson", BUCKET),
+            prefix="handson",
+            events=events,
+            objects=objects,
+            table=table,
+            table_name="facegate-sensor",
+            **kw,
+        )
         return journal, engine, events, objects, table
+
     return make
 
 
@@ -50,10 +59,14 @@ def _msg(kind_topic: str, record: dict, msg_id: str) -> Inbound:
 def test_replaying_a_batch_after_a_crash_stores_nothing_twice(world):
     journal, engine, events, objects, table = world()
     now = utc_now()
-    journal.append([_msg("doorOpenLogData", door_open_record("id001", now, f"P{i}"), f"d{i}") for i in range(5)]
-                   + [_msg("sensorLogData", sensor_record("id001", now, float(i))
-                           | {"Datetime": f"2026-04-01T0{i}:00Z"}, f"s{i}") for i in range(5)]
-                   + [_msg("analysisLogData", analysis_log_records(now, [{}])[0], f"a{i}") for i in range(3)])
+    journal.append(
+        [_msg("doorOpenLogData", door_open_record("id001", now, f"P{i}"), f"d{i}") for i in range(5)]
+        + [
+            _msg("sensorLogData", sensor_record("id001", now, float(i)) | {"Datetime": f"2026-04-01T0{i}:00Z"}, f"s{i}")
+            for i in range(5)
+        ]
+        + [_msg("analysisLogData", analysis_log_records(now, [{}])[0], f"a{i}") for i in range(3)]
+    )
     assert engine.process_available() == 13
     # A kill -9 after the actions but before the cursor moved: the same batch runs again.
     with journal._conn() as con:
@@ -70,8 +83,12 @@ def test_replaying_a_batch_after_a_crash_stores_nothing_twice(world):
 def test_a_record_the_store_refuses_is_an_error_and_the_rest_is_stored(world):
     journal, engine, events, objects, _ = world(RefusingEventStore)
     now = utc_now()
-    journal.append([_msg("doorOpenLogData", door_open_record("id001", now, name), f"m{i}")
-                    for i, name in enumerate(["Taro", "poison", "Hanako"])])
+    journal.append(
+        [
+            _msg("doorOpenLogData", door_open_record("id001", now, name), f"m{i}")
+            for i, name in enumerate(["Taro", "poison", "Hanako"])
+        ]
+    )
     assert engine.process_available() == 3
     assert sorted(events.query("door")["Person"]) == ["Hanako", "Taro"]
     (error,) = journal.errors()
@@ -79,10 +96,13 @@ def test_a_record_the_store_refuses_is_an_error_and_the_rest_is_stored(world):
     assert engine.process_available() == 0  # the cursor moved on: the engine is not stuck
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b'{"DeviceID": "id001", "Datetime": "t", "Value": NaN}', "not JSON"),
-    (b'{"Datetime": "t", "AgeRange-Low": 100000000000000000000}', "whole number"),
-])
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        (b'{"DeviceID": "id001", "Datetime": "t", "Value": NaN}', "not JSON"),
+        (b'{"Datetime": "t", "AgeRange-Low": 100000000000000000000}', "whole number"),
+    ],
+)
 def test_values_no_store_can_hold_are_refused_up_front(world, payload, reason):
     journal, engine, events, _, _ = world()
     topic = "sensorLogData" if b"DeviceID" in payload else "analysisLogData"

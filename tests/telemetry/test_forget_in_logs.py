@@ -19,8 +19,9 @@ pytestmark = pytest.mark.broker
 
 
 def _disk_holds(data_dir: Path, needle: bytes) -> list[str]:
-    return sorted(str(p.relative_to(data_dir)) for p in Path(data_dir).rglob("*")
-                  if p.is_file() and needle in p.read_bytes())
+    return sorted(
+        str(p.relative_to(data_dir)) for p in Path(data_dir).rglob("*") if p.is_file() and needle in p.read_bytes()
+    )
 
 
 def _matches(name: str) -> list[dict]:
@@ -73,8 +74,11 @@ def test_a_forgotten_person_leaves_sealed_parquet_segments_and_other_processes_c
     store = LocalEventStore(tmp_path / "events" / "events.db", segment_rows=10)
     other_process = LocalEventStore(tmp_path / "events" / "events.db", segment_rows=10)
     when = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)
-    records = [r for i in range(40)
-               for r in auth_log_records("id001", when, f"c{i}.jpg", _matches("Amy_Lee" if i % 4 == 0 else "Bo"))]
+    records = [
+        r
+        for i in range(40)
+        for r in auth_log_records("id001", when, f"c{i}.jpg", _matches("Amy_Lee" if i % 4 == 0 else "Bo"))
+    ]
     store.append("auth", records, [f"m{i}" for i in range(len(records))])
     assert store.seal() >= 3  # sealed Parquet segments now hold Amy's rows
     con = other_process.columnar()

@@ -32,9 +32,15 @@ T0 = datetime(2026, 4, 1, 9, 0, 0, tzinfo=UTC)
 
 def _env(settings, **extra) -> dict:
     env = dict(os.environ)
-    env.update({"FACEGATE_DATA_DIR": str(settings.data_dir), "FACEGATE_SECRETS_FILE": os.environ.get(
-        "FACEGATE_SECRETS_FILE", "/nonexistent"), "FACEGATE_MQTT_PORT": str(settings.mqtt_port),
-        "FACEGATE_LOG_LEVEL": "ERROR", **extra})
+    env.update(
+        {
+            "FACEGATE_DATA_DIR": str(settings.data_dir),
+            "FACEGATE_SECRETS_FILE": os.environ.get("FACEGATE_SECRETS_FILE", "/nonexistent"),
+            "FACEGATE_MQTT_PORT": str(settings.mqtt_port),
+            "FACEGATE_LOG_LEVEL": "ERROR",
+            **extra,
+        }
+    )
     return env
 
 
@@ -47,8 +53,13 @@ def _read_line(proc: subprocess.Popen, timeout: float = 30.0) -> str:
 
 
 def _start_broker(settings) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "core", "iot", "broker"], cwd=ROOT, stdout=subprocess.PIPE,
-                            text=True, env=_env(settings, FACEGATE_ANALYSIS_BUFFER_SECONDS="0.2"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "iot", "broker"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(settings, FACEGATE_ANALYSIS_BUFFER_SECONDS="0.2"),
+    )
     line = _read_line(proc)
     assert json.loads(line)["port"] == settings.mqtt_port
     return proc
@@ -138,8 +149,13 @@ for i in range(100000):
 
 def test_kill9_of_the_app_loses_no_accepted_record(runner, make_publisher, tele_settings):
     stack = runner.start()
-    app = subprocess.Popen([sys.executable, "-c", PUBLISHER_SCRIPT], cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                           env=_env(tele_settings, FACEGATE_PUBLISHER="mqtt"))
+    app = subprocess.Popen(
+        [sys.executable, "-c", PUBLISHER_SCRIPT],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=_env(tele_settings, FACEGATE_PUBLISHER="mqtt"),
+    )
     accepted = []
     try:
         while len(accepted) < 400:

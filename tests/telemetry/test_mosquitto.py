@@ -34,13 +34,26 @@ def mosquitto(tmp_path, tele_settings):
     conf = tmp_path / "mosquitto.conf"
     # Started as root Mosquitto would drop to user "mosquitto", which cannot read our
     # owner-only key files: stay root (ignored when not started as root).
-    conf.write_text("\n".join([
-        "user root" if os.geteuid() == 0 else "",
-        f"listener {port} 127.0.0.1",
-        f"cafile {ca.ca_file}", f"certfile {ca.broker_cert_file}", f"keyfile {ca.broker_key_file}",
-        "require_certificate true", "use_identity_as_username true", "allow_anonymous false",
-        "persistence false", "max_queued_messages 0", "max_inflight_messages 0", "log_dest stderr",
-        "log_type error", ""]))
+    conf.write_text(
+        "\n".join(
+            [
+                "user root" if os.geteuid() == 0 else "",
+                f"listener {port} 127.0.0.1",
+                f"cafile {ca.ca_file}",
+                f"certfile {ca.broker_cert_file}",
+                f"keyfile {ca.broker_key_file}",
+                "require_certificate true",
+                "use_identity_as_username true",
+                "allow_anonymous false",
+                "persistence false",
+                "max_queued_messages 0",
+                "max_inflight_messages 0",
+                "log_dest stderr",
+                "log_type error",
+                "",
+            ]
+        )
+    )
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 10
@@ -69,8 +82,10 @@ def test_mosquitto_with_mutual_tls_feeds_the_rule_engine(mosquitto, tele_setting
         stack = runner.start()
         wait_for(lambda: stack.subscription.subscribed.is_set(), timeout=15)
         pub = make_publisher(settings)
-        sensors = [sensor_record("id001", utc_now(), float(i)) | {"Datetime": f"2026-04-01T09:00:00.{i:03d}Z"}
-                   for i in range(200)]
+        sensors = [
+            sensor_record("id001", utc_now(), float(i)) | {"Datetime": f"2026-04-01T09:00:00.{i:03d}Z"}
+            for i in range(200)
+        ]
         pub.publish_many("sensor", sensors)
         pub.publish("door", door_open_record("id001", utc_now(), "Taro_Yamada"))
         assert pub.wait_drained(20), pub.status()

@@ -32,14 +32,17 @@ def test_the_course_records_pass_the_checks():
             assert check_message(kind, json.dumps(record).encode()) == record
 
 
-@pytest.mark.parametrize("kind, payload, reason", [
-    ("sensor", b"\xff\xfe", "not JSON"),
-    ("sensor", b"[1, 2]", "JSON object"),
-    ("sensor", b'{"DeviceID": "id001", "Datetime": "t", "Value": true}', "Value must be a number"),
-    ("door", b'{"DeviceID": "id001", "Datetime": "t"}', "Person is missing"),
-    ("analysis", b'{"Datetime": "t", "AgeRange-Low": 1.5}', "whole number"),
-    ("auth", b'{"DeviceID": "", "Datetime": "t", "PictureName": "p", "AuthenticationResult": true}', "DeviceID"),
-])
+@pytest.mark.parametrize(
+    "kind, payload, reason",
+    [
+        ("sensor", b"\xff\xfe", "not JSON"),
+        ("sensor", b"[1, 2]", "JSON object"),
+        ("sensor", b'{"DeviceID": "id001", "Datetime": "t", "Value": true}', "Value must be a number"),
+        ("door", b'{"DeviceID": "id001", "Datetime": "t"}', "Person is missing"),
+        ("analysis", b'{"Datetime": "t", "AgeRange-Low": 1.5}', "whole number"),
+        ("auth", b'{"DeviceID": "", "Datetime": "t", "PictureName": "p", "AuthenticationResult": true}', "DeviceID"),
+    ],
+)
 def test_bad_payloads_say_why(kind, payload, reason):
     with pytest.raises(BadMessage, match=reason):
         check_message(kind, payload)
@@ -62,10 +65,15 @@ def test_local_ca_issues_device_certificates(tmp_path):
 
 
 def _cli(settings, *args):
-    env = dict(os.environ, FACEGATE_DATA_DIR=str(settings.data_dir), FACEGATE_PUBLISHER="direct",
-               FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"))
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120)
+    env = dict(
+        os.environ,
+        FACEGATE_DATA_DIR=str(settings.data_dir),
+        FACEGATE_PUBLISHER="direct",
+        FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_create_device_prints_one_line_of_json(settings, tmp_path):

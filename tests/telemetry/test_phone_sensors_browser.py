@@ -31,8 +31,10 @@ def test_phone_sensors_publish_motion_and_offer_a_labelled_simulation(tmp_path, 
         pytest.skip("Debian chromium is not installed (CI installs it)")
     data = tmp_path / "data"
     data.mkdir()
-    with running_app(data, {"FACEGATE_PUBLISHER": "direct", "FACEGATE_LANGUAGE": "en"}) as url, \
-            phone_browser(video, tmp_path / "profile", locale="en-US") as page:
+    with (
+        running_app(data, {"FACEGATE_PUBLISHER": "direct", "FACEGATE_LANGUAGE": "en"}) as url,
+        phone_browser(video, tmp_path / "profile", locale="en-US") as page,
+    ):
         page.goto(f"{url}/logs")
         wait_idle(page)
         page.get_by_role("tab", name="Phone sensors").click()

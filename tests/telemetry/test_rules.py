@@ -19,39 +19,64 @@ def test_select_star_returns_the_payload_unchanged():
     assert q.apply(ctx(payload)) == payload
 
 
-@pytest.mark.parametrize("where, payload, selected", [
-    ("Value > 10", {"Value": 11}, True),
-    ("Value > 10", {"Value": 10}, False),
-    ("Value > 10", {"Value": "11"}, False),  # type mismatch is undefined, as in IoT SQL
-    ("Value > 10", {}, False),  # a missing field is undefined
-    ("Person = 'Taro_Yamada' AND AuthenticationResult = true", {"Person": "Taro_Yamada",
-                                                                "AuthenticationResult": True}, True),
-    ("Person = 'Taro_Yamada' AND AuthenticationResult = true", {"Person": "Taro_Yamada",
-                                                                "AuthenticationResult": False}, False),
-    ("NOT (Gender = 'Male') OR Smile = true", {"Gender": "Male", "Smile": True}, True),
-    ("NOT (Gender = 'Male') OR Smile = true", {"Gender": "Male", "Smile": False}, False),
-    ("`AgeRange-Low` >= 20 AND \"AgeRange-High\" <= 30", {"AgeRange-Low": 20, "AgeRange-High": 30}, True),
-    ("Accel.x <> 0", {"Accel": {"x": 1.5}}, True),
-    ("topic(2) = 'sensorLogData'", {}, True),
-    ("topic(1) = 'other'", {}, False),
-    ("Person = 'O''Brien'", {"Person": "O'Brien"}, True),
-])
+@pytest.mark.parametrize(
+    "where, payload, selected",
+    [
+        ("Value > 10", {"Value": 11}, True),
+        ("Value > 10", {"Value": 10}, False),
+        ("Value > 10", {"Value": "11"}, False),  # type mismatch is undefined, as in IoT SQL
+        ("Value > 10", {}, False),  # a missing field is undefined
+        (
+            "Person = 'Taro_Yamada' AND AuthenticationResult = true",
+            {"Person": "Taro_Yamada", "AuthenticationResult": True},
+            True,
+        ),
+        (
+            "Person = 'Taro_Yamada' AND AuthenticationResult = true",
+            {"Person": "Taro_Yamada", "AuthenticationResult": False},
+            False,
+        ),
+        ("NOT (Gender = 'Male') OR Smile = true", {"Gender": "Male", "Smile": True}, True),
+        ("NOT (Gender = 'Male') OR Smile = true", {"Gender": "Male", "Smile": False}, False),
+        ('`AgeRange-Low` >= 20 AND "AgeRange-High" <= 30', {"AgeRange-Low": 20, "AgeRange-High": 30}, True),
+        ("Accel.x <> 0", {"Accel": {"x": 1.5}}, True),
+        ("topic(2) = 'sensorLogData'", {}, True),
+        ("topic(1) = 'other'", {}, False),
+        ("Person = 'O''Brien'", {"Person": "O'Brien"}, True),
+    ],
+)
 def test_where_conditions(where, payload, selected):
     q = parse_query(f"SELECT * FROM 'handson/+' WHERE {where}")
     assert (q.apply(ctx(payload)) is not None) is selected
 
 
 def test_select_list_with_functions_and_aliases():
-    q = parse_query("SELECT DeviceID, Value AS distance, topic(2) AS kind, timestamp() AS ts, clientid() "
-                    "FROM 'handson/#'")
+    q = parse_query(
+        "SELECT DeviceID, Value AS distance, topic(2) AS kind, timestamp() AS ts, clientid() FROM 'handson/#'"
+    )
     out = q.apply(ctx({"DeviceID": "id001", "Value": 3.5, "Other": 1}))
-    assert out == {"DeviceID": "id001", "distance": 3.5, "kind": "sensorLogData", "ts": 1_700_000_000_123,
-                   "clientid": "id001-1"}
+    assert out == {
+        "DeviceID": "id001",
+        "distance": 3.5,
+        "kind": "sensorLogData",
+        "ts": 1_700_000_000_123,
+        "clientid": "id001-1",
+    }
 
 
-@pytest.mark.parametrize("bad", ["SELECT FROM 'x'", "SELECT * 'x'", "SELECT * FROM x", "SELECT * FROM 'x' WHERE",
-                                 "SELECT * FROM 'x' WHERE a = 1 extra", "SELECT 1 FROM 'x'", "DELETE FROM 'x'",
-                                 "SELECT * FROM 'x' WHERE a ~ 1"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "SELECT FROM 'x'",
+        "SELECT * 'x'",
+        "SELECT * FROM x",
+        "SELECT * FROM 'x' WHERE",
+        "SELECT * FROM 'x' WHERE a = 1 extra",
+        "SELECT 1 FROM 'x'",
+        "DELETE FROM 'x'",
+        "SELECT * FROM 'x' WHERE a ~ 1",
+    ],
+)
 def test_bad_sql_is_a_clear_error(bad):
     with pytest.raises(InvalidParameter, match="rule SQL|cannot read"):
         parse_query(bad)
@@ -69,6 +94,9 @@ def test_the_course_rules():
     assert [a.kind for a in rules["sensorLogRule"].actions] == ["table", "events"]
     auth_object = rules["authLogRule"].actions[0]
     assert (auth_object.kind, auth_object.bucket, auth_object.key) == (
-        "object", "facegate-logs", "${timestamp()}-auth-log-data.json")
+        "object",
+        "facegate-logs",
+        "${timestamp()}-auth-log-data.json",
+    )
     assert rules["doorOpenLogRule"].actions[0].key == "${timestamp()}-door-open-log-data.json"
     assert rules["analysisLogRule"].actions[0].kind == "stream"

@@ -37,11 +37,22 @@ def _api_answers(url: str) -> bool:
 def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
     api_port = free_port()
     settings = dataclasses.replace(tele_settings, api_port=api_port)
-    env = dict(os.environ, FACEGATE_DATA_DIR=str(settings.data_dir), FACEGATE_MQTT_PORT=str(settings.mqtt_port),
-               FACEGATE_API_PORT=str(api_port), FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"),
-               FACEGATE_LOG_LEVEL="ERROR")
-    proc = subprocess.Popen([sys.executable, "-m", "core", "serve", "--no-ui"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    env = dict(
+        os.environ,
+        FACEGATE_DATA_DIR=str(settings.data_dir),
+        FACEGATE_MQTT_PORT=str(settings.mqtt_port),
+        FACEGATE_API_PORT=str(api_port),
+        FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"),
+        FACEGATE_LOG_LEVEL="ERROR",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve", "--no-ui"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert "MQTT broker on" in _read_line(proc, 60)
         assert read_broker_status(settings) is not None
@@ -75,12 +86,23 @@ def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings)
     ``python -m core app run``), the first run says where the admin setup code is, and Ctrl+C
     stops everything."""
     app_port, api_port = free_port(), free_port()
-    env = dict(os.environ, FACEGATE_DATA_DIR=str(tele_settings.data_dir),
-               FACEGATE_MQTT_PORT=str(tele_settings.mqtt_port), FACEGATE_API_PORT=str(api_port),
-               FACEGATE_APP_PORT=str(app_port), FACEGATE_SECRETS_FILE=str(tele_settings.data_dir / "none.toml"),
-               FACEGATE_LOG_LEVEL="ERROR")
-    proc = subprocess.Popen([sys.executable, "-m", "core", "serve"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    env = dict(
+        os.environ,
+        FACEGATE_DATA_DIR=str(tele_settings.data_dir),
+        FACEGATE_MQTT_PORT=str(tele_settings.mqtt_port),
+        FACEGATE_API_PORT=str(api_port),
+        FACEGATE_APP_PORT=str(app_port),
+        FACEGATE_SECRETS_FILE=str(tele_settings.data_dir / "none.toml"),
+        FACEGATE_LOG_LEVEL="ERROR",
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "core", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []  # the children print to the same stdout, in any order
 
     def pump() -> None:
