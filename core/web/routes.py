@@ -2,7 +2,7 @@
 
 Input is an API Gateway (REST, Lambda proxy) event; output is a proxy response
 (``statusCode``, ``headers``, ``body`` as a JSON string). The Lambda handlers in
-``lambda_src/`` and the local HTTP server (``core.api_server``) both call ``handle_event``,
+``lambda_src/`` and the local HTTP server (``core.web.server``) both call ``handle_event``,
 so both worlds answer byte-for-byte the same way.
 
 Bodies (HANDSON.md step 2-3), as a JSON object, a JSON string holding that object, or the
@@ -40,7 +40,7 @@ from core.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from core.images import decode_base64_image
+from core.images.codec import decode_base64_image
 from core.objects.port import check_key
 
 log = logging.getLogger(__name__)
