@@ -1,6 +1,6 @@
 """The local world's Rekognition: ``FaceCollections`` on the offline engine and ``FaceStore``.
 
-Similarity is calibrated on L2 distance between dlib descriptors (see README, "Face
+Similarity is calibrated on L2 distance between dlib descriptors (see docs/faces.md, "Face
 engine"): ``similarity = 100 / (1 + exp((d - 0.6664) / 0.0623))``, so similarity 80 is
 distance 0.58 and unrelated people (distance ~0.85) score about 5.
 """
@@ -71,7 +71,7 @@ _LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right 
     "upperJawlineRight": [15],
 }
 
-# Landmark-geometry thresholds, set on ../shared/data/faces (README has the figures).
+# Landmark-geometry thresholds, set on ../shared/data/faces (docs/benchmarks.md has the figures).
 EYES_OPEN_EAR = 0.20
 MOUTH_OPEN_RATIO = 0.12
 SMILE_RATIO = 0.45
