@@ -37,7 +37,7 @@ USER_SETTINGS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """What FaceGate runs with. Field docs are in README.md's configuration table."""
+    """What FaceGate runs with. Field docs are in docs/configuration.md."""
 
     backend: str = "local"
     data_dir: Path = Path("data")

@@ -246,7 +246,7 @@ def phone_panel() -> None:
 
 
 # Viewers (a phone sending its sensors) see the sensor stream only: auth and door logs name
-# people, and the test form can forge any record (core.access roles, README security).
+# people, and the test form can forge any record (core.access roles, docs/security-and-privacy.md).
 admin = sessions.is_admin()
 status_panel()
 if admin:
