@@ -33,7 +33,7 @@ LABELS = ROOT / "tests" / "faces" / "attribute_labels.json"
 
 from core.faces import attributes as attr  # noqa: E402
 from core.faces import engine as eng  # noqa: E402
-from core.images import decode_image  # noqa: E402
+from core.images.codec import decode_image  # noqa: E402
 
 
 @dataclass

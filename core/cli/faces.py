@@ -8,7 +8,7 @@ from core.errors import InvalidImageFormat, InvalidParameter
 
 
 def _services():
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     return build_services()
 

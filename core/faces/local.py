@@ -22,7 +22,7 @@ from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
 from core.faces.store import FaceStore, StoredFace, nearest
-from core.images import decode_image, image_bytes
+from core.images.codec import decode_image, image_bytes
 
 SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
 SIMILARITY_SCALE = 0.0623
