@@ -37,7 +37,7 @@ USER_SETTINGS = (
 
 @dataclass(frozen=True)
 class Settings:
-    """What FaceGate runs with. Field docs are in README.md's configuration table."""
+    """What FaceGate runs with. Field docs are in docs/configuration.md."""
 
     backend: str = "local"
     data_dir: Path = Path("data")
@@ -90,7 +90,7 @@ class Settings:
     # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
     api_rate_per_second: float = 50.0
     api_burst: int = 200
-    # How often `python -m core serve` purges expired captures (core.retention).
+    # How often `python -m core serve` purges expired captures (core.usecases.retention).
     purge_interval_minutes: float = 15.0
 
     @property
@@ -235,7 +235,7 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
 
 def save_user_settings(settings: Settings, changes: dict) -> Settings:
     """Validate ``changes`` (only USER_SETTINGS keys), persist them atomically, return new settings."""
-    from core.access import require_admin  # noqa: PLC0415 (config is imported before everything)
+    from core.access.sessions import require_admin  # noqa: PLC0415 (config is imported before everything)
 
     require_admin()
     unknown = set(changes) - set(USER_SETTINGS)
@@ -245,7 +245,7 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
     _validate(updated)
-    from core.storage import atomic_write_bytes
+    from core.storage.files import atomic_write_bytes
 
     path = user_settings_path(settings.data_dir)
     current = _read_user_settings(settings.data_dir)

@@ -1,7 +1,7 @@
 """One error vocabulary for FaceGate.
 
 Domain errors are raised in ``core`` and mapped once: to HTTP codes in the Web API
-(``core.webapi``), to messages in the UI, and to exit code 2 in the CLI. Names follow
+(``core.web.routes``), to messages in the UI, and to exit code 2 in the CLI. Names follow
 Amazon Rekognition's exceptions so that both worlds raise the same thing.
 """
 

@@ -169,7 +169,7 @@ def build_endpoint(settings, services=None) -> AwsEndpoint:
             "(unset AWS_ENDPOINT_URL)"
         )
     if services is None:
-        from core.services import build_services
+        from core.bootstrap import build_services
 
         services = build_services(dataclasses.replace(settings, publisher="direct"))
     return AwsEndpoint(settings, services)

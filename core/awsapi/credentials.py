@@ -31,7 +31,7 @@ from pathlib import Path
 
 from core.config import DEVICE_ID_PATTERN
 from core.errors import InvalidParameter, ResourceNotFound
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 ROLES = ("admin", "device")
 KEY_PREFIX = "FGAK"

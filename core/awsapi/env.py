@@ -24,7 +24,7 @@ from pathlib import Path
 from core.awsapi.credentials import Credential, CredentialStore
 from core.config import current_collection
 from core.errors import ConfigError, ResourceNotFound
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 _CLEARED = (
     "AWS_ACCESS_KEY_ID",
@@ -136,7 +136,7 @@ def env_lines(settings, name: str | None = None, keys: bool = False, host: str |
         f"export AWS_REGION={q(settings.region)}",
     ]
     if https:
-        from core.lan import certificate_paths
+        from core.app.lan import certificate_paths
 
         lines.append(f"export AWS_CA_BUNDLE={q(str(certificate_paths(settings.data_dir)[0].resolve()))}")
     notes.append(

@@ -36,7 +36,7 @@ from core.awsapi.errors import AwsError
 from core.config import BUCKET_PATTERN
 from core.errors import InvalidParameter
 from core.objects.port import check_key
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when none is given
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's minimum for every part but the last

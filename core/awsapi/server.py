@@ -76,7 +76,7 @@ def run_aws_endpoint(
     settings, host: str | None = None, port: int | None = None, https: bool = False, on_ready=None
 ) -> None:
     """Serve the endpoint until SIGTERM/SIGINT. ``on_ready(url)`` once the socket is bound.
-    ``https`` serves TLS with the app's self-signed certificate (core.lan), for devices on the
+    ``https`` serves TLS with the app's self-signed certificate (core.app.lan), for devices on the
     LAN. Raises ServiceUnavailable when the port is taken, ConfigError in the aws world."""
     from core.awsapi.app import build_endpoint
 
@@ -85,7 +85,7 @@ def run_aws_endpoint(
     sock = bind(host, port)
     tls = None
     if https:
-        from core.lan import ensure_certificate
+        from core.app.lan import ensure_certificate
 
         tls = ensure_certificate(settings.data_dir)
     app = build_endpoint(settings)

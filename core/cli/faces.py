@@ -8,7 +8,7 @@ from core.errors import InvalidImageFormat, InvalidParameter
 
 
 def _services():
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     return build_services()
 
@@ -53,7 +53,7 @@ def _use(args) -> dict:
     """Make ``args.collection`` the one the app, the Web API and the CLI use (settings.json)."""
     import os
 
-    from core.access import operator
+    from core.access.sessions import operator
     from core.config import env_name, load_settings, save_user_settings
     from core.errors import CollectionNotFound, ConfigError
 

@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def _children(settings, *, ui: bool, api: bool, aws: bool = False) -> list[tuple[str, list[str]]]:
     out = []
     if api and settings.backend == "local":
-        if importlib.util.find_spec("core.api_server") is not None:
+        if importlib.util.find_spec("core.web.server") is not None:
             out.append(("web api", [sys.executable, "-m", "core", "api"]))
         else:
-            log.warning("the local Web API is not in this checkout (core/api_server.py); serving without it")
+            log.warning("the local Web API is not in this checkout (core/web/server.py); serving without it")
     if aws and settings.backend == "local":
         # A process of its own: the face engine holds the GIL for ~150 ms per image, which
         # would stall the broker if Rekognition calls ran in this one.
@@ -123,7 +123,7 @@ def _serve(args) -> int:
 def _first_run_hint(settings) -> None:
     """Until an admin password exists nobody can enrol: say how to set one (the code itself
     stays in its owner-only file, out of terminal scrollback and logs)."""
-    from core.access import access_control
+    from core.access.sessions import access_control
 
     ctl = access_control(settings)
     if ctl.password_source() == "unset":
@@ -137,12 +137,12 @@ def _first_run_hint(settings) -> None:
 
 def _start_purger(settings):
     """Expired captures are purged every ``purge_interval_minutes`` while the stack runs
-    (core.retention); None when the services cannot be built (the app reports why)."""
+    (core.usecases.retention); None when the services cannot be built (the app reports why)."""
     import dataclasses
 
+    from core.bootstrap import build_services
     from core.errors import FaceGateError
-    from core.retention import Purger
-    from core.services import build_services
+    from core.usecases.retention import Purger
 
     try:
         # The purger never publishes: no MQTT connection of its own.

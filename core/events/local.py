@@ -1,6 +1,6 @@
 """Local event store: a SQLite journal (the truth) plus a columnar copy for analytics.
 
-Why this shape (measured on these 2 cores with 1,000,000 events, README "analytics"):
+Why this shape (measured on these 2 cores with 1,000,000 events, docs/benchmarks.md "Analytics"):
 - SQLite in WAL mode is the only candidate that lets the rule engine append from one process
   while the app, the CLI and the Web API read from others, durably and crash-safe. DuckDB
   allows one read-write process *or* many readers; Parquet files cannot be appended in place
@@ -26,7 +26,7 @@ import pandas as pd
 from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 
 def _schema() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from core.config import BUCKET_PATTERN
 from core.errors import InvalidParameter, ResourceNotFound
 from core.objects.port import ObjectInfo, ObjectStore, check_key
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 
 class LocalObjectStore(ObjectStore):

@@ -64,7 +64,7 @@ def endpoint(tmp_path_factory):
     from core.awsapi.credentials import CredentialStore
     from core.awsapi.server import ServerThread
     from core.config import load_settings
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     data_dir = tmp_path_factory.mktemp("awsapi") / "data"
     env = endpoint_env(data_dir)

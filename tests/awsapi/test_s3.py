@@ -268,7 +268,7 @@ def test_checksums_are_checked_and_returned(endpoint, bucket):
 
 
 def _tls_certificate(tmp_path):
-    from core.lan import ensure_certificate
+    from core.app.lan import ensure_certificate
 
     return ensure_certificate(tmp_path)
 

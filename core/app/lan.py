@@ -13,7 +13,7 @@ import ipaddress
 import socket
 from pathlib import Path
 
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 CERT_DAYS = 825  # the longest validity Apple devices accept for a TLS server certificate
 

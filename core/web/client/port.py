@@ -2,7 +2,7 @@
 
 Requests use the course's bodies (the phone variant as a data URI, or the device variant
 naming an object); answers are read back into domain results, and error statuses into the
-same domain errors ``core.webapi`` mapped them from (421 -> NoFaceInImage, 422/413 ->
+same domain errors ``core.web.routes`` mapped them from (421 -> NoFaceInImage, 422/413 ->
 ImageTooLarge, 423 -> InvalidImageFormat, 400 -> InvalidParameter, 403 -> AccessDenied,
 429 -> Throttled, 5xx -> ServiceUnavailable or CollectionNotFound).
 """

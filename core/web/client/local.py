@@ -1,12 +1,12 @@
-"""In-process transport: the request goes through ``core.webapi`` exactly as over HTTP,
+"""In-process transport: the request goes through ``core.web.routes`` exactly as over HTTP,
 minus the socket (the local world's camera page needs no server or key)."""
 
 from __future__ import annotations
 
 import uuid
 
-from core import webapi
-from core.apiclient.port import FaceApi
+from core.web import routes
+from core.web.client.port import FaceApi
 
 
 class LocalFaceApi(FaceApi):
@@ -23,5 +23,5 @@ class LocalFaceApi(FaceApi):
             "isBase64Encoded": False,
             "requestContext": {"requestId": str(uuid.uuid4()), "stage": "local"},
         }
-        response = webapi.handle_route(route, event, self.services)
+        response = routes.handle_route(route, event, self.services)
         return response["statusCode"], response["body"], response["headers"]

@@ -80,7 +80,7 @@ _BY_CODE: dict[str, type[errors.FaceGateError]] = {
 
 _HINTS = {
     errors.Throttled: " (still throttled after retries with backoff; slow down or raise the service quota)",
-    errors.AccessDenied: " (check the AWS credentials in use and the permissions README 'aws' lists)",
+    errors.AccessDenied: " (check the AWS credentials in use and the permissions docs/aws.md lists)",
     errors.ServiceUnavailable: " (AWS did not answer after retries; try again later)",
 }
 

@@ -8,10 +8,10 @@ so S3 in the aws world and files locally):
     history/<stem>_<YYYYmmddHHMMSS>.json     what happened: faces, matches, door, corrections
 
 Corrections (``correct_as_person``, ``enrol_as_new_person``, ``mark_wrong_match``) change the
-collection through ``core.people`` and note what was done in the record. Captures expire after
+collection through ``core.usecases.people`` and note what was done in the record. Captures expire after
 ``retention_match_hours`` (someone was identified) or ``retention_unknown_hours`` (nobody was)
 — ``purge_expired`` deletes all three objects. Reading and changing the history needs an
-admin (``core.access.require_admin``); only ``save_capture`` is the camera's, a viewer's.
+admin (``core.access.sessions.require_admin``); only ``save_capture`` is the camera's, a viewer's.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from core import people
-from core.access import require_admin
+from core.access.sessions import require_admin
 from core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
-from core.images import decode_image
+from core.images.codec import decode_image
+from core.images.crop import face_crop
+from core.usecases import people
 
 HISTORY_PREFIX = "history/"
 THUMBS_PREFIX = "thumbs/"
@@ -74,7 +75,7 @@ def _record_key(capture_id: str) -> str:
 
 
 def save_capture(services, result, thumbnail: bytes) -> None:
-    """Store the history record and thumbnail of a ``core.capture.CaptureResult``."""
+    """Store the history record and thumbnail of a ``core.usecases.capture.CaptureResult``."""
     faces = []
     for f in result.faces:
         age = f.detail.get("AgeRange")
@@ -242,8 +243,6 @@ def _note(services, capture_id: str, correction: dict) -> None:
 
 
 def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.ImageOutcome:
-    from core.capture import face_crop  # noqa: PLC0415 (capture imports this module)
-
     face = _face(cap, face_index)
     rgb = decode_image(photo(services, cap)).rgb
     people.ensure_collection(services)

@@ -2,8 +2,9 @@
 
 Input is an API Gateway (REST, Lambda proxy) event; output is a proxy response
 (``statusCode``, ``headers``, ``body`` as a JSON string). The Lambda handlers in
-``lambda_src/`` and the local HTTP server (``core.api_server``) both call ``handle_event``,
-so both worlds answer byte-for-byte the same way.
+``lambda_src/``, the local HTTP server (``core.web.server``) and the app's in-process client
+(``core.web.client.local``) all call ``handle_route`` with the route they serve (``handle_event``
+derives it from the event's path), so both worlds answer byte-for-byte the same way.
 
 Bodies (HANDSON.md step 2-3), as a JSON object, a JSON string holding that object, or the
 course's single-quoted variant:
@@ -40,7 +41,7 @@ from core.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from core.images import decode_base64_image
+from core.images.codec import decode_base64_image
 from core.objects.port import check_key
 
 log = logging.getLogger(__name__)

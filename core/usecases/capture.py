@@ -5,7 +5,7 @@
 face with SearchFacesByImage (the course's call, MaxFaces=10, the configured threshold) and
 every other face by searching a crop around it, analyses all faces with DetectFaces ALL,
 decides the (simulated) door by the largest face, publishes the auth / analysis / door-open
-records through ``services.publisher`` and keeps a history record (``core.history``).
+records through ``services.publisher`` and keeps a history record (``core.usecases.history``).
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from core.errors import FaceGateError, NoFaceInImage
 from core.events import records
-from core.images import decode_image, encode_jpeg
-from core.people import ensure_collection
+from core.images.codec import decode_image, encode_jpeg
+from core.images.crop import face_crop
+from core.usecases.history import save_capture
+from core.usecases.people import ensure_collection
 
 SEARCH_MAX_FACES = 10  # the course's /search handler
 MAX_FACES_SEARCHED = 10  # faces beyond the 10 largest are boxed and analysed, not searched
-# A crop around a small face is upscaled so the face is at least this many pixels wide, which
-# is what the search-side detector needs without upsampling.
-MIN_SEARCH_FACE_SIDE = 120
 
 # Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
 # tell (the local engine has no model for glasses, beard, moustache, emotions).
@@ -104,24 +103,6 @@ def _iou(a: dict, b: dict) -> float:
     inter = iw * ih
     union = a["Width"] * a["Height"] + b["Width"] * b["Height"] - inter
     return inter / union if union > 0 else 0.0
-
-
-def face_crop(rgb: np.ndarray, box: dict, margin: float = 0.6, min_side: int = MIN_SEARCH_FACE_SIDE) -> bytes:
-    """JPEG of the face in ``box`` with ``margin`` (of the face size) around it, upscaled so the
-    face is at least ``min_side`` pixels wide."""
-    h, w = rgb.shape[:2]
-    fw, fh = box["Width"] * w, box["Height"] * h
-    left = int(max(0, box["Left"] * w - margin * fw))
-    top = int(max(0, box["Top"] * h - margin * fh))
-    right = int(min(w, box["Left"] * w + fw * (1 + margin)))
-    bottom = int(min(h, box["Top"] * h + fh * (1 + margin)))
-    img = Image.fromarray(rgb[top:bottom, left:right])
-    if fw < min_side:
-        scale = min_side / max(fw, 1.0)
-        img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.BICUBIC)
-    buf = io.BytesIO()
-    img.save(buf, format="JPEG", quality=92)
-    return buf.getvalue()
 
 
 def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
@@ -207,8 +188,6 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
     found (then nothing is stored or published). Publishing failures do not raise: they are
     in ``CaptureResult.publish_error``.
     """
-    from core.history import save_capture  # noqa: PLC0415 (history imports this module)
-
     s = services.settings
     when = (when or records.utc_now()).astimezone(UTC)
     decoded = decode_image(image)

@@ -4,7 +4,7 @@ Retention (the same in both worlds, through the ports):
 
 * a capture where someone was identified is kept ``retention_match_hours`` (default 7 days),
   one where nobody was ``retention_unknown_hours`` (default 8 hours) — photo, thumbnail
-  and history record together (``core.history.purge_expired``);
+  and history record together (``core.usecases.history.purge_expired``);
 * photos and thumbnails in the photos bucket that no history record explains (a device's
   upload for ``/search``, what a crash left between two writes) are treated as unknown
   captures and go after ``retention_unknown_hours``;
@@ -33,10 +33,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from core import history, people
-from core.access import require_admin
+from core.access.sessions import operator, require_admin
 from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
 from core.events.records import json_lines, parse_json_lines
+from core.usecases import history, people
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +173,17 @@ def forget_person(services, name: str) -> dict:
     }
 
 
+def delete_person(services, name: str) -> dict:
+    """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
+    and thumbnail, the captures in which they were identified or added by a correction, and the
+    auth and door log records naming them (``forget_person``). Returns counts;
+    raises ResourceNotFound, AdminRequired."""
+    require_admin()
+    people.get_person(services, name)
+    counts = forget_person(services, name)
+    return {k: counts[k] for k in ("faces", "objects", "captures", "log_records")}
+
+
 _PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
 _PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
 
@@ -217,8 +228,6 @@ class Purger:
         return self
 
     def _loop(self) -> None:
-        from core.access import operator
-
         while True:
             try:
                 with operator(self.services.settings, "purge"):

@@ -13,8 +13,9 @@ stored enrolment photo under the new name, then deletes the old faces and photos
 re-indexing over a separate id->name registry because the name must stay what
 SearchFacesByImage returns: the course's Web API, auth logs and IoT rules all carry it.
 
-Every write (``enrol_person``, ``rename_person``, ``delete_face``, ``delete_person``) and every
-read of people's names and photos is one function here that calls ``core.access.require_admin``
+Every write (``enrol_person``, ``rename_person``, ``delete_face``; deleting a whole person is
+``core.usecases.retention.delete_person``, which also forgets them in the logs) and every
+read of people's names and photos is one function here that calls ``core.access.sessions.require_admin``
 first: a viewer gets ``AdminRequired`` however the function is reached.
 """
 
@@ -26,7 +27,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from core.access import require_admin
+from core.access.sessions import require_admin
 from core.errors import (
     CollectionNotFound,
     FaceGateError,
@@ -37,7 +38,7 @@ from core.errors import (
     ResourceAlreadyExists,
     ResourceNotFound,
 )
-from core.images import decode_image, encode_jpeg
+from core.images.codec import decode_image, encode_jpeg
 
 PREFIX = "people/"
 # Rekognition's ExternalImageId alphabet. Spaces become underscores (``Taro Yamada`` ->
@@ -309,19 +310,6 @@ def delete_face(services, person: str, face_id: str) -> bool:
             else:
                 _delete_enrolment_objects(services, person, enrolment.enrolment_id)
     return face_id in resp.get("DeletedFaces", [])
-
-
-def delete_person(services, name: str) -> dict:
-    """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
-    and thumbnail, the captures in which they were identified or added by a correction, and the
-    auth and door log records naming them (``core.retention.forget_person``). Returns counts;
-    raises ResourceNotFound, AdminRequired."""
-    require_admin()
-    get_person(services, name)
-    from core.retention import forget_person  # noqa: PLC0415 (retention imports people)
-
-    counts = forget_person(services, name)
-    return {k: counts[k] for k in ("faces", "objects", "captures", "log_records")}
 
 
 def rename_person(services, old: str, new: str) -> Person:

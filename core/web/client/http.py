@@ -6,8 +6,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
-from core.apiclient.port import FaceApi
 from core.errors import ConfigError, ServiceUnavailable
+from core.web.client.port import FaceApi
 
 
 class HttpFaceApi(FaceApi):

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core.errors import InvalidParameter, ResourceNotFound
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 KEY_NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 

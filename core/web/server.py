@@ -1,4 +1,4 @@
-"""The local stand-in for API Gateway: HTTP in, the same proxy event as AWS, ``core.webapi`` out.
+"""The local stand-in for API Gateway: HTTP in, the same proxy event as AWS, ``core.web.routes`` out.
 
 What API Gateway does before the Lambda runs is done here too, with its answers:
 unknown route or method -> 403 ``{"message": "Missing Authentication Token"}``; missing or
@@ -22,10 +22,10 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from core import webapi
-from core.apikeys import ApiKeyStore
 from core.errors import InvalidParameter, ServiceUnavailable
-from core.ratelimit import RateLimiter
+from core.web import routes
+from core.web.apikeys import ApiKeyStore
+from core.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ApiServer(ThreadingHTTPServer):
 
     @property
     def limiter(self) -> RateLimiter:
-        """API Gateway's usage-plan throttle, per key (core.ratelimit); built on first use
+        """API Gateway's usage-plan throttle, per key (core.web.ratelimit); built on first use
         because a prefork worker gets its services after the fork. Each worker process
         counts on its own, so the limit is per key per worker."""
         with self._limiter_lock:
@@ -94,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.flush_headers()
 
     def _gateway_answer(self, status: int, message: str, request_id: str) -> None:
-        self._send(webapi.api_gateway_response(status, message, request_id))
+        self._send(routes.api_gateway_response(status, message, request_id))
         if self._linger is not False:
             self._discard_unread(self._linger)
             self._linger = False
@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         request_id = str(uuid.uuid4())
         parts = urlsplit(self.path)
-        route = webapi.route_of(parts.path)
+        route = routes.route_of(parts.path)
         method = self.command.upper()
         if route is None or method not in ("POST", "OPTIONS"):
             self._drain_small_body()
@@ -123,7 +123,7 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         event = self._event(route, parts, method, body, request_id, key_info)
-        self._send(webapi.handle_route(route, event, self.server.services))
+        self._send(routes.handle_route(route, event, self.server.services))
 
     def _content_length(self) -> int | None:
         raw = self.headers.get("Content-Length")
@@ -169,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._gateway_answer(411, "Length Required", request_id)
             self._discard_unread(None)
             return None
-        if n > webapi.MAX_BODY_BYTES:
+        if n > routes.MAX_BODY_BYTES:
             self.close_connection = True  # do not parse 6 MB+ just to refuse it
             self._gateway_answer(413, "Request Too Long", request_id)
             self._discard_unread(n)
@@ -223,7 +223,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("API server error")
             self.close_connection = True
             try:
-                self._send(webapi.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
+                self._send(routes.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
             except Exception:  # noqa: BLE001
                 pass
 
@@ -247,7 +247,7 @@ def serve_api(settings, host: str | None = None, port: int | None = None, servic
     port; ``server.url`` says where it listens. Builds services from ``settings`` unless given.
     Raises ServiceUnavailable when the address cannot be bound (e.g. the port is taken)."""
     if services is None:
-        from core.services import build_services
+        from core.bootstrap import build_services
 
         services = build_services(settings)
     elif services is _NOT_YET:
@@ -269,7 +269,7 @@ def run_api(settings, host: str | None = None, port: int | None = None, workers:
     the address cannot be bound, InvalidParameter for ``workers`` outside 1-16."""
     if not isinstance(workers, int) or not 1 <= workers <= 16:
         raise InvalidParameter("workers must be from 1 to 16")
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     server = serve_api(settings, host, port, services=_NOT_YET)
     if on_ready:

@@ -1,8 +1,8 @@
 """The aws world's adapters, built from settings that ``python -m core deploy up`` wrote
 (bucket and table names, region, IoT endpoint, API URL).
 
-Only ``core.services.build_services`` calls ``build_aws_services``. Every client uses the
-standard credential chain and botocore's standard retry mode (``core.aws_clients``).
+Only ``core.bootstrap.build_services`` calls ``build_aws_services``. Every client uses the
+standard credential chain and botocore's standard retry mode (``core.aws.clients``).
 The IoT Core publisher is built on first publish, so that the Web API's Lambda functions
 (which need only faces and objects, and ship without awscrt) never import it or connect.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from core.aws_clients import aws_client, aws_errors
+from core.aws.clients import aws_client, aws_errors
+from core.bootstrap.services import Services
 from core.config import Settings
 from core.events.aws import build_aws_event_store
 from core.events.port import EventPublisher
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
-from core.services import Services
 
 log = logging.getLogger(__name__)
 

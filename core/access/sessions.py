@@ -3,8 +3,8 @@
 Two roles. A **viewer** (anyone who can open the app) may use the camera page. An **admin**
 may also enrol, rename and delete people, correct matches, change settings and see other
 people's captures. The check is ``require_admin()``, called by the core functions that do
-those things (``core.people``, ``core.history``, ``core.config.save_user_settings``,
-``core.retention``) — not only by hiding buttons — so a page that calls them without an
+those things (``core.usecases.people``, ``core.usecases.history``, ``core.config.save_user_settings``,
+``core.usecases.retention``) — not only by hiding buttons — so a page that calls them without an
 admin session gets ``AdminRequired`` whatever its widgets look like.
 
 Who is acting is carried in a context variable: the router runs every page inside
@@ -29,35 +29,30 @@ per client (exponential back-off after 5) and overall.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import contextvars
 import dataclasses
-import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.errors import AccessDenied, InvalidParameter, Throttled
-from core.storage import FILE_MODE, atomic_write_bytes, ensure_dir
+from core.access.passwords import check_password, hash_password, verify_password
+from core.errors import AccessDenied, Throttled
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
 VIEWER, ADMIN = "viewer", "admin"
 MAX_SESSION_S = 12 * 3600
-MIN_PASSWORD_CHARS = 10
-MAX_PASSWORD_CHARS = 1024  # hashing megabytes on request would be a denial of service
 FREE_FAILURES = 5  # per client before the back-off starts
 MAX_BACKOFF_S = 900
 GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before everyone waits
 GLOBAL_WINDOW_S = 600
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
 
 class AdminRequired(AccessDenied):
@@ -66,66 +61,6 @@ class AdminRequired(AccessDenied):
 
 class AdminPasswordNotSet(AccessDenied):
     """No admin password exists yet: first-run setup is needed."""
-
-
-# --- password hashes --------------------------------------------------------------------
-def _argon2():
-    try:
-        from argon2 import PasswordHasher  # noqa: PLC0415 (optional dependency)
-    except ImportError:
-        return None
-    return PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    """A self-describing hash of ``password`` (argon2id if available, else scrypt).
-    Raises InvalidParameter for a password that is too short or too long."""
-    _check_password(password)
-    hasher = _argon2()
-    if hasher is not None:
-        return hasher.hash(password)
-    salt = os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """True when ``password`` matches ``stored`` (a hash from ``hash_password``). Never raises
-    for a wrong or malformed input: a broken hash simply matches nothing."""
-    if not isinstance(password, str) or not password or len(password) > MAX_PASSWORD_CHARS or not stored:
-        return False
-    if stored.startswith("$argon2"):
-        hasher = _argon2()
-        if hasher is None:
-            log.error("the admin password hash is argon2 but argon2-cffi is not installed")
-            return False
-        try:
-            return bool(hasher.verify(stored, password))
-        except Exception:  # noqa: BLE001 - argon2 raises VerifyMismatchError, InvalidHash, ...
-            return False
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            password.encode(),
-            salt=base64.b64decode(salt),
-            n=int(n),
-            r=int(r),
-            p=int(p),
-            dklen=len(base64.b64decode(digest)),
-        )
-        return hmac.compare_digest(got, base64.b64decode(digest))
-    except (ValueError, TypeError):
-        return False
-
-
-def _check_password(password) -> None:
-    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidParameter(f"the admin password needs at least {MIN_PASSWORD_CHARS} characters")
-    if len(password) > MAX_PASSWORD_CHARS:
-        raise InvalidParameter(f"the admin password may have at most {MAX_PASSWORD_CHARS} characters")
 
 
 # --- sessions ---------------------------------------------------------------------------
@@ -280,7 +215,7 @@ class AccessControl:
                 raise AccessDenied("the setup code is not right")
         else:
             require_admin(session)
-        _check_password(new_password)
+        check_password(new_password)
         with self._lock:
             generation = int(self._read().get("generation") or 0) + 1
             self._write(
@@ -434,35 +369,3 @@ def require_admin(session: Session | None = None) -> Session:
 def operator(settings, who: str = "cli"):
     """Context manager: act as the operator (see ``AccessControl.operator_session``)."""
     return acting_as(access_control(settings).operator_session(who))
-
-
-def owner_only_problems(data_dir: Path) -> list[str]:
-    """Files and folders under ``data_dir`` that someone other than the owner can read, write or
-    enter (local biometric data must be owner-only). Returns their paths; empty is good."""
-    bad = []
-    root = Path(data_dir)
-    if not root.exists():
-        return bad
-    for path in [root, *root.rglob("*")]:
-        try:
-            st = path.lstat()
-        except OSError:
-            continue
-        if path.is_symlink():
-            continue
-        if st.st_mode & 0o077:
-            bad.append(str(path))
-    return bad
-
-
-def make_owner_only(data_dir: Path) -> int:
-    """chmod every file under ``data_dir`` to owner-only (0600 files, 0700 folders). Returns
-    how many were changed."""
-    changed = 0
-    for raw in owner_only_problems(data_dir):
-        path = Path(raw)
-        mode = 0o700 if path.is_dir() else FILE_MODE
-        with contextlib.suppress(OSError):
-            os.chmod(path, mode)
-            changed += 1
-    return changed
