@@ -63,8 +63,8 @@ def endpoint(tmp_path_factory):
     from core.awsapi.app import build_endpoint
     from core.awsapi.credentials import CredentialStore
     from core.awsapi.server import ServerThread
-    from core.config import load_settings
     from core.bootstrap import build_services
+    from core.config import load_settings
 
     data_dir = tmp_path_factory.mktemp("awsapi") / "data"
     env = endpoint_env(data_dir)
