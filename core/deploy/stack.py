@@ -48,7 +48,10 @@ OUTPUT_SETTINGS = {
     "TopicPrefix": "topic_prefix",
     "ApiUrl": "api_url",
     "QuickSightDashboardId": "quicksight_dashboards",
+    "GlueDatabase": "glue_database",
+    "AthenaWorkGroup": "athena_workgroup",
 }
+CODE_KEY = "lambda/facegate.zip"  # one key, versioned: see deploy/artifacts.yaml
 # A stack in one of these never finished its first creation: it can only be deleted.
 NEVER_CREATED = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED")
 # CloudFormation's rule for stack names, kept short enough that every name derived from it
@@ -246,30 +249,36 @@ class Deployer:
         return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 
     # ------------------------------------------------------------------ up
-    def upload_code(self, bucket: str) -> str:
-        """Build the Lambda zip and upload it unless that exact build is there; return its key."""
+    def upload_code(self, bucket: str) -> tuple[str, str]:
+        """Build the Lambda zip and upload it as a new version of ``CODE_KEY`` unless the
+        current version is that exact build (its SHA-256 is in the object's metadata).
+        Returns ``(key, version id)``; the functions run that version."""
         with tempfile.TemporaryDirectory(prefix="facegate-lambda-") as tmp:
             requirements = package.LAMBDA_REQUIREMENTS if self.options.vendor else None
             path, digest = package.build_lambda_zip(Path(tmp), requirements=requirements)
-            key = f"lambda/{digest}.zip"
             s3 = self.client("s3")
             try:
                 with aws_errors():
-                    s3.head_object(Bucket=bucket, Key=key)
-                return key
+                    head = s3.head_object(Bucket=bucket, Key=CODE_KEY)
+                if head.get("Metadata", {}).get("sha256") == digest and head.get("VersionId"):
+                    return CODE_KEY, head["VersionId"]
             except ResourceNotFound:
                 pass
             try:
                 with aws_errors():
-                    s3.upload_file(str(path), bucket, key)
+                    s3.upload_file(str(path), bucket, CODE_KEY, ExtraArgs={"Metadata": {"sha256": digest}})
             except boto3.exceptions.S3UploadFailedError as exc:  # boto3's transfer wraps the ClientError
                 cause = exc.__cause__ or exc.__context__
                 if isinstance(cause, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
                     raise domain_error(cause) from exc
                 raise DeployFailed(f"could not upload the Lambda code to {bucket}: {exc}") from exc
-        return key
+            with aws_errors():
+                head = s3.head_object(Bucket=bucket, Key=CODE_KEY)
+        if head.get("Metadata", {}).get("sha256") != digest or not head.get("VersionId"):
+            raise DeployFailed(f"{bucket}/{CODE_KEY} is not the build just uploaded (is the bucket versioned?)")
+        return CODE_KEY, head["VersionId"]
 
-    def main_parameters(self, existing: dict | None, code_bucket: str, code_key: str) -> dict:
+    def main_parameters(self, existing: dict | None, code_bucket: str, code: tuple[str, str]) -> dict:
         """The main stack's parameters. An existing stack keeps its collection and Glue
         database (a new id would replace the collection and lose every enrolled face); a new
         one derives them from its name. ``--parameter`` overrides win."""
@@ -277,7 +286,8 @@ class Deployer:
         names = derived_names(self.options.stack_name)
         return {
             "LambdaCodeBucket": code_bucket,
-            "LambdaCodeKey": code_key,
+            "LambdaCodeKey": code[0],
+            "LambdaCodeVersion": code[1],
             "CollectionId": current.get("CollectionId") or names["CollectionId"],
             "GlueDatabaseName": current.get("GlueDatabaseName") or names["GlueDatabaseName"],
             "DeviceId": self.settings.device_id,
@@ -312,10 +322,10 @@ class Deployer:
             account = self.client("sts").get_caller_identity()["Account"]
         artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
         bucket = self.outputs(artifacts)["ArtifactsBucket"]
-        code_key = self.upload_code(bucket)
+        code = self.upload_code(bucket)
         existing = self._settle(name)
         usable = existing if existing and existing["StackStatus"] not in NEVER_CREATED else None
-        params = self.main_parameters(usable, bucket, code_key)
+        params = self.main_parameters(usable, bucket, code)
         old_thing = self.outputs(usable).get("ThingName")
         previous_device = {p["ParameterKey"]: p["ParameterValue"] for p in (usable or {}).get("Parameters", [])}.get(
             "DeviceId"
@@ -353,7 +363,7 @@ class Deployer:
             "device_certificate": str(creds.cert_file),
             "client_id": creds.client_id,
             "app_config": str(self.secrets_file),
-            "lambda_code": code_key,
+            "lambda_code": f"{code[0]}?versionId={code[1]}",
         }
 
     # ------------------------------------------------------------------ status

@@ -1064,12 +1064,13 @@ class _Function(_Type):
 
     def _code(self, cf, props):
         code = props["Code"]
+        version = {"VersionId": code["S3ObjectVersion"]} if code.get("S3ObjectVersion") else {}
         try:  # Lambda reads the zip when the function is created (moto does not check)
-            cf.aws("s3").head_object(Bucket=code["S3Bucket"], Key=code["S3Key"])
+            cf.aws("s3").head_object(Bucket=code["S3Bucket"], Key=code["S3Key"], **version)
         except Exception as exc:  # noqa: BLE001
             raise AwsError(
                 "InvalidParameterValueException",
-                f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Key: {code['S3Key']}",
+                f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Key: {code['S3Key']} {version}",
             ) from exc
         return code
 
@@ -1084,7 +1085,7 @@ class _Function(_Type):
         lam = cf.aws("lambda")
         if props["Code"] != old.props["Code"]:
             code = self._code(cf, props)
-            lam.update_function_code(FunctionName=old.physical, S3Bucket=code["S3Bucket"], S3Key=code["S3Key"])
+            lam.update_function_code(FunctionName=old.physical, **{k: v for k, v in code.items()})
         config = {k: props[k] for k in self.KEYS if k in props and k != "Architectures"}
         lam.update_function_configuration(FunctionName=old.physical, Role=props["Role"], **config)
 

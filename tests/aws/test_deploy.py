@@ -144,7 +144,16 @@ def test_up_status_down(account):
     out = account.cf._find(STACK).outputs
     s3 = account.session.client("s3", region_name=REGION)
     bucket = account.cf._find(artifacts_stack_name(STACK)).outputs["ArtifactsBucket"]
-    assert s3.head_object(Bucket=bucket, Key=summary["lambda_code"])["ContentLength"] > 1000
+    key, version = summary["lambda_code"].split("?versionId=")
+    head = s3.head_object(Bucket=bucket, Key=key, VersionId=version)
+    assert head["ContentLength"] > 1000 and len(head["Metadata"]["sha256"]) == 64
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    code_rules = [r for r in rules if key.startswith(r["Filter"]["Prefix"])]
+    assert code_rules and not [r for r in code_rules if "Expiration" in r]
+    functions = account.session.client("lambda", region_name=REGION)
+    assert functions.get_function(FunctionName=f"{STACK}-search")["Configuration"]["Handler"] == (
+        "lambda_src.search.handler"
+    )
     api_key = account.session.client("apigateway", region_name=REGION).get_api_key(
         apiKey=out["ApiKeyId"], includeValue=True
     )
@@ -160,6 +169,7 @@ def test_up_status_down(account):
     )
     assert app.mqtt_endpoint.endswith(f"-ats.iot.{REGION}.amazonaws.com")
     assert app.collection == out["CollectionId"] == STACK
+    assert (app.glue_database, app.athena_workgroup) == (out["GlueDatabase"], out["AthenaWorkGroup"])
 
     status = account.deployer().status()
     assert status["main"]["status"] == "CREATE_COMPLETE" and status["artifacts"]["status"] == "CREATE_COMPLETE"
@@ -206,3 +216,45 @@ def test_down_asks_before_deleting_anything(deploy_settings, capsys, monkeypatch
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["deploy", "down"]) == 2
     assert "--yes" in capsys.readouterr().err
+
+
+def test_the_athena_reader_queries_the_stacks_own_database(deploy_settings):
+    """Not a hard-coded `facegate`: what `deploy up` wrote, else the template's own default."""
+    import dataclasses
+
+    from core.events.aws import build_aws_event_store
+
+    written = dataclasses.replace(deploy_settings, glue_database="facegate_dev", athena_workgroup="facegate-dev-logs")
+    reader = build_aws_event_store(written, use_athena=True).athena
+    assert (reader.database, reader.workgroup) == ("facegate_dev", "facegate-dev-logs")
+    fallback = dataclasses.replace(deploy_settings, stack_name="FaceGate-Dev")
+    reader = build_aws_event_store(fallback, use_athena=True).athena
+    assert (reader.database, reader.workgroup) == ("facegate_dev", "FaceGate-Dev-logs")
+
+
+def test_a_new_build_is_a_new_version_and_the_previous_one_stays_for_rollbacks(account, monkeypatch):
+    first = account.deployer().up()["lambda_code"]
+    real = package.build_lambda_zip
+
+    def changed(out_dir, **kwargs):
+        (out_dir / "extra").mkdir()
+        path, _ = real(out_dir / "extra", **kwargs)
+        data = path.read_bytes() + b"\0"  # a different build (zip readers ignore trailing bytes)
+        path.write_bytes(data)
+        import hashlib
+
+        return path, hashlib.sha256(data).hexdigest()
+
+    monkeypatch.setattr(package, "build_lambda_zip", changed)
+    second = account.deployer().up()["lambda_code"]
+    key, old_version = first.split("?versionId=")
+    new_version = second.split("?versionId=")[1]
+    assert new_version != old_version
+    params = {p: v for p, v in account.cf._find(STACK).params.items()}
+    assert params["LambdaCodeVersion"] == new_version
+    s3 = account.session.client("s3", region_name=REGION)
+    bucket = account.cf._find(artifacts_stack_name(STACK)).outputs["ArtifactsBucket"]
+    versions = {v["VersionId"]: v["IsLatest"] for v in s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]}
+    assert versions == {old_version: False, new_version: True}
+    account.deployer().down()
+    assert account.left() == {}
