@@ -60,9 +60,8 @@ def scene(paths: list[Path], size: tuple[int, int], face_px: int) -> bytes:
     return jpeg(canvas)
 
 
-def accuracy(faces_root: Path) -> None:
+def accuracy(faces_root: Path, e: eng.FaceEngine) -> None:
     people = {p.name: sorted(p.glob("*.png")) for p in sorted((faces_root / "labelled").iterdir())}
-    e = eng.get_engine()
     vec = {}
     for person, paths in people.items():
         for p in paths:
@@ -115,79 +114,87 @@ def accuracy(faces_root: Path) -> None:
     )
 
 
-def latency(faces_root: Path, runs: int) -> None:
-    e = eng.get_engine()
+def parity(faces_root: Path, engine: eng.FaceEngine, reference: eng.FaceEngine) -> float:
+    """Max L2 between the ONNX and dlib descriptors over every face of the shared images."""
+    paths = sorted(faces_root.glob("labelled/*/*.png")) + sorted(faces_root.glob("emotions/*.jpg"))
+    paths += sorted(faces_root.glob("groups/*.jpg"))
+    gaps = []
+    for p in paths:
+        work = engine.work_image(decode_image(p.read_bytes()))
+        found = engine.detect(work, thorough=True)
+        if found:
+            gaps += list(np.linalg.norm(engine.descriptors(work, found) - reference.descriptors(work, found), axis=1))
+    worst = float(max(gaps)) if gaps else float("nan")
+    print(
+        f"parity ONNX vs dlib over {len(gaps)} faces of {len(paths)} shared images: "
+        f"max L2 {worst:.2e}, median {float(np.median(gaps)):.2e} (must be < 1e-3)"
+    )
+    return worst
+
+
+def latency(faces_root: Path, runs: int, engines: dict[str, eng.FaceEngine]) -> dict:
+    """Per-stage latency for each engine, runs interleaved so both see the same machine load.
+    Returns {(case, engine name): {stage: [seconds]}}."""
     people = sorted((faces_root / "labelled").iterdir())
     one = [sorted(people[0].glob("*.png"))[0]]
     six = [sorted(p.glob("*.png"))[1] for p in people] + [sorted(people[0].glob("*.png"))[2]]
-    tmp = Path(tempfile.mkdtemp())
-    faces = LocalFaceCollections(tmp)
-    faces.create_collection(CollectionId="bench")
-    for p in people:
-        faces.index_faces(
-            CollectionId="bench", Image={"Bytes": sorted(p.glob("*.png"))[0].read_bytes()}, ExternalImageId=p.name
-        )
-    m = faces.store.matrix("bench")
+    collections = {}
+    for name, e in engines.items():
+        faces = LocalFaceCollections(Path(tempfile.mkdtemp()), engine=e)
+        faces.create_collection(CollectionId="bench")
+        for p in people:
+            faces.index_faces(
+                CollectionId="bench", Image={"Bytes": sorted(p.glob("*.png"))[0].read_bytes()}, ExternalImageId=p.name
+            )
+        collections[name] = faces
     cases = [
         ("1 face", one, (640, 480), 200),
         ("1 face", one, (1280, 720), 300),
         ("6 faces", six, (640, 480), 150),
         ("6 faces", six, (1280, 720), 200),
     ]
+    results: dict = {}
+    names = list(engines)
     for label, paths, size, px in cases:
         data = scene(paths, size, px)
-        t = {k: [] for k in ("decode", "detect", "align", "embed", "search", "total", "api")}
-        found = 0
+        case = f"{label} @{size[0]}x{size[1]}"
+        t = {n: {k: [] for k in ("decode", "detect", "align", "embed", "search", "total", "api")} for n in names}
+        found = {}
         for _ in range(runs):
-            t0 = time.perf_counter()
-            img = decode_image(data)
-            work = e.work_image(img)
-            t1 = time.perf_counter()
-            st: dict = {}
-            fs = e.detect(work, thorough=len(paths) > 1, timings=st)
-            t2 = time.perf_counter()
-            vecs = [e.descriptor(work, f) for f in fs]
-            t3 = time.perf_counter()
-            for v in vecs:
-                nearest(m, v, 10)
-            t4 = time.perf_counter()
-            found = len(fs)
-            t["decode"].append(t1 - t0)
-            t["detect"].append(st.get("detect", 0.0))
-            t["align"].append(st.get("align", 0.0))
-            t["embed"].append(t3 - t2)
-            t["search"].append(t4 - t3)
-            t["total"].append(t4 - t0)
-            a0 = time.perf_counter()
-            faces.search_faces_by_image(CollectionId="bench", Image={"Bytes": data})
-            t["api"].append(time.perf_counter() - a0)
-        print(f"{label} @{size[0]}x{size[1]} ({found} found, {runs} runs):")
-        for k, v in t.items():
-            name = {"total": "all faces end to end", "api": "SearchFacesByImage (largest face)"}.get(k, k)
-            print(f"  {name:34s} {stats(v)}")
-    # Baseline in the same run: what a face_recognition-style call does (full resolution,
-    # HOG upsampled once, every face embedded).
-    data = scene(one, (640, 480), 200)
-    base = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        rgb = decode_image(data).rgb
-        rects = e._detector(rgb, 1)
-        for r in rects:
-            e._encoder.compute_face_descriptor(rgb, e._sp5(rgb, r), 0)
-        base.append(time.perf_counter() - t0)
-    ours = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        faces.search_faces_by_image(CollectionId="bench", Image={"Bytes": data})
-        ours.append(time.perf_counter() - t0)
-    print(
-        f"baseline (upsample 1, full res) 1 face @640x480: {stats(base)}; "
-        f"ours/baseline = {statistics.median(ours) / statistics.median(base):.2f}"
-    )
+            for n in names:
+                e, faces = engines[n], collections[n]
+                m = faces.store.matrix("bench")
+                t0 = time.perf_counter()
+                work = e.work_image(decode_image(data))
+                t1 = time.perf_counter()
+                st: dict = {}
+                fs = e.detect(work, thorough=len(paths) > 1, timings=st)
+                t2 = time.perf_counter()
+                vecs = e.descriptors(work, fs)
+                t3 = time.perf_counter()
+                for v in vecs:
+                    nearest(m, v, 10)
+                t4 = time.perf_counter()
+                found[n] = len(fs)
+                for k, v in (("decode", t1 - t0), ("embed", t3 - t2), ("search", t4 - t3), ("total", t4 - t0)):
+                    t[n][k].append(v)
+                t[n]["detect"].append(st.get("detect", 0.0))
+                t[n]["align"].append(st.get("align", 0.0))
+                a0 = time.perf_counter()
+                faces.search_faces_by_image(CollectionId="bench", Image={"Bytes": data})
+                t[n]["api"].append(time.perf_counter() - a0)
+        print(f"{case} ({found[names[0]]} found, {runs} runs each, p50 ms; '{names[1]}' is the same-run baseline):")
+        for k in t[names[0]]:
+            label_k = {"total": "all faces end to end", "api": "SearchFacesByImage (largest face)"}.get(k, k)
+            a, b = statistics.median(t[names[0]][k]), statistics.median(t[names[1]][k])
+            ratio = a / b if b else 0.0
+            print(f"  {label_k:34s} {names[0]} {a * 1000:7.1f}   {names[1]} {b * 1000:7.1f}   ratio {ratio:5.2f}")
+        for n in names:
+            results[(case, n)] = t[n]
+    return results
 
 
-def search_scale(sizes: list[int], runs: int) -> None:
+def search_scale(sizes: list[int], runs: int) -> list:
     rng = np.random.default_rng(1)
     print("1:N search over synthetic 128-d vectors (top 10):")
     for n in sizes:
@@ -209,6 +216,7 @@ def search_scale(sizes: list[int], runs: int) -> None:
             f"   speed-up x{statistics.median(naive) / statistics.median(ours):.1f}   RSS peak {rss_mb():.0f} MB"
         )
         del vectors, m
+    return []
 
 
 def store_load(n: int) -> None:
@@ -249,18 +257,43 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer runs, no 1M search")
     args = ap.parse_args()
     runs = 5 if args.quick else 20
+    cache = Path(tempfile.mkdtemp()) / "models"
     t0 = time.perf_counter()
-    eng.get_engine()
-    print(f"model load: {time.perf_counter() - t0:.2f} s; RSS after load {rss_mb():.0f} MB")
+    eng.FaceEngine(cache_dir=cache)  # first use: converts dlib's .dat to ONNX
+    t1 = time.perf_counter()
+    ours = eng.FaceEngine(cache_dir=cache)
+    t2 = time.perf_counter()
+    print(
+        f"model load: first use (ONNX conversion) {t1 - t0:.2f} s, cached {t2 - t1:.2f} s "
+        f"({ours.descriptor_status}); RSS {rss_mb():.0f} MB"
+    )
+    baseline = eng.FaceEngine(cache_dir=None)
+    print(f"same-run baseline: {baseline.descriptor_status}")
+    rows: list[tuple[str, float, float, str]] = []
     if (FACES / "labelled").is_dir():
-        accuracy(FACES)
-        latency(FACES, runs)
-        print(f"peak RSS while serving (engine + one collection): {rss_mb():.0f} MB")
+        gap = parity(FACES, ours, baseline)
+        accuracy(FACES, ours)
+        lat = latency(FACES, runs, {"onnx": ours, "dlib": baseline})
+        for case, stage, title, target in (
+            ("1 face @640x480", "api", "1 face @640x480 SearchFacesByImage end to end", "<= 35 ms"),
+            ("6 faces @640x480", "total", "6 faces @640x480 all faces end to end", "<= 120 ms"),
+        ):
+            a = statistics.median(lat[(case, "onnx")][stage]) * 1000
+            b = statistics.median(lat[(case, "dlib")][stage]) * 1000
+            emb = statistics.median(lat[(case, "onnx")]["embed"]) * 1000
+            rows.append((title, a, b, f"{target}; embed {emb:.1f} ms"))
+        print(f"peak RSS while serving (two engines + collections): {rss_mb():.0f} MB")
     else:
-        print(f"SKIPPED accuracy and latency: {FACES} not found")
-    search_scale([1_000, 10_000, 100_000] + ([] if args.quick else [1_000_000]), runs)
+        gap = float("nan")
+        print(f"SKIPPED parity, accuracy and latency: {FACES} not found")
+    rows += search_scale([1_000, 10_000, 100_000] + ([] if args.quick else [1_000_000]), runs)
     store_load(20_000 if args.quick else 100_000)
     print(f"peak RSS of the whole benchmark (1M synthetic vectors included): {rss_mb():.0f} MB")
+    print()
+    print("issue 15 figures (p50; baseline = same run, dlib descriptor / exact float32 search):")
+    for title, a, b, note in rows:
+        print(f"  {title:52s} {a:8.2f} ms   baseline {b:8.2f} ms   ratio {a / b:5.2f}   ({note})")
+    print(f"  {'descriptor parity, max L2 ONNX vs dlib':52s} {gap:.2e}   (< 1e-3)")
 
 
 if __name__ == "__main__":

@@ -30,9 +30,11 @@ def component_health(services) -> list[ComponentHealth]:
     def faces():
         try:
             n = services.faces.describe_collection(CollectionId=s.collection)["FaceCount"]
-            return f"{s.collection}: {n} faces"
+            line = f"{s.collection}: {n} faces"
         except CollectionNotFound:
-            return f"{s.collection}: not created yet (first enrolment creates it)"
+            line = f"{s.collection}: not created yet (first enrolment creates it)"
+        engine = services.faces.engine_status()
+        return line if engine is None else f"{line}; {engine}"
 
     def objects():
         services.objects.list_objects(s.photos_bucket, "history/")

