@@ -101,16 +101,18 @@ def cached_model_path(dat_path: Path, cache_dir: Path) -> Path:
     return Path(cache_dir) / f"dlib_resnet-{digest}-c{dlib_net.CONVERTER_VERSION}.onnx"
 
 
-def build_onnx(dat_path: Path, target: Path, reference: DlibDescriptor) -> None:
-    """Convert dlib's .dat to ONNX at ``target`` (atomically) with the probe vector beside it.
-    Raises DlibFormatError / ImportError / RuntimeError when that cannot be done faithfully."""
+def build_onnx(dat_path: Path, target: Path, reference: DlibDescriptor) -> OnnxDescriptor:
+    """Convert dlib's .dat to ONNX at ``target`` (atomically) with the probe vector beside it;
+    returns the loaded descriptor. Raises DlibFormatError / ImportError / RuntimeError when
+    that cannot be done faithfully."""
     _loss, entries = dlib_net.read_network(Path(dat_path).read_bytes())
     model = dlib_net.to_onnx(
         dlib_net.bind(dlib_net.face_resnet(), entries), (CHIP_SIZE, CHIP_SIZE), "dlib_resnet", True
     )
     data = model.SerializeToString()
     expected = reference.describe([probe_chip()])[0]
-    got = OnnxDescriptor(data).describe([probe_chip()])[0]
+    built = OnnxDescriptor(data)
+    got = built.describe([probe_chip()])[0]
     gap = float(np.linalg.norm(got - expected))
     if not gap < PARITY_TOLERANCE:
         raise RuntimeError(f"converted net differs from dlib by {gap:.2e} on the probe chip")
@@ -122,6 +124,7 @@ def build_onnx(dat_path: Path, target: Path, reference: DlibDescriptor) -> None:
         tmp = path.with_name(path.name + f".tmp{os.getpid()}")
         tmp.write_bytes(payload)
         os.replace(tmp, path)
+    return built
 
 
 def _load_checked(path: Path) -> OnnxDescriptor:
@@ -144,9 +147,10 @@ def load_descriptor(dat_path: Path, cache_dir: Path | None, prefer_onnx: bool = 
     reason = ""
     for attempt in ("cached", "rebuilt"):
         try:
+            status = f"onnxruntime ({target.name}, {INTRA_OP_THREADS} threads)"
             if attempt == "rebuilt" or not target.exists():
-                build_onnx(dat_path, target, DlibDescriptor(dat_path))
-            return _load_checked(target), f"onnxruntime ({target.name}, {INTRA_OP_THREADS} threads)"
+                return build_onnx(dat_path, target, DlibDescriptor(dat_path)), status
+            return _load_checked(target), status
         except Exception as exc:  # noqa: BLE001 - any failure means: use dlib, say why
             reason = f"{type(exc).__name__}: {exc}"
             if isinstance(exc, ImportError):

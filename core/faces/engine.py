@@ -30,6 +30,8 @@ WORK_MAX_SIDE = 1600
 # (Rekognition's documented minimum) at 4x the cost, so we only do it on small images.
 DETECT_MAX_SIDE = 1024
 UPSAMPLE_BELOW_SIDE = 800
+# Border added on each side (fraction of the long side) when HOG found nothing.
+PAD_FRACTION = 0.3
 
 
 def _package_dir(name: str) -> Path | None:
@@ -114,20 +116,14 @@ class FaceEngine:
         return WorkImage(np.ascontiguousarray(rgb), rgb.shape[1], rgb.shape[0])
 
     # --- detection ------------------------------------------------------------------
-    def detect(self, work: WorkImage, thorough: bool = True, timings: dict | None = None) -> list[FoundFace]:
-        """Faces, largest first. ``thorough`` upsamples small images to find ~40 px faces;
-        otherwise that is only done when nothing was found at the plain scale. ``timings``,
-        when given, accumulates seconds spent in "detect" and "align" (for the benchmark)."""
+    def _hog(self, rgb: np.ndarray, thorough: bool) -> list[tuple[float, float, float, float, float]]:
+        """(left, top, right, bottom, score) in ``rgb`` pixels, from HOG on at most 1024 px."""
         import cv2
 
-        started = time.perf_counter()
-        scale = min(1.0, DETECT_MAX_SIDE / max(work.width, work.height))
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(w, h))
         small = (
-            work.rgb
-            if scale == 1.0
-            else cv2.resize(
-                work.rgb, (round(work.width * scale), round(work.height * scale)), interpolation=cv2.INTER_AREA
-            )
+            rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         small_side = max(small.shape[:2])
         upsample = 1 if (thorough and small_side <= UPSAMPLE_BELOW_SIDE) else 0
@@ -135,21 +131,58 @@ class FaceEngine:
             rects, scores, _ = self._detector.run(small, upsample, 0.0)
             if not rects and upsample == 0 and small_side <= UPSAMPLE_BELOW_SIDE:
                 rects, scores, _ = self._detector.run(small, 1, 0.0)
+        return [
+            (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale, float(s))
+            for r, s in zip(rects, scores)
+        ]
+
+    def detect(self, work: WorkImage, thorough: bool = True, timings: dict | None = None) -> list[FoundFace]:
+        """Faces, largest first. ``thorough`` upsamples small images to find ~40 px faces;
+        otherwise that is only done when nothing was found at the plain scale. When nothing is
+        found at all, HOG runs again on the image with a border (grey, then edge-replicated):
+        a face cut by the frame (a selfie held close, chin or forehead outside) has no complete
+        HOG window otherwise (docs/faces.md has the recall table). ``timings``, when given,
+        accumulates seconds spent in "detect" and "align" (for the benchmark)."""
+        import cv2
+
+        started = time.perf_counter()
+        source, offset = work.rgb, 0
+        found = self._hog(work.rgb, thorough)
+        if not found:
+            pad = int(PAD_FRACTION * max(work.width, work.height))
+            for border in (cv2.BORDER_CONSTANT, cv2.BORDER_REPLICATE):
+                padded = cv2.copyMakeBorder(work.rgb, pad, pad, pad, pad, border, value=(128, 128, 128))
+                found = self._hog(padded, thorough)
+                if found:
+                    source, offset = padded, pad
+                    break
         detected = time.perf_counter()
+        dlib = self._dlib
         faces = []
-        for rect, score in zip(rects, scores):
-            left = max(0, int(rect.left() / scale))
-            top = max(0, int(rect.top() / scale))
-            right = min(work.width, int(rect.right() / scale))
-            bottom = min(work.height, int(rect.bottom() / scale))
+        for l_, t_, r_, b_, score in found:
+            left, top = max(0, int(l_) - offset), max(0, int(t_) - offset)
+            right, bottom = min(work.width, int(r_) - offset), min(work.height, int(b_) - offset)
             if right - left < 8 or bottom - top < 8:
                 continue
-            full_rect = self._dlib.rectangle(left, top, right, bottom)
+            # Without a border the shapes run on the box clipped to the image (as collections
+            # indexed so far did); with one, on the whole box in the bordered image.
+            rect = (
+                dlib.rectangle(left, top, right, bottom)
+                if not offset
+                else dlib.rectangle(int(l_), int(t_), int(r_), int(b_))
+            )
             with self._shape_lock:
-                shape5 = self._sp5(work.rgb, full_rect)
-                shape68 = self._sp68(work.rgb, full_rect)
-            pts = np.array([(p.x, p.y) for p in shape68.parts()], dtype=np.float64)
-            faces.append(FoundFace(left, top, right, bottom, float(score), shape5, pts))
+                shape5 = self._sp5(source, rect)
+                shape68 = self._sp68(source, rect)
+            pts = np.array([(p.x - offset, p.y - offset) for p in shape68.parts()], dtype=np.float64)
+            if offset:  # back to work-image pixels (points may lie outside it)
+                shape5 = dlib.full_object_detection(
+                    dlib.rectangle(
+                        rect.left() - offset, rect.top() - offset, rect.right() - offset, rect.bottom() - offset
+                    ),
+                    [dlib.point(p.x - offset, p.y - offset) for p in shape5.parts()],
+                )
+            faces.append(FoundFace(left, top, right, bottom, score, shape5, pts))
         faces.sort(key=lambda f: f.area, reverse=True)
         if timings is not None:
             timings["detect"] = timings.get("detect", 0.0) + detected - started

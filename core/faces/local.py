@@ -21,7 +21,8 @@ from core.errors import InvalidParameter, NoFaceInImage
 from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
-from core.faces.store import FaceStore, StoredFace, nearest
+from core.faces.search import nearest
+from core.faces.store import FaceStore, StoredFace
 from core.images import decode_image, image_bytes
 
 SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
@@ -168,7 +169,10 @@ class LocalFaceCollections(FaceCollections):
 
     def _matches(self, collection_id, probe, max_faces, threshold, exclude: str | None = None) -> list[dict]:
         m = self.store.matrix(collection_id)
-        hits = nearest(m, probe, max_faces + (1 if exclude else 0))
+        # Faces below the threshold are dropped below, so the search need not rank them
+        # (the margin covers the rounding of Similarity to 5 decimals).
+        radius = distance_for_similarity(threshold) + 1e-3 if threshold > 0 else None
+        hits = nearest(m, probe, max_faces + (1 if exclude else 0), radius)
         hits = [(fid, d) for fid, d in hits if fid != exclude][:max_faces]
         wanted = [(fid, similarity_from_distance(d)) for fid, d in hits]
         wanted = [(fid, s) for fid, s in wanted if s >= threshold]
