@@ -30,7 +30,7 @@ from core.faces.local import (  # noqa: E402
     similarity_from_distance,
 )
 from core.faces.search import SearchMatrix, nearest  # noqa: E402
-from core.images import decode_image  # noqa: E402
+from core.images.codec import decode_image  # noqa: E402
 
 
 def rss_mb() -> float:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.images import DecodedImage
+from core.images.codec import DecodedImage
 
 MODEL_VERSION = "facegate-dlib-resnet-v1"
 DESCRIPTOR_SIZE = 128

@@ -20,7 +20,7 @@ import numpy as np
 
 from core.errors import CollectionNotFound, ResourceAlreadyExists
 from core.faces.search import SearchMatrix
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 POOL_SIZE = 8  # idle connections kept; more are opened under load and closed after
 

@@ -34,7 +34,7 @@ def onnx_descriptor(dat_path, tmp_path_factory) -> desc.OnnxDescriptor:
 
 def _chips_of(paths: list[Path]) -> list[np.ndarray]:
     from core.faces.engine import FaceEngine
-    from core.images import decode_image
+    from core.images.codec import decode_image
 
     engine = FaceEngine(cache_dir=None)  # detection and chips only
     chips = []
@@ -123,7 +123,7 @@ def test_truncated_or_foreign_files_are_refused(dat_path):
 
 def test_engine_batches_every_face_of_a_photo(faces_dir, tmp_path):
     from core.faces.engine import FaceEngine
-    from core.images import decode_image
+    from core.images.codec import decode_image
 
     engine = FaceEngine(cache_dir=tmp_path)
     assert engine.descriptor_runtime == "onnxruntime", engine.descriptor_status
