@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-from core.aws_clients import aws_errors
+from core.aws.clients import aws_errors
 from core.config import Settings
 from core.deploy import state
 from core.errors import DeployFailed, ResourceNotFound

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3.exceptions
 import botocore.exceptions
 
-from core.aws_clients import aws_client, aws_errors, domain_error
+from core.aws.clients import aws_client, aws_errors, domain_error
 from core.config import Settings
 from core.deploy import package, state
 from core.deploy.device import DETACH_TIMEOUT_SECONDS, DeviceIdentity

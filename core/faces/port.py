@@ -69,8 +69,13 @@ class FaceCollections(abc.ABC):
 
     # --- beyond Rekognition: what FaceGate's people page needs, the same in both worlds ---
     def scrub_deleted(self) -> None:
-        """Make earlier deletions final on the storage medium (core.retention calls it after
+        """Make earlier deletions final on the storage medium (core.usecases.retention calls it after
         forgetting a person). Rekognition deletes for good itself, so by default nothing."""
+        return None
+
+    def engine_status(self) -> str | None:
+        """One line about the local face engine (which runtime runs the descriptor and, on a
+        fallback, why) once it has loaded; None where there is no such engine (Rekognition)."""
         return None
 
     def faces_by_external_id(self, collection_id: str) -> dict[str, list[dict]]:

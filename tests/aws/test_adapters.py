@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from core import errors
-from core.aws_clients import RETRY_ATTEMPTS, aws_client, domain_error
+from core.aws.clients import RETRY_ATTEMPTS, aws_client, domain_error
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
 from tests.aws.conftest import REGION, make_bucket
@@ -219,7 +219,7 @@ def _worst_case_seconds(config) -> float:
 
 
 def test_inside_lambda_every_call_gives_up_before_api_gateway(aws_env, monkeypatch):
-    from core.aws_clients import API_GATEWAY_TIMEOUT_SECONDS, client_config
+    from core.aws.clients import API_GATEWAY_TIMEOUT_SECONDS, client_config
 
     assert _worst_case_seconds(client_config(env={})) > API_GATEWAY_TIMEOUT_SECONDS  # why a second profile exists
     inside = client_config(env={"AWS_LAMBDA_FUNCTION_NAME": "facegate-search"})
