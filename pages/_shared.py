@@ -22,6 +22,20 @@ i18n.register(
             "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
             "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
         ),
+        "error.wrong_setup_code": (
+            "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
+            "内容をそのまま入力してください。",
+            "That setup code is not right. Enter the contents of the file admin-setup-code (in the data folder) "
+            "on this computer.",
+        ),
+        "error.wrong_password": (
+            "パスワードが違います。",
+            "Wrong password.",
+        ),
+        "error.password_rejected": (
+            "パスワードは {low} 文字以上 {high} 文字以下にしてください。",
+            "The password needs {low} to {high} characters.",
+        ),
         "common.not_available": ("取得できません", "not available"),
         "common.unknown_person": ("人物を特定できませんでした", "Could not identify the person"),
         "common.unknown_short": ("不明", "unknown"),
@@ -153,10 +167,21 @@ def tr(key: str, /, **values) -> str:
 
 
 def error_text(exc: BaseException) -> str:
+    """The user's sentence for ``exc``: the few errors whose code is shared with others but
+    whose fix differs (which secret was wrong, why a name or password was refused) have their
+    own text; every other domain error is mapped by its code (core.app.i18n)."""
+    from core.access.passwords import PasswordRejected
+    from core.access.sessions import WrongPassword, WrongSetupCode
     from core.usecases.people import InvalidPersonName
 
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
+    if isinstance(exc, WrongSetupCode):
+        return tr("error.wrong_setup_code")
+    if isinstance(exc, WrongPassword):
+        return tr("error.wrong_password")
+    if isinstance(exc, PasswordRejected):
+        return tr("error.password_rejected", low=exc.low, high=exc.high)
     return i18n.error_message(exc, lang())
 
 

@@ -126,16 +126,17 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
 
 
 @contextlib.contextmanager
-def phone_browser(video: Path, user_data: Path, locale: str = "ja-JP"):
-    """A chromium page at 390x844 whose camera plays ``video``."""
+def phone_browser(video: Path | None, user_data: Path, locale: str = "ja-JP"):
+    """A chromium page at 390x844 whose camera plays ``video`` (Chromium's test pattern when None)."""
     from playwright.sync_api import sync_playwright
 
+    camera = [f"--use-file-for-fake-video-capture={video}"] if video else []
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             str(user_data),
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={video}"],
+            args=[*CHROMIUM_FLAGS, *camera],
             viewport=PHONE,
             device_scale_factor=2,
             is_mobile=True,
