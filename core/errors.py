@@ -40,6 +40,13 @@ class NoFaceInImage(InvalidParameter):
     code = "InvalidParameterException"
 
 
+class InvalidS3Object(InvalidParameter):
+    """An ``S3Object`` image (or the Web API's ``bucket_name``/``file_name``) names an object
+    that cannot be read: no such bucket or key. Rekognition's InvalidS3ObjectException."""
+
+    code = "InvalidS3ObjectException"
+
+
 class ResourceNotFound(FaceGateError):
     code = "ResourceNotFoundException"
 

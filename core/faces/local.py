@@ -22,7 +22,7 @@ from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
 from core.faces.store import FaceStore, StoredFace, nearest
-from core.images.codec import decode_image, image_bytes
+from core.images.codec import decode_image, image_bytes, image_limit
 
 SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
 SIMILARITY_SCALE = 0.0623
@@ -83,7 +83,7 @@ class LocalFaceCollections(FaceCollections):
 
     # --- helpers ---------------------------------------------------------------------
     def _work(self, image: dict) -> eng.WorkImage:
-        return self.engine.work_image(decode_image(image_bytes(image, self.objects)))
+        return self.engine.work_image(decode_image(image_bytes(image, self.objects), max_bytes=image_limit(image)))
 
     def _arn(self, collection_id: str) -> str:
         return f"aws:rekognition:{self.region}:000000000000:collection/{collection_id}"

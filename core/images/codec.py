@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from core.errors import ImageTooLarge, InvalidImageFormat, InvalidParameter
+from core.errors import ImageTooLarge, InvalidImageFormat, InvalidParameter, InvalidS3Object, ResourceNotFound
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Rekognition's limit for image bytes
+MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024  # Rekognition's limit for an image it reads from S3
 MAX_PIXELS = 40_000_000  # ~ a 48 MP phone photo; beyond it decoding alone costs >120 MB
 MIN_SIDE = 16
 FORMATS = ("JPEG", "PNG")
@@ -90,7 +91,8 @@ def _to_rgb(img: Image.Image) -> Image.Image:
 
 
 def image_bytes(image: dict, objects=None) -> bytes:
-    """Resolve a Rekognition ``Image`` argument (``Bytes`` or ``S3Object``) to bytes."""
+    """Resolve a Rekognition ``Image`` argument (``Bytes`` or ``S3Object``) to bytes. Raises
+    InvalidParameter for a malformed argument, InvalidS3Object when the object is not there."""
     if not isinstance(image, dict):
         raise InvalidParameter("Image must be {'Bytes': ...} or {'S3Object': {...}}")
     if "Bytes" in image:
@@ -99,8 +101,27 @@ def image_bytes(image: dict, objects=None) -> bytes:
     if isinstance(s3, dict) and s3.get("Bucket") and s3.get("Name"):
         if objects is None:
             raise InvalidParameter("S3Object images need an object store")
-        return objects.get_object(s3["Bucket"], s3["Name"])
+        try:
+            path = getattr(objects, "object_path", None)  # the local store: refuse a huge file before reading it
+            if path is not None and path(s3["Bucket"], s3["Name"]).stat().st_size > MAX_S3_IMAGE_BYTES:
+                raise ImageTooLarge(
+                    f"the S3 object is over Rekognition's {MAX_S3_IMAGE_BYTES} byte limit for S3 images"
+                )
+            return objects.get_object(s3["Bucket"], s3["Name"])
+        except (ResourceNotFound, InvalidParameter, FileNotFoundError, NotADirectoryError):
+            raise InvalidS3Object(
+                f"Unable to get object metadata from S3: no object {s3['Name']!r} in bucket {s3['Bucket']!r}"
+            ) from None
     raise InvalidParameter("Image must be {'Bytes': ...} or {'S3Object': {'Bucket', 'Name'}}")
+
+
+def image_limit(image) -> int:
+    """Rekognition's byte limit for this ``Image`` argument: 15 MB read from S3, else 5 MB."""
+    return (
+        MAX_S3_IMAGE_BYTES
+        if isinstance(image, dict) and "S3Object" in image and "Bytes" not in image
+        else MAX_IMAGE_BYTES
+    )
 
 
 def decode_base64_image(text: str) -> bytes:

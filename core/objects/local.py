@@ -29,6 +29,12 @@ class LocalObjectStore(ObjectStore):
             raise InvalidParameter(f"invalid object key: {key!r}")
         return path
 
+    def object_path(self, bucket: str, key: str) -> Path:
+        """Where ``bucket/key`` lives on disk (the same checks as every other method).
+        Raises InvalidParameter for a bad bucket name or key. For writers that stream
+        (core.awsapi's S3): write a ``.tmp-*`` file beside it and rename it into place."""
+        return self._path(bucket, key)
+
     def put_object(self, bucket, key, data, content_type="application/octet-stream"):
         atomic_write_bytes(self._path(bucket, key), bytes(data))
 

@@ -29,7 +29,7 @@ SEARCH_MAX_FACES = 10  # the course's /search handler
 MAX_FACES_SEARCHED = 10  # faces beyond the 10 largest are boxed and analysed, not searched
 
 # Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
-# tell (the local engine has no model for glasses, beard, moustache, emotions).
+# tell (shown as "not available", never as "no").
 ATTRIBUTES = (
     "AgeRange",
     "Gender",
@@ -41,6 +41,8 @@ ATTRIBUTES = (
     "Sunglasses",
     "Beard",
     "Mustache",
+    "FaceOccluded",
+    "EyeDirection",
 )
 
 
@@ -263,7 +265,8 @@ def draw_faces(
 def attribute_rows(detail: dict) -> list[tuple[str, object, float | None]]:
     """``(attribute, value, confidence)`` for the result card, in ATTRIBUTES order. ``value`` is
     None when the engine did not give the attribute (show "not available", never False);
-    AgeRange is ``(low, high)``, Emotions the top emotion's Type, flags are bools."""
+    AgeRange is ``(low, high)``, Emotions the top emotion's Type, EyeDirection ``(yaw, pitch)``
+    in degrees, flags are bools."""
     rows = []
     for name in ATTRIBUTES:
         v = detail.get(name)
@@ -274,6 +277,8 @@ def attribute_rows(detail: dict) -> list[tuple[str, object, float | None]]:
         elif name == "Emotions":
             top = max(v, key=lambda e: e.get("Confidence", 0))
             rows.append((name, top.get("Type"), top.get("Confidence")))
+        elif name == "EyeDirection":
+            rows.append((name, (v.get("Yaw"), v.get("Pitch")), v.get("Confidence")))
         else:
             rows.append((name, v.get("Value"), v.get("Confidence")))
     return rows
