@@ -19,6 +19,7 @@ from pages._shared import (
     preload_chart_library,
     show_error,
     tr,
+    translate_camera_widgets,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -108,7 +109,12 @@ st.set_page_config(page_title="FaceGate", page_icon="🚪", layout="centered")
 # Phones: bigger tap targets, no horizontal scroll from wide content.
 st.html("""<style>
   .stButton button, .stDownloadButton button, [data-testid="stCameraInputButton"] { min-height: 3rem; }
-  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; max-width: 46rem; }
+  [data-testid="stMainBlockContainer"] { padding: 4rem 1rem 2rem; max-width: 46rem; }
+  /* A phone: the camera's shutter and the verdict must fit one 390x844 screen. */
+  @media (max-width: 640px) {
+    h1 { font-size: 1.75rem !important; padding: 0.25rem 0 !important; }
+    .st-key-page_links a { padding: 0.3rem 0.5rem; }
+  }
   [data-testid="stImage"] img { max-width: 100%; height: auto; }
   /* Our own page links: Streamlit folds its navigation into the sidebar on a phone. */
   .st-key-page_links a { padding: 0.4rem 0.6rem; border: 1px solid rgba(128,128,128,.35); border-radius: .5rem; }
@@ -194,6 +200,8 @@ navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
 with sessions.acting_as(session):
     navigation.run()
+# Scripts last: each sits in a 1 px box, which at the top would push the page down.
+translate_camera_widgets()
 write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):
     preload_chart_library()  # only an admin can open the chart pages
