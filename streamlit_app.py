@@ -70,6 +70,14 @@ i18n.register(
             "{collection}: まだありません（最初の登録で作られます）",
             "{collection}: not created yet (the first enrolment creates it)",
         ),
+        "health.say.faces_count_engine": (
+            "{collection}: 顔 {n} 件 · 顔エンジン `{engine}`",
+            "{collection}: {n} face(s) · face engine `{engine}`",
+        ),
+        "health.say.faces_none_engine": (
+            "{collection}: まだありません（最初の登録で作られます） · 顔エンジン `{engine}`",
+            "{collection}: not created yet (the first enrolment creates it) · face engine `{engine}`",
+        ),
         "health.say.objects_ok": ("{photos}, {faces}", "{photos}, {faces}"),
         "health.say.publisher_connected": (
             "{endpoint} に接続中 · 未送信 {outbox} 件",

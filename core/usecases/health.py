@@ -54,9 +54,13 @@ def component_health(services) -> list[ComponentHealth]:
     def faces():
         try:
             n = services.faces.describe_collection(CollectionId=s.collection)["FaceCount"]
-            return "faces_count", f"{s.collection}: {n} faces", {"collection": s.collection, "n": n}
+            say, line, values = "faces_count", f"{s.collection}: {n} faces", {"collection": s.collection, "n": n}
         except CollectionNotFound:
-            return "faces_none", f"{s.collection}: not created yet", {"collection": s.collection}
+            say, line, values = "faces_none", f"{s.collection}: not created yet", {"collection": s.collection}
+        engine = services.faces.engine_status()  # which runtime the local engine uses (technical)
+        if engine is None:
+            return say, line, values
+        return f"{say}_engine", f"{line}; {engine}", {**values, "engine": engine}
 
     def objects():
         services.objects.list_objects(s.photos_bucket, "history/")
