@@ -21,7 +21,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -345,11 +345,6 @@ def main() -> None:
     print_accuracy(measure())
     if not args.no_cost:
         measure_costs(args.repeat)
-
-
-def replace_measured(m: attr.Measured, r: dict) -> attr.Measured:
-    """The Measured a bench result supports (used to print the line to paste into code)."""
-    return replace(m, said_true=tuple(r["said_true"]), said_false=tuple(r["said_false"]))
 
 
 if __name__ == "__main__":

@@ -111,8 +111,8 @@ class Measured:
         return {"Value": value, "Confidence": round(50.0 + (self.rate(value) - 50.0) * nearness, 3)}
 
 
-# How often each estimator was right (bench/attributes.py prints these lines; docs/faces.md
-# explains the samples). Labelled faces: 43 faces of ../shared/data/faces labelled by a person
+# How often each estimator was right, leave-one-out (bench/attributes.py re-measures these counts;
+# docs/faces.md explains the samples). Labelled faces: 43 faces of ../shared/data/faces labelled by a person
 # (tests/faces/attribute_labels.json); synthetic: the same faces with dark lenses or a mask
 # painted on, which is why those two stay capped.
 SMILE = Measured(0.42, 0.04, said_true=(17, 18), said_false=(14, 16))  # 34 faces, 19 smiling
