@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine: `make run` and `make test`.
+# `make check` is what CI runs: lint, format check, type check, import rules, then every test.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run run-https test bench lint fmt clean venv
+.PHONY: run run-https test bench lint fmt format-check typecheck imports check clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +44,24 @@ bench: $(DEV_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
+format-check: $(DEV_STAMP)
+	$(BIN)/ruff format --check .
+
+# mypy over core/ (configured in pyproject.toml)
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy
+
+# The import rules (pyproject.toml [tool.importlinter]); tests/test_import_rules.py runs them too.
+imports: $(DEV_STAMP)
+	$(BIN)/lint-imports --no-logo
+
+# Format, then fix what ruff can fix.
 fmt: $(DEV_STAMP)
+	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Everything CI gates on; the quick checks first so a lint slip fails in seconds, not minutes.
+check: lint format-check typecheck imports test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,7 +1,7 @@
-"""What every page shares: the cached services, the current language, error display.
+"""What every page shares: the services, the current language, error display.
 
-The only place the app builds ``Services`` (through ``st.cache_resource``), so every page and
-session shares one face engine per process.
+Pages get ``Services`` only through ``get_services`` (the process's shared instance), so every
+page and session shares one face engine per process.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import streamlit as st
 
 from core.app import i18n
-from core.bootstrap import Services, build_services
+from core.bootstrap import Services, shared_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
 
@@ -54,12 +54,16 @@ i18n.register(
 
 
 def through_router() -> None:
-    """Make sure this page runs inside ``streamlit_app.py`` (the chrome, the navigation).
+    """Make sure this page runs inside ``streamlit_app.py`` (the chrome, the navigation, the
+    caller's session). Every page calls this first (tests/app/test_pages_structure.py checks).
 
-    Streamlit decides once per process whether ``pages/`` is a legacy multipage folder; until the
-    router has called ``st.navigation`` it is, so a first request that deep-links (``/people``
-    right after start-up) would run the page bare. Then we switch that mode off and rerun, which
-    goes through the router."""
+    Why: the layout keeps pages in ``pages/``, the folder name Streamlit's legacy multipage mode
+    looks for. Streamlit ignores that folder once any session has run ``st.navigation``
+    (documented), but decides per process before the router has run, so a first request that
+    deep-links (``/people`` right after start-up, or an AppTest ``switch_page``) runs the page
+    bare. There is no public switch for it (Streamlit's advice is to rename the folder), so the
+    flag ``st.navigation`` itself sets is set here, in this one place, and the run starts over
+    through the router."""
     try:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:  # a future Streamlit without the legacy mode
@@ -69,49 +73,15 @@ def through_router() -> None:
         st.rerun()
 
 
-def _close(services: Services) -> None:
-    services.close()  # e.g. the MQTT connection of services built for settings since changed
-
-
-@st.cache_resource(max_entries=2, show_spinner=False, on_release=_close)
-def _build_services(settings: Settings) -> Services:
-    services = build_services(settings)
-    # Load the local face models now, not on the first photo (the property loads them).
-    getattr(services.faces, "engine", None)
-    # Load the analytics copy of the events in the background, not on the first chart.
-    warm = getattr(services.events, "warm_columnar", None)
-    if warm is not None:
-        warm()
-    return services
-
-
 def get_settings() -> Settings:
     """Current settings (re-read each run so the settings page takes effect). Raises ConfigError."""
     return load_settings()
 
 
 def get_services() -> Services:
-    """The services for the current settings, built once per process per settings."""
-    return _build_services(get_settings())
-
-
-def warm_up() -> None:
-    """Do a new app process's slow first-page work before any browser asks (``python -m core app
-    run`` calls this beside the server's start-up): the imports the chart pages need, the
-    services (face models loaded, analytics copy loading in the background). Measured on these 2
-    cores with a million events: the analytics page's first render in a new process fell from
-    about 3 s to the warm figure (bench/analytics.py)."""
-    import duckdb  # noqa: F401 - imported for its import time
-    import plotly.graph_objects  # noqa: F401
-    import plotly.io  # noqa: F401
-
-    import core.analytics.figures  # noqa: F401
-    import core.analytics.queries  # noqa: F401
-
-    try:
-        get_services()
-    except FaceGateError:
-        pass  # the page will show the reason to the user
+    """The services for the current settings, built once per process per settings and shared
+    with the app's start-up warm-up (``core.bootstrap.shared_services``)."""
+    return shared_services(get_settings())
 
 
 _PRELOAD_JS = """<script>

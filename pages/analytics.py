@@ -13,8 +13,9 @@ import streamlit as st
 from core.analytics import figures, queries
 from core.app import i18n
 from core.errors import FaceGateError
-from pages._shared import get_services, get_settings, lang, show_error, tr
+from pages._shared import get_services, get_settings, lang, show_error, through_router, tr
 
+through_router()
 i18n.register(
     {
         "analytics.title": ("分析", "Analytics"),

@@ -50,7 +50,8 @@ def _naive_utc(when: datetime) -> datetime:
 
 def _where(kind: str, f: AnalyticsFilter) -> tuple[str, list]:
     """SQL condition and parameters applying ``f`` to a view of ``kind``."""
-    parts, args = ["TRUE"], []
+    parts: list[str] = ["TRUE"]
+    args: list[object] = []
     if f.since:
         parts.append("ts >= ?")
         args.append(_naive_utc(f.since))

@@ -20,7 +20,7 @@ def register(strings: dict[str, tuple[str, str]]) -> None:
         old = _STRINGS.get(key)
         if old is not None and old != tuple(pair):
             raise ValueError(f"i18n key {key!r} registered twice with different text")
-        _STRINGS[key] = tuple(pair)
+        _STRINGS[key] = (pair[0], pair[1])
 
 
 def t(key: str, lang: str = "ja", **values) -> str:

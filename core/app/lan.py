@@ -78,7 +78,7 @@ def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> 
             pass  # unreadable or foreign: make a new one
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FaceGate local app")])
-    alt = []
+    alt: list[x509.GeneralName] = []
     for h in hosts:
         try:
             alt.append(x509.IPAddress(ipaddress.ip_address(h)))

@@ -25,6 +25,8 @@ from core.awsapi.iotdata import BrokerRelay, IotDataApi
 from core.awsapi.rekognition import RekognitionApi
 from core.awsapi.s3 import S3Api
 from core.awsapi.s3store import S3Store
+from core.bootstrap.services import Services
+from core.config import Settings
 
 log = logging.getLogger("facegate.awsapi")
 
@@ -55,7 +57,7 @@ def classify(req: AwsRequest) -> tuple[str, str]:
 class AwsEndpoint:
     """ASGI app serving S3, Rekognition and IoT Data on ``services`` (a local world)."""
 
-    def __init__(self, settings, services, relay: BrokerRelay | None = None):
+    def __init__(self, settings: Settings, services: Services, relay: BrokerRelay | None = None):
         self.settings = settings
         self.services = services
         self.credentials = CredentialStore(settings.data_dir)
@@ -158,7 +160,7 @@ class AwsEndpoint:
         return response
 
 
-def build_endpoint(settings, services=None) -> AwsEndpoint:
+def build_endpoint(settings: Settings, services: Services | None = None) -> AwsEndpoint:
     """The endpoint on the local world of ``settings`` (services built when not given; the
     endpoint never publishes events itself, so they are built with the direct publisher)."""
     if settings.backend != "local":

@@ -123,7 +123,7 @@ def auth_error(protocol: str, failure, access_key_id: str = "") -> AwsError:
         status, code, text, fields = table.get(reason, (403, "AccessDenied", "Access Denied", {}))
         return AwsError(code, text, status, **fields)
     forbidden = protocol == "rest-json"  # IoT's data plane: 403 ForbiddenException for all of them
-    table = {
+    answers: dict[str, tuple[int, str, str]] = {
         "missing": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
         "malformed": (400, "IncompleteSignatureException", message),
         "unsupported": (400, "IncompleteSignatureException", message),
@@ -143,7 +143,7 @@ def auth_error(protocol: str, failure, access_key_id: str = "") -> AwsError:
             f"Credential should be scoped to correct service. {message}",
         ),
     }
-    status, code, text = table.get(reason, (400, "InvalidSignatureException", message or _BAD_SIG))
+    status, code, text = answers.get(reason, (400, "InvalidSignatureException", message or _BAD_SIG))
     if forbidden:
         return AwsError("ForbiddenException", text, 403)
     return AwsError(code, text, status)

@@ -116,7 +116,9 @@ class _Link:
         reason = getattr(connack, "reason_code", None) if connack is not None else None
         self.refused = reason is not None and int(reason) != 0
         self.failure = (
-            f"reason code {int(reason)}" if self.refused else str(getattr(data, "exception", "") or "unreachable")
+            f"reason code {int(reason)}"
+            if reason is not None and self.refused
+            else str(getattr(data, "exception", "") or "unreachable")
         )
 
     def publish(self, topic: str, payload: bytes, retain: bool, message_id: str) -> int:
@@ -234,7 +236,7 @@ class IotDataApi:
         retain = (req.arg("retain", "false") or "false").lower() == "true"
         if not policy.may_publish(req.role):
             raise AwsError("ForbiddenException", "These credentials may not publish", 403)
-        identity = req.principal.name
+        identity = req.principal.name if req.principal else ""  # authenticate() set it
         await run_in_threadpool(self.relay.publish, identity, topic, body, retain)
         return Response(
             json.dumps({"message": "OK", "traceId": req.request_id}),

@@ -28,6 +28,7 @@ from starlette.responses import Response
 from core.awsapi import policy
 from core.awsapi.errors import AwsError
 from core.awsapi.http import AwsRequest
+from core.bootstrap.services import Services
 from core.errors import FaceGateError
 from core.faces.port import FaceCollections
 
@@ -116,7 +117,7 @@ def _images(params: dict) -> list[dict]:
 
 
 class RekognitionApi:
-    def __init__(self, services):
+    def __init__(self, services: Services):
         self.services = services
         self._hinted: set[str] = set()
 

@@ -45,9 +45,6 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def uvicorn_config(app, tls: tuple[Path, Path] | None = None) -> uvicorn.Config:
-    kwargs = {}
-    if tls is not None:
-        kwargs = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])}
     return uvicorn.Config(
         app,
         log_level="warning",
@@ -59,7 +56,8 @@ def uvicorn_config(app, tls: tuple[Path, Path] | None = None) -> uvicorn.Config:
         timeout_graceful_shutdown=GRACEFUL_STOP_S,
         server_header=False,
         date_header=True,
-        **kwargs,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
 
 

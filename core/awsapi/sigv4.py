@@ -408,6 +408,7 @@ class ChunkedDecoder:
         if not self.signed:
             return
         v = self.verified
+        assert v is not None  # signed requests were verified before their body is read
         text = "\n".join(
             [
                 "AWS4-HMAC-SHA256-PAYLOAD",
@@ -495,6 +496,7 @@ class ChunkedDecoder:
             return
         sig = getattr(self, "_trailer_sig", "")
         v = self.verified
+        assert v is not None  # signed requests were verified before their body is read
         text = "\n".join(
             [
                 "AWS4-HMAC-SHA256-TRAILER",

@@ -12,13 +12,18 @@ from __future__ import annotations
 import logging
 import threading
 
+import boto3
+
 from core.aws.clients import aws_client, aws_errors
 from core.bootstrap.services import Services
 from core.config import Settings
 from core.events.aws import build_aws_event_store
-from core.events.port import EventPublisher
+from core.events.port import KINDS, EventPublisher, topic_for
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
+from core.quicksight import build_quicksight
+from core.telemetry.port import NoTelemetry
+from core.web.client.http import HttpFaceApi
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +59,14 @@ class LazyPublisher(EventPublisher):
 
     def publish_many(self, kind, payloads):
         return self._get().publish_many(kind, payloads)  # keeps the outbox's one durable write
+
+    accepts_any_topic = True  # what it builds is an MQTT publisher
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        return self._get().publish_raw(topic, data)
+
+    def wait_drained(self, timeout: float) -> bool:
+        return True if self._publisher is None else self._publisher.wait_drained(timeout)
 
     def status(self):
         if self._publisher is None:
@@ -92,13 +105,9 @@ def _iot_publisher_factory(settings: Settings, session):
     return build
 
 
-def build_aws_services(settings: Settings, session=None) -> Services:
+def build_aws_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     """Adapters for the aws world. ``session`` is a ``boto3.session.Session`` (tests pass one
     bound to moto); by default a new one from the standard chain. Raises ConfigError."""
-    import boto3
-
-    from core.quicksight import build_quicksight
-
     session = session or boto3.session.Session()
     return Services(
         settings=settings,
@@ -106,5 +115,9 @@ def build_aws_services(settings: Settings, session=None) -> Services:
         faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
         publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
         events=build_aws_event_store(settings, session=session),
+        # The deployed API with its key (a missing URL or key raises ConfigError on first use,
+        # so the app starts before `deploy up` has run).
+        api=HttpFaceApi(settings.api_url, settings.api_key),
+        telemetry=NoTelemetry([topic_for(kind, settings.topic_prefix) for kind in KINDS]),
         quicksight=build_quicksight(settings, session),
     )

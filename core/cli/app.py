@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.config import Settings, load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _settings():
-    from core.config import load_settings
-
+def _settings() -> Settings:
     return load_settings()
 
 
@@ -44,20 +44,23 @@ def _cert(_args) -> dict:
 
 def _run(args) -> int:
     """``streamlit run streamlit_app.py <options>`` in this process, after starting the app's
-    warm-up (pages._shared.warm_up) beside the server's own start-up, so that the first visitor
-    does not pay for imports, face models and the analytics copy."""
+    warm-up (``core.usecases.warmup``) beside the server's own start-up, so that the first
+    visitor does not pay for imports, face models and the analytics copy."""
     import logging
     import threading
 
     from streamlit.web import cli as streamlit_cli
 
+    from core.errors import FaceGateError
+    from core.usecases.warmup import warm_up
+
     def warm() -> None:
         # Outside a script run Streamlit warns about a missing ScriptRunContext; expected here.
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
-        from pages._shared import warm_up
-
         try:
-            warm_up()
+            warm_up(load_settings())
+        except FaceGateError:
+            pass  # the page will show the reason to the user
         except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first page
             logging.getLogger("facegate.app").exception("warm-up failed; the first page will do it")
 

@@ -21,7 +21,7 @@ def _run(args):
             seed=args.seed,
             utc_offset_minutes=None if args.utc_offset_hours is None else round(args.utc_offset_hours * 60),
         )
-        sealed = services.events.seal() if hasattr(services.events, "seal") else 0
+        sealed = services.events.seal()
         return {
             "stored": counts,
             "total": sum(counts.values()),

@@ -223,7 +223,10 @@ class Deployer:
                     raise
             else:
                 self._wait(name, "stack_update_complete")
-        return self._describe(name)
+        stack = self._describe(name)
+        if stack is None:
+            raise DeployFailed(f"stack {name} is not there after it was created or updated")
+        return stack
 
     def stack_resources(self, name: str) -> list[dict]:
         """``ListStackResources`` of ``name`` (works in every state, even without outputs);

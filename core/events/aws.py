@@ -148,7 +148,7 @@ class AwsEventStore(EventStore):
                 key = "DeviceID = :dev AND #d BETWEEN :lo AND :hi"  # inclusive; ``_frame`` drops == hi
             else:
                 key = " AND ".join(["DeviceID = :dev", *cond])
-            kwargs = {
+            kwargs: dict[str, object] = {
                 "TableName": self.sensor_table,
                 "KeyConditionExpression": key,
                 "ExpressionAttributeValues": values,
@@ -159,7 +159,7 @@ class AwsEventStore(EventStore):
                 kwargs["ScanIndexForward"] = False  # newest first, stop after ``limit``
             pages = self.dynamodb.get_paginator("query").paginate(**kwargs)
         else:
-            kwargs = {"TableName": self.sensor_table}
+            kwargs = {"TableName": self.sensor_table}  # the same dict type as above
             if cond:
                 kwargs.update(
                     FilterExpression=" AND ".join(cond),
@@ -167,7 +167,7 @@ class AwsEventStore(EventStore):
                     ExpressionAttributeNames=names,
                 )
             pages = self.dynamodb.get_paginator("scan").paginate(**kwargs)
-        out = []
+        out: list[dict] = []
         for page in pages:
             out.extend({k: des.deserialize(v) for k, v in item.items()} for item in page.get("Items", []))
             if device and limit and len(out) >= limit:
@@ -178,7 +178,7 @@ class AwsEventStore(EventStore):
         prefix, suffix = LOG_PREFIXES[kind]
         paginator = self.s3.get_paginator("list_objects_v2")
         slack = int(KEY_SLACK.total_seconds() * 1000)
-        keys = []
+        keys: list[str] = []
         if kind == "analysis":
             if lo is None or hi is None:
                 prefixes = [prefix]

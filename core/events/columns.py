@@ -145,7 +145,7 @@ def to_row(kind: str, record: dict) -> tuple:
     ts = parse_datetime_us(record.get("Datetime"))
     if ts is None and "Datetime" in record:
         extra["Datetime"] = record["Datetime"]
-    row = [ts]
+    row: list[object] = [ts]
     known = {"Datetime"}
     for field, _, typ in KIND_COLUMNS[kind]:
         known.add(field)

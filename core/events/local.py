@@ -20,6 +20,7 @@ import sqlite3
 import threading
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -27,6 +28,9 @@ from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
 from core.storage.files import ensure_dir
+
+if TYPE_CHECKING:
+    from core.events.columnar import ColumnarMirror
 
 
 def _schema() -> str:
@@ -72,8 +76,8 @@ class LocalEventStore(EventStore):
         con = self._conn()
         con.executescript(_schema())
         self.path.chmod(0o600)
-        self._columnar = None
-        self._columnar_id = None
+        self._columnar: ColumnarMirror | None = None
+        self._columnar_id: str | None = None
         self._columnar_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
@@ -221,4 +225,5 @@ class LocalEventStore(EventStore):
         """Write every complete segment of the journal to Parquet now (demo-data calls this
         after a bulk load so that the first page render does not). Returns segments written."""
         self.columnar().close()
+        assert self._columnar is not None  # columnar() made it
         return self._columnar.sealed_last_refresh

@@ -492,6 +492,7 @@ class AttributeEstimator:
         crop = np.ascontiguousarray(_square_crop(work.rgb, face, ADIENCE_MARGIN)[:, :, ::-1])  # nets: BGR
         blob = cv2.dnn.blobFromImage(crop, 1.0, (227, 227), _ADIENCE_MEAN, swapRB=False)
         with self._lock:
+            assert self._gender_net is not None and self._age_net is not None  # checked by the caller
             self._gender_net.setInput(blob)
             g = self._gender_net.forward()[0]
             self._age_net.setInput(blob)
@@ -538,15 +539,20 @@ class AttributeEstimator:
         if wants("SMILE"):
             detail["Smile"] = SMILE.answer(smile_ratio(pts))
         pixel_names = ("EYEGLASSES", "SUNGLASSES", "BEARD", "MUSTACHE", "FACE_OCCLUDED", "EYE_DIRECTION")
-        chip = face_chip(work, face) if any(wants(n) for n in pixel_names) else None
+        made = face_chip(work, face) if any(wants(n) for n in pixel_names) else None
+
+        def chip() -> FaceChip:
+            assert made is not None  # made above whenever a pixel attribute is wanted
+            return made
+
         if wants("EYEGLASSES"):
-            detail["Eyeglasses"] = EYEGLASSES.answer(glasses_score(chip))
+            detail["Eyeglasses"] = EYEGLASSES.answer(glasses_score(chip()))
         if wants("SUNGLASSES"):
-            detail["Sunglasses"] = SUNGLASSES.answer(sunglasses_score(chip))
+            detail["Sunglasses"] = SUNGLASSES.answer(sunglasses_score(chip()))
         if wants("BEARD"):
-            detail["Beard"] = BEARD.answer(beard_score(chip))
+            detail["Beard"] = BEARD.answer(beard_score(chip()))
         if wants("MUSTACHE"):
-            detail["Mustache"] = MUSTACHE.answer(mustache_score(chip))
+            detail["Mustache"] = MUSTACHE.answer(mustache_score(chip()))
         if wants("EYES_OPEN"):
             detail["EyesOpen"] = EYES_OPEN.answer(eye_aspect_ratio(pts))
         if wants("MOUTH_OPEN"):
@@ -554,9 +560,9 @@ class AttributeEstimator:
         if wants("EMOTIONS"):
             detail["Emotions"] = self.emotions(work, face)
         if wants("FACE_OCCLUDED"):
-            detail["FaceOccluded"] = FACE_OCCLUDED.answer(occlusion_score(chip))
+            detail["FaceOccluded"] = FACE_OCCLUDED.answer(occlusion_score(chip()))
         if wants("EYE_DIRECTION"):
-            yaw, pitch = eye_direction(chip)
+            yaw, pitch = eye_direction(chip())
             at_camera = abs(yaw) < EYE_AT_CAMERA_DEGREES and abs(pitch) < EYE_AT_CAMERA_DEGREES
             rate = _laplace(EYES_AT_CAMERA_RIGHT if at_camera else EYES_AVERTED_RIGHT)
             detail["EyeDirection"] = {"Yaw": yaw, "Pitch": pitch, "Confidence": round(rate, 3)}

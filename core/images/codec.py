@@ -49,14 +49,14 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
+            img: Image.Image = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
             if img.width * img.height > MAX_PIXELS:
                 raise ImageTooLarge(f"image is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS} pixels")
             if min(img.width, img.height) < MIN_SIDE:
                 raise InvalidImageFormat(
                     f"image is {img.width}x{img.height}; each side must be at least {MIN_SIDE} pixels"
                 )
-            fmt = img.format
+            fmt = img.format or ""
             img.load()  # truncated files fail here, not later
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)

@@ -24,7 +24,7 @@ def face_crop(rgb: np.ndarray, box: dict, margin: float = 0.6, min_side: int = M
     img = Image.fromarray(rgb[top:bottom, left:right])
     if fw < min_side:
         scale = min_side / max(fw, 1.0)
-        img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.BICUBIC)
+        img = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.Resampling.BICUBIC)
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=92)
     return buf.getvalue()

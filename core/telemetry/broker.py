@@ -76,12 +76,12 @@ class TopicPolicy:
         self.prefix = prefix
 
     def may_connect(self, common_name: str | None, client_id: str) -> bool:
-        return bool(common_name) and (client_id == common_name or client_id.startswith(common_name + "-"))
+        return common_name is not None and (client_id == common_name or client_id.startswith(common_name + "-"))
 
-    def may_publish(self, common_name: str, topic: str) -> bool:
+    def may_publish(self, common_name: str | None, topic: str) -> bool:
         return topic.startswith(self.prefix + "/")
 
-    def may_subscribe(self, common_name: str, topic_filter: str) -> bool:
+    def may_subscribe(self, common_name: str | None, topic_filter: str) -> bool:
         return topic_filter.startswith(self.prefix + "/")
 
 
@@ -373,6 +373,7 @@ class Broker:
         self.stats.connections_total += 1
         conn = _Connection(self, reader, writer)
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each client callback in a task
         self._tasks.add(task)
         try:
             await conn.run()
@@ -392,18 +393,23 @@ class Broker:
             del self._clients[conn.client_id]
 
     # -- messages ---------------------------------------------------------------------
+    def _woken(self) -> asyncio.Event:
+        assert self._wake is not None, "the broker is not started"
+        return self._wake
+
     def _refused(self, inbound: Inbound, reason: str) -> None:
         if self._refused_cb is not None:
             self._executor.submit(self._refused_cb, inbound, reason)
 
     def _accept(self, pending: _Pending) -> None:
         self._pending.append(pending)
-        self._wake.set()
+        self._woken().set()
 
     async def _commit_loop(self) -> None:
+        wake = self._woken()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             # Everything that arrived while the previous batch was being written goes in
             # one transaction: group commit is what makes durable-before-ack affordable.
             batch, self._pending = self._pending, []

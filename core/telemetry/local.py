@@ -16,10 +16,15 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.config import Settings
 from core.errors import ConfigError
 from core.storage.files import atomic_write_bytes, ensure_dir
+
+if TYPE_CHECKING:
+    from core.telemetry.broker import Broker
+    from core.telemetry.subscriber import BrokerSubscription
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +140,8 @@ class TelemetryStack:
         )
         self.host = host or settings.bind_host
         self.port = settings.mqtt_port if port is None else port
-        self.broker = None
-        self.subscription = None
+        self.broker: Broker | None = None
+        self.subscription: BrokerSubscription | None = None
         self._status_task: asyncio.Task | None = None
 
     def _ingest(self, batch) -> None:
@@ -202,6 +207,7 @@ class TelemetryStack:
         self._write_status(stopped=True)
 
     def status(self) -> dict:
+        broker: dict
         if self.broker:
             broker = self.broker.state()
         elif self.subscription:

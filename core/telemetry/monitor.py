@@ -4,17 +4,23 @@ broker state (its status file), recent messages per topic and the rule engine's 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.config import Settings
 from core.events.port import KINDS, topic_for
 from core.telemetry.local import read_broker_status, telemetry_paths
+from core.telemetry.port import TelemetryMonitor
+
+if TYPE_CHECKING:
+    from core.telemetry.journal import Journal
 
 
-class LocalTelemetryMonitor:
+class LocalTelemetryMonitor(TelemetryMonitor):
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._journal = None
+        self._journal: Journal | None = None
 
-    def _j(self):
+    def _j(self) -> Journal:
         if self._journal is None:
             from core.telemetry.journal import Journal
 

@@ -130,6 +130,8 @@ class MqttPublisher(EventPublisher):
         self._wake.set()
         return [r[0] for r in rows]
 
+    accepts_any_topic = True
+
     def publish_raw(self, topic: str, data: bytes) -> str:
         """Queue any bytes for any topic (the logs page's test form, like IoT Core's test
         client): the broker and the rule engine judge it. Returns the message id."""

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from core.access.sessions import require_admin
+from core.bootstrap.services import Services
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
 from core.images.codec import MAX_IMAGE_BYTES, DecodedImage, decode_image, encode_jpeg
@@ -26,7 +27,6 @@ from core.images.crop import face_crop
 from core.usecases.history import save_capture
 from core.usecases.people import ensure_collection
 
-SEARCH_MAX_FACES = 10  # the course's /search handler
 # What the app accepts from a phone's gallery (a 12 MP photo is typically 4-8 MB) before it
 # shrinks the photo; Rekognition's own 5 MB stays the limit of the Web API contract itself.
 MAX_UPLOAD_BYTES = 40 * 1024 * 1024
@@ -96,7 +96,7 @@ def photo_key(stem: str, when: datetime) -> str:
     return f"{stem}_{when.strftime('%Y%m%d%H%M%S')}.jpg"
 
 
-def _unique_key(services, stem: str, when: datetime) -> str:
+def _unique_key(services: Services, stem: str, when: datetime) -> str:
     key = photo_key(stem, when)
     n = 2
     while services.objects.exists(services.settings.photos_bucket, key):
@@ -124,7 +124,7 @@ def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
         face.face_id = best["Face"]["FaceId"]
 
 
-def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
+def identify_faces(services: Services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
     """One FaceResult per FaceDetail, largest first, each searched against the collection.
 
     The largest face is searched in the whole photo (the course's call); every other face in a
@@ -152,28 +152,19 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
     return faces
 
 
-def _search(services, image: bytes, threshold: float) -> dict:
-    """SearchFacesByImage as the course's ``/search`` answers it. Through the Web API client
-    when there is one (in aws: the deployed API with its key; locally: in process), so the
-    app and the course's scripts share one request/response path."""
-    if services.api is not None:
-        return services.api.search(image, threshold=threshold).payloads
-    return services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection,
-        Image={"Bytes": image},
-        MaxFaces=SEARCH_MAX_FACES,
-        FaceMatchThreshold=threshold,
-    )
+def _search(services: Services, image: bytes, threshold: float) -> dict:
+    """SearchFacesByImage as the course's ``/search`` answers it, through the Web API client
+    (in aws: the deployed API with its key; locally: in process), so the app and the course's
+    scripts share one request/response path."""
+    return services.api.search(image, threshold=threshold).payloads
 
 
-def _analyze(services, photo: bytes) -> list[dict]:
+def _analyze(services: Services, photo: bytes) -> list[dict]:
     """DetectFaces ALL as ``/analyze`` answers it (empty when no face)."""
-    if services.api is not None:
-        return services.api.analyze(photo).faces
-    return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
+    return services.api.analyze(photo).faces
 
 
-def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | None:
+def closest_person(services: Services, photo: bytes, box: dict) -> tuple[str, float] | None:
     """The enrolled person most like the face in ``box`` of ``photo`` and the similarity, at
     any similarity (what an admin needs to judge a face below the threshold), or None when
     nobody is enrolled or the face cannot be searched. Admins only: it names people."""
@@ -194,13 +185,13 @@ def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | Non
     return matches[0]["Face"]["ExternalImageId"], float(matches[0]["Similarity"])
 
 
-def _publish(services, result: CaptureResult) -> None:
+def _publish(services: Services, result: CaptureResult) -> None:
     s = services.settings
     batches = [
         ("auth", records.auth_log_records(s.device_id, result.when, result.picture_name, result.largest.matches)),
         ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces])),
     ]
-    if result.door_opened:
+    if result.door_opened and result.person is not None:
         batches.append(("door", [records.door_open_record(s.device_id, result.when, result.person)]))
     try:
         for kind, recs in batches:
@@ -229,7 +220,7 @@ def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
     return photo, decode_image(photo)
 
 
-def capture_photo(services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+def capture_photo(services: Services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
     """Store, identify, analyse and log one photo; return what happened.
 
     A large photo is shrunk first (``prepare_photo``). Raises InvalidImageFormat /
@@ -314,7 +305,7 @@ def attribute_rows(detail: dict) -> list[tuple[str, object, float | None]]:
     None when the engine did not give the attribute (show "not available", never False);
     AgeRange is ``(low, high)``, Emotions the top emotion's Type, EyeDirection ``(yaw, pitch)``
     in degrees, flags are bools."""
-    rows = []
+    rows: list[tuple[str, object, float | None]] = []
     for name in ATTRIBUTES:
         v = detail.get(name)
         if v is None or (name == "Emotions" and not v):

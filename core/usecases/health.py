@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from core.bootstrap.services import Services
 from core.errors import CollectionNotFound, FaceGateError, ServiceUnavailable
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def _check(component: str, probe) -> ComponentHealth:
         return ComponentHealth(component, False, error.message, "failed", error=error)
 
 
-def component_health(services) -> list[ComponentHealth]:
+def component_health(services: Services) -> list[ComponentHealth]:
     """Probe each port with one cheap call. Never raises."""
     s = services.settings
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.access.sessions import require_admin
+from core.bootstrap.services import Services
 from core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from core.images.codec import decode_image
 from core.images.crop import face_crop
@@ -64,7 +65,7 @@ class Capture:
         return self.person is not None
 
 
-def _bucket(services) -> str:
+def _bucket(services: Services) -> str:
     return services.settings.photos_bucket
 
 
@@ -74,7 +75,7 @@ def _record_key(capture_id: str) -> str:
     return f"{HISTORY_PREFIX}{capture_id}.json"
 
 
-def save_capture(services, result, thumbnail: bytes) -> None:
+def save_capture(services: Services, result, thumbnail: bytes) -> None:
     """Store the history record and thumbnail of a ``core.usecases.capture.CaptureResult``."""
     faces = []
     for f in result.faces:
@@ -109,13 +110,13 @@ def save_capture(services, result, thumbnail: bytes) -> None:
     _write(services, result.capture_id, record)
 
 
-def _write(services, capture_id: str, record: dict) -> None:
+def _write(services: Services, capture_id: str, record: dict) -> None:
     services.objects.put_object(
         _bucket(services), _record_key(capture_id), json.dumps(record, ensure_ascii=False).encode(), "application/json"
     )
 
 
-def _read(services, capture_id: str) -> dict:
+def _read(services: Services, capture_id: str) -> dict:
     try:
         return json.loads(services.objects.get_object(_bucket(services), _record_key(capture_id)))
     except ValueError:
@@ -149,13 +150,13 @@ def _to_capture(rec: dict) -> Capture:
     )
 
 
-def get_capture(services, capture_id: str) -> Capture:
+def get_capture(services: Services, capture_id: str) -> Capture:
     """Raises ResourceNotFound (also for an expired or deleted capture)."""
     require_admin()
     return _to_capture(_read(services, capture_id))
 
 
-def list_captures(services, person: str | None = None, limit: int = 50) -> list[Capture]:
+def list_captures(services: Services, person: str | None = None, limit: int = 50) -> list[Capture]:
     """Newest first. ``person`` filters to captures where that person was identified on any
     face; ``UNKNOWN`` to captures with at least one face nobody matched."""
     require_admin()
@@ -163,7 +164,7 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
     # Newest objects first, reading only until ``limit`` match (one GET per record on S3). A
     # correction rewrites a record, so order by the capture time once read.
     infos.sort(key=lambda o: o.last_modified, reverse=True)
-    out = []
+    out: list[Capture] = []
     for info in infos:
         if len(out) >= limit:
             break
@@ -180,7 +181,7 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
     return out[:limit]
 
 
-def thumbnail(services, capture: Capture) -> bytes | None:
+def thumbnail(services: Services, capture: Capture) -> bytes | None:
     require_admin()
     try:
         return services.objects.get_object(_bucket(services), capture.thumb_key)
@@ -188,13 +189,13 @@ def thumbnail(services, capture: Capture) -> bytes | None:
         return None
 
 
-def photo(services, capture: Capture) -> bytes:
+def photo(services: Services, capture: Capture) -> bytes:
     """The stored photo; raises ResourceNotFound."""
     require_admin()
     return services.objects.get_object(_bucket(services), capture.picture_name)
 
 
-def delete_capture(services, capture_id: str) -> None:
+def delete_capture(services: Services, capture_id: str) -> None:
     """Delete the photo, thumbnail and record of one capture (absent parts are fine)."""
     require_admin()
     try:
@@ -207,7 +208,7 @@ def delete_capture(services, capture_id: str) -> None:
     services.objects.delete_object(_bucket(services), _record_key(capture_id))
 
 
-def delete_captures_of(services, person: str) -> int:
+def delete_captures_of(services: Services, person: str) -> int:
     """Delete every capture in which ``person`` was identified. Returns how many."""
     require_admin()
     caps = list_captures(services, person=person, limit=10**9)
@@ -216,7 +217,7 @@ def delete_captures_of(services, person: str) -> int:
     return len(caps)
 
 
-def purge_expired(services, now: datetime | None = None) -> int:
+def purge_expired(services: Services, now: datetime | None = None) -> int:
     """Delete captures older than the retention settings. Returns how many were deleted."""
     require_admin()
     now = now or datetime.now(UTC)
@@ -236,13 +237,13 @@ def _face(cap: Capture, face_index: int) -> CaptureFace:
     return cap.faces[face_index]
 
 
-def _note(services, capture_id: str, correction: dict) -> None:
+def _note(services: Services, capture_id: str, correction: dict) -> None:
     rec = _read(services, capture_id)
     rec.setdefault("corrections", []).append({**correction, "at": datetime.now(UTC).isoformat()})
     _write(services, capture_id, rec)
 
 
-def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.ImageOutcome:
+def _enrol_face(services: Services, cap: Capture, face_index: int, person: str) -> people.ImageOutcome:
     face = _face(cap, face_index)
     rgb = decode_image(photo(services, cap)).rgb
     people.ensure_collection(services)
@@ -258,7 +259,7 @@ def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.
     )
 
 
-def correct_as_person(services, capture_id: str, person: str, face_index: int = 0) -> people.ImageOutcome:
+def correct_as_person(services: Services, capture_id: str, person: str, face_index: int = 0) -> people.ImageOutcome:
     """ "This is <person>": enrol face ``face_index`` of the capture to an existing person.
 
     Returns the IndexFaces outcome. Raises ResourceNotFound (capture or person missing)."""
@@ -275,7 +276,7 @@ def correct_as_person(services, capture_id: str, person: str, face_index: int = 
     return outcome
 
 
-def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 0) -> people.ImageOutcome:
+def enrol_as_new_person(services: Services, capture_id: str, name: str, face_index: int = 0) -> people.ImageOutcome:
     """Enrol face ``face_index`` of the capture as a new person ``name``.
 
     Raises InvalidPersonName, ResourceAlreadyExists (the name is taken) and ResourceNotFound."""
@@ -294,7 +295,7 @@ def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 
     return outcome
 
 
-def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
+def mark_wrong_match(services: Services, capture_id: str, face_index: int = 0) -> dict:
     """ "Wrong match": delete the enrolled face that produced this match.
 
     Returns ``{"person", "face_id", "deleted"}`` — ``deleted`` is False when that face was

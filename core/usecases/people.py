@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from core.access.sessions import require_admin
+from core.bootstrap.services import Services
 from core.errors import (
     CollectionNotFound,
     FaceGateError,
@@ -96,7 +97,7 @@ def person_key(name: str) -> str:
     return key
 
 
-def anyone_enrolled(services) -> bool:
+def anyone_enrolled(services: Services) -> bool:
     """Whether the configured collection holds any face. Anyone may ask (the camera page tells
     a first-time user why nobody is recognised); it reveals a yes or no, not who."""
     try:
@@ -106,7 +107,7 @@ def anyone_enrolled(services) -> bool:
     return count > 0
 
 
-def ensure_collection(services) -> None:
+def ensure_collection(services: Services) -> None:
     """Create the configured collection when it does not exist yet."""
     cid = services.settings.collection
     try:
@@ -118,7 +119,7 @@ def ensure_collection(services) -> None:
             pass  # created by someone else meanwhile
 
 
-def _bucket(services) -> str:
+def _bucket(services: Services) -> str:
     return services.settings.faces_bucket
 
 
@@ -136,14 +137,16 @@ def _face_thumbnail(rgb, box: dict | None) -> bytes:
     return encode_jpeg(rgb, quality=85, max_side=THUMB_SIDE)
 
 
-def _read_json(services, key: str) -> dict | None:
+def _read_json(services: Services, key: str) -> dict | None:
     try:
         return json.loads(services.objects.get_object(_bucket(services), key))
     except (ResourceNotFound, ValueError):
         return None
 
 
-def _write_enrolment(services, person: str, enrolment_id: str, photo: bytes, thumb: bytes, meta: dict) -> None:
+def _write_enrolment(
+    services: Services, person: str, enrolment_id: str, photo: bytes, thumb: bytes, meta: dict
+) -> None:
     base = f"{PREFIX}{person}/{enrolment_id}"
     services.objects.put_object(_bucket(services), base + ".jpg", photo, "image/jpeg")
     services.objects.put_object(_bucket(services), base + ".thumb.jpg", thumb, "image/jpeg")
@@ -152,14 +155,19 @@ def _write_enrolment(services, person: str, enrolment_id: str, photo: bytes, thu
     )
 
 
-def _delete_enrolment_objects(services, person: str, enrolment_id: str) -> None:
+def _delete_enrolment_objects(services: Services, person: str, enrolment_id: str) -> None:
     base = f"{PREFIX}{person}/{enrolment_id}"
     for suffix in (".jpg", ".thumb.jpg", ".json"):
         services.objects.delete_object(_bucket(services), base + suffix)
 
 
 def index_one(
-    services, person: str, image: bytes, source_name: str, source: str = "upload", quality_filter: str = "AUTO"
+    services: Services,
+    person: str,
+    image: bytes,
+    source_name: str,
+    source: str = "upload",
+    quality_filter: str = "AUTO",
 ) -> ImageOutcome:
     """Index the largest face of one image as ``person`` and keep the photo.
 
@@ -208,7 +216,9 @@ def index_one(
     return ImageOutcome(source_name, True, face_id=face["FaceId"])
 
 
-def enrol_person(services, name: str, images: list[tuple[str, bytes]], source: str = "upload") -> list[ImageOutcome]:
+def enrol_person(
+    services: Services, name: str, images: list[tuple[str, bytes]], source: str = "upload"
+) -> list[ImageOutcome]:
     """Enrol ``images`` (``(file name, bytes)`` pairs) as the person ``name``.
 
     Returns one ImageOutcome per image, in order. Raises InvalidPersonName for a bad name and
@@ -222,7 +232,7 @@ def enrol_person(services, name: str, images: list[tuple[str, bytes]], source: s
     return [index_one(services, person, data, file_name, source) for file_name, data in images]
 
 
-def _enrolments(services) -> dict[str, list[Enrolment]]:
+def _enrolments(services: Services) -> dict[str, list[Enrolment]]:
     out: dict[str, list[Enrolment]] = {}
     keys = {o.key for o in services.objects.list_objects(_bucket(services), PREFIX)}
     for key in sorted(keys):
@@ -250,7 +260,7 @@ def _enrolments(services) -> dict[str, list[Enrolment]]:
     return out
 
 
-def list_people(services) -> list[Person]:
+def list_people(services: Services) -> list[Person]:
     """Everyone in the configured collection, by name, with face count, enrolment date and a
     thumbnail key (None for faces enrolled outside the app, which have no stored photo)."""
     require_admin()
@@ -273,7 +283,7 @@ def list_people(services) -> list[Person]:
     return people
 
 
-def get_person(services, name: str) -> Person:
+def get_person(services: Services, name: str) -> Person:
     """Raises ResourceNotFound when nobody has that name."""
     require_admin()
     for p in list_people(services):
@@ -282,13 +292,13 @@ def get_person(services, name: str) -> Person:
     raise ResourceNotFound(f"no person named {name!r} in collection {services.settings.collection}")
 
 
-def thumbnail(services, key: str) -> bytes:
+def thumbnail(services: Services, key: str) -> bytes:
     """Bytes of a stored thumbnail (or photo). Raises ResourceNotFound."""
     require_admin()
     return services.objects.get_object(_bucket(services), key)
 
 
-def delete_face(services, person: str, face_id: str) -> bool:
+def delete_face(services: Services, person: str, face_id: str) -> bool:
     """Delete one enrolled face of ``person`` (vector and its stored photo).
 
     Returns True when the face existed. Raises InvalidParameter for a malformed id.
@@ -312,7 +322,7 @@ def delete_face(services, person: str, face_id: str) -> bool:
     return face_id in resp.get("DeletedFaces", [])
 
 
-def rename_person(services, old: str, new: str) -> Person:
+def rename_person(services: Services, old: str, new: str) -> Person:
     """Re-key ``old`` as ``new`` by re-indexing the stored enrolment photos (see module doc).
 
     New faces are indexed first and the old ones deleted only when all succeeded, so a failure
@@ -337,6 +347,8 @@ def rename_person(services, old: str, new: str) -> Person:
     created: list[str] = []  # face ids indexed under the new name
     try:
         for e in person.enrolments:
+            if e.photo_key is None:
+                continue  # every face of it is covered by another enrolment's photo (checked above)
             photo = services.objects.get_object(_bucket(services), e.photo_key)
             meta = _read_json(services, f"{PREFIX}{old}/{e.enrolment_id}.json") or {}
             outcome = index_one(
@@ -347,7 +359,7 @@ def rename_person(services, old: str, new: str) -> Person:
                 meta.get("source", "upload"),
                 meta.get("quality_filter", "AUTO"),
             )
-            if not outcome.indexed:
+            if not outcome.indexed or outcome.face_id is None:
                 raise InvalidParameter(f"re-indexing a photo of {old!r} failed ({', '.join(outcome.reasons)})")
             created.append(outcome.face_id)
     except BaseException:

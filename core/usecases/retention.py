@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.access.sessions import operator, require_admin
+from core.bootstrap.services import Services
 from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
 from core.events.records import json_lines, parse_json_lines
 from core.usecases import history, people
@@ -48,8 +49,8 @@ def human_duration(hours: float, lang: str = "en") -> str:
     if hours >= 24 and hours % 24 == 0:
         n = int(hours // 24)
         return f"{n} 日" if lang == "ja" else f"{n} day{'s' if n != 1 else ''}"
-    n = f"{hours:g}"
-    return f"{n} 時間" if lang == "ja" else f"{n} hour{'s' if hours != 1 else ''}"
+    text = f"{hours:g}"
+    return f"{text} 時間" if lang == "ja" else f"{text} hour{'s' if hours != 1 else ''}"
 
 
 @dataclass
@@ -70,7 +71,7 @@ class PurgeReport:
         }
 
 
-def purge(services, now: datetime | None = None) -> PurgeReport:
+def purge(services: Services, now: datetime | None = None) -> PurgeReport:
     """Delete expired captures, unexplained photos and (locally) logs older than the log
     retention. Needs an admin (or the operator). Returns what was deleted; raises AdminRequired."""
     require_admin()
@@ -84,7 +85,7 @@ def purge(services, now: datetime | None = None) -> PurgeReport:
     return PurgeReport(captures, orphans, now, log_records, log_objects)
 
 
-def _purge_log_objects(services, cutoff: datetime) -> int:
+def _purge_log_objects(services: Services, cutoff: datetime) -> int:
     bucket = services.settings.logs_bucket
     n = 0
     for obj in services.objects.list_objects(bucket, ""):
@@ -94,7 +95,7 @@ def _purge_log_objects(services, cutoff: datetime) -> int:
     return n
 
 
-def _identified_uploads(services, now: datetime) -> set[str]:
+def _identified_uploads(services: Services, now: datetime) -> set[str]:
     """Photo keys that an auth log within the match retention names as identified
     (``PictureName`` with ``AuthenticationResult`` true): a device's upload that /search
     recognised is an identified capture, not an unexplained file."""
@@ -113,7 +114,7 @@ def _identified_uploads(services, now: datetime) -> set[str]:
     return {str(name) for name in frame.loc[hit, "PictureName"].dropna()}
 
 
-def _purge_orphans(services, now: datetime) -> int:
+def _purge_orphans(services: Services, now: datetime) -> int:
     s = services.settings
     bucket = s.photos_bucket
     keep_until = now - timedelta(hours=s.retention_unknown_hours)
@@ -140,7 +141,7 @@ def _purge_orphans(services, now: datetime) -> int:
     return n
 
 
-def _collections(services) -> list[str]:
+def _collections(services: Services) -> list[str]:
     out, token = [], None
     while True:
         page = services.faces.list_collections(**({"NextToken": token} if token else {}))
@@ -150,7 +151,7 @@ def _collections(services) -> list[str]:
             return out
 
 
-def forget_person(services, name: str) -> dict:
+def forget_person(services: Services, name: str) -> dict:
     """Erase ``name`` everywhere (see the module doc). Needs an admin.
 
     Returns counts ``{"faces", "objects", "captures", "collections", "log_records"}``. Raises
@@ -180,8 +181,7 @@ def forget_person(services, name: str) -> dict:
             captures += 1
     services.faces.scrub_deleted()
     log_records = services.events.forget_person(name) + _forget_in_log_objects(services, name)
-    if services.telemetry is not None:
-        log_records += services.telemetry.forget_person(name)
+    log_records += services.telemetry.forget_person(name)
     if not (faces or objects or captures or log_records):
         raise ResourceNotFound(f"nothing is stored about {name!r}")
     log.warning(
@@ -201,7 +201,7 @@ def forget_person(services, name: str) -> dict:
     }
 
 
-def delete_person(services, name: str) -> dict:
+def delete_person(services: Services, name: str) -> dict:
     """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
     and thumbnail, the captures in which they were identified or added by a correction, and the
     auth and door log records naming them (``forget_person``). Returns counts;
@@ -216,7 +216,7 @@ _PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
 _PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
 
 
-def _forget_in_log_objects(services, name: str) -> int:
+def _forget_in_log_objects(services: Services, name: str) -> int:
     """Rewrite the rules' auth and door log objects without the records naming ``name``
     (delete an object left empty). Returns how many records went."""
     bucket = services.settings.logs_bucket
@@ -243,7 +243,7 @@ class Purger:
     """Runs ``purge`` every ``settings.purge_interval_minutes`` in a daemon thread (as the
     operator) until ``stop()``. A failing purge is logged and tried again next time."""
 
-    def __init__(self, services, interval_s: float | None = None):
+    def __init__(self, services: Services, interval_s: float | None = None):
         self.services = services
         self.interval_s = interval_s or services.settings.purge_interval_minutes * 60
         self.runs = 0

@@ -25,7 +25,6 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.bootstrap.services import Services
 from core.web import routes
 from core.web.apikeys import ApiKeyInfo, ApiKeyStore
 from core.web.ratelimit import RateLimiter
@@ -94,7 +93,7 @@ def proxy_event(request: Request, route: str, body: bytes, request_id: str, key:
     }
 
 
-def create_app(services: Services, keys: ApiKeyStore | None = None, limits: Limits | None = None) -> ASGIApp:
+def create_app(services: routes.ApiBackend, keys: ApiKeyStore | None = None, limits: Limits | None = None) -> ASGIApp:
     """The Web API on ``services`` behind the gateway's checks and the server limits.
     ``keys`` defaults to the data directory's key store. Each process (worker) counts the
     rate limit on its own, so the limit is per key per worker."""

@@ -36,8 +36,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-from core.config import BUCKET_PATTERN, current_collection
+from core.config import BUCKET_PATTERN, Settings, current_collection
 from core.errors import (
     AccessDenied,
     CollectionNotFound,
@@ -50,9 +51,24 @@ from core.errors import (
     Throttled,
 )
 from core.images.codec import decode_base64_image
-from core.objects.port import check_key
+from core.faces.port import FaceCollections
+from core.objects.port import ObjectStore, check_key
 
 log = logging.getLogger(__name__)
+
+
+class ApiBackend(Protocol):
+    """What the routes use: ``Services``, or the in-process client's three ports."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def faces(self) -> FaceCollections: ...
+
+    @property
+    def objects(self) -> ObjectStore: ...
+
 
 DEFAULT_THRESHOLD = 80.0
 MAX_FACES = 10  # the course's SearchFacesByImage MaxFaces
@@ -90,7 +106,7 @@ class ImageRequest:
         """ "phone" (the image in the body) or "device" (an object in a bucket)."""
         return "phone" if self.image_bytes is not None else "device"
 
-    def rekognition_image(self, services) -> dict:
+    def rekognition_image(self, services: ApiBackend) -> dict:
         """Rekognition's ``Image`` argument: the bytes, or an ``S3Object`` that Rekognition reads
         itself (locally the faces port reads it from the object store; an absent bucket or key
         is InvalidS3Object). Never the faces bucket (enrolment photos: biometric data) or the
@@ -241,7 +257,7 @@ def _as_botocore_says(exc: FaceGateError, route: str) -> str:
     )
 
 
-def _collection_hint(exc: FaceGateError, services) -> FaceGateError:
+def _collection_hint(exc: FaceGateError, services: ApiBackend) -> FaceGateError:
     """A missing collection, said plainly: which one FaceGate searches and how to change it."""
     if not isinstance(exc, CollectionNotFound) or services is None:
         return exc
@@ -293,7 +309,7 @@ def error_response(exc: Exception, request_id: str, route: str = "", variant: st
 # --- routes ------------------------------------------------------------------------------
 
 
-def search_faces(request: ImageRequest, services) -> dict:
+def search_faces(request: ImageRequest, services: ApiBackend) -> dict:
     """The /search success body. Raises domain errors (NoFaceInImage when no face)."""
     result = services.faces.search_faces_by_image(
         CollectionId=current_collection(services.settings),
@@ -304,7 +320,7 @@ def search_faces(request: ImageRequest, services) -> dict:
     return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
 
 
-def analyze_faces(request: ImageRequest, services) -> dict:
+def analyze_faces(request: ImageRequest, services: ApiBackend) -> dict:
     """The /analyze success body; ``analysis`` is empty for a photo without a face (DetectFaces
     answers an empty FaceDetails, and the course's Lambda passes it on with 200)."""
     result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
@@ -324,7 +340,7 @@ def request_id_of(event, context=None) -> str:
     return str(rid) if rid else str(uuid.uuid4())
 
 
-def handle_route(route: str, event: dict, services, context=None) -> dict:
+def handle_route(route: str, event: dict, services: ApiBackend, context=None) -> dict:
     """Answer one proxy event for ``route`` ("search" or "analyze"). Never raises."""
     request_id = request_id_of(event, context)
     try:
@@ -350,7 +366,7 @@ def route_of(path: str) -> str | None:
     return None
 
 
-def handle_event(event: dict, services, context=None) -> dict:
+def handle_event(event: dict, services: ApiBackend, context=None) -> dict:
     """Dispatch a proxy event on its ``resource``/``path``. Unknown routes answer like API
     Gateway does: 403 ``{"message": "Missing Authentication Token"}``."""
     route = route_of(event.get("resource") or event.get("path") or "")
