@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.run-installed
 DEV_STAMP := $(VENV)/.dev-installed
 
-.PHONY: run run-https test bench lint fmt format-check typecheck imports check clean venv
+.PHONY: run run-https test test-fast bench lint fmt format-check typecheck imports check clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ run-https: $(RUN_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The quick tests (marker `fast`, chosen in tests/conftest.py): use cases on fakes and other
+# tests without a face model, browser, broker or child process. Plugins are not autoloaded
+# (schemathesis, moto, playwright cost seconds to import); prints how long it took.
+test-fast: $(DEV_STAMP)
+	@start=$$(date +%s%N); \
+	PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 $(BIN)/python -m pytest -p pytest_timeout -m fast -q $(PYTEST_ARGS); rc=$$?; \
+	echo "make test-fast: $$(( ($$(date +%s%N) - start) / 1000000 )) ms wall (load average $$(cut -d' ' -f1 /proc/loadavg))"; \
+	exit $$rc
 
 # Every benchmark prints its figures; BENCH=faces runs one (bench/faces.py).
 bench: $(DEV_STAMP)

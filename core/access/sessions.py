@@ -42,17 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.access.passwords import check_password, hash_password, verify_password
-from core.errors import AccessDenied, Throttled
+from core.access.throttle import SignInThrottle
+from core.errors import AccessDenied
 from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
 VIEWER, ADMIN = "viewer", "admin"
 MAX_SESSION_S = 12 * 3600
-FREE_FAILURES = 5  # per client before the back-off starts
-MAX_BACKOFF_S = 900
-GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before everyone waits
-GLOBAL_WINDOW_S = 600
 
 
 class AdminRequired(AccessDenied):
@@ -90,39 +87,6 @@ class Session:
         return self.role == ADMIN
 
 
-class _Throttle:
-    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and a global
-    ceiling so that many clients cannot share the guessing."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.per_client: dict[str, tuple[int, float]] = {}  # client -> (failures, next allowed)
-        self.recent: list[float] = []
-
-    def check(self, client: str) -> None:
-        now = self.clock()
-        _n, allowed = self.per_client.get(client, (0, 0.0))
-        if now < allowed:
-            raise Throttled(f"too many wrong passwords: wait {int(allowed - now) + 1} s")
-        self.recent = [t for t in self.recent if now - t < GLOBAL_WINDOW_S]
-        if len(self.recent) >= GLOBAL_FAILURES:
-            wait = GLOBAL_WINDOW_S - (now - self.recent[0])
-            raise Throttled(f"too many wrong passwords from everyone: wait {int(wait) + 1} s")
-
-    def failed(self, client: str) -> None:
-        now = self.clock()
-        n, _ = self.per_client.get(client, (0, 0.0))
-        n += 1
-        delay = 0.0 if n < FREE_FAILURES else min(2.0 ** (n - FREE_FAILURES), MAX_BACKOFF_S)
-        self.per_client[client] = (n, now + delay)
-        self.recent.append(now)
-        if len(self.per_client) > 10_000:  # bounded memory under a spray of client ids
-            self.per_client.pop(next(iter(self.per_client)))
-
-    def succeeded(self, client: str) -> None:
-        self.per_client.pop(client, None)
-
-
 class AccessControl:
     """The admin password, sessions and sign-in throttling of one data directory.
 
@@ -137,7 +101,7 @@ class AccessControl:
         self.idle_s = float(settings.session_idle_minutes) * 60
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[Session, float]] = {}  # token -> (session, last used)
-        self._throttle = _Throttle(clock)
+        self._throttle = SignInThrottle(clock)
 
     # --- the stored password --------------------------------------------------------
     def _read(self) -> dict:

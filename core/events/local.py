@@ -28,6 +28,7 @@ from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
 from core.storage.files import ensure_dir
+from core.storage.sqlite import ThreadConnections
 
 if TYPE_CHECKING:
     from core.events.columnar import ColumnarMirror
@@ -72,7 +73,7 @@ class LocalEventStore(EventStore):
         self.path = Path(path)
         self._segment_rows = segment_rows
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         con = self._conn()
         con.executescript(_schema())
         self.path.chmod(0o600)
@@ -81,14 +82,7 @@ class LocalEventStore(EventStore):
         self._columnar_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed append survives power loss, which QoS 1 acknowledgement relies on.
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     @staticmethod
     def _check_kind(kind: str) -> None:

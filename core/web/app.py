@@ -25,9 +25,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from core.access.throttle import RateLimiter
 from core.web import routes
 from core.web.apikeys import ApiKeyInfo, ApiKeyStore
-from core.web.ratelimit import RateLimiter
 from core.web.server import ASGIApp, Limits, LimitsMiddleware, Scope
 
 log = logging.getLogger(__name__)

@@ -1,96 +1,9 @@
-"""Core services behind the app: edge cases the pages rely on (both worlds share this code)."""
+"""Core services behind the app on the real local world: names and keys, the LAN certificate
+and QR code, the start-up warm-up. (Use-case orchestration runs on fakes: tests/usecases.)"""
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
-
-import pytest
-
-from core.errors import InvalidParameter, ResourceAlreadyExists, ServiceUnavailable
-from core.events.port import EventPublisher
-from core.usecases import history, people, retention
-from core.usecases.capture import capture_photo, photo_key
-from tests.app.conftest import jpeg
-
-
-def test_photo_key_is_the_course_layout():
-    when = datetime(2019, 8, 8, 18, 12, 0, tzinfo=UTC)
-    assert photo_key("image01", when) == "image01_20190808181200.jpg"
-    assert photo_key("../evil name", when) == "evilname_20190808181200.jpg"
-    assert photo_key("", when) == "image_20190808181200.jpg"
-
-
-def test_person_names_follow_external_image_id_rules():
-    assert people.person_key(" Taro Yamada ") == "Taro_Yamada"
-    for bad in ("", "..", "山田", "a/b"):
-        with pytest.raises(people.InvalidPersonName):
-            people.person_key(bad)
-
-
-def test_same_second_captures_keep_both_photos(services, enrol, labelled):
-    enrol("amy", n=1)
-    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    a = capture_photo(services, jpeg(labelled["amy"][1]), "cam.jpg", when=when)
-    b = capture_photo(services, jpeg(labelled["amy"][2]), "cam.jpg", when=when)
-    assert a.picture_name == "cam_20260102030405.jpg" and b.picture_name == "cam-2_20260102030405.jpg"
-
-
-class _BrokenPublisher(EventPublisher):
-    def publish(self, kind, payload):
-        raise ServiceUnavailable("broker down")
-
-
-def test_publish_failure_keeps_the_capture_and_says_so(services, enrol, labelled):
-    enrol("amy", n=1)
-    services.publisher = _BrokenPublisher()
-    result = capture_photo(services, jpeg(labelled["amy"][3]), "cam.jpg")
-    assert result.person == "amy" and isinstance(result.publish_error, ServiceUnavailable)
-    assert history.get_capture(services, result.capture_id).person == "amy"
-
-
-def test_delete_person_removes_vectors_photos_and_their_captures(services, enrol, labelled):
-    enrol("amy", n=2)
-    enrol("penny", n=1)
-    mine = capture_photo(services, jpeg(labelled["amy"][4]), "cam.jpg")
-    other = capture_photo(services, jpeg(labelled["penny"][3]), "cam.jpg")
-    counts = retention.delete_person(services, "amy")
-    # log records: one auth record per matching face (amy has two) and the door opening
-    assert counts == {"faces": 2, "objects": 6, "captures": 1, "log_records": 3}
-    assert "amy" not in set(services.events.query("auth")["Person"]) | set(services.events.query("door")["Person"])
-    assert "penny" in set(services.events.query("door")["Person"])
-    bucket = services.settings.photos_bucket
-    assert not services.objects.exists(bucket, mine.picture_name)
-    assert services.objects.exists(bucket, other.picture_name)
-    assert services.objects.list_objects(services.settings.faces_bucket, "people/amy/") == []
-
-
-def test_rename_refuses_taken_names_and_faces_without_photos(services, enrol, labelled):
-    enrol("amy", n=1)
-    enrol("penny", n=1)
-    with pytest.raises(ResourceAlreadyExists):
-        people.rename_person(services, "amy", "penny")
-    # A face indexed outside the app (no stored photo) cannot be re-keyed: refuse, change nothing.
-    services.faces.index_faces(
-        CollectionId=services.settings.collection,
-        Image={"Bytes": jpeg(labelled["amy"][1])},
-        ExternalImageId="amy",
-        MaxFaces=1,
-    )
-    with pytest.raises(InvalidParameter, match="no stored photo"):
-        people.rename_person(services, "amy", "Amy_F")
-    assert len(people.get_person(services, "amy").face_ids) == 2
-
-
-def test_retention_deletes_old_captures_by_outcome(services, enrol, labelled):
-    enrol("amy", n=1)
-    now = datetime.now(UTC)
-    known = capture_photo(services, jpeg(labelled["amy"][2]), "k.jpg", when=now - timedelta(hours=10))
-    unknown = capture_photo(services, jpeg(labelled["howard"][0]), "u.jpg", when=now - timedelta(hours=10))
-    # Defaults: identified captures are kept 168 h, unknown ones 8 h.
-    assert history.purge_expired(services, now) == 1
-    assert [c.capture_id for c in history.list_captures(services)] == [known.capture_id]
-    assert not services.objects.exists(services.settings.photos_bucket, unknown.picture_name)
 
 
 def test_certificate_and_qr(tmp_path):

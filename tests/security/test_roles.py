@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.access import passwords, sessions
+from core.access import passwords, sessions, throttle
 from core.access.sessions import AccessControl, AdminPasswordNotSet, AdminRequired, Session
 from core.config import load_settings, save_user_settings
 from core.errors import AccessDenied, Throttled
@@ -166,7 +166,7 @@ def test_wrong_passwords_are_throttled_per_client_then_overall(settings, monkeyp
     ctl = AccessControl(settings, clock=clock)
     with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
-    for _ in range(sessions.FREE_FAILURES):
+    for _ in range(throttle.FREE_FAILURES):
         with pytest.raises(AccessDenied):
             ctl.sign_in("guess guess guess", client="10.0.0.9")
     with pytest.raises(Throttled):
@@ -175,12 +175,12 @@ def test_wrong_passwords_are_throttled_per_client_then_overall(settings, monkeyp
     clock.now += 2
     assert ctl.sign_in(PASSWORD, client="10.0.0.9").is_admin  # waited: allowed, and reset
     # Many clients sharing the guessing hit the overall ceiling.
-    for i in range(sessions.GLOBAL_FAILURES - sessions.FREE_FAILURES):  # the first five count too
+    for i in range(throttle.GLOBAL_FAILURES - throttle.FREE_FAILURES):  # the first five count too
         with pytest.raises(AccessDenied):
             ctl.sign_in("guess guess guess", client=f"spray-{i}")
     with pytest.raises(Throttled):
         ctl.sign_in(PASSWORD, client="fresh")
-    clock.now += sessions.GLOBAL_WINDOW_S + 1
+    clock.now += throttle.GLOBAL_WINDOW_S + 1
     assert ctl.sign_in(PASSWORD, client="fresh").is_admin
 
 
