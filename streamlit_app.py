@@ -9,7 +9,9 @@ import streamlit as st
 
 from core.access import sessions
 from core.app import i18n
+from core.app.lan import phone_access, qr_png
 from core.errors import FaceGateError
+from core.usecases.health import component_health
 from pages._access import ADMIN_PAGES, browser_session, write_sign_in_cookie
 from pages._shared import (
     default_language,
@@ -131,7 +133,6 @@ st.html("""<style>
 
 @st.cache_data(ttl=20, show_spinner=False)
 def _health(settings_key: str):
-    from core.usecases.health import component_health
 
     return component_health(get_services())
 
@@ -174,7 +175,6 @@ def chrome(pages: list) -> None:
 
 def _phone_qr(settings) -> None:
     """The QR code only when a phone can use what it opens (https on a LAN address); else how."""
-    from core.app.lan import phone_access, qr_png
 
     address = st.get_option("server.address")
     port = int(st.get_option("server.port") or settings.app_port)

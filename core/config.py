@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.storage.files import atomic_write_bytes
 
 COLLECTION_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 DEVICE_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:]{1,128}$")
@@ -264,7 +265,6 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
     _validate(updated)
-    from core.storage.files import atomic_write_bytes
 
     path = user_settings_path(settings.data_dir)
     current = _read_user_settings(settings.data_dir)

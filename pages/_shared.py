@@ -7,14 +7,21 @@ page and session shares one face engine per process.
 from __future__ import annotations
 
 import functools
+import json
 import os
+from datetime import UTC, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
+from core.access.passwords import PasswordRejected
+from core.access.sessions import WrongPassword, WrongSetupCode
 from core.app import i18n
 from core.bootstrap import Services, shared_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
+from core.usecases.people import InvalidPersonName
 
 i18n.register(
     {
@@ -65,7 +72,7 @@ def through_router() -> None:
     flag ``st.navigation`` itself sets is set here, in this one place, and the run starts over
     through the router."""
     try:
-        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415 (Streamlit's private module: absent in a future Streamlit)
     except ImportError:  # a future Streamlit without the legacy mode
         return
     if PagesManager.uses_pages_directory:
@@ -100,7 +107,6 @@ _PRELOAD_JS = """<script>
 @functools.cache
 def _plotly_chunk() -> str | None:
     """The file name of Streamlit's plotly chunk (looked up once per process)."""
-    from pathlib import Path
 
     chunks = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
     return chunks[0].name if chunks else None
@@ -139,8 +145,6 @@ def tr(key: str, /, **values) -> str:
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
     UTC when there is no browser (tests, bare mode)."""
-    from datetime import UTC, timedelta, timezone
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     try:
         name, offset = st.context.timezone, st.context.timezone_offset
@@ -166,9 +170,6 @@ def error_text(exc: BaseException) -> str:
     """The user's sentence for ``exc``: the few errors whose code is shared with others but
     whose fix differs (which secret was wrong, why a name or password was refused) have their
     own text; every other domain error is mapped by its code (core.app.i18n)."""
-    from core.access.passwords import PasswordRejected
-    from core.access.sessions import WrongPassword, WrongSetupCode
-    from core.usecases.people import InvalidPersonName
 
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
@@ -271,7 +272,6 @@ _CAMERA_TEXT_JS = """<script>
 
 def translate_camera_widgets() -> None:
     """Put the camera widget's own buttons and prompts in the user's language (see above)."""
-    import json
 
     text = {source: tr(key) for source, key in _CAMERA_TEXT_KEYS.items()}
     with st.container(height=1, border=False, key="camera_text"):
@@ -281,7 +281,6 @@ def translate_camera_widgets() -> None:
 def set_cookie(name: str, value: str, max_age_s: int) -> None:
     """Set a first-party cookie in this browser (Streamlit cannot from the server): SameSite=
     Strict, Secure over https. Only for small, non-secret preferences (language, seen notices)."""
-    import json
 
     script = (
         f"<script>document.cookie = {json.dumps(name)} + '=' + encodeURIComponent({json.dumps(value)})"

@@ -15,10 +15,13 @@ How the filters apply (the course's records do not all carry the same fields):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
+
+from core.errors import InvalidParameter
 
 UNKNOWN = "__unknown__"  # the person filter's value for "faces nobody matched"
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
@@ -324,7 +327,6 @@ def chart_data(
 ) -> dict:
     """The data of ``charts`` (names from CHARTS; default every chart) for ``f`` from one
     connection. ``timings`` (if given) receives the seconds each chart's query took."""
-    import time
 
     out = {}
     steps = {
@@ -358,8 +360,6 @@ def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
     elif kind == "door":
         _, rows = door_history(con, f, limit=10_000_000)
     else:
-        from core.errors import InvalidParameter
-
         raise InvalidParameter(f"history is kept for auth and door logs, not {kind!r}")
     return rows.to_csv(index=False).encode("utf-8-sig")
 

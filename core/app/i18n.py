@@ -8,6 +8,8 @@ silent. ``error_message`` turns a domain error into a sentence with what to do n
 
 from __future__ import annotations
 
+from core.errors import FaceGateError, NoFaceInImage
+
 LANGUAGES = ("ja", "en")
 _STRINGS: dict[str, tuple[str, str]] = {}
 
@@ -82,7 +84,6 @@ register(
 
 def error_message(exc, lang: str = "ja") -> str:
     """A user-facing sentence for a domain error (with what to do next)."""
-    from core.errors import FaceGateError, NoFaceInImage
 
     if isinstance(exc, NoFaceInImage):
         return t("error.NoFace", lang)

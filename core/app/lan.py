@@ -13,6 +13,9 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import qrcode
+from cryptography import x509
+
 from core.storage.files import atomic_write_bytes, ensure_dir
 from core.tls import certificates
 
@@ -39,7 +42,6 @@ def app_url(port: int, https: bool, host: str | None = None) -> str:
 
 def qr_png(text: str, box_size: int = 6) -> bytes:
     """A PNG QR code of ``text``."""
-    import qrcode
 
     qr = qrcode.QRCode(border=2, box_size=box_size)
     qr.add_data(text)
@@ -57,7 +59,6 @@ def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
 def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> tuple[Path, Path]:
     """Return (cert, key) paths of the app's self-signed certificate, creating it when missing,
     expiring within a week, or not covering the current LAN address. The key is owner-only."""
-    from cryptography import x509
 
     cert_path, key_path = certificate_paths(data_dir)
     hosts = ["localhost", "127.0.0.1", lan_ip(), socket.gethostname(), *(extra_hosts or [])]

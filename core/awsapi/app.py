@@ -25,8 +25,10 @@ from core.awsapi.iotdata import BrokerRelay, IotDataApi
 from core.awsapi.rekognition import RekognitionApi
 from core.awsapi.s3 import S3Api
 from core.awsapi.s3store import S3Store
+from core.bootstrap import build_services
 from core.bootstrap.services import Services
 from core.config import Settings
+from core.errors import ConfigError
 
 log = logging.getLogger("facegate.awsapi")
 
@@ -100,7 +102,7 @@ class AwsEndpoint:
                     swept = self.store.sweep_stale_uploads()
                     if swept:
                         log.warning("aborted %d multipart uploads left unfinished for a week", swept)
-                except Exception:  # noqa: BLE001 - a sweep failure must not stop the endpoint
+                except Exception:  # a sweep failure must not stop the endpoint
                     log.exception("could not sweep stale multipart uploads")
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
@@ -151,7 +153,7 @@ class AwsEndpoint:
             return response
         except AwsError as err:
             response = _RENDER[protocol](err, req)
-        except Exception:  # noqa: BLE001 - never a traceback to the client
+        except Exception:  # never a traceback to the client
             log.exception("request %s failed", req.request_id)
             code, message = _INTERNAL[protocol]
             response = _RENDER[protocol](AwsError(code, message, 500), req)
@@ -164,14 +166,10 @@ def build_endpoint(settings: Settings, services: Services | None = None) -> AwsE
     """The endpoint on the local world of ``settings`` (services built when not given; the
     endpoint never publishes events itself, so they are built with the direct publisher)."""
     if settings.backend != "local":
-        from core.errors import ConfigError
-
         raise ConfigError(
             "the AWS-compatible endpoint is part of the local world; in the aws world use AWS itself "
             "(unset AWS_ENDPOINT_URL)"
         )
     if services is None:
-        from core.bootstrap import build_services
-
         services = build_services(dataclasses.replace(settings, publisher="direct"))
     return AwsEndpoint(settings, services)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from core.awsapi.sigv4 import MAX_SKEW
+
 
 class AwsError(Exception):
     """An error in AWS's words: ``code`` (the exception name botocore raises), ``message``,
@@ -34,7 +36,6 @@ def _skew_message(failure) -> str:
     when, now = failure.extra.get("when"), failure.extra.get("now")
     if when is None or now is None:
         return failure.message
-    from core.awsapi.sigv4 import MAX_SKEW
 
     if when < now:
         return f"Signature expired: {_amz(when)} is now earlier than {_amz(now - MAX_SKEW)} ({_amz(now)} - 15 min.)"

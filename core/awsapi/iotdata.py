@@ -27,6 +27,8 @@ from starlette.responses import Response
 from core.awsapi import policy
 from core.awsapi.errors import AwsError
 from core.awsapi.http import AwsRequest
+from core.telemetry.ca import LocalCA
+from core.telemetry.local import mqtt_credentials, read_broker_status, split_endpoint, telemetry_paths
 
 log = logging.getLogger("facegate.awsapi")
 
@@ -81,8 +83,8 @@ class _Link:
     """One MQTT 5 connection as an identity (awscrt, the SDK the app's own publisher uses)."""
 
     def __init__(self, identity: str, host: str, port: int, cert, key, ca):
-        from awscrt import mqtt5
-        from awsiot import mqtt5_client_builder
+        from awscrt import mqtt5  # noqa: PLC0415 (awscrt/awsiot are native and heavy: only when relaying)
+        from awsiot import mqtt5_client_builder  # noqa: PLC0415 (with awscrt)
 
         self.mqtt5 = mqtt5
         self.connected = threading.Event()
@@ -154,7 +156,6 @@ class BrokerRelay:
         self._lock = threading.Lock()
 
     def _endpoint(self) -> tuple[str, int]:
-        from core.telemetry.local import read_broker_status, split_endpoint
 
         s = self.settings
         if s.mqtt_endpoint:
@@ -172,8 +173,6 @@ class BrokerRelay:
         return host, int(status.get("port") or s.mqtt_port)
 
     def _link(self, identity: str) -> _Link:
-        from core.telemetry.ca import LocalCA
-        from core.telemetry.local import mqtt_credentials, telemetry_paths
 
         with self._lock:
             link = self._links.get(identity)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import uvicorn
 
+from core.app.lan import ensure_certificate
+from core.awsapi.app import build_endpoint
 from core.errors import ServiceUnavailable
 
 log = logging.getLogger("facegate.awsapi")
@@ -76,15 +78,12 @@ def run_aws_endpoint(
     """Serve the endpoint until SIGTERM/SIGINT. ``on_ready(url)`` once the socket is bound.
     ``https`` serves TLS with the app's self-signed certificate (core.app.lan), for devices on the
     LAN. Raises ServiceUnavailable when the port is taken, ConfigError in the aws world."""
-    from core.awsapi.app import build_endpoint
 
     host = settings.bind_host if host is None else host
     port = settings.aws_port if port is None else port
     sock = bind(host, port)
     tls = None
     if https:
-        from core.app.lan import ensure_certificate
-
         tls = ensure_certificate(settings.data_dir)
     app = build_endpoint(settings)
     server = uvicorn.Server(uvicorn_config(app, tls))

@@ -90,8 +90,8 @@ def _iot_publisher_factory(settings: Settings, session):
     device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
 
     def build() -> EventPublisher:
-        from core.deploy.state import device_credentials
-        from core.telemetry.aws import build_iot_core_publisher
+        from core.deploy.state import device_credentials  # noqa: PLC0415 (built on first publish: Lambda never publishes)
+        from core.telemetry.aws import build_iot_core_publisher  # noqa: PLC0415 (built on first publish: Lambda never publishes)
 
         creds = device_credentials(settings)
         return build_iot_core_publisher(

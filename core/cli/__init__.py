@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+    except Exception as exc:  # the CLI's last line of defence
         if os.environ.get("FACEGATE_DEBUG") == "1":
             raise
         print(json.dumps({"error": "InternalError", "message": f"{type(exc).__name__}: {exc}"}), file=sys.stderr)

@@ -61,7 +61,7 @@ def _run(args) -> int:
             warm_up(load_settings())
         except FaceGateError:
             pass  # the page will show the reason to the user
-        except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first page
+        except Exception:  # a failed warm-up only means a slower first page
             logging.getLogger("facegate.app").exception("warm-up failed; the first page will do it")
 
     if str(ROOT) not in sys.path:

@@ -17,6 +17,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
 from core.aws.clients import aws_errors
 from core.config import Settings
 from core.deploy import state
@@ -31,10 +36,6 @@ _PENDING_SLACK_SECONDS = 600
 
 def key_and_csr(common_name: str) -> tuple[bytes, str]:
     """A new EC P-256 private key (PEM, unencrypted; stored 0600) and its CSR (PEM)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
@@ -49,8 +50,6 @@ def key_and_csr(common_name: str) -> tuple[bytes, str]:
 
 
 def _public_key_der(pem: bytes | str) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     data = pem.encode() if isinstance(pem, str) else pem
     if b"CERTIFICATE" in data:

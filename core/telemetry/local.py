@@ -21,6 +21,16 @@ from typing import TYPE_CHECKING
 from core.config import Settings
 from core.errors import ConfigError
 from core.storage.files import atomic_write_bytes, ensure_dir
+from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
+from core.telemetry.ca import LocalCA
+from core.telemetry.engine import RuleEngine
+from core.telemetry.journal import Journal
+from core.telemetry.outbox import Outbox
+from core.telemetry.publisher import MqttPublisher
+from core.telemetry.rules import course_rules
+from core.telemetry.sensor_table import LocalSensorTable
+from core.telemetry.shared import shared_publisher
+from core.telemetry.subscriber import BrokerSubscription
 
 if TYPE_CHECKING:
     from core.telemetry.broker import Broker
@@ -115,11 +125,6 @@ class TelemetryStack:
         stream_max_age_s: float = 60.0,
         stream_max_bytes: int = 5 * 1024 * 1024,
     ):
-        from core.telemetry.ca import LocalCA
-        from core.telemetry.engine import RuleEngine
-        from core.telemetry.journal import Journal
-        from core.telemetry.rules import course_rules
-        from core.telemetry.sensor_table import LocalSensorTable
 
         self.settings = settings
         self.paths = telemetry_paths(settings)
@@ -155,7 +160,6 @@ class TelemetryStack:
         if self.settings.mqtt_endpoint:
             self._start_subscription()
             return
-        from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
 
         ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
         self.broker = Broker(
@@ -175,7 +179,6 @@ class TelemetryStack:
 
     def _start_subscription(self) -> None:
         """External broker (``FACEGATE_MQTT_ENDPOINT``): the engine is one of its subscribers."""
-        from core.telemetry.subscriber import BrokerSubscription
 
         host, port = split_endpoint(self.settings.mqtt_endpoint)
         cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID)
@@ -238,7 +241,7 @@ class TelemetryStack:
             await asyncio.sleep(1.0)
             try:
                 await loop.run_in_executor(None, self._write_status)
-            except Exception:  # noqa: BLE001 - status is best effort; the broker goes on
+            except Exception:  # status is best effort; the broker goes on
                 log.exception("could not write broker status")
 
     async def run(self, ready=None) -> None:
@@ -257,10 +260,6 @@ class TelemetryStack:
 def build_local_publisher(settings: Settings, mode: str):
     """The publisher for the local world: ``mqtt`` (outbox + awsiotsdk to the local broker
     or ``FACEGATE_MQTT_ENDPOINT``) or ``None`` for the caller to use the direct one."""
-    from core.telemetry.ca import LocalCA
-    from core.telemetry.outbox import Outbox
-    from core.telemetry.publisher import MqttPublisher
-    from core.telemetry.shared import shared_publisher
 
     paths = telemetry_paths(settings)
     if mode == "auto" and not settings.mqtt_endpoint and read_broker_status(settings) is None:

@@ -4,15 +4,12 @@ broker state (its status file), recent messages per topic and the rule engine's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from core.config import Settings
 from core.events.port import KINDS, topic_for
+from core.telemetry.journal import Journal
 from core.telemetry.local import read_broker_status, telemetry_paths
+from core.telemetry.outbox import Outbox
 from core.telemetry.port import TelemetryMonitor
-
-if TYPE_CHECKING:
-    from core.telemetry.journal import Journal
 
 
 class LocalTelemetryMonitor(TelemetryMonitor):
@@ -22,8 +19,6 @@ class LocalTelemetryMonitor(TelemetryMonitor):
 
     def _j(self) -> Journal:
         if self._journal is None:
-            from core.telemetry.journal import Journal
-
             self._journal = Journal(telemetry_paths(self.settings).journal)
         return self._journal
 
@@ -52,8 +47,6 @@ class LocalTelemetryMonitor(TelemetryMonitor):
         removed = self._j().forget_person(name, [topic_for(k, self.settings.topic_prefix) for k in ("auth", "door")])
         outbox = telemetry_paths(self.settings).outbox
         if outbox.exists():
-            from core.telemetry.outbox import Outbox
-
             box = Outbox(outbox)
             try:
                 removed += box.forget_person(name)

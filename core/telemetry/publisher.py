@@ -60,8 +60,8 @@ class MqttPublisher(EventPublisher):
         iot_core: bool = False,
         max_inflight: int = 512,
     ):
-        from awscrt import mqtt5
-        from awsiot import mqtt5_client_builder
+        from awscrt import mqtt5  # noqa: PLC0415 (awscrt/awsiot are native and heavy: only when connecting)
+        from awsiot import mqtt5_client_builder  # noqa: PLC0415 (with awscrt)
 
         self._mqtt5 = mqtt5
         self.outbox, self.prefix = outbox, prefix
@@ -217,7 +217,7 @@ class MqttPublisher(EventPublisher):
             self._wake.clear()  # before looking, so a publish during the pass is not lost
             try:
                 sent = self._drain_once()
-            except Exception:  # noqa: BLE001 - e.g. the disk is briefly locked; try again
+            except Exception:  # e.g. the disk is briefly locked; try again
                 log.exception("outbox sender failed; retrying")
                 sent = 0
                 self._closed.wait(1.0)

@@ -124,7 +124,9 @@ def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
         face.face_id = best["Face"]["FaceId"]
 
 
-def identify_faces(services: Services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
+def identify_faces(
+    services: Services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float
+) -> list[FaceResult]:
     """One FaceResult per FaceDetail, largest first, each searched against the collection.
 
     The largest face is searched in the whole photo (the course's call); every other face in a
@@ -220,7 +222,9 @@ def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
     return photo, decode_image(photo)
 
 
-def capture_photo(services: Services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+def capture_photo(
+    services: Services, image: bytes, source_name: str = "image", when: datetime | None = None
+) -> CaptureResult:
     """Store, identify, analyse and log one photo; return what happened.
 
     A large photo is shrunk first (``prepare_photo``). Raises InvalidImageFormat /

@@ -266,7 +266,7 @@ class Purger:
                     )
             except FaceGateError as exc:
                 log.warning("purge failed: %s", exc)
-            except Exception:  # noqa: BLE001 - the purge must keep running next time
+            except Exception:  # the purge must keep running next time
                 log.exception("purge failed")
             self.runs += 1
             if self._stop.wait(self.interval_s):

@@ -106,7 +106,7 @@ def create_app(services: routes.ApiBackend, keys: ApiKeyStore | None = None, lim
             return await _handle(request)
         except ClientDisconnect:  # gone, or its body was refused (and answered) by the limits
             return Response(status_code=400)
-        except Exception:  # noqa: BLE001 - never a traceback to the client
+        except Exception:  # never a traceback to the client
             log.exception("API server error")
             return _response(routes.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
 
@@ -119,7 +119,7 @@ def create_app(services: routes.ApiBackend, keys: ApiKeyStore | None = None, lim
         if method == "POST":
             try:
                 key = keys.verify(request.headers.get("x-api-key"))
-            except Exception:  # noqa: BLE001 - a broken key store locks out, never lets in
+            except Exception:  # a broken key store locks out, never lets in
                 log.exception("API key check failed")
             if key is None:
                 return _gateway(403, "Forbidden")

@@ -50,8 +50,8 @@ from core.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from core.images.codec import decode_base64_image
 from core.faces.port import FaceCollections
+from core.images.codec import decode_base64_image
 from core.objects.port import ObjectStore, check_key
 
 log = logging.getLogger(__name__)

@@ -118,7 +118,10 @@ def test_athena_reader_polls_and_pages_results():
         "get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}, {"QueryExecutionId": "q1"}
     )
     header = {"Data": [{"VarCharValue": c} for c in ("datetime", "agerange-low", "agerange-high", "gender", "smile")]}
-    row = lambda *v: {"Data": [{"VarCharValue": x} if x is not None else {} for x in v]}
+
+    def row(*v):
+        return {"Data": [{"VarCharValue": x} if x is not None else {} for x in v]}
+
     stub.add_response(
         "get_query_results",
         {

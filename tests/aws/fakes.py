@@ -678,7 +678,7 @@ class FakeCloudFormation:
                 else:
                     physical, attrs = handler.create(self, stack, logical, props)
                     res = _Resource(kind, physical, attrs, props)
-            except Exception as exc:  # noqa: BLE001 - any failure of a resource rolls the stack back
+            except Exception as exc:  # any failure of a resource rolls the stack back
                 message = getattr(exc, "message", None) or str(exc)
                 if old is not None and action == "replace" and "already exists" in message:
                     message = (
@@ -1021,7 +1021,7 @@ class _GlueTable(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("glue").delete_table(DatabaseName=props["DatabaseName"], Name=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its database
+        except Exception as exc:  # gone with its database
             if "EntityNotFound" not in str(exc):
                 raise
 
@@ -1109,7 +1109,7 @@ class _Permission(_Type):
         function, sid = physical.split("|")
         try:
             cf.aws("lambda").remove_permission(FunctionName=function, StatementId=sid)
-        except Exception as exc:  # noqa: BLE001 - gone with its function
+        except Exception as exc:  # gone with its function
             if "ResourceNotFound" not in str(exc):
                 raise
 
@@ -1141,7 +1141,7 @@ class _Deployment(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("apigateway").delete_deployment(restApiId=props["RestApiId"], deploymentId=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its API
+        except Exception as exc:  # gone with its API
             if "NotFound" not in str(exc):
                 raise
 
@@ -1163,7 +1163,7 @@ class _Stage(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("apigateway").delete_stage(restApiId=props["RestApiId"], stageName=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its API
+        except Exception as exc:  # gone with its API
             if "NotFound" not in str(exc):
                 raise
 
@@ -1209,7 +1209,7 @@ class _UsagePlanKey(_Type):
         key, plan = physical.split(":")
         try:
             cf.aws("apigateway").delete_usage_plan_key(usagePlanId=plan, keyId=key)
-        except Exception as exc:  # noqa: BLE001 - gone with its plan or key
+        except Exception as exc:  # gone with its plan or key
             if "NotFound" not in str(exc):
                 raise
 
