@@ -78,7 +78,7 @@ def _correction_text(c: dict) -> str:
 def _finish(outcome, message: str) -> None:
     if outcome is None:
         return
-    if getattr(outcome, "indexed", True) is False:
+    if isinstance(outcome, people.ImageOutcome) and not outcome.indexed:
         why = error_text(outcome.error) if outcome.error is not None else reason_text(outcome.reasons)
         st.error(tr("history.not_indexed", reasons=why))
         return

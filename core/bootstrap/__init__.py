@@ -1,7 +1,7 @@
 """The one composition root: builds every adapter for the configured world.
 
-Pages, Lambda handlers and the CLI call ``build_services()`` (Streamlit through
-``st.cache_resource``) and then only talk to the ports on ``Services``. The local world's
+Pages (through ``shared_services``: one per process and settings), Lambda handlers and the
+CLI call ``build_services()`` and then only talk to the ports on ``Services``. The local world's
 adapters are built in ``core.bootstrap.local``, the aws world's in ``core.bootstrap.aws``;
 each returns a complete ``Services``.
 """

@@ -167,7 +167,8 @@ class Deployer:
             if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
                 return stack
             self.sleep(max(self.options.wait_delay, 1))
-        raise DeployFailed(f"stack {name} stayed {stack['StackStatus']} for too long; see the CloudFormation console")
+        status = stack["StackStatus"] if stack else "gone"
+        raise DeployFailed(f"stack {name} stayed {status} for too long; see the CloudFormation console")
 
     def ensure_stack(self, name: str, template: dict, parameters: dict, template_bucket: str | None = None) -> dict:
         """Create ``name`` or update it to ``template``; wait; return the stack description.
@@ -422,7 +423,7 @@ class Deployer:
         stack = self._settle(name)
         if stack is None:
             return "NOT_DEPLOYED"
-        failure = None
+        failure = DeployFailed(f"stack {name} could not be deleted")
         for _attempt in range(3):
             for bucket in self.physical_ids(name, "AWS::S3::Bucket"):
                 self.empty_bucket(bucket)

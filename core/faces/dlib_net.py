@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -265,7 +266,7 @@ def add_prev(i, sub):
     return ("add_prev_", dict(id=i), sub)
 
 
-INPUT = ("input", {}, None)
+INPUT: tuple[str, dict, None] = ("input", {}, None)
 
 
 def face_resnet():
@@ -321,7 +322,7 @@ def bind(topology, entries: list) -> list[tuple[str, dict, Layer | None]]:
     nodes = _flatten(topology)
     if len(nodes) != len(entries):
         raise DlibFormatError(f"file has {len(entries)} layers, the expected net {len(nodes)}")
-    bound = []
+    bound: list[tuple[str, dict, Layer | None]] = []
     for (op, args, _), (what, layer) in zip(nodes, entries):
         if op in ("tag", "skip"):
             if what != "wrap":
@@ -414,7 +415,7 @@ def to_onnx(bound: list, input_hw: tuple[int, int] | None, name: str, outputs_fl
                 shape = (shape[0], 1, 1)
             else:
                 pads = [p["padding"][0], p["padding"][1], p["padding"][0], p["padding"][1]]
-                kw = dict(kernel_shape=list(p["kernel"]), strides=list(p["stride"]), pads=pads)
+                kw: dict[str, Any] = dict(kernel_shape=list(p["kernel"]), strides=list(p["stride"]), pads=pads)
                 if op == "avg_pool_2":
                     # dlib averages over the window inside the image only.
                     kw["count_include_pad"] = 0

@@ -11,6 +11,7 @@ import binascii
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -90,7 +91,15 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def image_bytes(image: dict, objects=None) -> bytes:
+class ObjectReader(Protocol):
+    """What ``image_bytes`` needs of an object store (``core.objects.port.ObjectStore``)."""
+
+    def get_object(self, bucket: str, key: str) -> bytes: ...
+
+    def size_of(self, bucket: str, key: str) -> int | None: ...
+
+
+def image_bytes(image: dict, objects: ObjectReader | None = None) -> bytes:
     """Resolve a Rekognition ``Image`` argument (``Bytes`` or ``S3Object``) to bytes. Raises
     InvalidParameter for a malformed argument, InvalidS3Object when the object is not there."""
     if not isinstance(image, dict):
@@ -102,8 +111,8 @@ def image_bytes(image: dict, objects=None) -> bytes:
         if objects is None:
             raise InvalidParameter("S3Object images need an object store")
         try:
-            path = getattr(objects, "object_path", None)  # the local store: refuse a huge file before reading it
-            if path is not None and path(s3["Bucket"], s3["Name"]).stat().st_size > MAX_S3_IMAGE_BYTES:
+            size = objects.size_of(s3["Bucket"], s3["Name"])  # refuse a huge file before reading it
+            if size is not None and size > MAX_S3_IMAGE_BYTES:
                 raise ImageTooLarge(
                     f"the S3 object is over Rekognition's {MAX_S3_IMAGE_BYTES} byte limit for S3 images"
                 )

@@ -843,7 +843,7 @@ class _Bucket(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("s3").delete_bucket(Bucket=physical)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if "NoSuchBucket" not in str(exc):
                 raise
 
@@ -908,7 +908,7 @@ class _Thing(_Type):
         name = props.get("ThingName") or _name(stack, logical, cf.rng, limit=128)
         try:
             arn = cf.aws("iot").create_thing(thingName=name)["thingArn"]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise AwsError("ResourceAlreadyExistsException", f"{name} already exists") from exc
         return name, {"Arn": arn}
 
@@ -1067,7 +1067,7 @@ class _Function(_Type):
         version = {"VersionId": code["S3ObjectVersion"]} if code.get("S3ObjectVersion") else {}
         try:  # Lambda reads the zip when the function is created (moto does not check)
             cf.aws("s3").head_object(Bucket=code["S3Bucket"], Key=code["S3Key"], **version)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise AwsError(
                 "InvalidParameterValueException",
                 f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Key: {code['S3Key']} {version}",
