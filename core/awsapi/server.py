@@ -30,7 +30,7 @@ GRACEFUL_STOP_S = 10
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (0 = any free port). Raises ServiceUnavailable."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # TCP_NODELAY: core.web.server.bind
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

@@ -167,3 +167,17 @@ def test_limits_answer_before_any_work(request_bytes, status):
     with running(ECHO, limits=SHORT) as server:
         answer = raw(server.url, request_bytes)
     assert answer.startswith(b"HTTP/1.1 " + status), answer[:200]
+
+
+def test_the_listening_socket_says_tcp_so_responses_are_not_delayed():
+    """asyncio sets TCP_NODELAY only on sockets created with proto IPPROTO_TCP (accepted ones
+    inherit it); with proto 0 every response waited ~45 ms for the client's delayed ACK."""
+    import socket as sockets
+
+    from core.web.server import bind
+
+    sock = bind("127.0.0.1", 0)
+    try:
+        assert sock.proto == sockets.IPPROTO_TCP
+    finally:
+        sock.close()
