@@ -89,6 +89,13 @@ class Settings:
     api_burst: int = 200
     # How often `python -m core serve` purges expired captures (core.retention).
     purge_interval_minutes: float = 15.0
+    # Live mode (core.live): a known person's records (still, auth, analysis, door) at most once
+    # per person per cooldown; identification calls (Rekognition calls in aws) per minute.
+    live_cooldown_seconds: float = 30.0
+    live_identifications_per_minute: float = 30.0
+    # WebRTC ICE servers for Live, a JSON list of {urls, username, credential}; empty = none
+    # (same machine or LAN only; a NAT in between needs a TURN server here).
+    webrtc_ice_servers: str = field(default="", repr=False)
 
     @property
     def env_names(self) -> dict[str, str]:
@@ -99,7 +106,7 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("api_key", "admin_password_hash", "admin_password"):
+            if f.name in ("api_key", "admin_password_hash", "admin_password", "webrtc_ice_servers"):
                 value = "***" if value else ""
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
@@ -176,6 +183,13 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{env_name(name)} must be 0 or more hours")
     if not 1 <= s.retention_log_days <= 36500:
         raise ConfigError("FACEGATE_RETENTION_LOG_DAYS must be between 1 and 36500 days")
+    if not 0 <= s.live_cooldown_seconds <= 86400:
+        raise ConfigError("FACEGATE_LIVE_COOLDOWN_SECONDS must be between 0 and 86400")
+    if not 0 < s.live_identifications_per_minute <= 6000:
+        raise ConfigError("FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE must be above 0 and at most 6000")
+    from core.live.webrtc import ice_servers  # noqa: PLC0415 (raises ConfigError naming the setting)
+
+    ice_servers(s.webrtc_ice_servers)
 
 
 def _read_secrets(path: Path) -> dict:

@@ -9,6 +9,7 @@ from core.capture import attribute_rows, capture_photo, draw_faces
 from core.errors import FaceGateError
 from core.images import MAX_IMAGE_BYTES, decode_image
 from core.retention import human_duration
+from pages._live import render_live
 from pages._shared import error_text, get_services, lang, through_router, tr
 
 through_router()
@@ -38,6 +39,7 @@ i18n.register(
         ),
         "camera.tab_camera": ("📷 撮影", "📷 Camera"),
         "camera.tab_upload": ("🖼️ 画像を選ぶ", "🖼️ Upload"),
+        "camera.tab_live": ("🎥 ライブ", "🎥 Live"),
         "camera.take": ("顔を撮影", "Take a photo of a face"),
         "camera.upload": ("JPEG / PNG（{mb} MB まで）", "JPEG / PNG (up to {mb} MB)"),
         "camera.working": ("照合・分析しています…", "Identifying and analysing…"),
@@ -197,13 +199,19 @@ st.caption(tr("camera.intro"))
 _privacy_notice()
 if not _anyone_enrolled(repr(get_services().settings)):
     st.info(tr("camera.nobody_enrolled"), icon="🧑")
-tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload")])
+# Tab state is tracked (on_change="rerun") so Live's video component only exists while its tab is open.
+tab_camera, tab_upload, tab_live = st.tabs(
+    [tr("camera.tab_camera"), tr("camera.tab_upload"), tr("camera.tab_live")], key="camera_mode", on_change="rerun"
+)
 with tab_camera:
     shot = st.camera_input(tr("camera.take"), key="camera_shot")
 with tab_upload:
     upload = st.file_uploader(
         tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"], key="camera_upload"
     )
+with tab_live:
+    if tab_live.open:
+        render_live()
 if shot is not None:
     _take("shot", shot)
 if upload is not None:

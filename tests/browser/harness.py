@@ -8,7 +8,9 @@ face image converted to Y4M at run time (FIELD_NOTES: flags, executable path).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -181,3 +183,44 @@ def horizontal_overflow(page) -> int:
                      document.querySelector('[data-testid="stAppViewContainer"]')].filter(Boolean);
         return Math.max(...els.map(e => e.scrollWidth - e.clientWidth));
     }""")
+
+
+MJPEG_FPS = 30  # Chromium's fake camera plays an .mjpeg file at 30 frames per second
+
+
+def face_frame(face_image: Path | None, width: int = 640, height: int = 480, face_height: float = 0.5) -> Image.Image:
+    """A grey frame with ``face_image`` (scaled to ``face_height`` of the frame) in the middle."""
+    frame = Image.new("RGB", (width, height), (128, 128, 128))
+    if face_image is not None:
+        face = Image.open(face_image).convert("RGB")
+        side = int(height * face_height)
+        face = face.resize((int(face.width * side / face.height), side), Image.BICUBIC)
+        frame.paste(face, ((width - face.width) // 2, (height - face.height) // 2))
+    return frame
+
+
+def live_video(segments: list[tuple[Path | None, float]], out: Path, width: int = 640, height: int = 480) -> Path:
+    """Write an MJPEG video for Chromium's fake camera: each ``(face image or None, seconds)``
+    segment shows that face (or an empty grey frame) for that long. Faces that appear one after
+    another with gaps between them are separate appearances. A 24x24 marker in the top-left
+    corner is white while a face is shown and black otherwise, so a page can tell from the
+    camera's own frames when a face entered (bench/live.py)."""
+    with open(out, "wb") as fh:
+        for image, seconds in segments:
+            frame = face_frame(image, width, height)
+            frame.paste((255, 255, 255) if image is not None else (0, 0, 0), (0, 0, 24, 24))
+            buf = io.BytesIO()
+            frame.save(buf, format="JPEG", quality=85)
+            data = buf.getvalue()
+            for _ in range(round(seconds * MJPEG_FPS)):
+                fh.write(data)
+    return out
+
+
+def start_live(page) -> None:
+    """On the camera page: open the Live tab and press the stream's Start button."""
+    wait_idle(page)
+    page.get_by_role("tab", name=re.compile("ライブ|Live")).click()
+    frame = page.frame_locator("iframe[title*='streamlit_webrtc']")
+    frame.get_by_role("button", name=re.compile("^(開始|Start)$")).click()
+    frame.locator("video").wait_for()
