@@ -204,7 +204,9 @@ tab_camera, tab_upload, tab_live = st.tabs(
     [tr("camera.tab_camera"), tr("camera.tab_upload"), tr("camera.tab_live")], key="camera_mode", on_change="rerun"
 )
 with tab_camera:
-    shot = st.camera_input(tr("camera.take"), key="camera_shot")
+    # Only while its tab is open: a hidden camera widget would hold the camera that Live needs
+    # (a phone may give it to one page element at a time).
+    shot = st.camera_input(tr("camera.take"), key="camera_shot") if tab_camera.open is not False else None
 with tab_upload:
     upload = st.file_uploader(
         tr("camera.upload", mb=MAX_IMAGE_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"], key="camera_upload"

@@ -54,6 +54,9 @@ class Identity:
     recorded: set[str] = field(default_factory=set)  # people whose records this track wrote
     stranger_recorded: bool = False
     door: str | None = None  # "opened", "cooldown", "closed" once decided
+    # The face was lost for a moment and found again: until checked it may be someone else,
+    # so it is shown as being identified, not under the old name.
+    stale: bool = False
     evidence: object = None  # the session's last unknown attempt (still + face), for a stranger's records
 
 
@@ -125,7 +128,7 @@ class IdentityPolicy:
         c = self.config
         if ident.in_flight or hits < c.min_hits:
             return False
-        if ident.attempts == 0:
+        if ident.attempts == 0 or ident.stale:
             return True
         since = now - ident.last_attempt_at if ident.last_attempt_at is not None else 0.0
         changed = self._changed(area, ident)
@@ -153,8 +156,14 @@ class IdentityPolicy:
         ident.in_flight = False
         ident.attempts -= 1
 
+    def reacquired(self, ident: Identity) -> None:
+        """The tracker found this face again after losing it for a moment."""
+        if ident.attempts:
+            ident.stale = True
+
     def no_face(self, ident: Identity) -> None:
         ident.in_flight = False
+        ident.stale = False
         ident.no_face_results += 1
         if ident.state == PENDING:
             ident.state = NO_FACE
@@ -162,9 +171,10 @@ class IdentityPolicy:
     def identified(self, ident: Identity, person: str | None, similarity: float | None, now: float) -> RecordDue | None:
         """Take a search result (``person`` None = nobody matched); returns the records due."""
         ident.in_flight = False
+        stale, ident.stale = ident.stale, False
         if person is None:
             ident.unknown_results += 1
-            if ident.state == KNOWN:
+            if ident.state == KNOWN and not stale:
                 # Keep the name: one poor frame of a known face is not a stranger (a real
                 # change of face also changes its size, and a new track starts anyway).
                 return None

@@ -17,6 +17,7 @@ browser tab leaves no thread or memory behind.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
 import time
@@ -32,6 +33,7 @@ from core.events.records import utc_now
 from core.live.overlay import TrackView, draw_tracks
 from core.live.policy import (
     KNOWN,
+    PENDING,
     UNKNOWN,
     CallBudget,
     Cooldown,
@@ -53,7 +55,7 @@ ERROR_BACKOFF_SECONDS = 1.0
 class Sighting:
     """One appearance as the side list shows it."""
 
-    track_id: int
+    appearance: int
     seen_at: datetime  # UTC, when the face was first detected
     state: str  # KNOWN or UNKNOWN
     person: str | None = None
@@ -102,8 +104,19 @@ class _Mailbox:
 
 
 @dataclass
+class _Appearance:
+    """One person's presence on a track: usually the whole track, but a track whose face was
+    lost for a moment and found again as someone else starts a new appearance."""
+
+    id: int
+    ident: Identity
+    born: float  # clock() of the frame it was first detected on
+    wall: datetime
+
+
+@dataclass
 class _RecordJob:
-    track_id: int
+    appearance: int
     due: RecordDue
     still: capture.Still
     face: capture.FaceResult
@@ -141,7 +154,8 @@ class LiveSession:
         self._wake = threading.Condition(self._lock)  # the identification worker waits here
         self._tracker = FaceTracker()
         self._latest: _Frame | None = None  # the frame the tracks' boxes were detected on
-        self._sightings: OrderedDict[int, Sighting] = OrderedDict()
+        self._sightings: OrderedDict[int, Sighting] = OrderedDict()  # by appearance id
+        self._appearance_ids = itertools.count(1)
         self._published: dict[str, int] = {}
         self._mailbox = _Mailbox()
         self._records: queue.Queue = queue.Queue(RECORD_QUEUE)
@@ -208,8 +222,11 @@ class LiveSession:
         for t in self._tracker.tracks:
             if now - t.seen > self.show_missing_seconds:
                 continue
-            ident: Identity = t.data["identity"]
-            out.append(TrackView(t.id, t.predicted(now), ident.state, ident.person, ident.similarity))
+            ident = t.data["appearance"].ident
+            if ident.stale:  # found again after a moment: may be someone else until checked
+                out.append(TrackView(t.id, t.predicted(now), PENDING, None, None))
+            else:
+                out.append(TrackView(t.id, t.predicted(now), ident.state, ident.person, ident.similarity))
         return out
 
     # --- the page -------------------------------------------------------------------------
@@ -248,27 +265,37 @@ class LiveSession:
             with self._wake:
                 update = self._tracker.update(boxes, frame.at)
                 for t in update.new:
-                    t.data["identity"] = Identity()
-                    t.data["wall"] = frame.wall
+                    t.data["appearance"] = self._appearance(frame.at, frame.wall)
+                for t in update.reacquired:
+                    self.policy.reacquired(t.data["appearance"].ident)
                 self._end(update.ended)
                 self._latest = frame
                 self._wake.notify_all()
-            pause = self.detect_interval - (self.clock() - now)
-            if pause > 0:
-                self._stop.wait(pause)
+            # At most every detect_interval, and idle at least half the time: on a loaded machine
+            # the detector gives way to the video (the tracker predicts between detections).
+            took = self.clock() - now
+            pause = max(self.detect_interval - took, took)
+            self._stop.wait(pause)
         with self._lock:
             self._end(self._tracker.end_all())
             self._latest = None
 
+    def _appearance(self, born: float, wall: datetime) -> _Appearance:
+        return _Appearance(next(self._appearance_ids), Identity(), born, wall)
+
     def _end(self, ended: list[Track]) -> None:
         """Tracks that left the frame (called holding the lock)."""
         for t in ended:
-            ident: Identity = t.data["identity"]
-            due = self.policy.ended(ident)
-            if due is not None and ident.evidence is not None:
-                still, face, when = ident.evidence
-                self._queue_record(_RecordJob(t.id, due, still, face, when))
-            ident.evidence = None
+            self._close(t.data["appearance"])
+
+    def _close(self, appearance: _Appearance) -> None:
+        """An appearance is over: a stranger's records are written now if not yet."""
+        ident = appearance.ident
+        due = self.policy.ended(ident)
+        if due is not None and ident.evidence is not None:
+            still, face, when = ident.evidence
+            self._queue_record(_RecordJob(appearance.id, due, still, face, when))
+        ident.evidence = None
 
     # --- identification worker ------------------------------------------------------------
     def _next_job(self, now: float):
@@ -279,7 +306,7 @@ class LiveSession:
         for t in self._tracker.tracks:
             if t.seen != self._latest.at:
                 continue  # not on the newest detected frame: its box would not match the pixels
-            ident: Identity = t.data["identity"]
+            ident = t.data["appearance"].ident
             if self.policy.due(t.box.area, t.hits, ident, now):
                 due.append((self.policy.priority(t.box.area, ident), t.id, t))
         if not due:
@@ -300,13 +327,13 @@ class LiveSession:
                     self._wake.wait(min(1.0, max(0.05, self.budget.wait_seconds())))
                     continue
                 track, frame = job
-                ident: Identity = track.data["identity"]
-                self.policy.started(track.box.area, ident, now)
+                appearance: _Appearance = track.data["appearance"]
+                self.policy.started(track.box.area, appearance.ident, now)
                 box = track.box.ratios(frame.rgb.shape[1], frame.rgb.shape[0])
-                born, wall, track_id = track.born, track.data["wall"], track.id
-            self._identify(track_id, ident, frame, box, born, wall)
+            self._identify(track, appearance, frame, box)
 
-    def _identify(self, track_id: int, ident: Identity, frame: _Frame, box: dict, born: float, wall) -> None:
+    def _identify(self, track: Track, appearance: _Appearance, frame: _Frame, box: dict) -> None:
+        ident = appearance.ident
         still = capture.Still(frame.rgb)
         self.stats.call(self.clock())
         try:
@@ -332,34 +359,46 @@ class LiveSession:
             return
         now = self.clock()
         with self._lock:
+            if ident.stale and ident.state in (KNOWN, UNKNOWN) and face.person != ident.person:
+                # The face found again is someone else who stepped into the same place: the
+                # previous appearance is over and this is a new one on the same track.
+                ident.stale = False
+                self._close(appearance)
+                fresh = self._appearance(frame.at, frame.wall)
+                self.policy.started(ident.last_attempt_area, fresh.ident, now)
+                if track.data.get("appearance") is appearance:
+                    track.data["appearance"] = fresh
+                appearance, ident = fresh, fresh.ident
             first = ident.state not in (KNOWN, UNKNOWN)
             due = self.policy.identified(ident, face.person, face.similarity, now)
             if first:
-                self.stats.latency(now - born)
+                self.stats.latency(now - appearance.born)
             self.stats.error(None)
             if ident.state == UNKNOWN:
                 ident.evidence = (still, face, frame.wall)
-            self._sight(track_id, wall, ident)
+            sighting = self._sight(appearance)
             if due is not None:
-                self._queue_record(_RecordJob(track_id, due, still, face, frame.wall))
-            elif ident.state == KNOWN and self._sightings[track_id].records == "pending":
-                self._sightings[track_id].records = "none"  # cooldown: nothing to write
+                self._queue_record(_RecordJob(appearance.id, due, still, face, frame.wall))
+            elif ident.state == KNOWN and sighting.records == "pending":
+                sighting.records = "none"  # cooldown: nothing to write
 
-    def _sight(self, track_id: int, wall: datetime, ident: Identity) -> None:
-        s = self._sightings.get(track_id)
+    def _sight(self, appearance: _Appearance) -> Sighting:
+        ident = appearance.ident
+        s = self._sightings.get(appearance.id)
         if s is None:
-            s = self._sightings[track_id] = Sighting(track_id, wall, ident.state)
+            s = self._sightings[appearance.id] = Sighting(appearance.id, appearance.wall, ident.state)
             while len(self._sightings) > self.max_sightings:
                 self._sightings.popitem(last=False)
         s.state, s.person, s.similarity, s.door = ident.state, ident.person, ident.similarity, ident.door
+        return s
 
     def _queue_record(self, job: _RecordJob) -> None:
         try:
             self._records.put_nowait(job)
         except queue.Full:
             self.stats.error(FaceGateError("the records queue is full: an appearance was not logged"))
-            if job.track_id in self._sightings:
-                self._sightings[job.track_id].records = "failed"
+            if job.appearance in self._sightings:
+                self._sightings[job.appearance].records = "failed"
 
     # --- recording worker -----------------------------------------------------------------
     def _record_loop(self) -> None:
@@ -380,14 +419,14 @@ class LiveSession:
         except FaceGateError as exc:
             self.stats.error(exc)
             with self._lock:
-                if job.track_id in self._sightings:
-                    self._sightings[job.track_id].records = "failed"
-                    self._sightings[job.track_id].error = exc.message
+                if job.appearance in self._sightings:
+                    self._sightings[job.appearance].records = "failed"
+                    self._sightings[job.appearance].error = exc.message
             return
         with self._lock:
             for kind, n in result.published.items():
                 self._published[kind] = self._published.get(kind, 0) + n
-            s = self._sightings.get(job.track_id)
+            s = self._sightings.get(job.appearance)
             if s is not None:
                 s.picture_name = result.picture_name
                 s.records = "failed" if result.publish_error else "written"

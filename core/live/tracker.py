@@ -64,6 +64,7 @@ class Track:
     born: float
     seen: float
     hits: int = 1
+    misses: int = 0  # detection passes in a row that did not find it
     velocity: tuple[float, float] = (0.0, 0.0)  # centre, pixels per second
     # What the session attaches (identity, stills); the tracker never reads it.
     data: dict = field(default_factory=dict)
@@ -80,6 +81,9 @@ class TrackUpdate:
     new: list[Track]
     updated: list[Track]
     ended: list[Track]
+    # Updated tracks that had gone unseen for a while: the face found again may be someone else
+    # who stepped into the same place, so its identity needs checking again.
+    reacquired: list[Track] = field(default_factory=list)
 
 
 class FaceTracker:
@@ -90,11 +94,13 @@ class FaceTracker:
         self,
         min_iou: float = 0.25,
         max_missing_seconds: float = 1.0,
+        reacquire_misses: int = 2,
         max_tracks: int = 32,
         velocity_smoothing: float = 0.5,
     ):
         self.min_iou = min_iou
         self.max_missing_seconds = max_missing_seconds
+        self.reacquire_misses = reacquire_misses
         self.max_tracks = max_tracks
         self.velocity_smoothing = velocity_smoothing
         self._tracks: dict[int, Track] = {}
@@ -124,14 +130,16 @@ class FaceTracker:
     def update(self, detections: list[Box], now: float) -> TrackUpdate:
         """Match ``detections`` (made from the frame taken at ``now``) to tracks, greedily by
         affinity; unmatched detections start tracks; tracks unseen for ``max_missing_seconds``
-        end. Returns what changed."""
+        end; tracks found again after ``reacquire_misses`` passes in a row without them are
+        ``reacquired`` (counted in passes, not seconds: a loaded machine detects less often).
+        Returns what changed."""
         pairs = sorted(
             ((self._affinity(t, d, now), tid, i) for tid, t in self._tracks.items() for i, d in enumerate(detections)),
             reverse=True,
         )
         used_tracks: set[int] = set()
         used_dets: set[int] = set()
-        updated = []
+        updated, reacquired = [], []
         for score, tid, i in pairs:
             if score <= 0.0:
                 break
@@ -147,9 +155,14 @@ class FaceTracker:
                 a = self.velocity_smoothing
                 vx, vy = (nx - ox) / dt, (ny - oy) / dt
                 track.velocity = (a * vx + (1 - a) * track.velocity[0], a * vy + (1 - a) * track.velocity[1])
-            track.box, track.seen = det, now
+            if track.misses >= self.reacquire_misses:
+                reacquired.append(track)
+            track.box, track.seen, track.misses = det, now, 0
             track.hits += 1
             updated.append(track)
+        for tid, track in self._tracks.items():
+            if tid not in used_tracks:
+                track.misses += 1
         new = []
         for i, det in enumerate(detections):
             if i in used_dets:
@@ -162,7 +175,7 @@ class FaceTracker:
         ended = [t for t in self._tracks.values() if now - t.seen > self.max_missing_seconds]
         for t in ended:
             del self._tracks[t.id]
-        return TrackUpdate(new=new, updated=updated, ended=ended)
+        return TrackUpdate(new=new, updated=updated, ended=ended, reacquired=reacquired)
 
     def end_all(self) -> list[Track]:
         """Forget every track (the stream stopped); returns them."""

@@ -133,8 +133,14 @@ def test_the_video_never_waits_for_identification(enrolled, labelled):
         assert states and set(states) == {"pending"}
         gated.gate.set()
         named = []
-        play(live, labelled["amy"][2], 1.5, watch=lambda s: named.extend(t.person for t in s.tracks if t.person))
-        assert "amy" in named
+        play(
+            live,
+            labelled["amy"][2],
+            0.0,
+            watch=lambda s: named.extend(t.person for t in s.tracks if t.person),
+            until=lambda: bool(named),
+        )
+        assert set(named) == {"amy"}
     finally:
         gated.gate.set()
         live.stop()

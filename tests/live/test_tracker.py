@@ -70,3 +70,18 @@ def test_the_number_of_tracks_is_bounded():
     update = tracker.update([Box(i * 50, 0, 40, 40) for i in range(10)], now=0.0)
     assert len(update.new) == 4 and len(tracker.tracks) == 4
     assert len(tracker.end_all()) == 4 and tracker.tracks == []
+
+
+def test_a_face_found_again_after_a_moment_is_flagged_for_a_new_look():
+    tracker = FaceTracker(reacquire_misses=2, max_missing_seconds=1.0)
+    tracker.update([Box(100, 100, 80, 80)], now=0.0)
+    tracker.update([], now=0.1)  # one pass without it (a blink, a blurred frame)
+    assert not tracker.update([Box(102, 100, 80, 80)], now=0.2).reacquired
+    tracker.update([], now=0.3)
+    tracker.update([], now=0.4)
+    update = tracker.update([Box(104, 100, 80, 80)], now=0.6)  # two passes without it: maybe someone else
+    assert [t.id for t in update.reacquired] == [1] and not update.new
+    # A slow detector (one pass per 0.5 s) finding it every time is not losing it.
+    slow = FaceTracker(reacquire_misses=2)
+    slow.update([Box(100, 100, 80, 80)], now=0.0)
+    assert not any(slow.update([Box(100, 100, 80, 80)], now=0.5 * i).reacquired for i in range(1, 5))

@@ -1,0 +1,136 @@
+"""Live mode in a real browser: Chromium's fake camera plays a video in which two enrolled
+people and a stranger appear one after another (and the first person again, within the
+cooldown); the page names them on the video and in its list, and the event store holds one
+appearance's records each — the cooldown holding the second visit back."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.harness import (
+    GREEN_MIN,
+    LIVE_PROBE_JS,
+    horizontal_overflow,
+    live_probe,
+    live_video,
+    phone_browser,
+    running_app,
+    start_live,
+    unwrap_counter,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# (who, seconds): gaps between faces make separate appearances; the start gives the stream time
+# to connect, the long tail keeps the looping fake camera from starting over during the test.
+SCRIPT = [
+    (None, 5.0),
+    ("amy", 3.5),
+    (None, 2.5),
+    ("bernadette", 3.5),
+    (None, 2.5),
+    ("penny", 4.0),
+    (None, 2.5),
+    ("amy", 3.5),
+    (None, 40.0),
+]
+
+
+@pytest.fixture
+def live_app(tmp_path, labelled, chromium_path):
+    """The app on a data dir where amy and bernadette are enrolled (one photo each, so one auth
+    record per appearance), records stored directly, a 10-minute cooldown."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+        "FACEGATE_PUBLISHER": "direct",
+        "FACEGATE_LIVE_COOLDOWN_SECONDS": "600",
+    }
+    from core import people
+    from core.access import operator
+    from core.config import load_settings
+    from core.services import build_services
+
+    settings = load_settings(env)
+    services = build_services(settings)
+    with operator(settings, "tests"):
+        for person in ("amy", "bernadette"):
+            people.enrol_person(services, person, [("1.png", labelled[person][0].read_bytes())])
+    services.close()
+    with running_app(data, extra_env=env) as url:
+        yield url, env
+
+
+def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled, tmp_path):
+    url, env = live_app
+    segments = [(labelled[who][2] if who else None, seconds) for who, seconds in SCRIPT]
+    starts = live_video(segments, tmp_path / "live.mjpeg")
+    with phone_browser(tmp_path / "live.mjpeg", tmp_path / "profile", init_script=LIVE_PROBE_JS) as page:
+        page.goto(url)
+        page.wait_for_url(re.compile(r".*/camera$"))
+        start_live(page)
+        seen = page.locator(".st-key-live_seen")
+        # The list fills as people appear (newest first); the stranger and the cooldown included.
+        try:
+            expect(seen.get_by_text("✅ amy さん", exact=False)).to_have_count(2, timeout=90_000)
+        except AssertionError:
+            page.screenshot(path=str(tmp_path / "live-failed.png"))
+            raise AssertionError(f"the list shows: {seen.inner_text()!r}") from None
+        expect(seen.get_by_text("✅ bernadette さん", exact=False)).to_have_count(1)
+        expect(seen.get_by_text("❓ 人物を特定できませんでした")).to_have_count(1)
+        expect(seen.get_by_text("🚪 ドアが開きました")).to_have_count(2)
+        expect(seen.get_by_text(re.compile("少し前に開いたため記録しません"))).to_have_count(1)
+        expect(seen.get_by_text("🔒 ドアは閉じたまま")).to_have_count(1)
+        expect(seen.get_by_text(re.compile(r"認証 3 件・分析 3 件・ドア 2 件"))).to_have_count(1)
+        status = page.locator(".st-key-live_status")
+        expect(status.get_by_text(re.compile(r"\d+ fps · 落としたフレーム \d+"))).to_have_count(1)
+        expect(status.get_by_text(re.compile(r"顔エンジン呼び出し \d+ 回/分"))).to_have_count(1)
+        assert horizontal_overflow(page) == 0
+        cam, shown = live_probe(page)
+
+    # On the video itself: frames from the known people's segments got a green name label, and
+    # no frame from the stranger's segment ever did (a red "?" instead).
+    assert shown, "the probe saw no frame of the returned video"
+    period = round(sum(s for _, s in SCRIPT) * 30)
+    index = unwrap_counter(shown, period)
+
+    def frames_of(segment: int) -> list[dict]:
+        lo, hi = starts[segment], starts[segment + 1]
+        return [s for s, i in zip(shown, index, strict=True) if lo <= i < hi]
+
+    for segment in (1, 3, 7):  # amy, bernadette, amy again
+        assert any(s["g"] >= GREEN_MIN for s in frames_of(segment)), SCRIPT[segment]
+    stranger = frames_of(5)
+    assert stranger and not any(s["g"] >= GREEN_MIN for s in stranger)
+    assert any(s["r"] >= GREEN_MIN for s in stranger)
+    assert not any(s["g"] >= GREEN_MIN for s in frames_of(0) + frames_of(2))  # no face, no name
+
+    # The records: one appearance each, as a photo writes them; amy's second visit is not logged.
+    from core.config import load_settings
+    from core.services import build_services
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        services = build_services(load_settings(env))
+        auth = services.events.query("auth").sort_values("Datetime")
+        door = services.events.query("door").sort_values("Datetime")
+        analysis = services.events.query("analysis")
+        assert list(auth["AuthenticationResult"]) == [True, True, False]
+        assert list(auth["Person"].fillna("")) == ["amy", "bernadette", ""]
+        assert list(auth["DeviceID"]) == ["id001"] * 3
+        assert list(door["Person"]) == ["amy", "bernadette"]
+        assert len(analysis) == 3
+        for picture in auth["PictureName"]:
+            assert re.fullmatch(r"live_\d{14}(-\d+)?\.jpg", picture)
+            assert services.objects.get_object(services.settings.photos_bucket, picture)[:2] == b"\xff\xd8"
+        services.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
