@@ -8,7 +8,7 @@ people appearing one after another with gaps (tests/browser/harness.live_video: 
 carries a face marker and its index). A probe in the page samples every camera frame and every
 frame shown back (requestVideoFrameCallback): the name latency is from the first camera frame
 showing the face to the first shown frame with a name label, both on the page's clock.
-Baselines from the same run: the camera's own frame rate, and ``core.capture.identify_face``
+Baselines from the same run: the camera's own frame rate, and ``core.usecases.capture.identify_face``
 in process on the same frame (so the ratio shows what streaming and detection add).
 
     .venv/bin/python bench/live.py [--minutes 1] [--rss-every 30]
@@ -105,12 +105,12 @@ def main() -> int:
     os.environ.update(env)
     import numpy as np
 
-    from core import people
     from core.access import operator
-    from core.capture import Still, identify_face
+    from core.bootstrap import build_services
     from core.config import load_settings
     from core.live.detector import HogFaceDetector, warm_up
-    from core.services import build_services
+    from core.usecases import people
+    from core.usecases.capture import Still, identify_face
 
     services = build_services(load_settings())
     with operator(services.settings, "bench"):

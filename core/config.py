@@ -59,6 +59,9 @@ class Settings:
     api_port: int = 8765
     mqtt_port: int = 8883
     app_port: int = 8501
+    # The AWS-compatible endpoint (core.awsapi): S3, Rekognition and IoT Data for boto3 and
+    # the AWS CLI via AWS_ENDPOINT_URL. Next to the Web API's port, away from LocalStack's 4566.
+    aws_port: int = 8766
     # External MQTT broker or IoT Core endpoint; empty = the embedded local broker.
     mqtt_endpoint: str = ""
     # AWS world: filled from the deployed stack's outputs by `python -m core deploy up`.
@@ -87,7 +90,7 @@ class Settings:
     # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
     api_rate_per_second: float = 50.0
     api_burst: int = 200
-    # How often `python -m core serve` purges expired captures (core.retention).
+    # How often `python -m core serve` purges expired captures (core.usecases.retention).
     purge_interval_minutes: float = 15.0
     # Live mode (core.live): a known person's records (still, auth, analysis, door) at most once
     # per person per cooldown; identification calls (Rekognition calls in aws) per minute.
@@ -161,11 +164,11 @@ def _validate(s: Settings) -> None:
     for name in ("photos_bucket", "faces_bucket", "logs_bucket"):
         if not BUCKET_PATTERN.match(getattr(s, name)):
             raise ConfigError(f"{env_name(name)} is not a valid bucket name: {getattr(s, name)!r}")
-    ports = ("api_port", "mqtt_port", "app_port")
+    ports = ("api_port", "mqtt_port", "app_port", "aws_port")
     for name in ports:
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
-    for i, name in enumerate(ports):  # `serve` runs all three: the second would fail to listen
+    for i, name in enumerate(ports):  # `serve` runs them all: the second would fail to listen
         for other in ports[i + 1 :]:
             if getattr(s, name) == getattr(s, other) != 0:
                 raise ConfigError(
@@ -187,9 +190,38 @@ def _validate(s: Settings) -> None:
         raise ConfigError("FACEGATE_LIVE_COOLDOWN_SECONDS must be between 0 and 86400")
     if not 0 < s.live_identifications_per_minute <= 6000:
         raise ConfigError("FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE must be above 0 and at most 6000")
-    from core.live.webrtc import ice_servers  # noqa: PLC0415 (raises ConfigError naming the setting)
-
     ice_servers(s.webrtc_ice_servers)
+
+
+def ice_servers(raw: str) -> list[dict]:
+    """``FACEGATE_WEBRTC_ICE_SERVERS`` as a list of RTCIceServer dicts (``urls`` and, for
+    TURN, ``username`` and ``credential``). Raises ConfigError naming what is wrong."""
+    if not raw or not raw.strip():
+        return []
+    try:
+        servers = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"FACEGATE_WEBRTC_ICE_SERVERS is not JSON: {exc}") from None
+    if isinstance(servers, dict):
+        servers = [servers]
+    if not isinstance(servers, list):
+        raise ConfigError("FACEGATE_WEBRTC_ICE_SERVERS must be a JSON list of {urls, username, credential}")
+    out = []
+    for s in servers:
+        urls = s.get("urls") if isinstance(s, dict) else None
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not all(isinstance(u, str) and u.split(":", 1)[0] in ("stun", "turn", "turns") for u in urls):
+            raise ConfigError(
+                "FACEGATE_WEBRTC_ICE_SERVERS: each server needs urls starting with stun:, turn: or turns:"
+            )
+        server = {"urls": urls}
+        for key in ("username", "credential"):
+            if s.get(key) is not None:
+                server[key] = str(s[key])
+        if any(u.startswith("turn") for u in urls) and not ("username" in server and "credential" in server):
+            raise ConfigError("FACEGATE_WEBRTC_ICE_SERVERS: a TURN server needs username and credential")
+        out.append(server)
+    return out
 
 
 def _read_secrets(path: Path) -> dict:
@@ -246,7 +278,7 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
 
 def save_user_settings(settings: Settings, changes: dict) -> Settings:
     """Validate ``changes`` (only USER_SETTINGS keys), persist them atomically, return new settings."""
-    from core.access import require_admin  # noqa: PLC0415 (config is imported before everything)
+    from core.access.sessions import require_admin  # noqa: PLC0415 (config is imported before everything)
 
     require_admin()
     unknown = set(changes) - set(USER_SETTINGS)
@@ -256,10 +288,35 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
     _validate(updated)
-    from core.storage import atomic_write_bytes
+    from core.storage.files import atomic_write_bytes
 
     path = user_settings_path(settings.data_dir)
     current = _read_user_settings(settings.data_dir)
     current.update(coerced)
     atomic_write_bytes(path, json.dumps(current, ensure_ascii=False, indent=2).encode())
     return updated
+
+
+_LIVE: dict[Path, tuple[int, dict]] = {}
+
+
+def current_collection(settings: Settings) -> str:
+    """The collection the app, the Web API and ``python -m core faces`` search right now.
+
+    Long-running servers (the Web API, the AWS-compatible endpoint) were given ``settings``
+    when they started; a collection chosen since on the Settings page or with ``python -m core
+    faces use-collection`` is in ``settings.json``, re-read here when it changes. As in
+    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both."""
+    if env_name("collection") in os.environ:
+        return settings.collection
+    path = user_settings_path(settings.data_dir)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return settings.collection
+    cached = _LIVE.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, _read_user_settings(settings.data_dir))
+        _LIVE[path] = cached
+    chosen = cached[1].get("collection")
+    return chosen if isinstance(chosen, str) and COLLECTION_ID_PATTERN.match(chosen) else settings.collection

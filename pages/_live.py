@@ -9,7 +9,7 @@ import threading
 
 import streamlit as st
 
-from core import i18n
+from core.app import i18n
 from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n, people
-from core.capture import attribute_rows, capture_photo, draw_faces
+from core.app import i18n
 from core.errors import FaceGateError
-from core.images import MAX_IMAGE_BYTES, decode_image
-from core.retention import human_duration
+from core.images.codec import MAX_IMAGE_BYTES, decode_image
+from core.usecases import people
+from core.usecases.capture import attribute_rows, capture_photo, draw_faces
+from core.usecases.retention import human_duration
 from pages._live import render_live
 from pages._shared import error_text, get_services, lang, through_router, tr
 
@@ -171,7 +172,7 @@ def _take(widget: str, photo) -> None:
 
 
 def _privacy_notice() -> None:
-    """What happens to the photo and how long it is kept (core.retention), before any photo."""
+    """What happens to the photo and how long it is kept (core.usecases.retention), before any photo."""
     s = get_services().settings
     # One visible sentence (a phone keeps the camera near the top), the rest one tap away.
     st.info(

@@ -10,7 +10,7 @@ The pieces, each usable and testable on its own:
 - ``stats``    — frames shown and dropped, stalls, identification calls per minute, latencies.
 - ``overlay``  — boxes and names drawn on the returned frame.
 - ``session``  — ``LiveSession``: the video thread's per-frame step plus the detection,
-  identification and recording workers, built on the photo flow's use case (``core.capture``)
+  identification and recording workers, built on the photo flow's use case (``core.usecases.capture``)
   so a live appearance leaves exactly the records a photo does.
 - ``webrtc``   — the streamlit-webrtc/aiortc adapter (av frames in and out, ICE servers).
 """

@@ -2,7 +2,7 @@
 
 A track is identified once when it appears, and again only when its face changed (its size
 moved by ``size_change``: someone walking up to the door is often unknown at a distance and
-known up close) or after a while. Records (``core.capture.record_face``: the still, the auth,
+known up close) or after a while. Records (``core.usecases.capture.record_face``: the still, the auth,
 analysis and door logs, the history) are written once per appearance:
 
 - a known person: when the track is first identified as them, and at most once per person per
@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from core.ratelimit import RateLimiter
+from core.web.ratelimit import RateLimiter
 
 PENDING, KNOWN, UNKNOWN, NO_FACE = "pending", "known", "unknown", "no_face"
 

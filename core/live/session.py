@@ -5,9 +5,9 @@
     detection worker ── HOG detector + FaceTracker, at most every ``detect_interval``
          │ wakes
     identification worker ── picks the most urgent track the policy says is due and the
-         │                    calls-per-minute budget allows; ``core.capture.identify_face``
+         │                    calls-per-minute budget allows; ``core.usecases.capture.identify_face``
          │ records due (bounded queue)
-    recording worker ── ``core.capture.record_face``: the still, history, auth/analysis/door logs
+    recording worker ── ``core.usecases.capture.record_face``: the still, history, auth/analysis/door logs
 
 Nothing here blocks the video thread on a model or a network call; the slow steps only ever
 see the newest frame. Everything that grows is bounded (tracks, sightings, stats windows, the
@@ -27,7 +27,6 @@ from datetime import datetime
 
 import numpy as np
 
-from core import capture
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events.records import utc_now
 from core.live.overlay import TrackView, draw_tracks
@@ -44,7 +43,8 @@ from core.live.policy import (
 )
 from core.live.stats import LiveStats, StatsSnapshot
 from core.live.tracker import FaceTracker, Track
-from core.people import ensure_collection
+from core.usecases import capture
+from core.usecases.people import ensure_collection
 
 IDLE_STOP_SECONDS = 60.0  # workers stop after this long without a frame (a closed tab)
 RECORD_QUEUE = 64

@@ -10,45 +10,12 @@ server reachable by both, given in that setting as a JSON list of RTCIceServer o
 
 from __future__ import annotations
 
-import json
-
-from core.errors import ConfigError
-
-
-def ice_servers(raw: str) -> list[dict]:
-    """``FACEGATE_WEBRTC_ICE_SERVERS`` as a list of RTCIceServer dicts (``urls`` and, for
-    TURN, ``username`` and ``credential``). Raises ConfigError naming what is wrong."""
-    if not raw or not raw.strip():
-        return []
-    try:
-        servers = json.loads(raw)
-    except ValueError as exc:
-        raise ConfigError(f"FACEGATE_WEBRTC_ICE_SERVERS is not JSON: {exc}") from None
-    if isinstance(servers, dict):
-        servers = [servers]
-    if not isinstance(servers, list):
-        raise ConfigError("FACEGATE_WEBRTC_ICE_SERVERS must be a JSON list of {urls, username, credential}")
-    out = []
-    for s in servers:
-        urls = s.get("urls") if isinstance(s, dict) else None
-        urls = [urls] if isinstance(urls, str) else urls
-        if not urls or not all(isinstance(u, str) and u.split(":", 1)[0] in ("stun", "turn", "turns") for u in urls):
-            raise ConfigError(
-                "FACEGATE_WEBRTC_ICE_SERVERS: each server needs urls starting with stun:, turn: or turns:"
-            )
-        server = {"urls": urls}
-        for key in ("username", "credential"):
-            if s.get(key) is not None:
-                server[key] = str(s[key])
-        if any(u.startswith("turn") for u in urls) and not ("username" in server and "credential" in server):
-            raise ConfigError("FACEGATE_WEBRTC_ICE_SERVERS: a TURN server needs username and credential")
-        out.append(server)
-    return out
+from core.config import ice_servers
 
 
 def rtc_configuration(raw: str) -> dict:
-    """The RTCConfiguration for both the browser and aiortc (an explicit empty list keeps
-    streamlit-webrtc from fetching public STUN/TURN servers)."""
+    """The RTCConfiguration for both the browser and aiortc, from ``FACEGATE_WEBRTC_ICE_SERVERS``
+    (an explicit empty list keeps streamlit-webrtc from fetching public STUN/TURN servers)."""
     return {"iceServers": ice_servers(raw)}
 
 

@@ -185,24 +185,25 @@ class _Connection:
                 self.send(wire.packet(wire.DISCONNECT, 0, bytes([exc.reason]) + wire.enc_properties([])))
         except ssl.SSLError as exc:
             log.info("TLS error from %s: %s", self.client_id or "client", exc)
+        except Exception:  # noqa: BLE001 - a decoder bug must cost one connection, not the broker
+            log.exception("closing %s after an unexpected error", self.client_id or "client")
         finally:
             self.broker._forget(self)
             self.close()
 
     def _on_connect(self, body: bytes) -> int:
         name, pos = wire.read_string(body, 0)
-        if pos >= len(body):
-            raise ProtocolError("truncated CONNECT")
-        level = body[pos]
-        pos += 1
+        level, pos = wire.read_u8(body, pos)
         if name != "MQTT" or level not in (4, 5):
             self.version = 4
             self.connack(wire.RC_UNSUPPORTED_VERSION)
             self.close()
             return 0
         self.version = level
-        flags = body[pos]
-        keep_alive, pos = wire.read_u16(body, pos + 1)
+        flags, pos = wire.read_u8(body, pos)
+        if flags & 0x01:
+            raise ProtocolError("CONNECT reserved flag set")
+        keep_alive, pos = wire.read_u16(body, pos)
         if self.version == 5:
             _props, pos = wire.read_properties(body, pos)
         self.client_id, pos = wire.read_string(body, pos)
@@ -223,6 +224,8 @@ class _Connection:
 
     def _on_publish(self, flags: int, body: bytes) -> None:
         qos = (flags >> 1) & 0x03
+        if qos == 3:  # MQTT-3.3.1-4: both QoS bits set is a malformed packet
+            raise ProtocolError("PUBLISH with QoS 3", wire.RC_MALFORMED)
         if qos == 2:
             raise ProtocolError("QoS 2 is not supported", wire.RC_QOS_NOT_SUPPORTED)
         topic, pos = wire.read_string(body, 0)
@@ -261,7 +264,7 @@ class _Connection:
         codes = []
         while pos < len(body):
             flt, pos = wire.read_string(body, pos)
-            pos += 1  # options byte: we grant QoS 0 whatever was asked
+            _options, pos = wire.read_u8(body, pos)  # we grant QoS 0 whatever was asked
             if not wire.valid_topic_filter(flt):
                 codes.append(wire.RC_TOPIC_FILTER_INVALID if self.version == 5 else 0x80)
             elif not self.broker.policy.may_subscribe(self.common_name, flt):

@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.config import DEVICE_ID_PATTERN
 from core.errors import InvalidParameter
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 CA_NAME = "FaceGate local CA"
 BROKER_NAME = "facegate-broker"

@@ -132,12 +132,10 @@ class RuleEngine:
             except BadMessage as exc:
                 errors.append((entry, str(exc)))
                 continue
-            ctx = MessageContext(record, entry.topic, entry.client_id or "", entry.ts_ms)
+            ctx = MessageContext(entry.topic, entry.client_id or "", entry.ts_ms)
+            out = record  # SELECT *: the record is the payload unchanged
             for rule in self.rules:
-                if not rule.query.matches_topic(entry.topic):
-                    continue
-                out = rule.query.apply(ctx)
-                if out is None:
+                if not rule.matches(entry.topic):
                     continue
                 for action in rule.actions:
                     if action.kind == "table":

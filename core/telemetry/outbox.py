@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 log = logging.getLogger(__name__)
 

@@ -131,36 +131,49 @@ def enc_string(text: str) -> bytes:
     return enc_binary(text.encode("utf-8"))
 
 
+def read_u8(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos >= len(buf):
+        raise ProtocolError("truncated one-byte field")
+    return buf[pos], pos + 1
+
+
+def read_u32(buf: bytes, pos: int) -> tuple[int, int]:
+    if pos + 4 > len(buf):
+        raise ProtocolError("truncated four-byte integer")
+    return struct.unpack_from("!I", buf, pos)[0], pos + 4
+
+
 def read_properties(buf: bytes, pos: int) -> tuple[list[tuple[int, object]], int]:
-    """MQTT 5 properties as ``[(id, value), ...]`` (user properties are ``(name, value)``)."""
+    """MQTT 5 properties as ``[(id, value), ...]`` (user properties are ``(name, value)``).
+    Every field is read inside the declared property length, so a property cut short is a
+    ``ProtocolError`` (malformed packet), never an exception from ``struct`` or indexing."""
     length, pos = decode_varint(buf, pos)
     end = pos + length
     if end > len(buf):
         raise ProtocolError("truncated properties")
+    region = bytes(buf[:end])  # reads past ``end`` fail as truncation, not into the payload
     props = []
     while pos < end:
-        pid, pos = decode_varint(buf, pos)
+        pid, pos = decode_varint(region, pos)
         if pid in _BYTE:
-            value, pos = buf[pos], pos + 1
+            value, pos = read_u8(region, pos)
         elif pid in _U16:
-            value, pos = read_u16(buf, pos)
+            value, pos = read_u16(region, pos)
         elif pid in _U32:
-            value, pos = struct.unpack_from("!I", buf, pos)[0], pos + 4
+            value, pos = read_u32(region, pos)
         elif pid in _VARINT:
-            value, pos = decode_varint(buf, pos)
+            value, pos = decode_varint(region, pos)
         elif pid in _STRING:
-            value, pos = read_string(buf, pos)
+            value, pos = read_string(region, pos)
         elif pid in _BINARY:
-            value, pos = read_binary(buf, pos)
+            value, pos = read_binary(region, pos)
         elif pid == USER_PROPERTY:
-            name, pos = read_string(buf, pos)
-            text, pos = read_string(buf, pos)
+            name, pos = read_string(region, pos)
+            text, pos = read_string(region, pos)
             value = (name, text)
         else:
             raise ProtocolError(f"unknown property 0x{pid:02x}")
         props.append((pid, value))
-    if pos != end:
-        raise ProtocolError("property length mismatch")
     return props, end
 
 

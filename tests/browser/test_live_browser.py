@@ -52,10 +52,10 @@ def live_app(tmp_path, labelled, chromium_path):
         "FACEGATE_PUBLISHER": "direct",
         "FACEGATE_LIVE_COOLDOWN_SECONDS": "600",
     }
-    from core import people
     from core.access import operator
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
+    from core.usecases import people
 
     settings = load_settings(env)
     services = build_services(settings)
@@ -112,8 +112,8 @@ def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled
     assert not any(s["g"] >= GREEN_MIN for s in frames_of(0) + frames_of(2))  # no face, no name
 
     # The records: one appearance each, as a photo writes them; amy's second visit is not logged.
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
 
     old = dict(os.environ)
     os.environ.update(env)

@@ -10,10 +10,10 @@ import time
 import numpy as np
 import pytest
 
-from core import history, people
 from core.live.detector import warm_up
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession
+from core.usecases import history, people
 from tests.browser.harness import face_frame
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,50 @@
+"""Live's settings: the cooldown, the identifications per minute and the ICE servers (STUN /
+TURN), validated when settings load; TURN credentials never shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from core.config import load_settings
+from core.errors import ConfigError
+from core.live.webrtc import rtc_configuration
+
+
+def settings(tmp_path, **env):
+    return load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path), **env}, secrets_file=tmp_path / "none.toml")
+
+
+def test_defaults_need_no_server_on_the_internet(tmp_path):
+    s = settings(tmp_path)
+    assert (s.live_cooldown_seconds, s.live_identifications_per_minute) == (30.0, 30.0)
+    # An explicit empty list: streamlit-webrtc would otherwise fetch public STUN/TURN servers.
+    assert rtc_configuration(s.webrtc_ice_servers) == {"iceServers": []}
+
+
+def test_a_turn_server_is_passed_to_both_ends_and_its_credential_is_hidden(tmp_path):
+    turn = {"urls": "turn:turn.example.org:3478", "username": "door", "credential": "s3cret"}
+    s = settings(tmp_path, FACEGATE_WEBRTC_ICE_SERVERS=json.dumps([{"urls": ["stun:stun.example.org"]}, turn]))
+    assert rtc_configuration(s.webrtc_ice_servers)["iceServers"] == [
+        {"urls": ["stun:stun.example.org"]},
+        {"urls": ["turn:turn.example.org:3478"], "username": "door", "credential": "s3cret"},
+    ]
+    assert "s3cret" not in repr(s) and "s3cret" not in json.dumps(s.public_dict())
+
+
+@pytest.mark.parametrize(
+    "var, value, fragment",
+    [
+        ("FACEGATE_WEBRTC_ICE_SERVERS", "turn:x", "not JSON"),
+        ("FACEGATE_WEBRTC_ICE_SERVERS", '[{"urls": "http://x"}]', "stun:, turn: or turns:"),
+        ("FACEGATE_WEBRTC_ICE_SERVERS", '[{"urls": "turn:x:3478"}]', "needs username and credential"),
+        ("FACEGATE_WEBRTC_ICE_SERVERS", '"stun:x"', "JSON list"),
+        ("FACEGATE_LIVE_COOLDOWN_SECONDS", "-1", "FACEGATE_LIVE_COOLDOWN_SECONDS"),
+        ("FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE", "0", "FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE"),
+    ],
+)
+def test_bad_live_settings_name_the_variable(tmp_path, var, value, fragment):
+    with pytest.raises(ConfigError) as err:
+        settings(tmp_path, **{var: value})
+    assert fragment in str(err.value) and ("FACEGATE_" in str(err.value))
