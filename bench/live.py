@@ -105,7 +105,7 @@ def main() -> int:
     os.environ.update(env)
     import numpy as np
 
-    from core.access import operator
+    from core.access.sessions import operator
     from core.bootstrap import build_services
     from core.config import load_settings
     from core.live.detector import HogFaceDetector, warm_up

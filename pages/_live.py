@@ -14,7 +14,7 @@ from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot
 from core.live.stats import STALL_SECONDS
-from core.live.webrtc import frames_callback, rtc_configuration
+from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
 from pages._shared import error_text, get_services, tr
 
 i18n.register(
@@ -128,12 +128,19 @@ def _warm_up_detector() -> None:
     threading.Thread(target=warm_up, name="live-warm-up", daemon=True).start()
 
 
+@st.cache_resource(show_spinner=False)
+def _newest_frame_relay() -> None:
+    """Once per process, before the first stream: no frame queues between camera and video."""
+    install_newest_frame_relay()
+
+
 def render_live() -> None:
     """The Live mode: the stream with overlays, its status, and who was seen."""
     from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: PLC0415 (only Live needs it)
 
     live = _session()
     _warm_up_detector()
+    _newest_frame_relay()
     settings = live.services.settings
     st.caption(tr("live.intro"))
     st.caption(tr("live.privacy"))

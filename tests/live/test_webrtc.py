@@ -1,4 +1,4 @@
-"""Live's settings: the cooldown, the identifications per minute and the ICE servers (STUN /
+"""Live's WebRTC side and settings: the cooldown, the identifications per minute and the ICE servers (STUN /
 TURN), validated when settings load; TURN credentials never shown."""
 
 from __future__ import annotations
@@ -48,3 +48,20 @@ def test_bad_live_settings_name_the_variable(tmp_path, var, value, fragment):
     with pytest.raises(ConfigError) as err:
         settings(tmp_path, **{var: value})
     assert fragment in str(err.value) and ("FACEGATE_" in str(err.value))
+
+
+def test_frames_skipped_upstream_are_counted_from_the_timestamps():
+    from core.live.webrtc import _FrameGaps
+
+    gaps = _FrameGaps()
+    step = 6000  # 15 fps on the 90 kHz RTP clock
+    seen = [gaps.dropped_before(pts) for pts in (0, step, 2 * step, 5 * step, 6 * step, 6 * step, None)]
+    assert seen == [0, 0, 0, 2, 0, 0, 0]
+
+
+def test_streamlit_webrtc_still_keeps_its_relay_where_we_replace_it():
+    """install_newest_frame_relay relies on streamlit-webrtc 0.79's global relay attribute."""
+    from streamlit_webrtc import relay
+
+    assert isinstance(relay._SERVER_GLOBAL_RELAY_ATTR_NAME_, str)
+    assert callable(relay.get_global_relay)
