@@ -37,13 +37,14 @@ class HogFaceDetector:
         self.upsample = upsample
         self.min_score = min_score
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        """Faces in ``rgb`` (HxWx3 uint8) as boxes in its pixels, most confident first."""
+    def detect(self, image: np.ndarray) -> list[Box]:
+        """Faces in ``image`` (HxW greyscale or HxWx3 RGB, uint8) as boxes in its pixels, most
+        confident first."""
         import cv2  # noqa: PLC0415
 
-        h, w = rgb.shape[:2]
+        h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        small = rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), cv2.INTER_AREA)
+        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), cv2.INTER_AREA)
         detector, lock = _frontal_detector()
         with lock:
             rects, scores, _ = detector.run(np.ascontiguousarray(small), self.upsample, self.min_score)

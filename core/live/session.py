@@ -29,6 +29,7 @@ import numpy as np
 
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events.records import utc_now
+from core.live.frames import i420_to_rgb, planes, size
 from core.live.overlay import TrackView, draw_tracks
 from core.live.policy import (
     KNOWN,
@@ -78,7 +79,7 @@ class LiveSnapshot:
 
 @dataclass
 class _Frame:
-    rgb: np.ndarray
+    yuv: np.ndarray  # I420 (core.live.frames)
     at: float  # clock()
     wall: datetime
 
@@ -200,19 +201,19 @@ class LiveSession:
                 t.join(timeout)
 
     # --- the video thread -----------------------------------------------------------------
-    def process(self, rgb: np.ndarray, dropped: int = 0) -> np.ndarray:
-        """Hand the newest frame (HxWx3 RGB) to the detector and return a copy with the
-        tracks' boxes and names drawn. ``dropped``: frames the caller skipped before this one."""
+    def process(self, yuv: np.ndarray, dropped: int = 0) -> np.ndarray:
+        """Hand the newest frame (I420, ``core.live.frames``) to the detector and return a copy
+        with the tracks' boxes and names drawn. ``dropped``: frames skipped before this one."""
         now = self.clock()
         if not self.running:
             self.start()
         # The detector skipping frames it has no time for is by design (the tracker predicts
         # between detections); only frames the video thread itself could not show count as dropped.
-        self._mailbox.put(_Frame(rgb, now, utc_now()))
+        self._mailbox.put(_Frame(yuv, now, utc_now()))
         self.stats.frame(now, dropped)
         with self._lock:
             views = self._views(now)
-        return draw_tracks(rgb.copy(), views)
+        return draw_tracks(yuv.copy(), views)
 
     def _views(self, now: float) -> list[TrackView]:
         """Tracks to draw: those the detector saw lately. A track missed by a detection or two is
@@ -258,7 +259,7 @@ class LiveSession:
                 continue
             idle_since = now
             try:
-                boxes = self._detector.detect(frame.rgb)
+                boxes = self._detector.detect(planes(frame.yuv)[0])  # the Y plane: greyscale
             except Exception as exc:  # noqa: BLE001 - a bad frame must not end the stream
                 self.stats.error(FaceGateError(f"face detector: {type(exc).__name__}: {exc}"))
                 continue
@@ -329,12 +330,12 @@ class LiveSession:
                 track, frame = job
                 appearance: _Appearance = track.data["appearance"]
                 self.policy.started(track.box.area, appearance.ident, now)
-                box = track.box.ratios(frame.rgb.shape[1], frame.rgb.shape[0])
+                box = track.box.ratios(*size(frame.yuv))
             self._identify(track, appearance, frame, box)
 
     def _identify(self, track: Track, appearance: _Appearance, frame: _Frame, box: dict) -> None:
         ident = appearance.ident
-        still = capture.Still(frame.rgb)
+        still = capture.Still(i420_to_rgb(frame.yuv))
         self.stats.call(self.clock())
         try:
             face = capture.identify_face(self.services, still, box)

@@ -53,8 +53,10 @@ def frames_callback(session):
     async def callback(frames: list) -> list:
         newest = frames[-1]
         dropped = len(frames) - 1 + gaps.dropped_before(newest.pts)
-        out = session.process(newest.to_ndarray(format="rgb24"), dropped=dropped)
-        return [av.VideoFrame.from_ndarray(out, format="rgb24")]
+        if newest.format.name != "yuv420p" or newest.width % 2 or newest.height % 2:
+            newest = newest.reformat(width=newest.width // 2 * 2, height=newest.height // 2 * 2, format="yuv420p")
+        out = session.process(newest.to_ndarray(format="yuv420p"), dropped=dropped)
+        return [av.VideoFrame.from_ndarray(out, format="yuv420p")]
 
     return callback
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from core.live.detector import warm_up
+from core.live.frames import rgb_to_i420
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession
 from core.usecases import history, people
@@ -29,21 +30,22 @@ def enrolled(services, admin, labelled):
 
 
 def frames(image) -> np.ndarray:
-    return np.asarray(face_frame(image))
+    """The frame as the WebRTC decoder hands it over (I420)."""
+    return rgb_to_i420(np.asarray(face_frame(image)))
 
 
 def play(live: LiveSession, image, seconds: float, watch=None, until=None) -> None:
     """Feed one frame ``seconds`` long at FPS in real time (or, with ``until``, until it says
     so, then ``seconds`` more; at most 30 s); ``watch(snapshot)`` after each frame."""
-    rgb = frames(image)
+    yuv = frames(image)
     limit = time.monotonic() + 30
     end = None if until else time.monotonic() + seconds
     while time.monotonic() < (end or limit):
         if end is None and until():
             end = time.monotonic() + seconds
         started = time.monotonic()
-        out = live.process(rgb)
-        assert out.shape == rgb.shape and out is not rgb
+        out = live.process(yuv)
+        assert out.shape == yuv.shape and out is not yuv
         if watch is not None:
             watch(live.snapshot())
         time.sleep(max(0.0, 1 / FPS - (time.monotonic() - started)))
