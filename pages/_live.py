@@ -63,6 +63,10 @@ i18n.register(
             "サーバーの処理が追いついていません: 直近 5 秒で {n} フレームを落としました（合計 {total}）。",
             "The server is falling behind: {n} frames dropped in the last 5 s ({total} in all).",
         ),
+        "live.delayed": (
+            "サーバーの処理が追いついていません: 映像が {seconds:.1f} 秒遅れています。",
+            "The server is falling behind: the video is {seconds:.1f} s late.",
+        ),
         "live.budget": (
             "照合の上限（{limit:.0f} 回/分）に達したため、照合を待たせています。",
             "Identifications are waiting: the limit of {limit:.0f} per minute was reached.",
@@ -204,6 +208,8 @@ def _status(snap: LiveSnapshot, backend: str) -> None:
     st.caption(line)
     if stats.stalled:
         st.warning(tr("live.stalled", seconds=STALL_SECONDS), icon="⏸️")
+    elif stats.behind and stats.delay_seconds > 1.0:
+        st.warning(tr("live.delayed", seconds=stats.delay_seconds), icon="🐢")
     elif stats.behind:
         st.warning(tr("live.behind", n=stats.dropped_recently, total=stats.frames_dropped), icon="🐢")
     if stats.budget_waits and any(t.state not in ("known", "unknown") for t in snap.tracks):

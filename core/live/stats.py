@@ -14,6 +14,7 @@ BEHIND_WINDOW = 5.0
 # Behind = more than this share of the frames that arrived in the window were dropped. A frame
 # or two dropped now and then is jitter (two frames arriving together), not a server behind.
 BEHIND_SHARE = 0.2
+BEHIND_DELAY = 1.0  # seconds the processed video may lag the camera before it counts as behind
 FPS_WINDOW = 3.0
 CALLS_WINDOW = 60.0
 
@@ -24,7 +25,8 @@ class StatsSnapshot:
     frames_dropped: int
     fps: float  # frames shown per second over the last few seconds
     stalled: bool
-    behind: bool  # a good share of the last few seconds' frames were dropped
+    behind: bool  # a good share of the last few seconds' frames were dropped, or the video lags
+    delay_seconds: float  # how far the frames being processed are behind the camera
     dropped_recently: int
     calls_per_minute: int  # identification-path calls (Rekognition calls in the aws world)
     calls_total: int
@@ -46,6 +48,7 @@ class LiveStats:
         self.budget_waits = 0
         self.last_frame_at: float | None = None
         self.last_error: Exception | None = None
+        self.delay_seconds = 0.0
 
     def frame(self, now: float, dropped: int = 0) -> None:
         with self._lock:
@@ -55,6 +58,9 @@ class LiveStats:
             if dropped:
                 self.frames_dropped += dropped
                 self._drops.append((now, dropped))
+
+    def delay(self, seconds: float) -> None:
+        self.delay_seconds = seconds
 
     def call(self, now: float) -> None:
         with self._lock:
@@ -88,7 +94,9 @@ class LiveStats:
                 frames_dropped=self.frames_dropped,
                 fps=round(fps, 1),
                 stalled=stalled,
-                behind=recent > 2 and recent > BEHIND_SHARE * (recent + shown_recently),
+                behind=(recent > 2 and recent > BEHIND_SHARE * (recent + shown_recently))
+                or self.delay_seconds > BEHIND_DELAY,
+                delay_seconds=round(self.delay_seconds, 1),
                 dropped_recently=recent,
                 calls_per_minute=calls,
                 calls_total=self.calls_total,

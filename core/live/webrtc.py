@@ -10,6 +10,7 @@ server reachable by both, given in that setting as a JSON list of RTCIceServer o
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from core.config import ice_servers
@@ -19,6 +20,24 @@ def rtc_configuration(raw: str) -> dict:
     """The RTCConfiguration for both the browser and aiortc, from ``FACEGATE_WEBRTC_ICE_SERVERS``
     (an explicit empty list keeps streamlit-webrtc from fetching public STUN/TURN servers)."""
     return {"iceServers": ice_servers(raw)}
+
+
+class _Delay:
+    """How far the video being processed is behind the camera, in seconds: the growth of
+    (arrival time - capture timestamp) over its smallest value in this stream. Frames that pile
+    up before the callback (aiortc decodes every frame, in order) show up here, not as drops."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._base = None
+
+    def seconds(self, frame_time: float | None) -> float:
+        if frame_time is None:
+            return 0.0
+        lag = self.clock() - frame_time
+        if self._base is None or lag < self._base:
+            self._base = lag
+        return lag - self._base
 
 
 class _FrameGaps:
@@ -48,11 +67,12 @@ def frames_callback(session):
     skipped by the relay) count as dropped on the page, never queued."""
     import av  # noqa: PLC0415 (comes with streamlit-webrtc)
 
-    gaps = _FrameGaps()
+    gaps, delay = _FrameGaps(), _Delay()
 
     async def callback(frames: list) -> list:
         newest = frames[-1]
         dropped = len(frames) - 1 + gaps.dropped_before(newest.pts)
+        session.stats.delay(delay.seconds(newest.time))
         if newest.format.name != "yuv420p" or newest.width % 2 or newest.height % 2:
             newest = newest.reformat(width=newest.width // 2 * 2, height=newest.height // 2 * 2, format="yuv420p")
         out = session.process(newest.to_ndarray(format="yuv420p"), dropped=dropped)

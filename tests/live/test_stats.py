@@ -54,3 +54,14 @@ def test_memory_is_bounded_over_a_long_stream():
         stats.frame(i / 30, dropped=1)
         stats.call(i / 30)
     assert len(stats._shown) <= 256 and len(stats._drops) <= 64 and len(stats._calls) <= 64
+
+
+def test_a_video_lagging_the_camera_is_behind_even_without_drops():
+    stats = LiveStats()
+    for i in range(30):
+        stats.frame(i / 15)
+    stats.delay(0.4)
+    assert not stats.snapshot(2.0).behind
+    stats.delay(2.5)
+    snap = stats.snapshot(2.0)
+    assert snap.behind and snap.delay_seconds == 2.5 and snap.dropped_recently == 0

@@ -65,3 +65,16 @@ def test_streamlit_webrtc_still_keeps_its_relay_where_we_replace_it():
 
     assert isinstance(relay._SERVER_GLOBAL_RELAY_ATTR_NAME_, str)
     assert callable(relay.get_global_relay)
+
+
+def test_the_delay_is_the_growth_of_the_lag_behind_the_camera():
+    from core.live.webrtc import _Delay
+
+    now = [100.0]
+    delay = _Delay(clock=lambda: now[0])
+    assert delay.seconds(0.0) == 0.0  # the first frame sets the baseline (clock offsets cancel)
+    now[0] = 101.0
+    assert delay.seconds(1.0) == 0.0  # arriving in step with the camera
+    now[0] = 104.0
+    assert delay.seconds(2.0) == 2.0  # frame from t=2 processed at t=4: 2 s behind
+    assert delay.seconds(None) == 0.0
