@@ -145,7 +145,6 @@ class LiveSession:
         self.policy = IdentityPolicy(config or PolicyConfig(), cooldown)
         self.budget = budget
         self.detect_interval = detect_interval
-        self.show_missing_seconds = max(0.5, 4 * detect_interval)  # detection lags under load
         self.max_sightings = max_sightings
         self.clock = clock
         self.source_name = source_name
@@ -216,12 +215,13 @@ class LiveSession:
         return draw_tracks(yuv.copy(), views)
 
     def _views(self, now: float) -> list[TrackView]:
-        """Tracks to draw: those the detector saw lately. A track missed by a detection or two is
-        kept (a face turning away for a moment keeps its identity) but not drawn: a box where the
-        face has already left looks like a ghost."""
+        """Tracks to draw: those the newest detection pass found. A track it missed is kept for a
+        while (a face turning away for a moment keeps its identity) but not drawn: a box where
+        the face has already left looks like a ghost. Counted in passes, not seconds, so boxes
+        stay on a loaded machine where passes come seldom."""
         out = []
         for t in self._tracker.tracks:
-            if now - t.seen > self.show_missing_seconds:
+            if t.misses:
                 continue
             ident = t.data["appearance"].ident
             if ident.stale:  # found again after a moment: may be someone else until checked
