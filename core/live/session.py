@@ -18,6 +18,7 @@ browser tab leaves no thread or memory behind.
 from __future__ import annotations
 
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -46,6 +47,8 @@ from core.live.stats import LiveStats, StatsSnapshot
 from core.live.tracker import FaceTracker, Track
 from core.usecases import capture
 from core.usecases.people import ensure_collection
+
+log = logging.getLogger(__name__)
 
 IDLE_STOP_SECONDS = 60.0  # workers stop after this long without a frame (a closed tab)
 RECORD_QUEUE = 64
@@ -162,6 +165,7 @@ class LiveSession:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
+        self._shape: tuple | None = None
 
     # --- life cycle ------------------------------------------------------------------------
     @property
@@ -206,6 +210,9 @@ class LiveSession:
         now = self.clock()
         if not self.running:
             self.start()
+        if yuv.shape != self._shape:  # browsers scale the video down when their CPU is busy
+            self._shape = yuv.shape
+            log.info("live: frames are %dx%d", *size(yuv))
         # The detector skipping frames it has no time for is by design (the tracker predicts
         # between detections); only frames the video thread itself could not show count as dropped.
         self._mailbox.put(_Frame(yuv, now, utc_now()))
@@ -342,6 +349,9 @@ class LiveSession:
         except NoFaceInImage:
             with self._lock:
                 self.policy.no_face(ident)
+            log.info(
+                "live: appearance %d: no face found by the search (%d times)", appearance.id, ident.no_face_results
+            )
             return
         except CollectionNotFound as exc:
             with self._lock:
@@ -372,6 +382,13 @@ class LiveSession:
                 appearance, ident = fresh, fresh.ident
             first = ident.state not in (KNOWN, UNKNOWN)
             due = self.policy.identified(ident, face.person, face.similarity, now)
+            log.info(
+                "live: appearance %d: %s after %.2f s%s",
+                appearance.id,
+                "known" if face.person else "unknown",
+                now - appearance.born,
+                ", records due" if due else "",
+            )
             if first:
                 self.stats.latency(now - appearance.born)
             self.stats.error(None)

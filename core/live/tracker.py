@@ -104,6 +104,8 @@ class FaceTracker:
         self.max_tracks = max_tracks
         self.velocity_smoothing = velocity_smoothing
         self._tracks: dict[int, Track] = {}
+        self._last_pass: float | None = None
+        self._pass_interval: float | None = None  # smoothed time between updates
         self._ids = itertools.count(1)
 
     @property
@@ -129,10 +131,22 @@ class FaceTracker:
 
     def update(self, detections: list[Box], now: float) -> TrackUpdate:
         """Match ``detections`` (made from the frame taken at ``now``) to tracks, greedily by
-        affinity; unmatched detections start tracks; tracks unseen for ``max_missing_seconds``
-        end; tracks found again after ``reacquire_misses`` passes in a row without them are
-        ``reacquired`` (counted in passes, not seconds: a loaded machine detects less often).
-        Returns what changed."""
+        affinity; unmatched detections start tracks; tracks unseen for too long end *before*
+        matching (after a stall — no frames for a while — a face in the same place may be
+        someone else); tracks found again after ``reacquire_misses`` passes in a row without
+        them are ``reacquired``. Returns what changed.
+
+        "Too long" is ``max_missing_seconds``, or 2.5 passes where passes come slower than that
+        (a loaded machine detects less often, and must not end every track at every pass)."""
+        if self._last_pass is not None and now > self._last_pass:
+            dt = now - self._last_pass
+            self._pass_interval = dt if self._pass_interval is None else 0.8 * self._pass_interval + 0.2 * dt
+        self._last_pass = now
+        # A single long gap moves the smoothed interval only a fifth of the way: it still expires.
+        expire_after = max(self.max_missing_seconds, 2.5 * (self._pass_interval or 0.0))
+        ended = [t for t in self._tracks.values() if now - t.seen > expire_after]
+        for t in ended:
+            del self._tracks[t.id]
         pairs = sorted(
             ((self._affinity(t, d, now), tid, i) for tid, t in self._tracks.items() for i, d in enumerate(detections)),
             reverse=True,
@@ -172,9 +186,6 @@ class FaceTracker:
             track = Track(id=next(self._ids), box=det, born=now, seen=now)
             self._tracks[track.id] = track
             new.append(track)
-        ended = [t for t in self._tracks.values() if now - t.seen > self.max_missing_seconds]
-        for t in ended:
-            del self._tracks[t.id]
         return TrackUpdate(new=new, updated=updated, ended=ended, reacquired=reacquired)
 
     def end_all(self) -> list[Track]:

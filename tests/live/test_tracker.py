@@ -59,8 +59,9 @@ def test_two_faces_keep_their_own_tracks():
 def test_a_face_that_leaves_ends_its_track_and_a_return_is_a_new_track():
     tracker = FaceTracker(max_missing_seconds=1.0)
     tracker.update([Box(100, 100, 80, 80)], now=0.0)
-    assert not tracker.update([], now=0.5).ended  # missed detections are tolerated for a while
-    update = tracker.update([], now=1.2)
+    for i in range(1, 10):  # missed detections (one per 0.1 s) are tolerated for a while
+        assert not tracker.update([], now=0.1 * i).ended
+    update = tracker.update([], now=1.1)
     assert [t.id for t in update.ended] == [1] and tracker.tracks == []
     assert [t.id for t in tracker.update([Box(100, 100, 80, 80)], now=3.0).new] == [2]
 
@@ -85,3 +86,20 @@ def test_a_face_found_again_after_a_moment_is_flagged_for_a_new_look():
     slow = FaceTracker(reacquire_misses=2)
     slow.update([Box(100, 100, 80, 80)], now=0.0)
     assert not any(slow.update([Box(100, 100, 80, 80)], now=0.5 * i).reacquired for i in range(1, 5))
+
+
+def test_after_a_stall_a_face_in_the_same_place_is_a_new_track():
+    """No frame for 3 s (the stream stalled), then a face where the old one was: it may be
+    someone else, so the old track ends instead of being continued."""
+    tracker = FaceTracker(max_missing_seconds=1.0)
+    for i in range(5):
+        tracker.update([Box(100, 100, 120, 120)], now=0.1 * i)
+    update = tracker.update([Box(100, 100, 120, 120)], now=3.5)
+    assert [t.id for t in update.ended] == [1] and [t.id for t in update.new] == [2]
+
+
+def test_a_slow_detector_does_not_end_tracks_that_it_keeps_finding():
+    tracker = FaceTracker(max_missing_seconds=1.0)
+    for i in range(10):  # one pass every 1.5 s, the face always there
+        update = tracker.update([Box(100, 100, 120, 120)], now=1.5 * i)
+        assert not update.ended and (i == 0 or not update.new)
