@@ -274,6 +274,7 @@ class LiveSession:
                 update = self._tracker.update(boxes, frame.at)
                 for t in update.new:
                     t.data["appearance"] = self._appearance(frame.at, frame.wall)
+                    log.info("live: face %d appeared (%dx%d px)", t.data["appearance"].id, t.box.w, t.box.h)
                 for t in update.reacquired:
                     self.policy.reacquired(t.data["appearance"].ident)
                 self._end(update.ended)

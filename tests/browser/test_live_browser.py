@@ -52,6 +52,7 @@ def live_app(tmp_path, labelled, chromium_path):
         "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
         "FACEGATE_PUBLISHER": "direct",
         "FACEGATE_LIVE_COOLDOWN_SECONDS": "600",
+        "FACEGATE_LOG_LEVEL": "INFO",  # each identification in the server's log, shown on failure
     }
     from core.access.sessions import operator
     from core.bootstrap import build_services
@@ -66,6 +67,12 @@ def live_app(tmp_path, labelled, chromium_path):
     services.close()
     with running_app(data, extra_env=env) as url:
         yield url, env
+
+
+def server_log(tmp_path) -> str:
+    """What the live session logged (running_app writes the server's output beside the data dir)."""
+    lines = [line for log in tmp_path.glob("streamlit-*.log") for line in log.read_text().splitlines()]
+    return "\n".join(line for line in lines if "live:" in line)
 
 
 def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled, tmp_path):
@@ -84,7 +91,7 @@ def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled
             expect(seen.get_by_text(re.compile(r"認証 3 件・分析 3 件・ドア 2 件"))).to_have_count(1)
         except AssertionError:
             page.screenshot(path=str(tmp_path / "live-failed.png"))
-            raise AssertionError(f"the list shows: {seen.inner_text()!r}") from None
+            raise AssertionError(f"the list shows: {seen.inner_text()!r}\nserver: {server_log(tmp_path)}") from None
         lines = [line for line in seen.inner_text().splitlines() if " · " in line and "UTC" in line]
         expected = [
             ("✅ amy さん", "🚪 少し前に開いたため記録しません"),
