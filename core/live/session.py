@@ -44,7 +44,7 @@ from core.live.policy import (
     RecordDue,
 )
 from core.live.stats import LiveStats, StatsSnapshot
-from core.live.tracker import FaceTracker, Track
+from core.live.tracker import Box, FaceTracker, Track, same_face
 from core.usecases import capture
 from core.usecases.people import ensure_collection
 
@@ -266,7 +266,8 @@ class LiveSession:
                 continue
             idle_since = now
             try:
-                boxes = self._detector.detect(planes(frame.yuv)[0])  # the Y plane: greyscale
+                luma = planes(frame.yuv)[0]  # the Y plane: greyscale
+                boxes = self._detector.detect(luma)
             except Exception as exc:  # noqa: BLE001 - a bad frame must not end the stream
                 self.stats.error(FaceGateError(f"face detector: {type(exc).__name__}: {exc}"))
                 continue
@@ -275,8 +276,16 @@ class LiveSession:
                 for t in update.new:
                     t.data["appearance"] = self._appearance(frame.at, frame.wall)
                     log.info("live: face %d appeared (%dx%d px)", t.data["appearance"].id, t.box.w, t.box.h)
-                for t in update.reacquired:
-                    self.policy.reacquired(t.data["appearance"].ident)
+                for t in update.new:
+                    t.data["signature"] = self._signature(luma, t.box)
+                changed = {id(t) for t in update.reacquired}
+                for t in update.updated:
+                    signature = self._signature(luma, t.box)
+                    if not same_face(t.data.get("signature"), signature):
+                        changed.add(id(t))  # someone else where the face was: check again
+                    t.data["signature"] = signature
+                    if id(t) in changed:
+                        self.policy.reacquired(t.data["appearance"].ident, frame.at)
                 self._end(update.ended)
                 self._latest = frame
                 self._wake.notify_all()
@@ -291,6 +300,10 @@ class LiveSession:
 
     def _appearance(self, born: float, wall: datetime) -> _Appearance:
         return _Appearance(next(self._appearance_ids), Identity(), born, wall)
+
+    def _signature(self, luma: np.ndarray, box: Box):
+        signature = getattr(self._detector, "signature", None)
+        return signature(luma, box) if signature is not None else None
 
     def _end(self, ended: list[Track]) -> None:
         """Tracks that left the frame (called holding the lock)."""
@@ -371,6 +384,9 @@ class LiveSession:
             return
         now = self.clock()
         with self._lock:
+            if self.policy.outdated(ident, frame.at):
+                self.policy.failed(ident)  # the answer is about the face before it changed: ask again
+                return
             if ident.stale and ident.state in (KNOWN, UNKNOWN) and face.person != ident.person:
                 # The face found again is someone else who stepped into the same place: the
                 # previous appearance is over and this is a new one on the same track.

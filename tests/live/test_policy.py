@@ -147,10 +147,11 @@ def test_the_call_budget_allows_a_burst_then_the_rate():
 def test_a_face_found_again_is_checked_again_and_keeps_no_name_meanwhile(policy):
     ident = Identity()
     attempt(policy, ident, 0.0, "amy", 99.0)
-    policy.reacquired(ident)
+    policy.reacquired(ident, 0.9)
     assert ident.stale and policy.due(AREA, 9, ident, 1.0)  # at once, not after 30 s
+    assert policy.outdated(ident, 0.5) and not policy.outdated(ident, 1.0)  # answers about older frames are void
     assert attempt(policy, ident, 1.0, "amy", 97.0) is None  # the same person: nothing new
     assert not ident.stale and ident.person == "amy"
     fresh = Identity()
-    policy.reacquired(fresh)  # never identified yet: nothing to re-check
+    policy.reacquired(fresh, 2.0)  # never identified yet: nothing to re-check
     assert not fresh.stale

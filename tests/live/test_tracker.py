@@ -103,3 +103,14 @@ def test_a_slow_detector_does_not_end_tracks_that_it_keeps_finding():
     for i in range(10):  # one pass every 1.5 s, the face always there
         update = tracker.update([Box(100, 100, 120, 120)], now=1.5 * i)
         assert not update.ended and (i == 0 or not update.new)
+
+
+def test_same_face_compares_unit_vectors():
+    import numpy as np
+
+    from core.live.tracker import same_face
+
+    a = np.array([1.0, 0.0, 0.0])
+    assert same_face(a, np.array([0.95, 0.31, 0.0]))
+    assert not same_face(a, np.array([0.7, 0.71, 0.0]))
+    assert same_face(None, a) and same_face(a, None)
