@@ -55,15 +55,28 @@ def test_two_people_and_a_stranger_leave_one_appearance_each_and_the_cooldown_ho
     services = enrolled
     live = LiveSession(services, cooldown=Cooldown(60), budget=CallBudget(60))
     named_during_stranger = []
+
+    def seen(state, person=None, times=1):
+        return lambda: sum(s.state == state and s.person == person for s in live.snapshot().sightings) >= times
+
+    # Each face stays until it is named (at most 30 s: a loaded machine is slow), then a little
+    # longer; the gaps are long enough for the face's track to end.
     play(live, None, 1.0)
-    play(live, labelled["amy"][2], 2.5)
-    play(live, None, 1.5)
-    play(live, labelled["bernadette"][3], 2.5)
-    play(live, None, 1.5)
-    play(live, labelled["penny"][1], 3.0, watch=lambda s: named_during_stranger.extend(t for t in s.tracks if t.person))
-    play(live, None, 1.5)
-    play(live, labelled["amy"][4], 2.5)  # back within the cooldown: named, not logged again
-    play(live, None, 1.5)
+    play(live, labelled["amy"][2], 0.5, until=seen(KNOWN, "amy"))
+    play(live, None, 2.5)
+    play(live, labelled["bernadette"][3], 0.5, until=seen(KNOWN, "bernadette"))
+    play(live, None, 2.5)
+    stranger = labelled["penny"][1]
+    play(
+        live,
+        stranger,
+        1.0,
+        until=seen("unknown"),
+        watch=lambda s: named_during_stranger.extend(t.person for t in s.tracks if t.person),
+    )
+    play(live, None, 2.5)
+    play(live, labelled["amy"][4], 0.5, until=seen(KNOWN, "amy", times=2))  # back within the cooldown
+    play(live, None, 2.5)
     live.stop()
     live.join()
     snap = live.snapshot()
