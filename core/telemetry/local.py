@@ -254,6 +254,7 @@ def build_local_publisher(settings: Settings, mode: str):
     from core.telemetry.ca import LocalCA
     from core.telemetry.outbox import Outbox
     from core.telemetry.publisher import MqttPublisher
+    from core.telemetry.shared import shared_publisher
 
     paths = telemetry_paths(settings)
     if mode == "auto" and not settings.mqtt_endpoint and read_broker_status(settings) is None:
@@ -264,14 +265,30 @@ def build_local_publisher(settings: Settings, mode: str):
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     cert, key, ca = mqtt_credentials(settings, LocalCA(paths.pki), settings.device_id)
-    # One connection per process: the client id is the device id plus this process's id.
-    return MqttPublisher(
-        Outbox(paths.outbox),
-        endpoint=host,
-        port=port,
-        cert_file=cert,
-        key_file=key,
-        ca_file=ca,
-        client_id=f"{settings.device_id}-{os.getpid()}",
-        prefix=settings.topic_prefix,
+    # One connection per process: the client id is the device id plus this process's id, and
+    # every Services built for the same connection settings shares it (core.telemetry.shared).
+    client_id = f"{settings.device_id}-{os.getpid()}"
+    connection = (
+        "local",
+        host,
+        port,
+        str(cert),
+        str(key),
+        str(ca),
+        client_id,
+        settings.topic_prefix,
+        str(paths.outbox),
+    )
+    return shared_publisher(
+        connection,
+        lambda: MqttPublisher(
+            Outbox(paths.outbox),
+            endpoint=host,
+            port=port,
+            cert_file=cert,
+            key_file=key,
+            ca_file=ca,
+            client_id=client_id,
+            prefix=settings.topic_prefix,
+        ),
     )

@@ -79,6 +79,7 @@ class MqttPublisher(EventPublisher):
         self._last_sent = 0
         self._last_settle = 0.0
         self._last_error = ""
+        self._tried = threading.Event()  # a first connection attempt has succeeded or failed
         flow = (
             mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
             if iot_core
@@ -140,8 +141,12 @@ class MqttPublisher(EventPublisher):
         return message_id
 
     def status(self) -> dict:
+        """``state`` is ``connecting`` until the first attempt ends (a page opened during
+        start-up is not a fault), then ``connected`` or ``offline``."""
+        connected = self._connected.is_set()
         return {
-            "connected": self._connected.is_set(),
+            "state": "connected" if connected else ("offline" if self._tried.is_set() else "connecting"),
+            "connected": connected,
             "outbox_depth": self.outbox.depth(),
             "endpoint": self.endpoint,
             "client_id": self.client_id,
@@ -172,11 +177,13 @@ class MqttPublisher(EventPublisher):
     def _on_connected(self, _data) -> None:
         self._last_error = ""
         self._connected.set()
+        self._tried.set()
         self._wake.set()
 
     def _on_connect_failed(self, data) -> None:
         self._last_error = f"connect failed: {data.exception}"
         self._connected.clear()
+        self._tried.set()
 
     def _on_disconnected(self, data) -> None:
         self._last_error = f"disconnected: {data.exception}"
