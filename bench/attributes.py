@@ -1,6 +1,6 @@
 """FaceDetail attributes: how often each one is right on labelled faces, and what each costs.
 
-    .venv/bin/python bench/attributes.py [--crops] [--repeat N]
+    .venv/bin/python bench/attributes.py [--repeat N] [--no-cost]
 
 Labels: tests/faces/attribute_labels.json (a person looked at each face of
 ../shared/data/faces; the photos stay there). Sunglasses and FaceOccluded have no real

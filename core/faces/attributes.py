@@ -42,7 +42,7 @@ _AGE_MIDDLES = np.array([1.0, 5.0, 10.0, 17.5, 28.5, 40.5, 50.5, 70.0])
 _ADIENCE_MEAN = (78.4263377603, 87.7689143744, 114.895847746)
 # Margin around the detected box for the Adience nets (they were trained on loose crops):
 # 0.2 of the face size on each side was right for gender 40/43 times, the box itself 32/43,
-# 0.4 35/43, 0.7 31/43 (bench/attributes.py --crops).
+# 0.4 35/43, 0.7 31/43 (measured once by hand; docs/benchmarks.md, "Face attributes").
 ADIENCE_MARGIN = 0.2
 
 EMOTION_TYPES = ("HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED", "CALM", "FEAR")
