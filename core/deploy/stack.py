@@ -112,7 +112,7 @@ class Deployer:
     ):
         self.settings = settings
         self.options = options
-        self._clients = clients or (lambda name: aws_client(name, options.region))
+        self._clients = clients or (lambda name, region=None: aws_client(name, region or options.region))
         self._cache: dict = {}
         self.secrets_file = Path(secrets_file) if secrets_file else state.secrets_path()
 
@@ -128,10 +128,13 @@ class Deployer:
             sleep=self.options.sleep,
         )
 
-    def client(self, name: str):
-        if name not in self._cache:
-            self._cache[name] = self._clients(name)
-        return self._cache[name]
+    def client(self, name: str, region: str | None = None):
+        """The boto3 client for ``name`` (in ``region`` when it is not the deployment's)."""
+        region = region if region and region != self.options.region else None
+        key = (name, region)
+        if key not in self._cache:
+            self._cache[key] = self._clients(name) if region is None else self._clients(name, region)
+        return self._cache[key]
 
     # ------------------------------------------------------------------ stacks
     def _describe(self, name: str) -> dict | None:
@@ -329,6 +332,51 @@ class Deployer:
         except ResourceNotFound:
             pass
 
+    # ------------------------------------------------------------------ QuickSight
+    def check_quicksight(self, account: str, principal_arn: str) -> dict:
+        """Before the stack asks QuickSight for anything: the account has a QuickSight
+        subscription (a console step no API of ours takes: it is a paid sign-up) in an edition
+        that can embed, and the principal exists. Raises DeployFailed saying which console step
+        is missing, instead of a stack rollback with QuickSight's terse reason."""
+        match = re.match(r"^arn:aws[a-z-]*:quicksight:([a-z0-9-]+):(\d{12}):(user|group)/([^/]+)/(.+)$", principal_arn)
+        if not match:
+            raise InvalidParameter(
+                "QuickSightPrincipalArn must look like "
+                "arn:aws:quicksight:<identity region>:<account>:user/default/<name>"
+            )
+        identity_region, arn_account, kind, namespace, name = match.groups()
+        if arn_account != account:
+            raise InvalidParameter(f"QuickSightPrincipalArn is in account {arn_account}, the deployment in {account}")
+        try:
+            info = self.client("quicksight").describe_account_subscription(AwsAccountId=account)["AccountInfo"]
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in ("ResourceNotFoundException", "UnsupportedUserEditionException"):
+                raise DeployFailed(
+                    f"account {account} has no QuickSight subscription. Sign up once in the console "
+                    "(QuickSight > Sign up, Enterprise edition for embedding), or leave QuickSightPrincipalArn empty"
+                ) from None
+            raise domain_error(exc) from exc
+        if not str(info.get("Edition", "")).startswith("ENTERPRISE"):
+            raise DeployFailed(
+                f"QuickSight in account {account} is {info.get('Edition')}: embedding dashboards needs Enterprise "
+                "edition (console: Manage QuickSight > Your subscriptions > Upgrade)"
+            )
+        client = self.client("quicksight", identity_region)  # users live in the identity region
+        try:
+            if kind == "user":
+                client.describe_user(UserName=name, AwsAccountId=account, Namespace=namespace)
+            else:
+                client.describe_group(GroupName=name, AwsAccountId=account, Namespace=namespace)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                raise DeployFailed(
+                    f"QuickSight {kind} {name} is not registered in namespace {namespace} ({identity_region}). "
+                    "List the users with: aws quicksight list-users --aws-account-id "
+                    f"{account} --namespace default --region {identity_region}"
+                ) from None
+            raise domain_error(exc) from exc
+        return info
+
     # ------------------------------------------------------------------ role boundary
     def _boundary_name(self) -> str:
         return self.options.parameters.get("RolePermissionsBoundary", policies.BOUNDARY_POLICY_NAME)
@@ -435,6 +483,9 @@ class Deployer:
         artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
         bucket = self.outputs(artifacts)["ArtifactsBucket"]
         self.ensure_role_boundary(account)
+        principal = self.options.parameters.get("QuickSightPrincipalArn", "")
+        if principal:
+            self.check_quicksight(account, principal)
         code = self.upload_code(bucket)
         existing = self._settle(name)
         usable = existing if existing and existing["StackStatus"] not in NEVER_CREATED else None
