@@ -54,9 +54,7 @@ def test_buckets_create_head_list_location_delete(endpoint):
     listed = s3.list_buckets()
     validate_output("s3", "ListBuckets", listed)
     assert "lifecycle-test-bucket" in [b["Name"] for b in listed["Buckets"]]
-    assert (
-        s3.get_bucket_location(Bucket="lifecycle-test-bucket")["LocationConstraint"] == "ap-northeast-1"
-    )
+    assert s3.get_bucket_location(Bucket="lifecycle-test-bucket")["LocationConstraint"] == "ap-northeast-1"
     s3.put_object(Bucket="lifecycle-test-bucket", Key="x.txt", Body=b"x")
     with pytest.raises(ClientError) as err:
         s3.delete_bucket(Bucket="lifecycle-test-bucket")
