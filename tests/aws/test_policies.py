@@ -148,6 +148,9 @@ UNSCOPABLE = {
     "arn:aws:glue:*:*:catalog": "the account's one catalog",
     "arn:aws:quicksight:*:*:user/*": "the viewer's QuickSight user",
     "arn:aws:quicksight:*:*:namespace/default": "QuickSight's default namespace",
+    "arn:aws:quicksight:*:*:account/*": "the pre-check reads the account's subscription",
+    "arn:aws:quicksight:*:*:user/default/*": "the pre-check reads the principal",
+    "arn:aws:quicksight:*:*:group/default/*": "the pre-check reads the principal",
 }
 
 
@@ -342,6 +345,11 @@ def iam_request(service: str, model, params: dict) -> list[tuple[str, str]]:
     if service == "quicksight":
         if op == "GenerateEmbedUrlForRegisteredUser":
             return [(f"quicksight:{op}", params["UserArn"])]
+        if op == "DescribeAccountSubscription":
+            return [(f"quicksight:{op}", f"arn:aws:quicksight:{region}:{acct}:account/{params['AwsAccountId']}")]
+        if op in ("DescribeUser", "DescribeGroup"):
+            kind, name = ("user", params["UserName"]) if op == "DescribeUser" else ("group", params["GroupName"])
+            return [(f"quicksight:{op}", f"arn:aws:quicksight:{region}:{acct}:{kind}/{params['Namespace']}/{name}")]
         if op == "GenerateEmbedUrlForAnonymousUser":
             namespace = f"arn:aws:quicksight:{region}:{acct}:namespace/{params['Namespace']}"
             return [(f"quicksight:{op}", arn) for arn in [namespace, *params["AuthorizedResourceArns"]]]
@@ -355,7 +363,7 @@ def test_every_call_the_deployer_makes_is_allowed(account):
         PolicyName=policies.BOUNDARY_POLICY_NAME, PolicyDocument=json.dumps(policies.boundary_policy())
     )
     calls: list = []
-    for name in ("cloudformation", "s3", "iot", "apigateway", "iam", "sts"):
+    for name in ("cloudformation", "s3", "iot", "apigateway", "iam", "sts", "quicksight"):
         _record(account.client(name), calls)
     fail_once(account.client("iot"), "AttachThingPrincipal")  # the repair path too
     with pytest.raises(Exception):  # noqa: B017 - any failure; the next up repairs
@@ -384,6 +392,7 @@ def test_every_call_the_deployer_makes_is_allowed(account):
         "iam:DeletePolicyVersion": "down removes a boundary deploy up created",
         "iam:ListEntitiesForPolicy": "down removes a boundary deploy up created",
         "iam:DeletePolicy": "down removes a boundary deploy up created",
+        "quicksight:DescribeGroup": "a QuickSight group as the principal (here a user)",
     }
     assert set(policies.DEPLOYER_CALLS) - seen <= set(rare), set(policies.DEPLOYER_CALLS) - seen - set(rare)
 
