@@ -75,6 +75,9 @@ class Settings:
     quicksight_dashboards: str = ""
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
+    # Origins allowed to embed the dashboards (the app's URL, e.g. https://192.168.1.20:8501),
+    # comma-separated; passed as AllowedDomains so no console allow-list is needed.
+    quicksight_allowed_domains: str = ""
     aws_account_id: str = ""
     glue_database: str = ""  # the stack's Glue database (Athena over the logs)
     athena_workgroup: str = ""
