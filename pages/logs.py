@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from core.access import sessions
+from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.errors import FaceGateError, InvalidParameter
 from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
@@ -153,16 +154,18 @@ def live_tail(topic: str | None) -> None:
     rows = telemetry.recent(topic, 30)
     if rows:
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        tr("logs.col_time"): _received(r["received_ms"]),
-                        tr("logs.col_topic"): r["topic"],
-                        tr("logs.col_client"): r["client_id"],
-                        tr("logs.col_payload"): r["payload"],
-                    }
-                    for r in rows
-                ]
+            inert_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            tr("logs.col_time"): _received(r["received_ms"]),
+                            tr("logs.col_topic"): r["topic"],
+                            tr("logs.col_client"): r["client_id"],
+                            tr("logs.col_payload"): r["payload"],
+                        }
+                        for r in rows
+                    ]
+                )
             ),
             hide_index=True,
             width="stretch",
@@ -181,7 +184,7 @@ def live_tail(topic: str | None) -> None:
         st.info(tr("logs.no_messages"))
         return
     st.caption(tr("logs.stored_recently"))
-    st.dataframe(pd.concat(frames, ignore_index=True), hide_index=True, width="stretch")
+    st.dataframe(inert_frame(pd.concat(frames, ignore_index=True)), hide_index=True, width="stretch")
 
 
 def publish_test(topic: str, text: str) -> None:
@@ -290,17 +293,19 @@ if tab_errors is not None:
             st.info(tr("logs.no_errors"))
         else:
             st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            tr("logs.col_time"): _received(e["at_ms"]),
-                            tr("logs.col_topic"): e["topic"],
-                            tr("logs.col_client"): e["client_id"],
-                            tr("logs.col_reason"): e["reason"],
-                            tr("logs.col_payload"): e["payload"],
-                        }
-                        for e in errors
-                    ]
+                inert_frame(
+                    pd.DataFrame(
+                        [
+                            {
+                                tr("logs.col_time"): _received(e["at_ms"]),
+                                tr("logs.col_topic"): e["topic"],
+                                tr("logs.col_client"): e["client_id"],
+                                tr("logs.col_reason"): e["reason"],
+                                tr("logs.col_payload"): e["payload"],
+                            }
+                            for e in errors
+                        ]
+                    )
                 ),
                 hide_index=True,
                 width="stretch",
