@@ -17,7 +17,7 @@ from pathlib import Path
 from starlette.requests import Request
 
 from core.app.lan import ensure_certificate
-from core.awsapi.app import _RENDER, build_endpoint, classify
+from core.awsapi.app import _RENDER, AwsEndpoint, build_endpoint, classify
 from core.awsapi.errors import AwsError
 from core.awsapi.http import AwsRequest
 from core.awsapi.s3 import MAX_OBJECT_BYTES
@@ -82,8 +82,7 @@ class ServerThread(BackgroundServer):
     """The endpoint (an ``AwsEndpoint``) served on a thread of this process, on a free port,
     started: ``url``, ``stop()``."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None):
+    def __init__(self, app: AwsEndpoint, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None):
         super().__init__(app, host, port, limits=LIMITS, refusal=refusal, tls=tls)
-        if hasattr(app, "startup"):
-            app.startup()
+        app.startup()
         self.start()

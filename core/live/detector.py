@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Protocol
 
 import numpy as np
 
@@ -43,6 +44,14 @@ def warm_up() -> None:
     """Load the models now (call from a background thread when Live is opened)."""
     _frontal_detector()
     _five_points()
+
+
+class FaceDetector(Protocol):
+    """What a live session needs of a detector (``HogFaceDetector``)."""
+
+    def detect(self, image: np.ndarray) -> list[Box]: ...
+
+    def signature(self, luma: np.ndarray, box: Box) -> np.ndarray | None: ...
 
 
 class HogFaceDetector:

@@ -271,7 +271,9 @@ def capture_photo(
     return capture_still(services, Still.from_bytes(image), source_name, when)
 
 
-def capture_still(services, still: Still, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+def capture_still(
+    services: Services, still: Still, source_name: str = "image", when: datetime | None = None
+) -> CaptureResult:
     """``capture_photo`` for an image already decoded (e.g. a video frame). Raises as it does."""
     when = (when or records.utc_now()).astimezone(UTC)
     details = _analyze(services, still.jpeg)
@@ -289,7 +291,7 @@ LIVE_SEARCH_FACE_SIDE = 160
 LIVE_CROP_MARGIN = 0.4  # less than a photo's 0.6: a neighbour's face should stay out of the crop
 
 
-def identify_face(services, still: Still, box: dict) -> FaceResult:
+def identify_face(services: Services, still: Still, box: dict) -> FaceResult:
     """Search the face at ``box`` (a BoundingBox in ratios of ``still``) in the collection,
     through the same Web API call as a photo's faces. Returns a FaceResult (``person`` None
     when nobody matched at the configured threshold; ``detail`` empty until ``record_face``).
@@ -326,7 +328,7 @@ def record_face(
     return _store_and_publish(services, still, [face], source_name, when)
 
 
-def _store_and_publish(services, still: Still, faces: list[FaceResult], source_name: str, when: datetime):
+def _store_and_publish(services: Services, still: Still, faces: list[FaceResult], source_name: str, when: datetime):
     """Store the photo, keep the history record, publish the records (faces largest first,
     the first deciding the door)."""
     s = services.settings

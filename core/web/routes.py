@@ -257,7 +257,7 @@ def _as_botocore_says(exc: FaceGateError, route: str) -> str:
     )
 
 
-def _collection_hint(exc: FaceGateError, services: ApiBackend) -> FaceGateError:
+def _collection_hint(exc: FaceGateError, services: ApiBackend | None) -> FaceGateError:
     """A missing collection, said plainly: which one FaceGate searches and how to change it."""
     if not isinstance(exc, CollectionNotFound) or services is None:
         return exc
@@ -272,7 +272,9 @@ def _collection_hint(exc: FaceGateError, services: ApiBackend) -> FaceGateError:
     )
 
 
-def error_response(exc: Exception, request_id: str, route: str = "", variant: str | None = None, services=None) -> dict:
+def error_response(
+    exc: Exception, request_id: str, route: str = "", variant: str | None = None, services: ApiBackend | None = None
+) -> dict:
     """Map an error once to the course's status codes and texts. ``variant`` ("phone" or
     "device") says the body was valid and Rekognition (the faces port) refused; None means
     the request itself was refused. Unknown exceptions become a 500 that names only the
