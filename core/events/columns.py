@@ -191,6 +191,11 @@ def to_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
                 if "RawDatetime" not in out:
                     out["RawDatetime"] = pd.Series([None] * len(out), index=out.index, dtype="object")
                 out.at[idx, "RawDatetime"] = values["Datetime"]
+    # Not payload fields: when the message arrived and who sent it (local world).
+    if "received" in frame:
+        out["ReceivedAt"] = pd.to_datetime(frame["received"], unit="us", utc=True)
+    if "sender" in frame:
+        out["SentBy"] = frame["sender"].astype("object")
     return out.reset_index(drop=True)
 
 

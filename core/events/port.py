@@ -65,9 +65,18 @@ class EventStore(abc.ABC):
     written by the local rule engine (local world only)."""
 
     @abc.abstractmethod
-    def append(self, kind: str, records: list[dict], ids: list[str]) -> int:
-        """Store records idempotently by id (QoS 1 redelivery is not doubled). Returns the
-        number newly stored."""
+    def append(
+        self,
+        kind: str,
+        records: list[dict],
+        ids: list[str],
+        *,
+        received: list[int] | None = None,
+        senders: list[str | None] | None = None,
+    ) -> int:
+        """Store records idempotently by id (QoS 1 redelivery is not doubled), with when each
+        arrived (ms since the epoch; default now) and who sent it, where the store keeps them.
+        Returns the number newly stored."""
 
     @abc.abstractmethod
     def query(
@@ -78,9 +87,12 @@ class EventStore(abc.ABC):
         since: str | None = None,
         until: str | None = None,
         limit: int | None = None,
+        receipts: bool = False,
     ) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
-        ``Datetime`` parsed as UTC timestamps."""
+        ``Datetime`` parsed as UTC timestamps. With ``receipts``, where the store keeps them,
+        also ``ReceivedAt`` (when the message arrived, UTC) and ``SentBy`` (the thing name of
+        the certificate that sent it): not payload fields, so the course's shape is unchanged."""
 
     def purge_before(self, cutoff: datetime) -> int:
         """Delete the auth, door-open and analysis records older than ``cutoff`` (log

@@ -181,7 +181,13 @@ class RuleEngine:
         refuses one by one so one poisoned message cannot stall the engine. Storage that
         is unavailable (locked, disk) raises, and the whole batch is retried."""
         try:
-            self.events.append(kind, [r for _e, r in records], ids)
+            self.events.append(
+                kind,
+                [r for _e, r in records],
+                ids,
+                received=[e.ts_ms for e, _r in records],
+                senders=[e.client_id for e, _r in records],
+            )
             return
         except (sqlite3.OperationalError, OSError):
             raise
@@ -189,7 +195,7 @@ class RuleEngine:
             log.warning("event store refused a %s batch; storing one by one", kind)
         for (entry, record), message_id in zip(records, ids, strict=True):
             try:
-                self.events.append(kind, [record], [message_id])
+                self.events.append(kind, [record], [message_id], received=[entry.ts_ms], senders=[entry.client_id])
             except (sqlite3.OperationalError, OSError):
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded as this message's error

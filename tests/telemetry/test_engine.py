@@ -24,10 +24,10 @@ class RefusingEventStore(LocalEventStore):
     """The real store, except that it refuses records naming the person "poison" (as a store
     would refuse a value it cannot hold)."""
 
-    def append(self, kind, records, ids):
+    def append(self, kind, records, ids, **receipt):
         if any(r.get("Person") == "poison" for r in records):
             raise InvalidParameter("cannot store this record")
-        return super().append(kind, records, ids)
+        return super().append(kind, records, ids, **receipt)
 
 
 @pytest.fixture
