@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.config import Settings, load_settings
+from core.config import Settings, load_settings, zone_info
 from core.events.port import EventPublisher, EventStore
 from core.faces.port import FaceCollections
 from core.objects.port import ObjectStore
@@ -64,7 +64,7 @@ def build_local_services(settings: Settings) -> Services:
     owner_only_umask()  # biometric data: nothing under the data dir readable by others
     data = ensure_dir(settings.data_dir)
     objects = LocalObjectStore(data / "objects")
-    events = LocalEventStore(data / "events" / "events.db")
+    events = LocalEventStore(data / "events" / "events.db", zone=zone_info(settings.timezone))
     return Services(
         settings=settings,
         objects=objects,

@@ -51,7 +51,9 @@ CREATE TABLE IF NOT EXISTS {kind} (
     {typed},
     extra TEXT,
     received INTEGER,
-    sender TEXT
+    sender TEXT,
+    datetime_raw TEXT,
+    unreadable INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS {kind}_by_ts ON {kind}(ts);
 CREATE INDEX IF NOT EXISTS {kind}_by_device_ts ON {kind}(device, ts);""")
@@ -74,6 +76,10 @@ def _upgrade(con: sqlite3.Connection) -> None:
                 )
             if "sender" not in have:
                 con.execute(f"ALTER TABLE {kind} ADD COLUMN sender TEXT")
+            if "datetime_raw" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN datetime_raw TEXT")
+            if "unreadable" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN unreadable INTEGER NOT NULL DEFAULT 0")
             con.execute(f"CREATE INDEX IF NOT EXISTS {kind}_by_received ON {kind}(received)")
 
 
@@ -89,9 +95,14 @@ def normalise_datetime(value) -> str:
 class LocalEventStore(EventStore):
     """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar/<journal id>``."""
 
-    def __init__(self, path: Path, segment_rows: int | None = None):
+    def __init__(self, path: Path, segment_rows: int | None = None, zone=None):
+        """``zone``: where times written without a zone are read (``FACEGATE_TIMEZONE``'s
+        ``ZoneInfo``; default this machine's zone)."""
+        from core.config import zone_info
+
         self.path = Path(path)
         self._segment_rows = segment_rows
+        self.zone = zone if zone is not None else zone_info("")
         ensure_dir(self.path.parent)
         self._local = threading.local()
         con = self._conn()
@@ -135,10 +146,15 @@ class LocalEventStore(EventStore):
                 raise InvalidParameter(f"a {kind} record must be a JSON object, not {type(record).__name__}")
             if not message_id or not isinstance(message_id, str):
                 raise InvalidParameter("every record needs a non-empty message id")
-            rows.append((message_id, *to_row(kind, record), int(at_ms) * 1000, sender or None))
+            ts, *typed, extra, raw_time, unreadable = to_row(kind, record, self.zone)
+            rows.append((message_id, ts, *typed, extra, raw_time, unreadable, int(at_ms) * 1000, sender or None))
         if not rows:
             return 0
-        cols = ["id", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "received", "sender"]
+        cols = (
+            ["id", "ts"]
+            + [c for _, c, _ in KIND_COLUMNS[kind]]
+            + ["extra", "datetime_raw", "unreadable", "received", "sender"]
+        )
         sql = f"INSERT OR IGNORE INTO {kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         con = self._conn()
         with con:
@@ -150,7 +166,7 @@ class LocalEventStore(EventStore):
         """Events of ``kind`` in [since, until) as payload-named columns, oldest first; with
         ``limit`` the newest ``limit`` of them. Raises InvalidParameter for a bad kind or time."""
         self._check_kind(kind)
-        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "received", "sender"]
+        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
         sql, args = f"SELECT {', '.join(cols)} FROM {kind} WHERE 1=1", []
         if device:
             sql += " AND device = ?"

@@ -120,7 +120,6 @@ class EventStore(abc.ABC):
         for kind in KINDS:
             frame = from_payload_frame(kind, self.query(kind, since=since, until=until))
             frame.insert(0, "seq", range(len(frame)))
-            frame["extra"] = pd.Series([None] * len(frame), dtype="object")
             con.register(f"_{kind}_frame", frame)
             con.execute(f"CREATE TABLE _{kind} AS SELECT * FROM _{kind}_frame")
             con.unregister(f"_{kind}_frame")

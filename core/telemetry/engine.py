@@ -149,7 +149,16 @@ class RuleEngine:
                     elif action.kind == "stream":
                         buffered.append((action.key, entry.seq, dumps(out)))
         if table_items:
-            self.table.put_items(self.table_name, [out for _entry, out in table_items])
+            # DynamoDB refuses an item without its key attributes; IoT Core then runs the error
+            # action for that action only, and the message's other actions still happen.
+            keyed = []
+            for entry, out in table_items:
+                if isinstance(out.get("DeviceID"), str) and isinstance(out.get("Datetime"), str):
+                    keyed.append(out)
+                else:
+                    errors.append((entry, "sensor table: DeviceID and Datetime must be strings (the table's keys)"))
+            if keyed:
+                self.table.put_items(self.table_name, keyed)
         for kind, (records, ids) in events.items():
             self._append_events(kind, records, ids, errors)
         # Each object is written atomically with its own fsync; writing several at once lets
