@@ -7,7 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from core import access, i18n
+from core.access import sessions
+from core.app import i18n
 from core.errors import FaceGateError
 from pages._access import ADMIN_PAGES, browser_session, write_sign_in_cookie
 from pages._shared import default_language, get_services, get_settings, preload_chart_library, show_error, tr
@@ -67,7 +68,7 @@ st.html("""<style>
 
 @st.cache_data(ttl=20, show_spinner=False)
 def _health(settings_key: str):
-    from core.health import component_health
+    from core.usecases.health import component_health
 
     return component_health(get_services())
 
@@ -106,7 +107,7 @@ def chrome(pages: list) -> None:
 
 
 def _phone_qr(settings) -> None:
-    from core.lan import app_url, qr_png
+    from core.app.lan import app_url, qr_png
 
     https = bool(st.get_option("server.sslCertFile"))
     url = app_url(int(st.get_option("server.port") or settings.app_port), https)
@@ -122,7 +123,7 @@ except FaceGateError as exc:
 # Who is acting: admin-only pages join the navigation only for an admin, and every page runs
 # inside acting_as(session) so core's require_admin() sees the same answer (core.access).
 session = browser_session(get_settings())
-is_admin = access.is_admin(session)
+is_admin = sessions.is_admin(session)
 pages = [
     st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)
     for file, url, title, icon in PAGES
@@ -133,7 +134,7 @@ pages = [
 home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="home", default=True)
 navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
-with access.acting_as(session):
+with sessions.acting_as(session):
     navigation.run()
 write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 FACES = ROOT.parent / "shared" / "data" / "faces" / "labelled"
 
-from core import webapi  # noqa: E402
-from core.apikeys import ApiKeyStore  # noqa: E402
+from core.bootstrap import build_services  # noqa: E402
 from core.config import load_settings  # noqa: E402
-from core.services import build_services  # noqa: E402
+from core.web import routes  # noqa: E402
+from core.web.apikeys import ApiKeyStore  # noqa: E402
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -168,19 +168,19 @@ def main() -> None:
             "body": body.decode(),
             "requestContext": {"requestId": "bench"},
         }
-        out = webapi.handle_event(event, services)
+        out = routes.handle_event(event, services)
         best = json.loads(out["body"])["payloads"]["FaceMatches"][0]["Face"]["ExternalImageId"]
         print(f"probe identified as {best!r} (expected {people[0].name!r})")
         inproc = []
         for _ in range(n):
             t0 = time.perf_counter()
-            webapi.handle_event(event, services)
+            routes.handle_event(event, services)
             inproc.append(time.perf_counter() - t0)
         tiny_event = {**event, "body": tiny.decode()}
         inproc_tiny = []
         for _ in range(200):
             t0 = time.perf_counter()
-            webapi.handle_event(tiny_event, services)
+            routes.handle_event(tiny_event, services)
             inproc_tiny.append(time.perf_counter() - t0)
 
         print()

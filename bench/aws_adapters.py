@@ -36,7 +36,7 @@ import boto3  # noqa: E402
 from botocore.awsrequest import AWSResponse  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
-from core.aws_clients import aws_client  # noqa: E402
+from core.aws.clients import aws_client  # noqa: E402
 from core.deploy import package  # noqa: E402
 from core.faces.aws import RekognitionFaceCollections  # noqa: E402
 from core.objects.aws import S3ObjectStore  # noqa: E402

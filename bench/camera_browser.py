@@ -2,7 +2,7 @@
 
 Starts the app (streamlit) and Debian chromium at 390x844 with a fake camera showing an
 enrolled face, clicks "Take Photo" and times until the new result card shows the name.
-Baseline measured in the same run: ``core.capture.capture_photo`` in process on the very
+Baseline measured in the same run: ``core.usecases.capture.capture_photo`` in process on the very
 JPEG the browser delivered, so the ratio is the cost of the browser + Streamlit round trip.
 
     .venv/bin/python bench/camera_browser.py [--runs 20]
@@ -51,12 +51,12 @@ def main() -> int:
     data = tmp / "data"
     data.mkdir()
     os.environ.update({"FACEGATE_DATA_DIR": str(data), "FACEGATE_SECRETS_FILE": str(tmp / "none.toml")})
-    from core import people
-    from core.access import operator
-    from core.capture import capture_photo
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.history import list_captures, photo
-    from core.services import build_services
+    from core.usecases import people
+    from core.usecases.capture import capture_photo
+    from core.usecases.history import list_captures, photo
 
     services = build_services(load_settings())
     with operator(services.settings, "bench"):  # the benchmark runs as the data dir's owner

@@ -26,7 +26,7 @@ FACES = ROOT.parent / "shared" / "data" / "faces"
 from core.faces import engine as eng  # noqa: E402
 from core.faces.local import SIMILARITY_MIDPOINT, LocalFaceCollections, similarity_from_distance  # noqa: E402
 from core.faces.store import _Matrix, nearest  # noqa: E402
-from core.images import decode_image  # noqa: E402
+from core.images.codec import decode_image  # noqa: E402
 
 
 def rss_mb() -> float:

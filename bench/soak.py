@@ -190,11 +190,11 @@ def prepare_world(data_dir: Path, face_path: Path) -> tuple[str, bytes]:
             "FACEGATE_PUBLISHER": "direct",
         }
     )
-    from core import people
-    from core.access import operator
-    from core.apikeys import ApiKeyStore
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
+    from core.usecases import people
+    from core.web.apikeys import ApiKeyStore
 
     settings = load_settings()
     services = build_services(settings)

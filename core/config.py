@@ -59,6 +59,9 @@ class Settings:
     api_port: int = 8765
     mqtt_port: int = 8883
     app_port: int = 8501
+    # The AWS-compatible endpoint (core.awsapi): S3, Rekognition and IoT Data for boto3 and
+    # the AWS CLI via AWS_ENDPOINT_URL. Next to the Web API's port, away from LocalStack's 4566.
+    aws_port: int = 8766
     # External MQTT broker or IoT Core endpoint; empty = the embedded local broker.
     mqtt_endpoint: str = ""
     # AWS world: filled from the deployed stack's outputs by `python -m core deploy up`.
@@ -96,7 +99,7 @@ class Settings:
     # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
     api_rate_per_second: float = 50.0
     api_burst: int = 200
-    # How often `python -m core serve` purges expired captures (core.retention).
+    # How often `python -m core serve` purges expired captures (core.usecases.retention).
     purge_interval_minutes: float = 15.0
 
     @property
@@ -163,11 +166,11 @@ def _validate(s: Settings) -> None:
     for name in ("photos_bucket", "faces_bucket", "logs_bucket"):
         if not BUCKET_PATTERN.match(getattr(s, name)):
             raise ConfigError(f"{env_name(name)} is not a valid bucket name: {getattr(s, name)!r}")
-    ports = ("api_port", "mqtt_port", "app_port")
+    ports = ("api_port", "mqtt_port", "app_port", "aws_port")
     for name in ports:
         if not 0 <= getattr(s, name) <= 65535:
             raise ConfigError(f"{env_name(name)} must be a port number (0-65535)")
-    for i, name in enumerate(ports):  # `serve` runs all three: the second would fail to listen
+    for i, name in enumerate(ports):  # `serve` runs them all: the second would fail to listen
         for other in ports[i + 1 :]:
             if getattr(s, name) == getattr(s, other) != 0:
                 raise ConfigError(
@@ -277,7 +280,7 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
 
 def save_user_settings(settings: Settings, changes: dict) -> Settings:
     """Validate ``changes`` (only USER_SETTINGS keys), persist them atomically, return new settings."""
-    from core.access import require_admin  # noqa: PLC0415 (config is imported before everything)
+    from core.access.sessions import require_admin  # noqa: PLC0415 (config is imported before everything)
 
     require_admin()
     unknown = set(changes) - set(USER_SETTINGS)
@@ -287,10 +290,35 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
     _validate(updated)
-    from core.storage import atomic_write_bytes
+    from core.storage.files import atomic_write_bytes
 
     path = user_settings_path(settings.data_dir)
     current = _read_user_settings(settings.data_dir)
     current.update(coerced)
     atomic_write_bytes(path, json.dumps(current, ensure_ascii=False, indent=2).encode())
     return updated
+
+
+_LIVE: dict[Path, tuple[int, dict]] = {}
+
+
+def current_collection(settings: Settings) -> str:
+    """The collection the app, the Web API and ``python -m core faces`` search right now.
+
+    Long-running servers (the Web API, the AWS-compatible endpoint) were given ``settings``
+    when they started; a collection chosen since on the Settings page or with ``python -m core
+    faces use-collection`` is in ``settings.json``, re-read here when it changes. As in
+    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both."""
+    if env_name("collection") in os.environ:
+        return settings.collection
+    path = user_settings_path(settings.data_dir)
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return settings.collection
+    cached = _LIVE.get(path)
+    if cached is None or cached[0] != mtime:
+        cached = (mtime, _read_user_settings(settings.data_dir))
+        _LIVE[path] = cached
+    chosen = cached[1].get("collection")
+    return chosen if isinstance(chosen, str) and COLLECTION_ID_PATTERN.match(chosen) else settings.collection

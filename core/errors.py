@@ -1,7 +1,7 @@
 """One error vocabulary for FaceGate.
 
 Domain errors are raised in ``core`` and mapped once: to HTTP codes in the Web API
-(``core.webapi``), to messages in the UI, and to exit code 2 in the CLI. Names follow
+(``core.web.routes``), to messages in the UI, and to exit code 2 in the CLI. Names follow
 Amazon Rekognition's exceptions so that both worlds raise the same thing.
 """
 
@@ -38,6 +38,13 @@ class NoFaceInImage(InvalidParameter):
     so the Web API can answer 421/404 as the course does."""
 
     code = "InvalidParameterException"
+
+
+class InvalidS3Object(InvalidParameter):
+    """An ``S3Object`` image (or the Web API's ``bucket_name``/``file_name``) names an object
+    that cannot be read: no such bucket or key. Rekognition's InvalidS3ObjectException."""
+
+    code = "InvalidS3ObjectException"
 
 
 class ResourceNotFound(FaceGateError):

@@ -15,7 +15,7 @@ def services():
     if _services is None:
         with _lock:
             if _services is None:
-                from core.services import build_services
+                from core.bootstrap import build_services
 
                 _services = build_services()
     return _services

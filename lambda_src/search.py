@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core import webapi
+from core.web import routes
 from lambda_src import _container
 
 
@@ -11,5 +11,5 @@ def handler(event, context):
     try:
         services = _container.services()
     except Exception as exc:  # noqa: BLE001 - a bad environment is a mapped 500, not a crash
-        return webapi.error_response(exc, webapi.request_id_of(event, context), "search")
-    return webapi.handle_route("search", event, services, context)
+        return routes.error_response(exc, routes.request_id_of(event, context), "search")
+    return routes.handle_route("search", event, services, context)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import access
+from core.access import sessions
 
 SESSION_KEY = "facegate_session"
 COOKIE = "facegate_session"
@@ -44,11 +44,11 @@ def _cookie_token() -> str | None:
         return None
 
 
-def browser_session(settings) -> access.Session | None:
+def browser_session(settings) -> sessions.Session | None:
     """The live session of this browser tab, or None (an anonymous viewer). A password
     sign-in survives a reload through a cookie holding the session token (the session itself
     stays on the server and still expires there)."""
-    ctl = access.access_control(settings)
+    ctl = sessions.access_control(settings)
     token = st.session_state.get(SESSION_KEY)
     session = ctl.session(token)
     if session is None and token is None:
@@ -60,7 +60,7 @@ def browser_session(settings) -> access.Session | None:
         if session is None or session.via != "oidc" or session.user != email:
             try:
                 session = ctl.oidc_session(email)
-            except access.AccessDenied:
+            except sessions.AccessDenied:
                 return None
             st.session_state[SESSION_KEY] = session.token
     elif session is None:
@@ -68,13 +68,13 @@ def browser_session(settings) -> access.Session | None:
     return session
 
 
-def remember(session: access.Session) -> None:
+def remember(session: sessions.Session) -> None:
     st.session_state[SESSION_KEY] = session.token
     st.session_state[_COOKIE_PENDING] = (session.token, max(0, int(session.expires_at - session.control.clock())))
 
 
 def sign_out(settings) -> None:
-    access.access_control(settings).sign_out(st.session_state.pop(SESSION_KEY, None))
+    sessions.access_control(settings).sign_out(st.session_state.pop(SESSION_KEY, None))
     st.session_state[_COOKIE_PENDING] = ("", 0)
     if oidc_configured() and st.user.is_logged_in:
         st.logout()

@@ -11,10 +11,10 @@ import os
 
 import streamlit as st
 
-from core import i18n
+from core.app import i18n
+from core.bootstrap import Services, build_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
-from core.services import Services, build_services
 
 i18n.register(
     {
@@ -153,7 +153,7 @@ def tr(key: str, /, **values) -> str:
 
 
 def error_text(exc: BaseException) -> str:
-    from core.people import InvalidPersonName
+    from core.usecases.people import InvalidPersonName
 
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")

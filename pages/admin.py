@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import access, i18n
+from core.access import sessions
+from core.app import i18n
 from pages._access import browser_session, client_address, oidc_configured, remember, sign_out
 from pages._shared import get_settings, run_action, through_router, tr
 
@@ -54,7 +55,7 @@ i18n.register(
 )
 
 settings = get_settings()
-ctl = access.access_control(settings)
+ctl = sessions.access_control(settings)
 session = browser_session(settings)
 st.title(tr("admin.title"))
 st.caption(tr("admin.intro"))

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import streamlit as st
 
-from core import i18n
 from core.analytics import figures, queries
+from core.app import i18n
 from core.errors import FaceGateError
 from pages._shared import get_services, get_settings, lang, show_error, tr
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n, people
-from core.capture import attribute_rows, capture_photo, draw_faces
+from core.app import i18n
 from core.errors import FaceGateError
-from core.images import MAX_IMAGE_BYTES, decode_image
-from core.retention import human_duration
+from core.faces.attributes import EYE_AT_CAMERA_DEGREES
+from core.images.codec import MAX_IMAGE_BYTES, decode_image
+from core.usecases import people
+from core.usecases.capture import attribute_rows, capture_photo, draw_faces
+from core.usecases.retention import human_duration
 from pages._shared import error_text, get_services, lang, through_router, tr
 
 through_router()
@@ -86,6 +88,25 @@ i18n.register(
         "attr.Sunglasses": ("サングラス", "Sunglasses"),
         "attr.Beard": ("あごひげ", "Beard"),
         "attr.Mustache": ("口ひげ", "Mustache"),
+        "attr.FaceOccluded": ("顔が隠れている", "Face covered"),
+        "attr.EyeDirection": ("視線", "Gaze"),
+        "attr.gaze_camera": ("カメラを見ている", "at the camera"),
+        "attr.gaze_away": (
+            "よそを見ている（左右 {yaw:+.0f}°、上下 {pitch:+.0f}°）",
+            "away (sideways {yaw:+.0f}°, up {pitch:+.0f}°)",
+        ),
+        "attr.confidence_note": (
+            "（）内の数字は、ラベル付きの顔写真で実測した正解率です（モデルの自信ではありません）。",
+            "The numbers in brackets are how often each answer was right on labelled photos, not a model's belief.",
+        ),
+        "emotion.HAPPY": ("うれしい", "happy"),
+        "emotion.SAD": ("悲しい", "sad"),
+        "emotion.ANGRY": ("怒り", "angry"),
+        "emotion.CONFUSED": ("困惑", "confused"),
+        "emotion.DISGUSTED": ("嫌悪", "disgusted"),
+        "emotion.SURPRISED": ("驚き", "surprised"),
+        "emotion.CALM": ("落ち着いている", "calm"),
+        "emotion.FEAR": ("恐れ", "afraid"),
         "gender.Male": ("男性", "Male"),
         "gender.Female": ("女性", "Female"),
         "attr.age_value": ("{low}〜{high} 歳", "{low}–{high} years"),
@@ -100,6 +121,13 @@ def _value_text(name: str, value) -> str:
         return tr("attr.age_value", low=value[0], high=value[1])
     if name == "Gender":
         return tr(f"gender.{value}")
+    if name == "Emotions":
+        return tr(f"emotion.{value}")
+    if name == "EyeDirection":
+        yaw, pitch = value
+        if abs(yaw) < EYE_AT_CAMERA_DEGREES and abs(pitch) < EYE_AT_CAMERA_DEGREES:
+            return tr("attr.gaze_camera")
+        return tr("attr.gaze_away", yaw=yaw, pitch=pitch)
     if isinstance(value, bool):
         return tr("common.yes") if value else tr("common.no")
     return str(value)
@@ -111,6 +139,7 @@ def _analysis(detail: dict) -> None:
         conf = f" ({confidence:.0f}%)" if confidence is not None and value is not None else ""
         lines.append(f"- {tr('attr.' + name)}: **{_value_text(name, value)}**{conf}")
     st.markdown("\n".join(lines))
+    st.caption(tr("attr.confidence_note"))
 
 
 def _face_card(face, n: int, threshold: float) -> None:
@@ -169,7 +198,7 @@ def _take(widget: str, photo) -> None:
 
 
 def _privacy_notice() -> None:
-    """What happens to the photo and how long it is kept (core.retention), before any photo."""
+    """What happens to the photo and how long it is kept (core.usecases.retention), before any photo."""
     s = get_services().settings
     # One visible sentence (a phone keeps the camera near the top), the rest one tap away.
     st.info(

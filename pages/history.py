@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import history, i18n, people
+from core.app import i18n
+from core.usecases import history, people
 from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
 
 through_router()

@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from core import access, i18n
+from core.access import sessions
+from core.app import i18n
 from core.errors import FaceGateError, InvalidParameter
 from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
 from core.events.records import sensor_record, utc_now
@@ -186,7 +187,7 @@ def live_tail(topic: str | None) -> None:
 def publish_test(topic: str, text: str) -> None:
     publisher = svc.publisher
     try:
-        access.require_admin()  # any topic, any payload: forged auth or door logs otherwise
+        sessions.require_admin()  # any topic, any payload: forged auth or door logs otherwise
         if hasattr(publisher, "publish_raw"):
             message_id = publisher.publish_raw(topic, text.encode())
         else:
@@ -246,7 +247,7 @@ def phone_panel() -> None:
 
 # Viewers (a phone sending its sensors) see the sensor stream only: auth and door logs name
 # people, and the test form can forge any record (core.access roles, docs/security-and-privacy.md).
-admin = access.is_admin()
+admin = sessions.is_admin()
 status_panel()
 if admin:
     tab_tail, tab_phone, tab_test, tab_errors = st.tabs(

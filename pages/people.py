@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n, people
+from core.app import i18n
 from core.errors import ResourceNotFound
-from core.images import MAX_IMAGE_BYTES
+from core.images.codec import MAX_IMAGE_BYTES
+from core.usecases import people, retention
 from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
 
 through_router()
@@ -146,7 +147,7 @@ def _manage(person: people.Person, i: int) -> None:
     if st.button(
         tr("people.delete_person"), key=f"delete_person_{i}", type="primary", disabled=not sure, width="stretch"
     ):
-        counts = run_action(people.delete_person, svc, person.name)
+        counts = run_action(retention.delete_person, svc, person.name)
         if counts is not None:
             st.session_state["people_flash"] = tr("people.person_deleted", person=person.name, **counts)
             st.rerun()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 import streamlit.components.v1 as components
 
-from core import i18n
+from core.app import i18n
 from pages._shared import get_services, show_error, tr
 
 i18n.register(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import i18n
+from core.app import i18n
 from core.config import save_user_settings
 from pages._shared import env_overridden, get_settings, run_action, through_router, tr
 

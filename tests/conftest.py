@@ -44,21 +44,21 @@ ADMIN_TEST_PASSWORD = "test-admin-password"
 def admin(settings):
     """Admin rights the way an installation gets them, not a bypass: the operator sets the admin
     password (``python -m core access set-password``), then the test signs in with it. The test
-    body acts as this admin (``core.access.acting_as``); for an AppTest put ``admin.token`` in
+    body acts as this admin (``core.access.sessions.acting_as``); for an AppTest put ``admin.token`` in
     ``at.session_state["facegate_session"]``. Tests without this fixture are anonymous viewers."""
-    from core import access
+    from core.access import sessions
 
-    ctl = access.access_control(settings)
-    with access.operator(settings, "tests"):
+    ctl = sessions.access_control(settings)
+    with sessions.operator(settings, "tests"):
         ctl.set_admin_password(ADMIN_TEST_PASSWORD)
     session = ctl.sign_in(ADMIN_TEST_PASSWORD, client="tests")
-    with access.acting_as(session):
+    with sessions.acting_as(session):
         yield session
 
 
 @pytest.fixture
 def services(settings):
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     svc = build_services(settings)
     yield svc

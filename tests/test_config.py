@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.access import operator
+from core.access.sessions import operator
 from core.config import load_settings, save_user_settings
 from core.errors import ConfigError
 

@@ -1,7 +1,7 @@
 """Plotly figures for the analytics page, built from ``core.analytics.queries`` results.
 
 Each builder returns a ``go.Figure``, or ``None`` when there is nothing to draw (the page then
-shows an empty state that says what to do). Labels come from ``core.i18n``; layouts are
+shows an empty state that says what to do). Labels come from ``core.app.i18n``; layouts are
 compact with the legend below the plot so that a 390 px wide phone shows them whole.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from core.i18n import register, t
+from core.app.i18n import register, t
 
 register(
     {

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from core.errors import FaceGateError
 
 # Command groups, one module each (core/cli/<name>.py).
-GROUPS = ("faces", "api", "demo_data", "deploy", "iot", "serve", "events", "app", "access", "privacy")
+GROUPS = ("faces", "api", "demo_data", "deploy", "iot", "serve", "events", "app", "access", "privacy", "awsapi")
 
 
 def _json_default(value):

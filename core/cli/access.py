@@ -21,12 +21,12 @@ def _read_password(prompt: str) -> str:
 
 
 def _set_password(args):
-    from core import access
+    from core.access import sessions
     from core.config import load_settings
 
     settings = load_settings()
-    ctl = access.access_control(settings)
-    with access.operator(settings, "cli"):
+    ctl = sessions.access_control(settings)
+    with sessions.operator(settings, "cli"):
         generation = ctl.set_admin_password(_read_password("new admin password: "))
     return {
         "admin_password": "set",
@@ -37,35 +37,36 @@ def _set_password(args):
 
 
 def _hash_password(args):
-    from core.access import hash_password
+    from core.access.passwords import hash_password
 
     return {"FACEGATE_ADMIN_PASSWORD_HASH": hash_password(_read_password("admin password: "))}
 
 
 def _status(args):
-    from core import access
+    from core.access import sessions
     from core.config import load_settings
+    from core.storage import permissions
 
     settings = load_settings()
-    ctl = access.access_control(settings)
+    ctl = sessions.access_control(settings)
     source = ctl.password_source()
     return {
         "admin_password": source,
         "setup_code_file": str(ctl.setup_code_file()) if source == "unset" else None,
         "admin_emails": [e for e in settings.admin_emails.split(",") if e.strip()],
         "session_idle_minutes": settings.session_idle_minutes,
-        "not_owner_only": access.owner_only_problems(settings.data_dir),
+        "not_owner_only": permissions.owner_only_problems(settings.data_dir),
     }
 
 
 def _fix_files(args):
-    from core import access
     from core.config import load_settings
+    from core.storage import permissions
 
     settings = load_settings()
     return {
-        "changed": access.make_owner_only(settings.data_dir),
-        "still_open": access.owner_only_problems(settings.data_dir),
+        "changed": permissions.make_owner_only(settings.data_dir),
+        "still_open": permissions.owner_only_problems(settings.data_dir),
     }
 
 

@@ -12,13 +12,13 @@ def _settings():
 
 
 def _keys():
-    from core.apikeys import ApiKeyStore
+    from core.web.apikeys import ApiKeyStore
 
     return ApiKeyStore(_settings().data_dir)
 
 
 def _serve(args) -> int:
-    from core.api_server import describe, run_api
+    from core.web.server import describe, run_api
 
     run_api(
         _settings(),

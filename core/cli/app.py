@@ -26,7 +26,7 @@ def _print_qr(url: str) -> None:
 
 
 def _url(args) -> dict:
-    from core.lan import app_url
+    from core.app.lan import app_url
 
     s = _settings()
     url = app_url(s.app_port, https=args.https)
@@ -36,7 +36,7 @@ def _url(args) -> dict:
 
 
 def _cert(_args) -> dict:
-    from core.lan import ensure_certificate
+    from core.app.lan import ensure_certificate
 
     cert, key = ensure_certificate(_settings().data_dir)
     return {"cert": str(cert), "key": str(key)}
@@ -78,7 +78,7 @@ def _https(args) -> int:
     """Serve the app over HTTPS on ``--host`` with the project's self-signed certificate; in the
     local world also run the rest of the stack (``serve --no-ui``: broker, rules, Web API, all
     on loopback). Returns the app's exit code."""
-    from core.lan import app_url, ensure_certificate
+    from core.app.lan import app_url, ensure_certificate
 
     s = _settings()
     cert, key = ensure_certificate(s.data_dir)

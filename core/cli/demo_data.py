@@ -6,8 +6,8 @@ import time
 
 
 def _run(args):
+    from core.bootstrap import build_services
     from core.events.demo import generate_demo_events
-    from core.services import build_services
 
     services = build_services()
     try:

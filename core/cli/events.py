@@ -21,7 +21,7 @@ def _jsonable(value):
 
 
 def _query(args) -> int:
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     services = build_services()
     try:

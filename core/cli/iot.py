@@ -89,7 +89,7 @@ def run_stack(settings, *, port: int | None = None, on_ready=None) -> int:
     import asyncio
     import dataclasses
 
-    from core.services import build_local_services
+    from core.bootstrap.local import build_local_services
     from core.telemetry.local import TelemetryStack
 
     services = build_local_services(dataclasses.replace(settings, publisher="direct"))
@@ -115,7 +115,7 @@ def _broker(args) -> int:
 
 
 def _publish(args):
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     services = build_services()
     publisher = services.publisher
@@ -140,7 +140,7 @@ def _publish(args):
 
 
 def _status(_args):
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     services = build_services()
     try:

@@ -1,4 +1,4 @@
-"""``python -m core privacy purge|forget-person NAME``: retention and erasure (core.retention).
+"""``python -m core privacy purge|forget-person NAME``: retention and erasure (core.usecases.retention).
 
 The CLI acts as the operator: the OS user who owns the data directory."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 
 def _purge(args):
-    from core.access import operator
-    from core.retention import purge
-    from core.services import build_services
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
+    from core.usecases.retention import purge
 
     services = build_services()
     try:
@@ -26,9 +26,9 @@ def _purge(args):
 
 
 def _forget(args):
-    from core.access import operator
-    from core.retention import forget_person
-    from core.services import build_services
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
+    from core.usecases.retention import forget_person
 
     services = build_services()
     try:

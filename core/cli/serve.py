@@ -1,5 +1,6 @@
 """``python -m core serve [--no-ui]``: the whole local stack — MQTT broker and rule engine (in
-this process), the local Web API and the app (child processes) — until Ctrl+C.
+this process), the local Web API, the AWS-compatible endpoint and the app (child processes) —
+until Ctrl+C.
 
 The children publish through MQTT and the outbox (``FACEGATE_PUBLISHER=mqtt`` unless set).
 In the aws world the broker and rules are IoT Core's, so only the app is started.
@@ -19,13 +20,17 @@ log = logging.getLogger("facegate.serve")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _children(settings, *, ui: bool, api: bool) -> list[tuple[str, list[str]]]:
+def _children(settings, *, ui: bool, api: bool, aws: bool = False) -> list[tuple[str, list[str]]]:
     out = []
     if api and settings.backend == "local":
-        if importlib.util.find_spec("core.api_server") is not None:
+        if importlib.util.find_spec("core.web.server") is not None:
             out.append(("web api", [sys.executable, "-m", "core", "api"]))
         else:
-            log.warning("the local Web API is not in this checkout (core/api_server.py); serving without it")
+            log.warning("the local Web API is not in this checkout (core/web/server.py); serving without it")
+    if aws and settings.backend == "local":
+        # A process of its own: the face engine holds the GIL for ~150 ms per image, which
+        # would stall the broker if Rekognition calls ran in this one.
+        out.append(("aws endpoint", [sys.executable, "-m", "core", "aws-endpoint"]))
     if ui:
         from core.cli.app import app_command
 
@@ -87,7 +92,13 @@ def _serve(args) -> int:
             f"rules write to {settings.data_dir}",
             flush=True,
         )
-        procs.extend(_start(_children(settings, ui=not args.no_ui, api=not args.no_api)))
+        procs.extend(_start(_children(settings, ui=not args.no_ui, api=not args.no_api, aws=not args.no_aws)))
+        if not args.no_aws:
+            print(
+                f"FaceGate AWS-compatible endpoint (S3, Rekognition, IoT Data): "
+                f'http://{settings.bind_host}:{settings.aws_port}  (eval "$(python -m core aws-env)")',
+                flush=True,
+            )
         if not args.no_ui:
             print(f"FaceGate app: http://{settings.bind_host}:{settings.app_port}", flush=True)
             _first_run_hint(settings)
@@ -112,7 +123,7 @@ def _serve(args) -> int:
 def _first_run_hint(settings) -> None:
     """Until an admin password exists nobody can enrol: say how to set one (the code itself
     stays in its owner-only file, out of terminal scrollback and logs)."""
-    from core.access import access_control
+    from core.access.sessions import access_control
 
     ctl = access_control(settings)
     if ctl.password_source() == "unset":
@@ -126,12 +137,12 @@ def _first_run_hint(settings) -> None:
 
 def _start_purger(settings):
     """Expired captures are purged every ``purge_interval_minutes`` while the stack runs
-    (core.retention); None when the services cannot be built (the app reports why)."""
+    (core.usecases.retention); None when the services cannot be built (the app reports why)."""
     import dataclasses
 
+    from core.bootstrap import build_services
     from core.errors import FaceGateError
-    from core.retention import Purger
-    from core.services import build_services
+    from core.usecases.retention import Purger
 
     try:
         # The purger never publishes: no MQTT connection of its own.
@@ -148,4 +159,5 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="run the local stack: MQTT broker, rule engine, Web API and the app")
     p.add_argument("--no-ui", action="store_true", help="do not start the Streamlit app")
     p.add_argument("--no-api", action="store_true", help="do not start the local Web API")
+    p.add_argument("--no-aws", action="store_true", help="do not start the AWS-compatible endpoint")
     p.set_defaults(func=_serve)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import botocore.exceptions
 
-from core.aws_clients import aws_client, aws_errors
+from core.aws.clients import aws_client, aws_errors
 from core.config import Settings
 from core.deploy import package, state
 from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template, template_json

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import ConfigError, ResourceNotFound
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 BLOCK_START = "# >>> facegate deploy: written by `python -m core deploy up`; removed by `deploy down` >>>"
 BLOCK_END = "# <<< facegate deploy <<<"

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import pandas as pd
 
-from core.aws_clients import aws_client, aws_errors
+from core.aws.clients import aws_client, aws_errors
 from core.errors import InvalidParameter, ServiceUnavailable
 from core.events.columns import CONTRACT_FIELDS, parse_datetime_us
 from core.events.port import KINDS, EventStore
@@ -304,7 +304,7 @@ def _athena_value(column: str, value):
 
 
 def build_aws_event_store(settings, session=None, use_athena: bool = False) -> AwsEventStore:
-    """The aws event store for ``settings`` (called by ``core.aws_services``)."""
+    """The aws event store for ``settings`` (called by ``core.bootstrap.aws``)."""
     athena = None
     if use_athena:
         athena = AthenaAnalysisReader(

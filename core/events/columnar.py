@@ -28,7 +28,7 @@ import duckdb
 import pandas as pd
 
 from core.events.columns import DUCKDB_TYPES, KIND_COLUMNS, TEXT_CHARS
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 SEGMENT_ROWS = 20_000
 COMPACT_FACTOR = 10  # 10 segments of one size become one of the next: 20k, 200k, 2M rows

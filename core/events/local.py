@@ -30,7 +30,7 @@ import pandas as pd
 from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 
 def _schema() -> str:

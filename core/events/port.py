@@ -103,7 +103,7 @@ class EventStore(abc.ABC):
     def forget_person(self, name: str) -> int:
         """Remove the auth and door records naming ``name`` (``Person``); returns how many.
         This default removes nothing: the aws world's records are the S3 log objects, which
-        ``core.retention.forget_person`` rewrites through the object store."""
+        ``core.usecases.retention.forget_person`` rewrites through the object store."""
         return 0
 
     def columnar(self, *, since=None, until=None):

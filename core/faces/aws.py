@@ -9,12 +9,12 @@ bytes never travel through this process.
 
 from __future__ import annotations
 
-from core.aws_clients import aws_errors
+from core.aws.clients import aws_errors
 from core.faces.port import FaceCollections
 
 
 class RekognitionFaceCollections(FaceCollections):
-    """``client`` is a boto3 Rekognition client (see ``core.aws_clients.aws_client``)."""
+    """``client`` is a boto3 Rekognition client (see ``core.aws.clients.aws_client``)."""
 
     def __init__(self, client):
         self.client = client

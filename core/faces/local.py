@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InvalidParameter, NoFaceInImage
+from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
 from core.faces.store import FaceStore, StoredFace, nearest
-from core.images import decode_image, image_bytes
+from core.images.codec import decode_image, image_bytes, image_limit
 
 SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
 SIMILARITY_SCALE = 0.0623
@@ -38,44 +39,6 @@ _QUALITY = {
     "HIGH": (60, 25.0, 20.0, 90.0, 40.0, 30.0),
 }
 
-_LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right as seen in the image)
-    "eyeLeft": range(36, 42),
-    "eyeRight": range(42, 48),
-    "nose": [30],
-    "mouthLeft": [48],
-    "mouthRight": [54],
-    "leftEyeBrowLeft": [17],
-    "leftEyeBrowUp": [19],
-    "leftEyeBrowRight": [21],
-    "rightEyeBrowLeft": [22],
-    "rightEyeBrowUp": [24],
-    "rightEyeBrowRight": [26],
-    "leftEyeLeft": [36],
-    "leftEyeRight": [39],
-    "leftEyeUp": [37, 38],
-    "leftEyeDown": [40, 41],
-    "rightEyeLeft": [42],
-    "rightEyeRight": [45],
-    "rightEyeUp": [43, 44],
-    "rightEyeDown": [46, 47],
-    "noseLeft": [31],
-    "noseRight": [35],
-    "mouthUp": [51],
-    "mouthDown": [57],
-    "leftPupil": range(36, 42),
-    "rightPupil": range(42, 48),
-    "upperJawlineLeft": [1],
-    "midJawlineLeft": [4],
-    "chinBottom": [8],
-    "midJawlineRight": [12],
-    "upperJawlineRight": [15],
-}
-
-# Landmark-geometry thresholds, set on ../shared/data/faces (docs/benchmarks.md has the figures).
-EYES_OPEN_EAR = 0.20
-MOUTH_OPEN_RATIO = 0.12
-SMILE_RATIO = 0.45
-
 
 def similarity_from_distance(d: float) -> float:
     return round(100.0 / (1.0 + math.exp((d - SIMILARITY_MIDPOINT) / SIMILARITY_SCALE)), 5)
@@ -91,16 +54,19 @@ def _confidence(score: float) -> float:
     return round(100.0 / (1.0 + math.exp(-(3.0 * score + 1.5))), 5)
 
 
-def _flag(value: bool, margin: float) -> dict:
-    """A boolean attribute with a confidence that grows with the distance from the threshold."""
-    return {"Value": bool(value), "Confidence": round(50.0 + 50.0 * min(1.0, abs(margin)), 3)}
-
-
 class LocalFaceCollections(FaceCollections):
-    def __init__(self, data_dir: Path, objects=None, engine: eng.FaceEngine | None = None, region: str = "local"):
+    def __init__(
+        self,
+        data_dir: Path,
+        objects=None,
+        engine: eng.FaceEngine | None = None,
+        region: str = "local",
+        estimator: attr.AttributeEstimator | None = None,
+    ):
         self.store = FaceStore(Path(data_dir) / "faces" / "faces.db")
         self.objects = objects
         self._engine = engine
+        self._estimator = estimator
         self.region = region
 
     @property
@@ -109,9 +75,15 @@ class LocalFaceCollections(FaceCollections):
             self._engine = eng.get_engine()
         return self._engine
 
+    @property
+    def estimator(self) -> attr.AttributeEstimator:
+        if self._estimator is None:
+            self._estimator = attr.get_estimator()
+        return self._estimator
+
     # --- helpers ---------------------------------------------------------------------
     def _work(self, image: dict) -> eng.WorkImage:
-        return self.engine.work_image(decode_image(image_bytes(image, self.objects)))
+        return self.engine.work_image(decode_image(image_bytes(image, self.objects), max_bytes=image_limit(image)))
 
     def _arn(self, collection_id: str) -> str:
         return f"aws:rekognition:{self.region}:000000000000:collection/{collection_id}"
@@ -143,49 +115,11 @@ class LocalFaceCollections(FaceCollections):
             "Top": face.top / work.height,
         }
 
-    def _landmarks(self, work, face) -> list[dict]:
-        pts = face.points68
-        return [
-            {
-                "Type": name,
-                "X": float(pts[list(idx), 0].mean() / work.width),
-                "Y": float(pts[list(idx), 1].mean() / work.height),
-            }
-            for name, idx in _LANDMARKS.items()
-        ]
-
     def _detail(self, work, face, attributes: set[str], compared: bool = False) -> dict:
-        """A FaceDetail (or ComparedFace) in Rekognition's shape. Only attributes this engine
-        really estimates are present; Eyeglasses, Sunglasses, Beard, Mustache, Emotions,
-        FaceOccluded and EyeDirection have no shipped model and are left out."""
-        brightness, sharpness = eng.brightness_sharpness(work, face)
-        detail = {
-            "BoundingBox": self._box(work, face),
-            "Confidence": _confidence(face.score),
-            "Landmarks": self._landmarks(work, face),
-            "Pose": eng.head_pose(face.points68, work.width, work.height),
-            "Quality": {"Brightness": brightness, "Sharpness": sharpness},
-        }
-        if compared:
-            return detail
-        wants = lambda name: "ALL" in attributes or name in attributes  # noqa: E731
-        pts = face.points68
-        if wants("AGE_RANGE") or wants("GENDER"):
-            ag = self.engine.age_gender(work, face)
-            if ag is not None:
-                if wants("AGE_RANGE"):
-                    detail["AgeRange"] = ag[0]
-                if wants("GENDER"):
-                    detail["Gender"] = ag[1]
-        if wants("SMILE"):
-            r = eng.smile_ratio(pts)
-            detail["Smile"] = _flag(r >= SMILE_RATIO, (r - SMILE_RATIO) / 0.08)
-        if wants("EYES_OPEN"):
-            r = eng.eye_aspect_ratio(pts)
-            detail["EyesOpen"] = _flag(r >= EYES_OPEN_EAR, (r - EYES_OPEN_EAR) / 0.08)
-        if wants("MOUTH_OPEN"):
-            r = eng.mouth_open_ratio(pts)
-            detail["MouthOpen"] = _flag(r >= MOUTH_OPEN_RATIO, (r - MOUTH_OPEN_RATIO) / 0.15)
+        """A FaceDetail (or ComparedFace) in Rekognition's shape: where the face is (the
+        engine) and what it looks like (``core.faces.attributes``)."""
+        detail = {"BoundingBox": self._box(work, face), "Confidence": _confidence(face.score)}
+        detail.update(self.estimator.describe(work, face, attributes, compared=compared))
         return detail
 
     @staticmethod
@@ -200,8 +134,8 @@ class LocalFaceCollections(FaceCollections):
         if level == "NONE":
             return []
         min_side, min_sharp, min_bright, min_conf, max_yaw, max_pitch = _QUALITY[level]
-        brightness, sharpness = eng.brightness_sharpness(work, face)
-        pose = eng.head_pose(face.points68, work.width, work.height)
+        brightness, sharpness = attr.brightness_sharpness(work, face)
+        pose = attr.head_pose(face.points68, work.width, work.height)
         reasons = []
         if abs(pose["Yaw"]) > max_yaw or abs(pose["Pitch"]) > max_pitch:
             reasons.append("EXTREME_POSE")

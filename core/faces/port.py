@@ -69,7 +69,7 @@ class FaceCollections(abc.ABC):
 
     # --- beyond Rekognition: what FaceGate's people page needs, the same in both worlds ---
     def scrub_deleted(self) -> None:
-        """Make earlier deletions final on the storage medium (core.retention calls it after
+        """Make earlier deletions final on the storage medium (core.usecases.retention calls it after
         forgetting a person). Rekognition deletes for good itself, so by default nothing."""
         return None
 

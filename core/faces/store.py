@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CollectionNotFound, ResourceAlreadyExists
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 POOL_SIZE = 8  # idle connections kept; more are opened under load and closed after
 

@@ -3,7 +3,7 @@ this adapter only reads and writes objects, and checks names exactly as the loca
 
 from __future__ import annotations
 
-from core.aws_clients import aws_errors
+from core.aws.clients import aws_errors
 from core.config import BUCKET_PATTERN
 from core.errors import InvalidParameter, ResourceNotFound
 from core.objects.port import ObjectInfo, ObjectStore, check_key
@@ -16,7 +16,7 @@ def _check_bucket(bucket: str) -> str:
 
 
 class S3ObjectStore(ObjectStore):
-    """``client`` is a boto3 S3 client (see ``core.aws_clients.aws_client``)."""
+    """``client`` is a boto3 S3 client (see ``core.aws.clients.aws_client``)."""
 
     def __init__(self, client):
         self.client = client

@@ -10,7 +10,7 @@ from pathlib import Path
 from core.config import BUCKET_PATTERN
 from core.errors import InvalidParameter, ResourceNotFound
 from core.objects.port import ObjectInfo, ObjectStore, check_key
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 
 class LocalObjectStore(ObjectStore):
@@ -28,6 +28,12 @@ class LocalObjectStore(ObjectStore):
         if not str(path.resolve()).startswith(str(self._bucket_dir(bucket).resolve()) + os.sep):
             raise InvalidParameter(f"invalid object key: {key!r}")
         return path
+
+    def object_path(self, bucket: str, key: str) -> Path:
+        """Where ``bucket/key`` lives on disk (the same checks as every other method).
+        Raises InvalidParameter for a bad bucket name or key. For writers that stream
+        (core.awsapi's S3): write a ``.tmp-*`` file beside it and rename it into place."""
+        return self._path(bucket, key)
 
     def put_object(self, bucket, key, data, content_type="application/octet-stream"):
         atomic_write_bytes(self._path(bucket, key), bytes(data))

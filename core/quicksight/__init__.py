@@ -14,7 +14,7 @@ def build_quicksight(settings: Settings, session=None) -> QuickSightDashboards:
         from core.quicksight.local import LocalQuickSight
 
         return LocalQuickSight(settings.quicksight_dashboards)
-    from core.aws_clients import aws_client
+    from core.aws.clients import aws_client
     from core.quicksight.aws import AwsQuickSight
 
     return AwsQuickSight(

@@ -26,7 +26,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.config import DEVICE_ID_PATTERN
 from core.errors import InvalidParameter
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 from core.telemetry.registry import MONITOR_NAME, RESERVED_PREFIX, DeviceRegistry
 
 CA_NAME = "FaceGate local CA"

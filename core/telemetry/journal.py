@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from core.config import Settings
 from core.errors import ConfigError
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-from core.storage import atomic_write_bytes, ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 

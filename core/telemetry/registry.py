@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from core.errors import InvalidParameter, ResourceNotFound
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 ROLES = ("device", "monitor")
 ACTIVE, REVOKED = "ACTIVE", "REVOKED"

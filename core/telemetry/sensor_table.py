@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 from core.errors import InvalidParameter
-from core.storage import ensure_dir
+from core.storage.files import ensure_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (

@@ -169,7 +169,7 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
     import streamlit as st
     from botocore.stub import Stubber
 
-    import core.aws_clients
+    import core.aws.clients
 
     for name, value in {
         "FACEGATE_BACKEND": "aws",
@@ -198,9 +198,9 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
         service_message="not authorized",
         http_status_code=403,
     )
-    real = core.aws_clients.aws_client
+    real = core.aws.clients.aws_client
     monkeypatch.setattr(
-        core.aws_clients,
+        core.aws.clients,
         "aws_client",
         lambda service, region, session=None, **kw: (
             client if service == "quicksight" else real(service, region, session, **kw)

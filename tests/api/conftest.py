@@ -53,8 +53,8 @@ def world_env(data_dir: Path, **extra) -> dict:
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory, labelled) -> World:
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
 
     data_dir = tmp_path_factory.mktemp("api-world") / "data"
     env = world_env(data_dir)
@@ -78,7 +78,7 @@ def world(tmp_path_factory, labelled) -> World:
 
 @pytest.fixture(scope="session")
 def api_key(world) -> str:
-    from core.apikeys import ApiKeyStore
+    from core.web.apikeys import ApiKeyStore
 
     return ApiKeyStore(world.settings.data_dir).create("tests")[1]
 

@@ -8,9 +8,7 @@ import socket
 
 import pytest
 
-from core.apiclient import AnalysisAnswer, SearchAnswer, build_api_client
-from core.apiclient.http import HttpFaceApi
-from core.apiclient.local import LocalFaceApi
+from core.bootstrap import build_api_client
 from core.errors import (
     AccessDenied,
     ConfigError,
@@ -20,6 +18,9 @@ from core.errors import (
     NoFaceInImage,
     ServiceUnavailable,
 )
+from core.web.client.http import HttpFaceApi
+from core.web.client.local import LocalFaceApi
+from core.web.client.port import AnalysisAnswer, SearchAnswer
 from tests.api.conftest import png_bomb, to_jpeg
 
 

@@ -1,4 +1,4 @@
-"""The Lambda handlers and ``core.webapi`` in process, with API Gateway proxy events and the
+"""The Lambda handlers and ``core.web.routes`` in process, with API Gateway proxy events and the
 real local world (enrolled faces, real images, real bad inputs)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from core import webapi
+from core.web import routes
 from tests.api.conftest import data_uri, png_bomb, to_jpeg, world_env
 
 
@@ -47,7 +47,7 @@ def event(
 
 
 def call(world, route, body, **kw):
-    response = webapi.handle_event(event(route, body, **kw), world.services)
+    response = routes.handle_event(event(route, body, **kw), world.services)
     assert isinstance(response["body"], str)  # proxy integration needs a string body
     return response["statusCode"], (json.loads(response["body"]) if response["body"] else None), response
 
@@ -200,11 +200,11 @@ def test_missing_object_is_400_invalid_s3_object(world):
 
 
 def test_missing_collection_is_500_with_a_clear_message(world, tmp_path):
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
 
     services = build_services(load_settings(env=world_env(tmp_path / "data", FACEGATE_COLLECTION="nowhere")))
-    response = webapi.handle_event(
+    response = routes.handle_event(
         event("search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1]))}), services
     )
     body = json.loads(response["body"])
@@ -212,8 +212,8 @@ def test_missing_collection_is_500_with_a_clear_message(world, tmp_path):
 
 
 def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog):
+    from core.bootstrap import build_services
     from core.config import load_settings
-    from core.services import build_services
 
     services = build_services(load_settings(env=world_env(tmp_path / "data")))
     db = tmp_path / "data" / "faces" / "faces.db"
@@ -221,7 +221,7 @@ def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog
     for extra in ("-wal", "-shm"):
         db.with_name(db.name + extra).unlink(missing_ok=True)
     db.write_bytes(b"this is not a database " * 100)  # a corrupted store: a real internal failure
-    response = webapi.handle_event(
+    response = routes.handle_event(
         event(
             "search",
             {"image_base64str": data_uri(to_jpeg(world.people["amy"][1])), "threshold": 80},
@@ -237,7 +237,7 @@ def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog
 
 
 def test_unknown_route_answers_like_api_gateway(world):
-    response = webapi.handle_event(event("delete-everything", {}), world.services)
+    response = routes.handle_event(event("delete-everything", {}), world.services)
     assert response["statusCode"] == 403
     assert json.loads(response["body"]) == {"message": "Missing Authentication Token"}
 
@@ -245,7 +245,7 @@ def test_unknown_route_answers_like_api_gateway(world):
 def test_request_id_is_generated_when_the_event_has_none(world):
     e = event("search", "{bad")
     del e["requestContext"]
-    response = webapi.handle_event(e, world.services)
+    response = routes.handle_event(e, world.services)
     assert re.fullmatch(r"[0-9a-f-]{36}", response["headers"]["X-Request-Id"])
 
 

@@ -45,7 +45,7 @@ def aws_world(monkeypatch, tmp_path, labelled):
     with mock_aws():
         session = boto3.session.Session(region_name=REGION)
         session.client("s3").create_bucket(Bucket=PHOTOS, CreateBucketConfiguration={"LocationConstraint": REGION})
-        from core.aws_services import build_aws_services
+        from core.bootstrap.aws import build_aws_services
 
         services = build_aws_services(load_settings(), session=session)
         rekognition = session.client("rekognition")

@@ -204,7 +204,7 @@ def test_server_refuses_a_taken_port_with_a_clear_error(world):
 
 
 def test_serve_api_in_process_for_make_run(world, api_key):
-    from core.api_server import serve_api
+    from core.web.server import serve_api
 
     server = serve_api(world.settings, "127.0.0.1", 0, services=world.services)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

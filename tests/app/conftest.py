@@ -68,7 +68,7 @@ def open_page(at, name: str):
 @pytest.fixture
 def enrol(services, labelled, admin):
     """Enrol ``person`` from the first ``n`` labelled photos through core (setup, not under test)."""
-    from core import people
+    from core.usecases import people
 
     def _enrol(person: str, n: int = 3, as_name: str | None = None):
         images = [(p.name, jpeg(p)) for p in labelled[person][:n]]

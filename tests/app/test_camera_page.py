@@ -15,8 +15,11 @@ def test_camera_identifies_enrolled_person_opens_door_and_logs(app, enrol, label
     assert "✅ amy さん" in seen
     assert re.search(r"類似度 \d+\.\d%（しきい値 80%）", seen)
     assert "ドアが開きました — amy さん" in seen
-    # Attributes the local engine cannot estimate read "not available", never "no".
-    assert "眼鏡: ***取得できません***" in seen and "あごひげ: ***取得できません***" in seen
+    # Every attribute the course reads has a value and its measured rate (no glasses on this photo).
+    assert re.search(r"眼鏡: \*\*いいえ\*\* \(\d+%\)", seen), seen
+    assert re.search(r"あごひげ: \*\*いいえ\*\* \(\d+%\)", seen)
+    assert re.search(r"感情: \*\*\S+\*\* \(\d+%\)", seen) and "取得できません" not in seen
+    assert "実測した正解率" in seen
     assert re.search(r"年齢: \*\*\d+〜\d+ 歳\*\*", seen)
     assert len(app.image) >= 1  # the photo with its box
     # The course's records went out with the stored photo's key.
@@ -79,7 +82,8 @@ def test_switching_to_english_translates_the_result(app, enrol, labelled):
     app.camera_input(key="camera_shot").set_value(("image.jpg", jpeg(labelled["penny"][3]), "image/jpeg")).run()
     seen = texts(app)
     assert "✅ penny" in seen and "Door opened for penny" in seen
-    assert "Eyeglasses: ***not available***" in seen
+    assert re.search(r"Eyeglasses: \*\*no\*\* \(\d+%\)", seen), seen
+    assert re.search(r"Gaze: \*\*(at the camera|away \(sideways [+-]\d+°, up [+-]\d+°\))\*\*", seen)
     # The choice holds on other pages.
     open_page(app, "people")
     assert [t.value for t in app.title] == ["People"]

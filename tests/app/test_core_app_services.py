@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core import history, people
-from core.capture import capture_photo, photo_key
 from core.errors import InvalidParameter, ResourceAlreadyExists, ServiceUnavailable
 from core.events.port import EventPublisher
+from core.usecases import history, people, retention
+from core.usecases.capture import capture_photo, photo_key
 from tests.app.conftest import jpeg
 
 
@@ -54,7 +54,7 @@ def test_delete_person_removes_vectors_photos_and_their_captures(services, enrol
     enrol("penny", n=1)
     mine = capture_photo(services, jpeg(labelled["amy"][4]), "cam.jpg")
     other = capture_photo(services, jpeg(labelled["penny"][3]), "cam.jpg")
-    counts = people.delete_person(services, "amy")
+    counts = retention.delete_person(services, "amy")
     # log records: one auth record per matching face (amy has two) and the door opening
     assert counts == {"faces": 2, "objects": 6, "captures": 1, "log_records": 3}
     assert "amy" not in set(services.events.query("auth")["Person"]) | set(services.events.query("door")["Person"])
@@ -96,7 +96,7 @@ def test_retention_deletes_old_captures_by_outcome(services, enrol, labelled):
 def test_certificate_and_qr(tmp_path):
     from cryptography import x509
 
-    from core.lan import ensure_certificate, lan_ip, qr_png
+    from core.app.lan import ensure_certificate, lan_ip, qr_png
 
     cert, key = ensure_certificate(tmp_path)
     assert oct(key.stat().st_mode & 0o777) == "0o600"

@@ -17,7 +17,7 @@ def _cards(app) -> list[str]:
 
 
 def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labelled, services):
-    from core import history
+    from core.usecases import history
 
     enrol("amy")
     _capture(app, jpeg(labelled["amy"][4]))
@@ -44,7 +44,7 @@ def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labe
 
 
 def test_wrong_match_deletes_the_face_that_caused_it(app, enrol, labelled, services):
-    from core import history
+    from core.usecases import history
 
     # Enrol Penny's photo under the wrong name, so Penny is "recognised" as bernadette.
     enrol("penny", n=1, as_name="bernadette")

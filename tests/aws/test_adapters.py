@@ -10,7 +10,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 
 from core import errors
-from core.aws_clients import RETRY_ATTEMPTS, aws_client, domain_error
+from core.aws.clients import RETRY_ATTEMPTS, aws_client, domain_error
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
 from tests.aws.conftest import REGION, make_bucket

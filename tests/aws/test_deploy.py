@@ -45,7 +45,7 @@ def test_lambda_zip_is_reproducible_and_holds_only_code(tmp_path):
     second, digest2 = package.build_lambda_zip(tmp_path / "b", requirements=None)
     assert digest1 == digest2 and first.read_bytes() == second.read_bytes()
     names = zipfile.ZipFile(first).namelist()
-    assert "lambda_src/search.py" in names and "lambda_src/analyze.py" in names and "core/webapi.py" in names
+    assert "lambda_src/search.py" in names and "lambda_src/analyze.py" in names and "core/web/routes.py" in names
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "data/", ".")) or n.endswith(".pyc")]
 
 

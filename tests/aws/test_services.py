@@ -26,11 +26,11 @@ def aws_settings(moto_session, tmp_path, monkeypatch):
 
 
 def test_aws_backend_builds_aws_adapters_with_standard_retries(aws_settings):
-    from core.apiclient.http import HttpFaceApi
+    from core.bootstrap import build_services
     from core.events.aws import AwsEventStore
     from core.faces.aws import RekognitionFaceCollections
     from core.objects.aws import S3ObjectStore
-    from core.services import build_services
+    from core.web.client.http import HttpFaceApi
 
     services = build_services(aws_settings)
     assert isinstance(services.objects, S3ObjectStore)
@@ -45,7 +45,7 @@ def test_aws_backend_builds_aws_adapters_with_standard_retries(aws_settings):
 
 
 def test_publishing_without_a_device_certificate_says_to_deploy(aws_settings):
-    from core.aws_services import build_aws_services
+    from core.bootstrap.aws import build_aws_services
 
     services = build_aws_services(aws_settings)
     with pytest.raises(ResourceNotFound, match="deploy up"):
@@ -55,7 +55,7 @@ def test_publishing_without_a_device_certificate_says_to_deploy(aws_settings):
 def test_iot_endpoint_comes_from_settings_or_iot(aws_settings, moto_session):
     import dataclasses
 
-    from core.aws_services import iot_data_endpoint
+    from core.bootstrap.aws import iot_data_endpoint
 
     assert iot_data_endpoint(aws_settings, moto_session).endswith(f"-ats.iot.{REGION}.amazonaws.com")
     given = dataclasses.replace(aws_settings, mqtt_endpoint="abc-ats.iot.ap-northeast-1.amazonaws.com")

@@ -99,7 +99,7 @@ def _aws_env(monkeypatch):
 @pytest.fixture(params=["local", "aws"])
 def world(request, contract_settings, monkeypatch):
     if request.param == "local":
-        from core.services import build_services
+        from core.bootstrap import build_services
 
         services = build_services(contract_settings)
         yield World("local", services)
@@ -107,7 +107,7 @@ def world(request, contract_settings, monkeypatch):
         return
     from moto import mock_aws
 
-    from core.aws_services import build_aws_services
+    from core.bootstrap.aws import build_aws_services
 
     _aws_env(monkeypatch)
     settings = dataclasses.replace(contract_settings, backend="aws")

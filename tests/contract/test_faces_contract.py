@@ -12,8 +12,8 @@ import json
 import numpy as np
 import pytest
 
-from core import webapi
 from core.errors import CollectionNotFound, InvalidImageFormat, NoFaceInImage, ResourceAlreadyExists
+from core.web import routes
 from tests.faces.conftest import encode
 
 ARN = "arn:aws:rekognition:ap-northeast-1:123456789012:collection/people"
@@ -200,7 +200,7 @@ def test_the_courses_search_request_gets_the_courses_answer(world, labelled):
     world.services.settings = dataclasses.replace(world.services.settings, collection="people")
     world.aws_answers("search_faces_by_image", {"FaceMatches": [{"Similarity": 99.4, "Face": _face("amy")}]})
     body = {"image_base64str": "data:image/png;base64," + base64.b64encode(amy[1]).decode(), "threshold": 80}
-    answer = webapi.handle_route("search", {"httpMethod": "POST", "body": json.dumps(body)}, world.services)
+    answer = routes.handle_route("search", {"httpMethod": "POST", "body": json.dumps(body)}, world.services)
     assert answer["statusCode"] == 200
     payload = json.loads(answer["body"])
     assert payload["msg"] == "[SUCCEEDED]Rekognition done"
@@ -211,7 +211,7 @@ def test_the_courses_search_request_gets_the_courses_answer(world, labelled):
         message="There are no faces in the image. Should be at least 1.",
     )
     blank = base64.b64encode(encode(np.full((240, 320, 3), 128, np.uint8))).decode()
-    answer = webapi.handle_route(
+    answer = routes.handle_route(
         "search", {"httpMethod": "POST", "body": json.dumps({"image_base64str": blank})}, world.services
     )
     assert answer["statusCode"] == 421

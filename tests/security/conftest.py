@@ -10,8 +10,8 @@ import pytest
 
 @contextlib.contextmanager
 def running_api(services):
-    """The local Web API (core.api_server) on 127.0.0.1:<free port> serving ``services``."""
-    from core.api_server import serve_api
+    """The local Web API (core.web.server) on 127.0.0.1:<free port> serving ``services``."""
+    from core.web.server import serve_api
 
     server = serve_api(services.settings, host="127.0.0.1", port=0, services=services)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -26,6 +26,6 @@ def running_api(services):
 
 @pytest.fixture
 def api_key(settings) -> str:
-    from core.apikeys import ApiKeyStore
+    from core.web.apikeys import ApiKeyStore
 
     return ApiKeyStore(settings.data_dir).create("security-tests")[1]

@@ -1,4 +1,4 @@
-"""kill -9 during enrolment through ``core.people`` (vectors + photos + thumbnails + records).
+"""kill -9 during enrolment through ``core.usecases.people`` (vectors + photos + thumbnails + records).
 
 tests/faces already kills a process mid-IndexFaces (the collection stays consistent) and
 tests/telemetry kills the broker, the rule engine and the publishing app mid-stream (no
@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from core import access, people, retention
+from core.access import sessions
+from core.bootstrap import build_services
 from core.config import load_settings
-from core.services import build_services
+from core.usecases import people, retention
 from tests.app.conftest import ROOT, jpeg
 
 pytestmark = pytest.mark.slow
@@ -30,9 +31,9 @@ pytestmark = pytest.mark.slow
 CHILD = """
 import sys
 from pathlib import Path
-from core import people
-from core.access import operator
-from core.services import build_services
+from core.usecases import people
+from core.access.sessions import operator
+from core.bootstrap import build_services
 
 services = build_services()
 start, photos = int(sys.argv[1]), sys.argv[2:]
@@ -108,7 +109,7 @@ def _check_after_crash(data: Path, acked: dict[str, str]) -> None:
     )
     services = build_services(settings)  # reopening is what tidies up after a crash
     try:
-        with access.operator(settings, "tests"):
+        with sessions.operator(settings, "tests"):
             everyone = {p.name: p for p in people.list_people(services)}
             for name, face_id in acked.items():
                 person = everyone[name]
@@ -129,7 +130,7 @@ def _check_after_crash(data: Path, acked: dict[str, str]) -> None:
         for leftover in objects.rglob(".tmp-*"):
             if leftover != fresh:
                 os.utime(leftover, (old, old))
-        with access.operator(settings, "tests"):
+        with sessions.operator(settings, "tests"):
             retention.purge(services)
         assert [p.name for p in objects.rglob(".tmp-*")] == [fresh.name]
         fresh.unlink()

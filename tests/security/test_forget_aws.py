@@ -11,7 +11,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from core import access, retention
+from core.access import sessions
+from core.usecases import retention
 from tests.contract.conftest import BUCKETS, REGION, _aws_env
 
 AMY = ["11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"]
@@ -58,7 +59,7 @@ def _capture(capture_id: str, person: str | None, corrected_to: str | None = Non
 def aws(settings, monkeypatch):
     from moto import mock_aws
 
-    from core.aws_services import build_aws_services
+    from core.bootstrap.aws import build_aws_services
 
     _aws_env(monkeypatch)
     with mock_aws():
@@ -124,7 +125,7 @@ def test_forget_person_in_aws_deletes_from_every_collection_and_bucket(aws, sett
     )
     stub.add_response("delete_faces", {"DeletedFaces": AMY_LOBBY}, {"CollectionId": "lobby", "FaceIds": AMY_LOBBY})
 
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         counts = retention.forget_person(services, "amy")
 
     assert counts == {"faces": 3, "objects": 3, "captures": 2, "collections": 2, "log_records": 3}

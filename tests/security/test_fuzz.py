@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from core import access, people
+from core.access import sessions
 from core.cli import main as cli_main
+from core.storage import permissions
+from core.usecases import people
 from tests.api.conftest import http
 from tests.app.conftest import ROOT, _start, jpeg, texts
 from tests.security import corpus
@@ -30,7 +32,7 @@ DOMAIN_ERRORS = {"InvalidImageFormatException", "ImageTooLargeException", "Inval
 @pytest.fixture
 def world(settings, services, labelled):
     """amy enrolled (by the operator); returns (services, a face JPEG nobody enrolled)."""
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("amy.jpg", jpeg(labelled["amy"][0]))])
     return services, jpeg(labelled["penny"][0])
 
@@ -43,7 +45,7 @@ def _disk_state(settings) -> dict:
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok", db
     files = [p for p in data.rglob("*") if p.is_file()]
     assert not [p for p in files if p.name.startswith(".tmp-")], "a temp file was left behind"
-    assert access.owner_only_problems(data) == []
+    assert permissions.owner_only_problems(data) == []
     for p in files:
         assert p.resolve().is_relative_to(data.resolve()), p
     with sqlite3.connect(data / "faces" / "faces.db") as con:
@@ -84,7 +86,7 @@ def test_cli_gives_every_bad_file_and_name_a_domain_error(world, settings, tmp_p
                 ["faces", "index", "--collection", settings.collection, "--external-id", bad, str(good)], capsys
             )
             assert rc == 2 and err["error"] == "InvalidParameterException", (bad, rc, err)
-        with access.operator(settings, "tests"):
+        with sessions.operator(settings, "tests"):
             rc, err = _cli(["privacy", "forget-person", bad], capsys)
         assert rc == 2, (bad, err)
         handled += 2

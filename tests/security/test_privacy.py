@@ -14,9 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import access, history, people, retention
-from core.capture import capture_photo
+from core.access import sessions
 from core.errors import ResourceNotFound
+from core.storage import permissions
+from core.usecases import history, people, retention
+from core.usecases.capture import capture_photo
 from tests.app.conftest import ROOT, _start, jpeg, texts
 
 
@@ -77,7 +79,7 @@ def test_deleting_from_the_people_page_path_is_the_same_erasure(settings, servic
     services.faces.index_faces(
         CollectionId="lobby", Image={"Bytes": jpeg(labelled["penny"][1])}, ExternalImageId="penny"
     )
-    people.delete_person(services, "penny")
+    retention.delete_person(services, "penny")
     assert "penny" not in services.faces.faces_by_external_id("lobby")
 
 
@@ -153,7 +155,7 @@ def test_logs_older_than_the_log_retention_are_purged_locally(settings, services
 
 
 def test_purger_runs_as_the_operator_in_the_background(settings, services, labelled):
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         capture_photo(services, jpeg(labelled["howard"][0]), "u", when=datetime.now(UTC) - timedelta(hours=9))
     purger = retention.Purger(services, interval_s=3600).start()
     try:
@@ -169,7 +171,7 @@ def test_purger_runs_as_the_operator_in_the_background(settings, services, label
 
 
 def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
     env = {
         "FACEGATE_DATA_DIR": str(settings.data_dir),
@@ -236,11 +238,11 @@ def test_no_face_image_ever_goes_into_the_logs(settings, services, labelled, adm
 def test_local_files_are_owner_only(settings, services, labelled, admin, api_key):
     people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
     capture_photo(services, jpeg(labelled["amy"][1]), "door.jpg")
-    access.access_control(settings).setup_code_file()
-    assert access.owner_only_problems(settings.data_dir) == []
+    sessions.access_control(settings).setup_code_file()
+    assert permissions.owner_only_problems(settings.data_dir) == []
     loose = Path(settings.data_dir) / "loose.txt"
     loose.write_text("x")
     loose.chmod(0o644)
-    assert access.owner_only_problems(settings.data_dir) == [str(loose)]
-    assert access.make_owner_only(settings.data_dir) == 1
-    assert access.owner_only_problems(settings.data_dir) == []
+    assert permissions.owner_only_problems(settings.data_dir) == [str(loose)]
+    assert permissions.make_owner_only(settings.data_dir) == 1
+    assert permissions.owner_only_problems(settings.data_dir) == []

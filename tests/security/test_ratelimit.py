@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.ratelimit import RateLimiter
+from core.web.ratelimit import RateLimiter
 from tests.api.conftest import http
 from tests.security.conftest import running_api
 
@@ -29,7 +29,7 @@ def test_token_bucket_burst_then_rate():
 
 
 def test_memory_is_bounded_under_many_keys():
-    from core import ratelimit
+    from core.web import ratelimit
 
     limiter = RateLimiter(rate=1, burst=1)
     for i in range(ratelimit.MAX_KEYS + 500):
@@ -40,8 +40,8 @@ def test_memory_is_bounded_under_many_keys():
 def test_local_api_answers_429_per_key(tmp_path, monkeypatch, settings):
     import dataclasses
 
-    from core.apikeys import ApiKeyStore
-    from core.services import build_services
+    from core.bootstrap import build_services
+    from core.web.apikeys import ApiKeyStore
 
     slow = dataclasses.replace(settings, api_rate_per_second=0.01, api_burst=5)
     services = build_services(slow)

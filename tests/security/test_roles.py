@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import access, history, people, retention
-from core.access import AccessControl, AdminPasswordNotSet, AdminRequired, Session
+from core.access import passwords, sessions
+from core.access.sessions import AccessControl, AdminPasswordNotSet, AdminRequired, Session
 from core.config import load_settings, save_user_settings
 from core.errors import AccessDenied, Throttled
+from core.usecases import history, people, retention
 from tests.app.conftest import ROOT, _start, jpeg, texts
 
 PASSWORD = "correct horse battery"
@@ -38,7 +39,7 @@ def _viewer_calls(services, settings):
         "thumbnail": lambda: people.thumbnail(services, "people/amy/x.thumb.jpg"),
         "rename_person": lambda: people.rename_person(services, "amy", "Mallory"),
         "delete_face": lambda: people.delete_face(services, "amy", "00000000-0000-0000-0000-000000000000"),
-        "delete_person": lambda: people.delete_person(services, "amy"),
+        "delete_person": lambda: retention.delete_person(services, "amy"),
         "list_captures": lambda: history.list_captures(services),
         "get_capture": lambda: history.get_capture(services, "cam_20260101000000"),
         "delete_capture": lambda: history.delete_capture(services, "cam_20260101000000"),
@@ -57,17 +58,17 @@ def _collection_state(services):
 
 
 def test_a_viewer_cannot_call_any_admin_function_directly(settings, services, labelled):
-    ctl = access.access_control(settings)
-    with access.operator(settings, "tests"):
+    ctl = sessions.access_control(settings)
+    with sessions.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
         ctl.set_admin_password(PASSWORD)
     before = _collection_state(services)
     settings_file = Path(settings.data_dir) / "settings.json"
     viewer = ctl.oidc_session("visitor@example.com")  # signed in, but not an admin
-    forged = Session("admin", access.ADMIN, "password", 0, 9e18, "made-up", 0, ctl)
+    forged = Session("admin", sessions.ADMIN, "password", 0, 9e18, "made-up", 0, ctl)
     refused = {}
     for who, session in (("anonymous", None), ("viewer", viewer), ("forged", forged)):
-        with access.acting_as(session):
+        with sessions.acting_as(session):
             for name, call in _viewer_calls(services, settings).items():
                 with pytest.raises(AdminRequired):
                     call()
@@ -79,18 +80,18 @@ def test_a_viewer_cannot_call_any_admin_function_directly(settings, services, la
 
 
 def test_the_operator_and_a_signed_in_admin_may(settings, services):
-    ctl = access.access_control(settings)
-    with access.operator(settings, "tests"):
+    ctl = sessions.access_control(settings)
+    with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
         assert people.list_people(services) == []
     admin = ctl.sign_in(PASSWORD, client="t")
-    with access.acting_as(admin):
+    with sessions.acting_as(admin):
         assert save_user_settings(settings, {"match_threshold": 90}).match_threshold == 90
         assert history.list_captures(services) == []
 
 
 def test_password_is_stored_hashed_and_first_run_is_not_open(settings):
-    ctl = access.access_control(settings)
+    ctl = sessions.access_control(settings)
     assert ctl.password_source() == "unset"
     with pytest.raises(AdminPasswordNotSet):
         ctl.sign_in("", client="t")
@@ -113,41 +114,41 @@ def test_password_is_stored_hashed_and_first_run_is_not_open(settings):
 
 
 def test_scrypt_and_argon2_hashes_both_verify(monkeypatch):
-    argon = access.hash_password(PASSWORD)
-    monkeypatch.setattr(access, "_argon2", lambda: None)
-    scrypt = access.hash_password(PASSWORD)
-    assert scrypt.startswith("scrypt$") and scrypt != access.hash_password(PASSWORD)  # salted
-    assert access.verify_password(PASSWORD, scrypt) and not access.verify_password(PASSWORD + "x", scrypt)
+    argon = passwords.hash_password(PASSWORD)
+    monkeypatch.setattr(passwords, "_argon2", lambda: None)
+    scrypt = passwords.hash_password(PASSWORD)
+    assert scrypt.startswith("scrypt$") and scrypt != passwords.hash_password(PASSWORD)  # salted
+    assert passwords.verify_password(PASSWORD, scrypt) and not passwords.verify_password(PASSWORD + "x", scrypt)
     for broken in ("", "scrypt$1$2", "scrypt$x$y$z$a$b", "$argon2id$garbage", "plain"):
-        assert not access.verify_password(PASSWORD, broken)
+        assert not passwords.verify_password(PASSWORD, broken)
     monkeypatch.undo()
     if argon.startswith("$argon2"):
-        assert access.verify_password(PASSWORD, argon) and not access.verify_password("nope nope nope", argon)
+        assert passwords.verify_password(PASSWORD, argon) and not passwords.verify_password("nope nope nope", argon)
 
 
 def test_sessions_expire_when_idle_and_after_twelve_hours(settings):
     clock = Clock()
     ctl = AccessControl(settings, clock=clock)
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
     s = ctl.sign_in(PASSWORD, client="t")
     clock.now += settings.session_idle_minutes * 60 - 5
-    assert ctl.session(s.token) is s and access.is_admin(s)  # use keeps it alive
+    assert ctl.session(s.token) is s and sessions.is_admin(s)  # use keeps it alive
     clock.now += settings.session_idle_minutes * 60 + 1
     assert ctl.session(s.token) is None
     with pytest.raises(AdminRequired):
-        access.require_admin(s)
+        sessions.require_admin(s)
     # Kept busy, it still ends after 12 hours.
     s = ctl.sign_in(PASSWORD, client="t")
-    for _ in range(int(access.MAX_SESSION_S // 600) + 1):
+    for _ in range(int(sessions.MAX_SESSION_S // 600) + 1):
         clock.now += 600
         ctl.session(s.token)
     assert ctl.session(s.token) is None
 
 
 def test_changing_the_password_ends_other_sessions(settings):
-    ctl = access.access_control(settings)
-    with access.operator(settings, "tests"):
+    ctl = sessions.access_control(settings)
+    with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
     mine, other = ctl.sign_in(PASSWORD, "a"), ctl.sign_in(PASSWORD, "b")
     ctl.set_admin_password("a brand new password", session=mine)
@@ -158,12 +159,12 @@ def test_changing_the_password_ends_other_sessions(settings):
 
 
 def test_wrong_passwords_are_throttled_per_client_then_overall(settings, monkeypatch):
-    monkeypatch.setattr(access, "_argon2", lambda: None)  # scrypt: the same path, 5x quicker
+    monkeypatch.setattr(passwords, "_argon2", lambda: None)  # scrypt: the same path, 5x quicker
     clock = Clock()
     ctl = AccessControl(settings, clock=clock)
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
-    for _ in range(access.FREE_FAILURES):
+    for _ in range(sessions.FREE_FAILURES):
         with pytest.raises(AccessDenied):
             ctl.sign_in("guess guess guess", client="10.0.0.9")
     with pytest.raises(Throttled):
@@ -172,24 +173,24 @@ def test_wrong_passwords_are_throttled_per_client_then_overall(settings, monkeyp
     clock.now += 2
     assert ctl.sign_in(PASSWORD, client="10.0.0.9").is_admin  # waited: allowed, and reset
     # Many clients sharing the guessing hit the overall ceiling.
-    for i in range(access.GLOBAL_FAILURES - access.FREE_FAILURES):  # the first five count too
+    for i in range(sessions.GLOBAL_FAILURES - sessions.FREE_FAILURES):  # the first five count too
         with pytest.raises(AccessDenied):
             ctl.sign_in("guess guess guess", client=f"spray-{i}")
     with pytest.raises(Throttled):
         ctl.sign_in(PASSWORD, client="fresh")
-    clock.now += access.GLOBAL_WINDOW_S + 1
+    clock.now += sessions.GLOBAL_WINDOW_S + 1
     assert ctl.sign_in(PASSWORD, client="fresh").is_admin
 
 
 def test_password_from_secrets_hash_or_one_time_plain(tmp_path):
-    hashed = access.hash_password(PASSWORD)
+    hashed = passwords.hash_password(PASSWORD)
     secrets = tmp_path / "secrets.toml"
     secrets.write_text(f'[facegate]\nadmin_password_hash = "{hashed}"\n')
     s = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path / "a")}, secrets_file=secrets)
     assert "admin_password_hash" not in repr(s) and s.public_dict()["admin_password_hash"] == "***"
     ctl = AccessControl(s)
     assert ctl.password_source() == "secrets" and ctl.sign_in(PASSWORD, "t").is_admin
-    with access.operator(s, "tests"), pytest.raises(AccessDenied, match="FACEGATE_ADMIN_PASSWORD_HASH"):
+    with sessions.operator(s, "tests"), pytest.raises(AccessDenied, match="FACEGATE_ADMIN_PASSWORD_HASH"):
         ctl.set_admin_password("another password")
     # One-time plain password: hashed into access.json on first use, never stored in clear.
     s = load_settings(
@@ -221,8 +222,8 @@ def test_entry_points_never_act_as_the_operator():
         *ROOT.glob("pages/*.py"),
         ROOT / "streamlit_app.py",
         *ROOT.glob("lambda_src/*.py"),
-        ROOT / "core" / "webapi.py",
-        ROOT / "core" / "api_server.py",
+        ROOT / "core" / "web" / "routes.py",
+        ROOT / "core" / "web" / "server.py",
     ]
     for path in sources:
         assert not re.search(r"\boperator(_session)?\(", path.read_text()), path
@@ -236,7 +237,7 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
     at = _start(None)
     assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
     # A viewer still uses the camera: a capture goes through.
-    with access.operator(settings, "tests"):
+    with sessions.operator(settings, "tests"):
         people.enrol_person(services, "amy", [("a.jpg", jpeg(labelled["amy"][0]))])
     at.camera_input(key="camera_shot").set_value(("image.jpg", jpeg(labelled["amy"][3]), "image/jpeg")).run()
     assert not at.exception, at.exception
@@ -244,7 +245,7 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
     # First run: the admin page asks for the setup code, never opens up.
     at.switch_page(str(ROOT / "pages" / "admin.py")).run()
     assert "admin-setup-code" in texts(at)
-    code = access.access_control(settings).setup_code_file().read_text().strip()
+    code = sessions.access_control(settings).setup_code_file().read_text().strip()
     at.text_input(key="admin_setup_code").input("wrong")
     at.text_input(key="admin_setup_new").input(PASSWORD)
     at.text_input(key="admin_setup_again").input(PASSWORD)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from core import retention
 from core.events.local import LocalEventStore
 from core.events.records import auth_log_records, door_open_record, sensor_record
+from core.usecases import retention
 
 from .conftest import settle
 
@@ -29,7 +29,7 @@ def _matches(name: str) -> list[dict]:
 
 
 def test_forget_person_removes_the_name_from_every_log(tele_settings, stack, make_publisher, admin):
-    from core.services import build_services
+    from core.bootstrap import build_services
 
     pub = make_publisher()
     now = datetime.now(UTC)

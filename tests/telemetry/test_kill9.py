@@ -137,7 +137,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from core.config import load_settings
 from core.events.records import sensor_record
-from core.services import build_services
+from core.bootstrap import build_services
 services = build_services(load_settings())
 t0 = datetime(2026, 4, 1, 9, 0, 0, tzinfo=UTC)
 for i in range(100000):

@@ -1,4 +1,5 @@
-"""``python -m core serve --no-ui``: broker + rule engine + the local Web API, stopped cleanly."""
+"""``python -m core serve --no-ui``: broker + rule engine + the local Web API + the AWS-compatible
+endpoint, stopped cleanly."""
 
 from __future__ import annotations
 
@@ -35,13 +36,14 @@ def _api_answers(url: str) -> bool:
 
 
 def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
-    api_port = free_port()
+    api_port, aws_port = free_port(), free_port()
     settings = dataclasses.replace(tele_settings, api_port=api_port)
     env = dict(
         os.environ,
         FACEGATE_DATA_DIR=str(settings.data_dir),
         FACEGATE_MQTT_PORT=str(settings.mqtt_port),
         FACEGATE_API_PORT=str(api_port),
+        FACEGATE_AWS_PORT=str(aws_port),
         FACEGATE_SECRETS_FILE=str(settings.data_dir / "none.toml"),
         FACEGATE_LOG_LEVEL="ERROR",
     )
@@ -58,6 +60,8 @@ def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
         assert read_broker_status(settings) is not None
         api_url = f"http://127.0.0.1:{api_port}/search"
         wait_for(lambda: _api_answers(api_url), timeout=60, interval=0.2)
+        aws_url = f"http://127.0.0.1:{aws_port}/"  # the AWS-compatible endpoint (403 unsigned)
+        wait_for(lambda: _api_answers(aws_url), timeout=60, interval=0.2)
 
         pub = build_local_publisher(settings, "auto")  # auto finds the running broker
         assert pub is not None
@@ -74,6 +78,7 @@ def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
         assert not _api_answers(api_url)  # the Web API child was stopped too
+        assert not _api_answers(aws_url)  # and the AWS-compatible endpoint
         assert read_broker_status(settings) is None
     finally:
         if proc.poll() is None:
@@ -91,6 +96,7 @@ def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings)
         FACEGATE_DATA_DIR=str(tele_settings.data_dir),
         FACEGATE_MQTT_PORT=str(tele_settings.mqtt_port),
         FACEGATE_API_PORT=str(api_port),
+        FACEGATE_AWS_PORT=str(free_port()),
         FACEGATE_APP_PORT=str(app_port),
         FACEGATE_SECRETS_FILE=str(tele_settings.data_dir / "none.toml"),
         FACEGATE_LOG_LEVEL="ERROR",

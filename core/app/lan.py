@@ -1,0 +1,105 @@
+"""Reaching the app from a phone: the LAN URL, a QR code of it, and a self-signed certificate.
+
+Phones give the camera only to a secure context (https:// or localhost), so
+``make run-https`` serves the app over TLS with a certificate created here (once, kept in
+``<data dir>/tls/``) whose names cover localhost, 127.0.0.1 and this machine's LAN address.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import ipaddress
+import socket
+from pathlib import Path
+
+from core.storage.files import atomic_write_bytes, ensure_dir
+
+CERT_DAYS = 825  # the longest validity Apple devices accept for a TLS server certificate
+
+
+def lan_ip() -> str:
+    """This machine's address on the local network (the one its default route uses), or
+    127.0.0.1 when there is none. Sends no packet: a UDP connect only picks a route."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.connect(("10.254.254.254", 9))
+        ip = s.getsockname()[0]
+    except OSError:
+        ip = "127.0.0.1"
+    finally:
+        s.close()
+    return ip
+
+
+def app_url(port: int, https: bool, host: str | None = None) -> str:
+    return f"{'https' if https else 'http'}://{host or lan_ip()}:{port}/"
+
+
+def qr_png(text: str, box_size: int = 6) -> bytes:
+    """A PNG QR code of ``text``."""
+    import qrcode
+
+    qr = qrcode.QRCode(border=2, box_size=box_size)
+    qr.add_data(text)
+    qr.make(fit=True)
+    buf = io.BytesIO()
+    qr.make_image(fill_color="black", back_color="white").save(buf)
+    return buf.getvalue()
+
+
+def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
+    tls = Path(data_dir) / "tls"
+    return tls / "app-cert.pem", tls / "app-key.pem"
+
+
+def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> tuple[Path, Path]:
+    """Return (cert, key) paths of the app's self-signed certificate, creating it when missing,
+    expiring within a week, or not covering the current LAN address. The key is owner-only."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    cert_path, key_path = certificate_paths(data_dir)
+    hosts = ["localhost", "127.0.0.1", lan_ip(), socket.gethostname(), *(extra_hosts or [])]
+    hosts = list(dict.fromkeys(h for h in hosts if h))
+    now = dt.datetime.now(dt.UTC)
+    if cert_path.is_file() and key_path.is_file():
+        try:
+            cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            names = {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+            names |= set(san.get_values_for_type(x509.DNSName))
+            if set(hosts) <= names and cert.not_valid_after_utc - now > dt.timedelta(days=7):
+                return cert_path, key_path
+        except (ValueError, x509.ExtensionNotFound):
+            pass  # unreadable or foreign: make a new one
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FaceGate local app")])
+    alt = []
+    for h in hosts:
+        try:
+            alt.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            alt.append(x509.DNSName(h))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    ensure_dir(cert_path.parent)
+    atomic_write_bytes(
+        key_path,
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
+    )
+    atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path, key_path

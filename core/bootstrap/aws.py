@@ -1,0 +1,104 @@
+"""The aws world's adapters, built from settings that ``python -m core deploy up`` wrote
+(bucket and table names, region, IoT endpoint, API URL).
+
+Only ``core.bootstrap.build_services`` calls ``build_aws_services``. Every client uses the
+standard credential chain and botocore's standard retry mode (``core.aws.clients``).
+The IoT Core publisher is built on first publish, so that the Web API's Lambda functions
+(which need only faces and objects, and ship without awscrt) never import it or connect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from core.aws.clients import aws_client, aws_errors
+from core.bootstrap.services import Services
+from core.config import Settings
+from core.events.aws import build_aws_event_store
+from core.events.port import EventPublisher
+from core.faces.aws import RekognitionFaceCollections
+from core.objects.aws import S3ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def iot_data_endpoint(settings: Settings, session=None) -> str:
+    """The account's IoT Core ATS endpoint: from settings when ``deploy up`` wrote it, else
+    asked of IoT (``describe_endpoint``, type ``iot:Data-ATS``). Raises domain errors."""
+    if settings.mqtt_endpoint:
+        return settings.mqtt_endpoint
+    with aws_errors():
+        return aws_client("iot", settings.region, session).describe_endpoint(endpointType="iot:Data-ATS")[
+            "endpointAddress"
+        ]
+
+
+class LazyPublisher(EventPublisher):
+    """Builds the real MQTT publisher on first use: the app connects once it publishes,
+    and processes that never publish (Lambda functions, the CLI) never connect."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._publisher: EventPublisher | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> EventPublisher:
+        with self._lock:
+            if self._publisher is None:
+                self._publisher = self._factory()
+            return self._publisher
+
+    def publish(self, kind, payload):
+        return self._get().publish(kind, payload)
+
+    def publish_many(self, kind, payloads):
+        return self._get().publish_many(kind, payloads)  # keeps the outbox's one durable write
+
+    def status(self):
+        if self._publisher is None:
+            return {"connected": False, "outbox_depth": 0, "endpoint": "IoT Core (connects on first publish)"}
+        return self._publisher.status()
+
+    def close(self):
+        with self._lock:
+            if self._publisher is not None:
+                self._publisher.close()
+
+
+def _iot_publisher_factory(settings: Settings, session):
+    """The IoT engineer's awsiotsdk publisher + outbox, pointed at the ATS endpoint with the
+    device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
+
+    def build() -> EventPublisher:
+        from core.deploy.state import device_credentials
+        from core.telemetry.aws import build_iot_core_publisher
+
+        creds = device_credentials(settings)
+        return build_iot_core_publisher(
+            settings,
+            endpoint=iot_data_endpoint(settings, session),
+            cert_file=creds.cert_file,
+            key_file=creds.key_file,
+            client_id=creds.client_id,
+        )
+
+    return build
+
+
+def build_aws_services(settings: Settings, session=None) -> Services:
+    """Adapters for the aws world. ``session`` is a ``boto3.session.Session`` (tests pass one
+    bound to moto); by default a new one from the standard chain. Raises ConfigError."""
+    import boto3
+
+    from core.quicksight import build_quicksight
+
+    session = session or boto3.session.Session()
+    return Services(
+        settings=settings,
+        objects=S3ObjectStore(aws_client("s3", settings.region, session)),
+        faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
+        publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
+        events=build_aws_event_store(settings, session=session),
+        quicksight=build_quicksight(settings, session),
+    )

@@ -1,0 +1,284 @@
+"""The capture flow — the course's steps 2-4 in one call: store, identify, analyse, open, log.
+
+``capture_photo`` stores the photo in ``settings.photos_bucket`` under the course key
+``<stem>_<YYYYmmddHHMMSS>.jpg`` (UTC, as the course's Lambda clock), identifies the largest
+face with SearchFacesByImage (the course's call, MaxFaces=10, the configured threshold) and
+every other face by searching a crop around it, analyses all faces with DetectFaces ALL,
+decides the (simulated) door by the largest face, publishes the auth / analysis / door-open
+records through ``services.publisher`` and keeps a history record (``core.usecases.history``).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from core.errors import FaceGateError, NoFaceInImage
+from core.events import records
+from core.images.codec import decode_image, encode_jpeg
+from core.images.crop import face_crop
+from core.usecases.history import save_capture
+from core.usecases.people import ensure_collection
+
+SEARCH_MAX_FACES = 10  # the course's /search handler
+MAX_FACES_SEARCHED = 10  # faces beyond the 10 largest are boxed and analysed, not searched
+
+# Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
+# tell (shown as "not available", never as "no").
+ATTRIBUTES = (
+    "AgeRange",
+    "Gender",
+    "Emotions",
+    "Smile",
+    "EyesOpen",
+    "MouthOpen",
+    "Eyeglasses",
+    "Sunglasses",
+    "Beard",
+    "Mustache",
+    "FaceOccluded",
+    "EyeDirection",
+)
+
+
+@dataclass
+class FaceResult:
+    box: dict  # Rekognition BoundingBox (ratios of the photo)
+    detail: dict  # the DetectFaces FaceDetail
+    person: str | None = None  # best match's ExternalImageId at or above the threshold
+    similarity: float | None = None
+    face_id: str | None = None  # the enrolled face that matched
+    matches: list[dict] = field(default_factory=list)  # FaceMatches as returned
+    searched: bool = True  # False when the face could not be searched (too small, poor quality)
+    largest: bool = False
+
+    @property
+    def area(self) -> float:
+        return self.box["Width"] * self.box["Height"]
+
+
+@dataclass
+class CaptureResult:
+    capture_id: str  # the photo key's stem; also names the history record
+    picture_name: str  # the photo's key in the photos bucket (the course's PictureName)
+    when: datetime  # UTC
+    device_id: str
+    threshold: float
+    width: int
+    height: int
+    faces: list[FaceResult]  # largest first
+    door_opened: bool
+    person: str | None  # who opened the door
+    published: dict[str, int] = field(default_factory=dict)  # kind -> records accepted
+    publish_error: FaceGateError | None = None  # records could not be handed to the publisher
+
+    @property
+    def largest(self) -> FaceResult:
+        return self.faces[0]
+
+
+def photo_key(stem: str, when: datetime) -> str:
+    """The course's capture key ``<stem>_<YYYYmmddHHMMSS>.jpg``; ``stem`` is cleaned to [A-Za-z0-9_-]."""
+    stem = re.sub(r"[^A-Za-z0-9_\-]", "", stem or "")[:64] or "image"
+    return f"{stem}_{when.strftime('%Y%m%d%H%M%S')}.jpg"
+
+
+def _unique_key(services, stem: str, when: datetime) -> str:
+    key = photo_key(stem, when)
+    n = 2
+    while services.objects.exists(services.settings.photos_bucket, key):
+        key = photo_key(f"{stem}-{n}", when)  # two captures in the same second keep both
+        n += 1
+    return key
+
+
+def _iou(a: dict, b: dict) -> float:
+    ax2, ay2 = a["Left"] + a["Width"], a["Top"] + a["Height"]
+    bx2, by2 = b["Left"] + b["Width"], b["Top"] + b["Height"]
+    iw = max(0.0, min(ax2, bx2) - max(a["Left"], b["Left"]))
+    ih = max(0.0, min(ay2, by2) - max(a["Top"], b["Top"]))
+    inter = iw * ih
+    union = a["Width"] * a["Height"] + b["Width"] * b["Height"] - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
+    face.matches = matches
+    if matches:
+        best = max(matches, key=lambda m: m["Similarity"])
+        face.person = best["Face"].get("ExternalImageId") or None
+        face.similarity = float(best["Similarity"])
+        face.face_id = best["Face"]["FaceId"]
+
+
+def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
+    """One FaceResult per FaceDetail, largest first, each searched against the collection.
+
+    The largest face is searched in the whole photo (the course's call); every other face in a
+    crop around it. Raises CollectionNotFound and service errors."""
+    faces = sorted((FaceResult(box=d["BoundingBox"], detail=d) for d in details), key=lambda f: -f.area)
+    faces[0].largest = True
+    search = lambda image: _search(services, image, threshold)  # noqa: E731
+    pending = list(faces[:MAX_FACES_SEARCHED])
+    try:
+        whole = search(photo)
+    except NoFaceInImage:
+        whole = None
+    if whole is not None:
+        target = max(pending, key=lambda f: _iou(f.box, whole["SearchedFaceBoundingBox"]))
+        if _iou(target.box, whole["SearchedFaceBoundingBox"]) > 0.3:
+            _apply_matches(target, whole.get("FaceMatches", []))
+            pending.remove(target)
+    for face in pending:
+        try:
+            _apply_matches(face, search(face_crop(rgb, face.box)).get("FaceMatches", []))
+        except NoFaceInImage:
+            face.searched = False
+    for face in faces[MAX_FACES_SEARCHED:]:
+        face.searched = False
+    return faces
+
+
+def _search(services, image: bytes, threshold: float) -> dict:
+    """SearchFacesByImage as the course's ``/search`` answers it. Through the Web API client
+    when there is one (in aws: the deployed API with its key; locally: in process), so the
+    app and the course's scripts share one request/response path."""
+    if services.api is not None:
+        return services.api.search(image, threshold=threshold).payloads
+    return services.faces.search_faces_by_image(
+        CollectionId=services.settings.collection,
+        Image={"Bytes": image},
+        MaxFaces=SEARCH_MAX_FACES,
+        FaceMatchThreshold=threshold,
+    )
+
+
+def _analyze(services, photo: bytes) -> list[dict]:
+    """DetectFaces ALL as ``/analyze`` answers it (empty when no face)."""
+    if services.api is not None:
+        return services.api.analyze(photo).faces
+    return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
+
+
+def _publish(services, result: CaptureResult) -> None:
+    s = services.settings
+    batches = [
+        ("auth", records.auth_log_records(s.device_id, result.when, result.picture_name, result.largest.matches)),
+        ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces])),
+    ]
+    if result.door_opened:
+        batches.append(("door", [records.door_open_record(s.device_id, result.when, result.person)]))
+    try:
+        for kind, recs in batches:
+            for rec in recs:
+                services.publisher.publish(kind, rec)
+                result.published[kind] = result.published.get(kind, 0) + 1
+    except FaceGateError as exc:
+        # The capture and its history stay; the card says the logs did not go out.
+        result.publish_error = exc
+
+
+def capture_photo(services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+    """Store, identify, analyse and log one photo; return what happened.
+
+    Raises InvalidImageFormat / ImageTooLarge for bad bytes and NoFaceInImage when no face is
+    found (then nothing is stored or published). Publishing failures do not raise: they are
+    in ``CaptureResult.publish_error``.
+    """
+    s = services.settings
+    when = (when or records.utc_now()).astimezone(UTC)
+    decoded = decode_image(image)
+    photo = image if decoded.format == "JPEG" else encode_jpeg(decoded.rgb, quality=92)
+    details = _analyze(services, photo)
+    if not details:
+        raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
+    ensure_collection(services)
+    faces = identify_faces(services, photo, decoded.rgb, details, s.match_threshold)
+    stem = source_name.rsplit(".", 1)[0] if source_name else "image"
+    key = _unique_key(services, stem, when)
+    services.objects.put_object(s.photos_bucket, key, photo, "image/jpeg")
+    largest = faces[0]
+    result = CaptureResult(
+        capture_id=key[: -len(".jpg")],
+        picture_name=key,
+        when=when,
+        device_id=s.device_id,
+        threshold=s.match_threshold,
+        width=decoded.width,
+        height=decoded.height,
+        faces=faces,
+        door_opened=largest.person is not None,
+        person=largest.person,
+    )
+    save_capture(services, result, draw_faces(decoded.rgb, faces, max_side=320))
+    _publish(services, result)
+    return result
+
+
+# --- drawing ------------------------------------------------------------------------------------
+_OK, _UNKNOWN, _UNSEARCHED = (22, 163, 74), (220, 38, 38), (234, 179, 8)
+
+
+def _font(size: int):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
+        return ImageFont.load_default()
+
+
+def draw_faces(
+    rgb: np.ndarray, faces: list[FaceResult], max_side: int | None = 1280, unknown_label: str = "?"
+) -> bytes:
+    """JPEG of the photo with a box per face: green with the name when identified, red with
+    ``unknown_label`` when not, yellow when the face could not be searched."""
+    img = Image.fromarray(rgb)
+    if max_side and max(img.size) > max_side:
+        img.thumbnail((max_side, max_side))
+    w, h = img.size
+    draw = ImageDraw.Draw(img)
+    line = max(2, int(min(w, h) / 160))
+    font = _font(max(12, int(min(w, h) / 22)))
+    for i, face in enumerate(faces, start=1):
+        b = face.box
+        x0, y0 = b["Left"] * w, b["Top"] * h
+        x1, y1 = x0 + b["Width"] * w, y0 + b["Height"] * h
+        colour = _OK if face.person else (_UNKNOWN if face.searched else _UNSEARCHED)
+        draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
+        label = f"{i} {face.person or unknown_label}"
+        if face.similarity is not None and face.person:
+            label += f" {face.similarity:.0f}%"
+        tx0, ty0, tx1, ty1 = draw.textbbox((0, 0), label, font=font)
+        th, tw = ty1 - ty0 + 4, tx1 - tx0 + 6
+        ty = y0 - th if y0 - th >= 0 else y1
+        draw.rectangle([x0, ty, x0 + tw, ty + th], fill=colour)
+        draw.text((x0 + 3, ty + 2 - ty0), label, fill=(255, 255, 255), font=font)
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, format="JPEG", quality=85)
+    return buf.getvalue()
+
+
+def attribute_rows(detail: dict) -> list[tuple[str, object, float | None]]:
+    """``(attribute, value, confidence)`` for the result card, in ATTRIBUTES order. ``value`` is
+    None when the engine did not give the attribute (show "not available", never False);
+    AgeRange is ``(low, high)``, Emotions the top emotion's Type, EyeDirection ``(yaw, pitch)``
+    in degrees, flags are bools."""
+    rows = []
+    for name in ATTRIBUTES:
+        v = detail.get(name)
+        if v is None or (name == "Emotions" and not v):
+            rows.append((name, None, None))
+        elif name == "AgeRange":
+            rows.append((name, (v.get("Low"), v.get("High")), None))
+        elif name == "Emotions":
+            top = max(v, key=lambda e: e.get("Confidence", 0))
+            rows.append((name, top.get("Type"), top.get("Confidence")))
+        elif name == "EyeDirection":
+            rows.append((name, (v.get("Yaw"), v.get("Pitch")), v.get("Confidence")))
+        else:
+            rows.append((name, v.get("Value"), v.get("Confidence")))
+    return rows

@@ -1,0 +1,249 @@
+"""Biometric privacy: how long face images are kept, and forgetting a person everywhere.
+
+Retention (the same in both worlds, through the ports):
+
+* a capture where someone was identified is kept ``retention_match_hours`` (default 7 days),
+  one where nobody was ``retention_unknown_hours`` (default 8 hours) — photo, thumbnail
+  and history record together (``core.usecases.history.purge_expired``);
+* photos and thumbnails in the photos bucket that no history record explains (a device's
+  upload for ``/search``, what a crash left between two writes) are treated as unknown
+  captures and go after ``retention_unknown_hours``;
+* enrolment photos stay until the person is deleted;
+* half-written files that a killed process left in the local object store (``.tmp-*``, which
+  may hold a face photo) are deleted once they are ten minutes old.
+
+``python -m core serve`` runs ``purge`` every ``purge_interval_minutes``; ``python -m core
+privacy purge`` runs it once. In the aws world the photos bucket's lifecycle rule (set by
+``deploy up`` from the same setting) is the backstop for whatever the app does not see.
+
+``forget_person`` erases a person: their face vectors in every collection, their enrolment
+photos and thumbnails, and every capture (photo, thumbnail, record) in which they were
+identified or to which they were added by a correction; locally the face store's freed
+pages and WAL are then overwritten. Their name also leaves the logs: the auth and door records
+naming them in the event store (and its columnar copy), in the local broker's journal and the
+publishers' outbox, and in the log objects the rules wrote (``*-auth-log-data.json``, ``*-door-open-log-data.json`` and
+rule-error copies: rewritten without those records, deleted when nothing else is left) — in
+aws these objects are the event store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from core.access.sessions import operator, require_admin
+from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
+from core.events.records import json_lines, parse_json_lines
+from core.usecases import history, people
+
+log = logging.getLogger(__name__)
+
+
+def human_duration(hours: float, lang: str = "en") -> str:
+    """``168`` -> "7 days" / "7 日", ``8`` -> "8 hours" / "8 時間", ``0`` -> "0 hours"."""
+    if hours >= 24 and hours % 24 == 0:
+        n = int(hours // 24)
+        return f"{n} 日" if lang == "ja" else f"{n} day{'s' if n != 1 else ''}"
+    n = f"{hours:g}"
+    return f"{n} 時間" if lang == "ja" else f"{n} hour{'s' if hours != 1 else ''}"
+
+
+@dataclass
+class PurgeReport:
+    captures: int  # expired captures deleted (photo, thumbnail, record)
+    orphans: int  # photos / thumbnails without a record, and interrupted writes, deleted
+    at: datetime
+    log_records: int = 0  # event-store records past the log retention (local world)
+    log_objects: int = 0  # rule log objects past the log retention (local world)
+
+    def as_dict(self) -> dict:
+        return {
+            "captures": self.captures,
+            "orphans": self.orphans,
+            "log_records": self.log_records,
+            "log_objects": self.log_objects,
+            "at": self.at.isoformat(),
+        }
+
+
+def purge(services, now: datetime | None = None) -> PurgeReport:
+    """Delete expired captures, unexplained photos and (locally) logs older than the log
+    retention. Needs an admin (or the operator). Returns what was deleted; raises AdminRequired."""
+    require_admin()
+    now = now or datetime.now(UTC)
+    captures = history.purge_expired(services, now)
+    orphans = _purge_orphans(services, now) + services.objects.sweep_interrupted_writes()
+    log_cutoff = now - timedelta(days=services.settings.retention_log_days)
+    log_records = services.events.purge_before(log_cutoff)
+    # In aws the logs bucket's lifecycle rule (deploy up, from the same setting) expires them.
+    log_objects = _purge_log_objects(services, log_cutoff) if services.settings.backend == "local" else 0
+    return PurgeReport(captures, orphans, now, log_records, log_objects)
+
+
+def _purge_log_objects(services, cutoff: datetime) -> int:
+    bucket = services.settings.logs_bucket
+    n = 0
+    for obj in services.objects.list_objects(bucket, ""):
+        if obj.last_modified < cutoff:
+            services.objects.delete_object(bucket, obj.key)
+            n += 1
+    return n
+
+
+def _purge_orphans(services, now: datetime) -> int:
+    s = services.settings
+    bucket = s.photos_bucket
+    keep_until = now - timedelta(hours=s.retention_unknown_hours)
+    recorded = {
+        o.key[len(history.HISTORY_PREFIX) : -len(".json")]
+        for o in services.objects.list_objects(bucket, history.HISTORY_PREFIX)
+    }
+    n = 0
+    for obj in services.objects.list_objects(bucket, ""):
+        if obj.key.startswith(history.HISTORY_PREFIX) or obj.last_modified > keep_until:
+            continue
+        name = obj.key[len(history.THUMBS_PREFIX) :] if obj.key.startswith(history.THUMBS_PREFIX) else obj.key
+        if name.rsplit(".", 1)[0] in recorded:
+            continue  # a live capture's photo or thumbnail: its record decides
+        services.objects.delete_object(bucket, obj.key)
+        n += 1
+    return n
+
+
+def _collections(services) -> list[str]:
+    out, token = [], None
+    while True:
+        page = services.faces.list_collections(**({"NextToken": token} if token else {}))
+        out += page.get("CollectionIds", [])
+        token = page.get("NextToken")
+        if not token:
+            return out
+
+
+def forget_person(services, name: str) -> dict:
+    """Erase ``name`` everywhere (see the module doc). Needs an admin.
+
+    Returns counts ``{"faces", "objects", "captures", "collections", "log_records"}``. Raises
+    InvalidPersonName for a name that cannot be a person, ResourceNotFound when nothing at
+    all was found under that name, AdminRequired."""
+    require_admin()
+    name = people.person_key(name)
+    faces = collections = 0
+    for cid in _collections(services):
+        try:
+            ids = [f["FaceId"] for f in services.faces.faces_by_external_id(cid).get(name, [])]
+        except CollectionNotFound:
+            continue  # deleted meanwhile
+        for start in range(0, len(ids), 4096):
+            services.faces.delete_faces(CollectionId=cid, FaceIds=ids[start : start + 4096])
+        faces += len(ids)
+        collections += bool(ids)
+    bucket = services.settings.faces_bucket
+    objects = services.objects.list_objects(bucket, f"{people.PREFIX}{name}/")
+    for obj in objects:
+        services.objects.delete_object(bucket, obj.key)
+    captures = 0
+    for cap in history.list_captures(services, limit=10**9):
+        named = {f.person for f in cap.faces} | {c.get("person") for c in cap.corrections}
+        if name in named:
+            history.delete_capture(services, cap.capture_id)
+            captures += 1
+    services.faces.scrub_deleted()
+    log_records = services.events.forget_person(name) + _forget_in_log_objects(services, name)
+    if services.telemetry is not None:
+        log_records += services.telemetry.forget_person(name)
+    if not (faces or objects or captures or log_records):
+        raise ResourceNotFound(f"nothing is stored about {name!r}")
+    log.warning(
+        "forgot person %s: %d faces, %d objects, %d captures, %d log records",
+        name,
+        faces,
+        len(objects),
+        captures,
+        log_records,
+    )
+    return {
+        "faces": faces,
+        "objects": len(objects),
+        "captures": captures,
+        "collections": collections,
+        "log_records": log_records,
+    }
+
+
+def delete_person(services, name: str) -> dict:
+    """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
+    and thumbnail, the captures in which they were identified or added by a correction, and the
+    auth and door log records naming them (``forget_person``). Returns counts;
+    raises ResourceNotFound, AdminRequired."""
+    require_admin()
+    people.get_person(services, name)
+    counts = forget_person(services, name)
+    return {k: counts[k] for k in ("faces", "objects", "captures", "log_records")}
+
+
+_PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
+_PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
+
+
+def _forget_in_log_objects(services, name: str) -> int:
+    """Rewrite the rules' auth and door log objects without the records naming ``name``
+    (delete an object left empty). Returns how many records went."""
+    bucket = services.settings.logs_bucket
+    removed = 0
+    for obj in services.objects.list_objects(bucket, ""):
+        if not (obj.key.endswith(_PERSON_LOGS) or obj.key.startswith(_PERSON_ERROR_LOGS)):
+            continue
+        body = services.objects.get_object(bucket, obj.key)
+        if f'"{name}"'.encode() not in body:
+            continue  # the common case, without parsing
+        records = parse_json_lines(body)
+        kept = [r for r in records if r.get("Person") != name]
+        if len(kept) == len(records):
+            continue
+        removed += len(records) - len(kept)
+        if kept:
+            services.objects.put_object(bucket, obj.key, json_lines(kept), "application/json")
+        else:
+            services.objects.delete_object(bucket, obj.key)
+    return removed
+
+
+class Purger:
+    """Runs ``purge`` every ``settings.purge_interval_minutes`` in a daemon thread (as the
+    operator) until ``stop()``. A failing purge is logged and tried again next time."""
+
+    def __init__(self, services, interval_s: float | None = None):
+        self.services = services
+        self.interval_s = interval_s or services.settings.purge_interval_minutes * 60
+        self.runs = 0
+        self.last: PurgeReport | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="facegate-purge", daemon=True)
+
+    def start(self) -> Purger:
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                with operator(self.services.settings, "purge"):
+                    self.last = purge(self.services)
+                if self.last.captures or self.last.orphans:
+                    log.warning(
+                        "purged %d expired captures and %d unexplained photos", self.last.captures, self.last.orphans
+                    )
+            except FaceGateError as exc:
+                log.warning("purge failed: %s", exc)
+            except Exception:  # noqa: BLE001 - the purge must keep running next time
+                log.exception("purge failed")
+            self.runs += 1
+            if self._stop.wait(self.interval_s):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
