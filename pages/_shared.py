@@ -135,6 +135,17 @@ def preload_chart_library() -> None:
             st.html(_PRELOAD_JS % chunk, unsafe_allow_javascript=True)
 
 
+def viewer_zone():
+    """The browser's time zone (``st.context.timezone``), else ``FACEGATE_TIMEZONE``."""
+    from core.app.times import viewer_zone as zone_for
+
+    try:
+        browser = st.context.timezone
+    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
+        browser = None
+    return zone_for(browser, get_settings().timezone)
+
+
 def lang() -> str:
     """The language chosen in the header (``ja`` / ``en``)."""
     return st.session_state.get("lang") or default_language(get_settings())

@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from core.app import i18n
+from core.app.times import local_text
 from core.errors import FaceGateError
 from core.faces.attributes import EYE_AT_CAMERA_DEGREES
 from core.images.codec import MAX_IMAGE_BYTES, decode_image
 from core.usecases import people
 from core.usecases.capture import attribute_rows, capture_photo, draw_faces
 from core.usecases.retention import human_duration
-from pages._shared import error_text, get_services, lang, through_router, tr
+from pages._shared import error_text, get_services, lang, through_router, tr, viewer_zone
 
 through_router()
 i18n.register(
@@ -157,7 +158,7 @@ def _face_card(face, n: int, threshold: float) -> None:
 
 
 def _show(result, photo: bytes) -> None:
-    when = result.when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    when = local_text(result.when, viewer_zone())  # the viewer's zone, named
     with st.container(key="result_card"):
         if result.door_opened:
             st.success(tr("camera.door_open", person=result.person, time=when), icon="🚪")

@@ -198,11 +198,11 @@ def to_row(kind: str, record: dict, zone: tzinfo | None = None) -> tuple:
         known.add(field)
         value = record.get(field)
         typed = _coerce(value, typ)
+        if typed is _UNREADABLE or not _as_sent(value, typ):
+            extra[field] = value
         if typed is _UNREADABLE:
             unreadable += 1
             typed = None
-        if not _as_sent(value, typ):
-            extra[field] = value
         row.append(typed)
     for key, value in record.items():
         if key not in known:
@@ -250,6 +250,8 @@ def to_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
         out["ReceivedAt"] = pd.to_datetime(frame["received"], unit="us", utc=True)
     if "sender" in frame:
         out["SentBy"] = frame["sender"].astype("object")
+    if "received" in frame and "datetime_raw" in frame:
+        out["DatetimeAsSent"] = frame["datetime_raw"].astype("object")
     return out.reset_index(drop=True)
 
 
@@ -259,9 +261,7 @@ def from_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     without a columnar copy of their own (aws)."""
     rows = [to_row(kind, _payload(record)) for record in frame.to_dict(orient="records")]
     cols = column_names(kind)
-    out = pd.DataFrame(
-        [(*r[: len(cols)], r[-1]) for r in rows], columns=[*cols, "unreadable"], index=range(len(rows))
-    )
+    out = pd.DataFrame([(*r[: len(cols)], r[-1]) for r in rows], columns=[*cols, "unreadable"], index=range(len(rows)))
     out["ts"] = out["ts"].astype("Int64")
     for _field, column, typ in KIND_COLUMNS[kind]:
         out[column] = out[column].astype(PANDAS_TYPES[typ])

@@ -187,6 +187,17 @@ class LocalEventStore(EventStore):
         frame = pd.DataFrame.from_records(rows, columns=cols)
         return to_payload_frame(kind, frame if receipts else frame.drop(columns=["received", "sender"]))
 
+    def recent(self, kind, limit=10):
+        """The ``limit`` records received last, newest first, with receipts."""
+        self._check_kind(kind)
+        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
+        rows = (
+            self._conn()
+            .execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY seq DESC LIMIT ?", (int(limit),))
+            .fetchall()
+        )
+        return to_payload_frame(kind, pd.DataFrame.from_records(rows, columns=cols))
+
     def count(self, kind: str) -> int:
         """How many events of ``kind`` are stored."""
         self._check_kind(kind)
@@ -220,18 +231,19 @@ class LocalEventStore(EventStore):
         return self._delete({kind: ("person = ?", [name]) for kind in ("auth", "door")})
 
     def purge_before(self, cutoff: datetime, slack: timedelta = timedelta(days=1)) -> int:
-        """Delete the auth, door and analysis records older than ``cutoff`` (sensor readings
-        stay, as in the aws sensor table). Nothing happens until some record is older than
-        ``cutoff - slack``: every deletion makes each process rebuild its columnar copy, so the
-        purge (every 15 minutes under ``serve``) deletes about once per ``slack``, not on every
-        run. Returns how many."""
+        """Delete the auth, door and analysis records *received* before ``cutoff`` (sensor
+        readings stay, as in the aws sensor table). The time of receipt, never the device's
+        clock: a board reset to 1970 keeps today's logs, and one dated 2099 or unreadable is
+        purged like any other. Nothing happens until some record is older than ``cutoff -
+        slack``: every deletion makes each process rebuild its columnar copy, so the purge
+        (every 15 minutes under ``serve``) deletes about once per ``slack``. Returns how many."""
         cutoff_us = int(cutoff.timestamp() * 1_000_000)
         kinds = ("auth", "door", "analysis")
         con = self._conn()
-        oldest = [con.execute(f"SELECT min(ts) FROM {kind}").fetchone()[0] for kind in kinds]
-        if not any(ts is not None and ts < cutoff_us - slack / timedelta(microseconds=1) for ts in oldest):
+        oldest = [con.execute(f"SELECT min(received) FROM {kind}").fetchone()[0] for kind in kinds]
+        if not any(r is not None and r < cutoff_us - slack / timedelta(microseconds=1) for r in oldest):
             return 0
-        return self._delete({kind: ("ts < ?", [cutoff_us]) for kind in kinds})
+        return self._delete({kind: ("received < ?", [cutoff_us]) for kind in kinds})
 
     def _delete(self, where: dict[str, tuple[str, list]]) -> int:
         """Delete rows (``kind -> (condition, args)``) with their bytes overwritten, and retire

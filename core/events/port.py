@@ -91,8 +91,16 @@ class EventStore(abc.ABC):
     ) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
         ``Datetime`` parsed as UTC timestamps. With ``receipts``, where the store keeps them,
-        also ``ReceivedAt`` (when the message arrived, UTC) and ``SentBy`` (the thing name of
-        the certificate that sent it): not payload fields, so the course's shape is unchanged."""
+        also ``ReceivedAt`` (when the message arrived, UTC), ``SentBy`` (the thing name of the
+        certificate that sent it) and ``DatetimeAsSent`` (the ``Datetime`` text as the device
+        wrote it): not payload fields, so the course's shape is unchanged."""
+
+    def recent(self, kind: str, limit: int = 10) -> pd.DataFrame:
+        """The ``limit`` records of ``kind`` stored last, newest first, as ``query`` returns
+        them (with receipts where kept). This default takes the newest by ``Datetime``; the
+        local store orders by the time of receipt, so a device's clock cannot pin a record
+        dated 2099 to the top."""
+        return self.query(kind, limit=limit, receipts=True).iloc[::-1].reset_index(drop=True)
 
     def purge_before(self, cutoff: datetime) -> int:
         """Delete the auth, door-open and analysis records older than ``cutoff`` (log

@@ -99,8 +99,10 @@ def check_message(kind: str, payload: bytes) -> dict:
         raise BadMessage(f"message is {len(payload)} bytes, over the 128 KB limit")
     try:
         record = json.loads(payload, parse_constant=_no_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except (UnicodeDecodeError, ValueError):
         raise BadMessage("payload is not JSON") from None
+    except RecursionError:
+        raise BadMessage("payload is not JSON we can store: nested too deeply") from None
     if not isinstance(record, dict):
         raise BadMessage("payload must be a JSON object")
     return record

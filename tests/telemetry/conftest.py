@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from core.config import zone_info
 from core.events.local import LocalEventStore
 from core.objects.local import LocalObjectStore
 from core.telemetry.local import TelemetryStack, build_local_publisher, telemetry_paths
@@ -39,7 +40,7 @@ class StackRunner:
     def __init__(self, settings, **kwargs):
         self.settings, self.kwargs = settings, kwargs
         data = settings.data_dir
-        self.events = LocalEventStore(data / "events" / "events.db")
+        self.events = LocalEventStore(data / "events" / "events.db", zone=zone_info(settings.timezone))
         self.objects = LocalObjectStore(data / "objects")
         self.stack: TelemetryStack | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
