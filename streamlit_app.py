@@ -11,7 +11,16 @@ from core.access import sessions
 from core.app import i18n
 from core.errors import FaceGateError
 from pages._access import ADMIN_PAGES, browser_session, write_sign_in_cookie
-from pages._shared import default_language, get_services, get_settings, preload_chart_library, show_error, tr
+from pages._shared import (
+    default_language,
+    error_text,
+    get_services,
+    get_settings,
+    preload_chart_library,
+    show_error,
+    tr,
+    translate_camera_widgets,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,13 +41,62 @@ i18n.register(
         "chrome.problems": ("{n} 件の問題", "{n} problem(s)"),
         "chrome.phone": ("スマートフォンで開く", "Open on a phone"),
         "chrome.phone_help": (
-            "この QR コードを読み取ってください。カメラは https でのみ使えます（make run-https）。",
-            "Scan this QR code. Phones allow the camera only over https (make run-https).",
+            "スマートフォンのカメラでこの QR コードを読み取ってください。",
+            "Scan this QR code with a phone.",
+        ),
+        "chrome.phone_how": (
+            "スマートフォンで使うには、このコンピューターで `make run-https` を実行し、表示される QR コードを"
+            "読み取ってください。",
+            "To use a phone, run `make run-https` on this computer and scan the QR code it shows.",
+        ),
+        "chrome.phone_why.loopback": (
+            "今はこのコンピューターからしか開けません（{address} で待ち受け中）。",
+            "Right now only this computer can open the app (it listens on {address}).",
+        ),
+        "chrome.phone_why.http": (
+            "今は http で動いています。スマートフォンは https でないとカメラを使わせません。",
+            "It runs over plain http now, and phones allow the camera only over https.",
+        ),
+        "chrome.phone_why.no_network": (
+            "このコンピューターは LAN につながっていません。",
+            "This computer is not on a local network.",
         ),
         "health.faces": ("顔コレクション", "Face collection"),
         "health.objects": ("写真ストレージ", "Photo storage"),
         "health.publisher": ("ログ送信", "Log publishing"),
         "health.events": ("ログ保存", "Log store"),
+        "health.say.faces_count": ("{collection}: 顔 {n} 件", "{collection}: {n} face(s)"),
+        "health.say.faces_none": (
+            "{collection}: まだありません（最初の登録で作られます）",
+            "{collection}: not created yet (the first enrolment creates it)",
+        ),
+        "health.say.faces_count_engine": (
+            "{collection}: 顔 {n} 件 · 顔エンジン `{engine}`",
+            "{collection}: {n} face(s) · face engine `{engine}`",
+        ),
+        "health.say.faces_none_engine": (
+            "{collection}: まだありません（最初の登録で作られます） · 顔エンジン `{engine}`",
+            "{collection}: not created yet (the first enrolment creates it) · face engine `{engine}`",
+        ),
+        "health.say.objects_ok": ("{photos}, {faces}", "{photos}, {faces}"),
+        "health.say.publisher_connected": (
+            "{endpoint} に接続中 · 未送信 {outbox} 件",
+            "connected to {endpoint} · {outbox} waiting",
+        ),
+        "health.say.publisher_connecting": ("{endpoint} に接続しています…", "connecting to {endpoint}…"),
+        "health.say.publisher_idle": (
+            "最初のログを送るときに接続します",
+            "connects when the first log is sent",
+        ),
+        "health.say.publisher_direct": (
+            "ブローカーなし: ログ保存に直接書き込みます",
+            "no broker: logs go straight into the log store",
+        ),
+        "health.say.publisher_offline": (
+            "{endpoint} に接続できません。未送信の {outbox} 件は保存済みで、接続が戻ると送られます。",
+            "{endpoint} cannot be reached. The {outbox} waiting record(s) are kept and go out when it is back.",
+        ),
+        "health.say.events_ok": ("読み取りできます", "readable"),
     }
 )
 
@@ -59,7 +117,12 @@ st.set_page_config(page_title="FaceGate", page_icon="🚪", layout="centered")
 # Phones: bigger tap targets, no horizontal scroll from wide content.
 st.html("""<style>
   .stButton button, .stDownloadButton button, [data-testid="stCameraInputButton"] { min-height: 3rem; }
-  [data-testid="stMainBlockContainer"] { padding-left: 1rem; padding-right: 1rem; max-width: 46rem; }
+  [data-testid="stMainBlockContainer"] { padding: 4rem 1rem 2rem; max-width: 46rem; }
+  /* A phone: the camera's shutter and the verdict must fit one 390x844 screen. */
+  @media (max-width: 640px) {
+    h1 { font-size: 1.75rem !important; padding: 0.25rem 0 !important; }
+    .st-key-page_links a { padding: 0.3rem 0.5rem; }
+  }
   [data-testid="stImage"] img { max-width: 100%; height: auto; }
   /* Our own page links: Streamlit folds its navigation into the sidebar on a phone. */
   .st-key-page_links a { padding: 0.4rem 0.6rem; border: 1px solid rgba(128,128,128,.35); border-radius: .5rem; }
@@ -96,23 +159,32 @@ def chrome(pages: list) -> None:
     bad = [h for h in health if not h.ok]
     state = tr("chrome.all_ok") if not bad else tr("chrome.problems", n=len(bad))
     icon = "🟢" if not bad else "🔴"
+    # Never opened by itself: on a phone an open panel pushed the camera's shutter off screen;
+    # the red label already says there is a problem.
     with st.expander(
         f"{icon} "
         + tr("chrome.status", world=tr(f"chrome.world.{settings.backend}"), device=settings.device_id, state=state),
-        expanded=bool(bad),
+        expanded=False,
     ):
         for h in health:
-            st.markdown(f"{'✅' if h.ok else '❌'} **{tr('health.' + h.component)}** — `{h.detail}`")
+            said = error_text(h.error) if h.error is not None else tr(f"health.say.{h.say}", **h.values)
+            st.markdown(f"{'✅' if h.ok else '❌'} **{tr('health.' + h.component)}** — {said}")
         _phone_qr(settings)
 
 
 def _phone_qr(settings) -> None:
-    from core.app.lan import app_url, qr_png
+    """The QR code only when a phone can use what it opens (https on a LAN address); else how."""
+    from core.app.lan import phone_access, qr_png
 
-    https = bool(st.get_option("server.sslCertFile"))
-    url = app_url(int(st.get_option("server.port") or settings.app_port), https)
-    st.markdown(f"**{tr('chrome.phone')}**: `{url}`")
-    st.image(qr_png(url), width=180, caption=tr("chrome.phone_help"))
+    address = st.get_option("server.address")
+    port = int(st.get_option("server.port") or settings.app_port)
+    access = phone_access(address, port, https=bool(st.get_option("server.sslCertFile")))
+    if access.url is None:
+        st.markdown(f"**{tr('chrome.phone')}**")
+        st.caption(tr(f"chrome.phone_why.{access.why}", address=address) + " " + tr("chrome.phone_how"))
+        return
+    st.markdown(f"**{tr('chrome.phone')}**: `{access.url}`")
+    st.image(qr_png(access.url), width=180, caption=tr("chrome.phone_help"))
 
 
 try:
@@ -136,6 +208,8 @@ navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
 with sessions.acting_as(session):
     navigation.run()
+# Scripts last: each sits in a 1 px box, which at the top would push the page down.
+translate_camera_widgets()
 write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):
     preload_chart_library()  # only an admin can open the chart pages

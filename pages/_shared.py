@@ -22,6 +22,20 @@ i18n.register(
             "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
             "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
         ),
+        "error.wrong_setup_code": (
+            "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
+            "内容をそのまま入力してください。",
+            "That setup code is not right. Enter the contents of the file admin-setup-code (in the data folder) "
+            "on this computer.",
+        ),
+        "error.wrong_password": (
+            "パスワードが違います。",
+            "Wrong password.",
+        ),
+        "error.password_rejected": (
+            "パスワードは {low} 文字以上 {high} 文字以下にしてください。",
+            "The password needs {low} to {high} characters.",
+        ),
         "common.not_available": ("取得できません", "not available"),
         "common.unknown_person": ("人物を特定できませんでした", "Could not identify the person"),
         "common.unknown_short": ("不明", "unknown"),
@@ -135,17 +149,6 @@ def preload_chart_library() -> None:
             st.html(_PRELOAD_JS % chunk, unsafe_allow_javascript=True)
 
 
-def viewer_zone():
-    """The browser's time zone (``st.context.timezone``), else ``FACEGATE_TIMEZONE``."""
-    from core.app.times import viewer_zone as zone_for
-
-    try:
-        browser = st.context.timezone
-    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
-        browser = None
-    return zone_for(browser, get_settings().timezone)
-
-
 def lang() -> str:
     """The language chosen in the header (``ja`` / ``en``)."""
     return st.session_state.get("lang") or default_language(get_settings())
@@ -163,11 +166,50 @@ def tr(key: str, /, **values) -> str:
     return i18n.t(key, lang(), **values)
 
 
+def viewer_zone():
+    """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
+    ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
+    from datetime import timedelta, timezone
+
+    from core.app.times import viewer_zone as zone_for
+
+    try:
+        name, offset = st.context.timezone, st.context.timezone_offset
+    except Exception:  # noqa: BLE001 - no browser context
+        name, offset = None, None
+    if not name and offset is not None:  # JavaScript's getTimezoneOffset: UTC minus local, in minutes
+        return timezone(-timedelta(minutes=int(offset)))
+    return zone_for(name, get_settings().timezone)
+
+
+def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``);
+    a time out of the calendar's range (a device's clock) is shown in UTC, never raised on."""
+    from datetime import UTC
+
+    try:
+        local = when.astimezone(viewer_zone())
+    except (OverflowError, ValueError):
+        local = when.astimezone(UTC)
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+
+
 def error_text(exc: BaseException) -> str:
+    """The user's sentence for ``exc``: the few errors whose code is shared with others but
+    whose fix differs (which secret was wrong, why a name or password was refused) have their
+    own text; every other domain error is mapped by its code (core.app.i18n)."""
+    from core.access.passwords import PasswordRejected
+    from core.access.sessions import WrongPassword, WrongSetupCode
     from core.usecases.people import InvalidPersonName
 
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
+    if isinstance(exc, WrongSetupCode):
+        return tr("error.wrong_setup_code")
+    if isinstance(exc, WrongPassword):
+        return tr("error.wrong_password")
+    if isinstance(exc, PasswordRejected):
+        return tr("error.password_rejected", low=exc.low, high=exc.high)
     return i18n.error_message(exc, lang())
 
 
@@ -190,4 +232,101 @@ def run_action(action, *args, **kwargs):
         return action(*args, **kwargs)
     except FaceGateError as exc:
         show_error(exc)
+        return None
+
+
+# Streamlit's camera widget has fixed English text ("Take Photo", "Clear photo", the camera
+# permission prompt) and no parameter for it (its ``label`` is only the label above). We chose a
+# small script over a custom camera component: the widget stays Streamlit's own (AppTest can
+# drive it, uploads and reruns work as before) and only its text nodes and aria labels are
+# swapped for the user's language, again whenever React redraws them. When Streamlit renames a
+# text, that text simply stays English.
+_CAMERA_TEXT_KEYS = {
+    "Take Photo": "camera_widget.take",
+    "Clear photo": "camera_widget.clear",
+    "Uploading...": "camera_widget.uploading",
+    "This app would like to use your camera.": "camera_widget.permission",
+    "Learn how to allow access.": "camera_widget.permission_help",
+    "Switch camera": "camera_widget.switch",
+}
+i18n.register(
+    {
+        "camera_widget.take": ("📸 撮影する", "📸 Take Photo"),
+        "camera_widget.clear": ("撮り直す", "Clear photo"),
+        "camera_widget.uploading": ("送信中…", "Uploading..."),
+        "camera_widget.permission": (
+            "このアプリがカメラを使う許可を求めています。",
+            "This app would like to use your camera.",
+        ),
+        "camera_widget.permission_help": ("許可のしかた", "Learn how to allow access."),
+        "camera_widget.switch": ("カメラを切り替え", "Switch camera"),
+    }
+)
+_CAMERA_TEXT_JS = """<script>
+(() => {
+  window.__fgCamText = %s;
+  const original = window.__fgCamOriginal || (window.__fgCamOriginal = new WeakMap());
+  const apply = () => {
+    const text = window.__fgCamText;
+    for (const root of document.querySelectorAll('[data-testid="stCameraInput"]')) {
+      const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+      for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+        const source = original.has(node) ? original.get(node) : node.nodeValue;
+        const key = source.trim();
+        if (!(key in text)) continue;
+        original.set(node, source);
+        const want = source.replace(key, text[key]);
+        if (node.nodeValue !== want) node.nodeValue = want;
+      }
+      for (const el of root.querySelectorAll('[aria-label], [title]')) {
+        for (const attr of ['aria-label', 'title']) {
+          const value = el.getAttribute(attr);
+          if (!value) continue;
+          const store = 'fgOriginal' + attr.replace('-', '');
+          const key = el.dataset[store] || value;
+          if (!(key in text)) continue;
+          el.dataset[store] = key;
+          if (value !== text[key]) el.setAttribute(attr, text[key]);
+        }
+      }
+    }
+  };
+  window.__fgCamApply = apply;
+  apply();
+  if (!window.__fgCamObserver) {
+    window.__fgCamObserver = new MutationObserver(() => window.__fgCamApply());
+    window.__fgCamObserver.observe(document.body, {childList: true, subtree: true, characterData: true});
+  }
+})();
+</script>"""
+
+
+def translate_camera_widgets() -> None:
+    """Put the camera widget's own buttons and prompts in the user's language (see above)."""
+    import json
+
+    text = {source: tr(key) for source, key in _CAMERA_TEXT_KEYS.items()}
+    with st.container(height=1, border=False, key="camera_text"):
+        st.html(_CAMERA_TEXT_JS % json.dumps(text, ensure_ascii=False), unsafe_allow_javascript=True)
+
+
+def set_cookie(name: str, value: str, max_age_s: int) -> None:
+    """Set a first-party cookie in this browser (Streamlit cannot from the server): SameSite=
+    Strict, Secure over https. Only for small, non-secret preferences (language, seen notices)."""
+    import json
+
+    script = (
+        f"<script>document.cookie = {json.dumps(name)} + '=' + encodeURIComponent({json.dumps(value)})"
+        f" + '; path=/; max-age={int(max_age_s)}; SameSite=Strict'"
+        " + (location.protocol === 'https:' ? '; Secure' : '');</script>"
+    )
+    with st.container(height=1, border=False, key=f"cookie_{name}"):
+        st.html(script, unsafe_allow_javascript=True)
+
+
+def cookie(name: str) -> str | None:
+    """The value of cookie ``name`` this browser sent when the session began, or None."""
+    try:
+        return st.context.cookies.get(name)
+    except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.app import i18n
-from core.config import save_user_settings
-from pages._shared import env_overridden, get_settings, run_action, through_router, tr
+from core.config import LOW_MATCH_THRESHOLD, InvalidSetting, save_user_settings
+from core.errors import FaceGateError
+from pages._shared import env_overridden, get_settings, show_error, through_router, tr
 
 through_router()
 i18n.register(
@@ -34,6 +35,42 @@ i18n.register(
         "settings.lang.auto": ("ブラウザに合わせる", "Follow the browser"),
         "settings.save": ("保存", "Save"),
         "settings.saved": ("保存しました。", "Saved."),
+        "settings.invalid.match_threshold": (
+            "しきい値は 0〜100 の数で入力してください。",
+            "The threshold must be a number from 0 to 100.",
+        ),
+        "settings.invalid.collection": (
+            "顔コレクション名には半角の英数字と _ . - だけが使えます（空白や日本語は不可、255 文字まで）。",
+            "A face collection name may use only letters, digits and _ . - (no spaces, up to 255 characters).",
+        ),
+        "settings.invalid.device_id": (
+            "端末 ID には半角の英数字と _ - : だけが使えます（128 文字まで）。",
+            "A device id may use only letters, digits and _ - : (up to 128 characters).",
+        ),
+        "settings.invalid.topic_prefix": (
+            "トピックの接頭辞は handson や lab/gate1 のように、半角の英数字と _ - を / で区切って入力してください。",
+            "Write the topic prefix like handson or lab/gate1: letters, digits, _ and -, parts separated by /.",
+        ),
+        "settings.invalid.retention_match_hours": (
+            "保存期間は 0 時間以上にしてください。",
+            "Keep captures for 0 hours or more.",
+        ),
+        "settings.invalid.retention_unknown_hours": (
+            "保存期間は 0 時間以上にしてください。",
+            "Keep captures for 0 hours or more.",
+        ),
+        "settings.invalid.retention_log_days": (
+            "ログの保存期間は 1〜36500 日にしてください。",
+            "Keep logs for 1 to 36500 days.",
+        ),
+        "settings.not_saved": ("保存していません: {why}", "Nothing was saved: {why}"),
+        "settings.low_threshold": (
+            "しきい値 {value:.0f}% は低すぎます。別人を本人と判定し、ドアを開けてしまうことが増えます"
+            "（推奨 80% 以上、{low:.0f}% 未満は非推奨）。",
+            "A threshold of {value:.0f}% is low: other people will more often be taken for someone enrolled and "
+            "the door opened for them (80% or more is recommended; below {low:.0f}% is not).",
+        ),
+        "settings.save_anyway": ("低いしきい値のまま保存する", "Save with the low threshold"),
         "settings.overridden": (
             "環境変数が優先されるため反映されない項目: {names}",
             "Environment variables override these, so the saved value is not used: {names}",
@@ -45,12 +82,14 @@ settings = get_settings()
 st.title(tr("settings.title"))
 if "settings_flash" in st.session_state:
     st.success(st.session_state.pop("settings_flash"))
+if settings.match_threshold < LOW_MATCH_THRESHOLD and "settings_pending" not in st.session_state:
+    st.warning(tr("settings.low_threshold", value=settings.match_threshold, low=LOW_MATCH_THRESHOLD), icon="⚠️")
 
 with st.form("settings_form"):
+    # No min/max on the inputs: the browser would silently refuse a value out of range and
+    # nothing would say why; the values are checked on saving, with a message per setting.
     threshold = st.number_input(
         tr("settings.threshold"),
-        min_value=0.0,
-        max_value=100.0,
         step=1.0,
         value=float(settings.match_threshold),
         help=tr("settings.threshold_help"),
@@ -61,22 +100,18 @@ with st.form("settings_form"):
     topic_prefix = st.text_input(tr("settings.topic_prefix"), value=settings.topic_prefix, key="set_topic_prefix")
     keep_match = st.number_input(
         tr("settings.retention_match"),
-        min_value=0.0,
         step=1.0,
         value=float(settings.retention_match_hours),
         key="set_retention_match",
     )
     keep_unknown = st.number_input(
         tr("settings.retention_unknown"),
-        min_value=0.0,
         step=1.0,
         value=float(settings.retention_unknown_hours),
         key="set_retention_unknown",
     )
     keep_logs = st.number_input(
         tr("settings.retention_logs"),
-        min_value=1.0,
-        max_value=36500.0,
         step=1.0,
         value=float(settings.retention_log_days),
         help=tr("settings.retention_logs_help"),
@@ -93,6 +128,25 @@ with st.form("settings_form"):
     )
     submitted = st.form_submit_button(tr("settings.save"), type="primary", width="stretch")
 
+
+def _save(changes: dict) -> None:
+    try:
+        save_user_settings(settings, changes)
+    except InvalidSetting as exc:
+        st.error(tr("settings.not_saved", why=tr(f"settings.invalid.{exc.setting}")), icon="⚠️")
+        return
+    except FaceGateError as exc:
+        show_error(exc)
+        return
+    st.session_state.pop("settings_pending", None)
+    overridden = env_overridden(changes)
+    message = tr("settings.saved")
+    if overridden:
+        message += " " + tr("settings.overridden", names=", ".join(overridden))
+    st.session_state["settings_flash"] = message
+    st.rerun()
+
+
 if submitted:
     changes = {
         "match_threshold": threshold,
@@ -104,10 +158,15 @@ if submitted:
         "retention_log_days": keep_logs,
         "language": language,
     }
-    if run_action(save_user_settings, settings, changes) is not None:
-        overridden = env_overridden(changes)
-        message = tr("settings.saved")
-        if overridden:
-            message += " " + tr("settings.overridden", names=", ".join(overridden))
-        st.session_state["settings_flash"] = message
-        st.rerun()
+    # A low threshold is allowed, but only once the admin has read what it does.
+    if 0 <= threshold < LOW_MATCH_THRESHOLD and threshold < settings.match_threshold:
+        st.session_state["settings_pending"] = changes
+    else:
+        st.session_state.pop("settings_pending", None)
+        _save(changes)
+
+pending = st.session_state.get("settings_pending")
+if pending is not None:
+    st.warning(tr("settings.low_threshold", value=pending["match_threshold"], low=LOW_MATCH_THRESHOLD), icon="⚠️")
+    if st.button(tr("settings.save_anyway"), key="settings_save_anyway", width="stretch"):
+        _save(pending)

@@ -73,8 +73,15 @@ def verify_password(password: str, stored: str) -> bool:
         return False
 
 
+class PasswordRejected(InvalidParameter):
+    """A new admin password that is too short or too long (``low``/``high`` say the bounds)."""
+
+    low, high = MIN_PASSWORD_CHARS, MAX_PASSWORD_CHARS
+
+
 def check_password(password) -> None:
+    """Raises PasswordRejected unless MIN_PASSWORD_CHARS <= len <= MAX_PASSWORD_CHARS."""
     if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidParameter(f"the admin password needs at least {MIN_PASSWORD_CHARS} characters")
+        raise PasswordRejected(f"the admin password needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
-        raise InvalidParameter(f"the admin password may have at most {MAX_PASSWORD_CHARS} characters")
+        raise PasswordRejected(f"the admin password may have at most {MAX_PASSWORD_CHARS} characters")

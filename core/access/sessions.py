@@ -63,6 +63,14 @@ class AdminPasswordNotSet(AccessDenied):
     """No admin password exists yet: first-run setup is needed."""
 
 
+class WrongSetupCode(AccessDenied):
+    """The first-run setup code was not the one in ``<data dir>/admin-setup-code``."""
+
+
+class WrongPassword(AccessDenied):
+    """The admin password was not right (the UI says which of the two was wrong)."""
+
+
 # --- sessions ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Session:
@@ -199,8 +207,8 @@ class AccessControl:
         an admin/operator session); later an admin session. Ends every other session and
         returns the password's new generation number.
 
-        Raises AccessDenied (wrong setup code, not an admin, or the password is managed in
-        secrets), Throttled (too many wrong setup codes) and InvalidParameter (too short)."""
+        Raises WrongSetupCode, AccessDenied (not an admin, or the password is managed in
+        secrets), Throttled (too many wrong setup codes) and PasswordRejected (too short/long)."""
         source = self.password_source()
         if source == "secrets":
             raise AccessDenied("the admin password is set by FACEGATE_ADMIN_PASSWORD_HASH; change it there")
@@ -212,7 +220,7 @@ class AccessControl:
                 expected = self.setup_code_path.read_text(encoding="utf-8").strip()
             if not expected or not hmac.compare_digest(expected.encode(), str(setup_code).strip().encode()):
                 self._throttle.failed(client)
-                raise AccessDenied("the setup code is not right")
+                raise WrongSetupCode("the setup code is not right")
         else:
             require_admin(session)
         check_password(new_password)
@@ -233,7 +241,7 @@ class AccessControl:
     # --- sign-in --------------------------------------------------------------------
     def sign_in(self, password: str, client: str = "local") -> Session:
         """An admin session for the right password. Raises AdminPasswordNotSet (first run),
-        Throttled (too many failures: wait) and AccessDenied (wrong password)."""
+        Throttled (too many failures: wait) and WrongPassword."""
         client = str(client or "local")[:128]
         with self._lock:
             self._throttle.check(client)
@@ -245,7 +253,7 @@ class AccessControl:
             if not ok:
                 self._throttle.failed(client)
                 log.warning("failed admin sign-in from %s", client)
-                raise AccessDenied("wrong password")
+                raise WrongPassword("wrong password")
             self._throttle.succeeded(client)
             return self._issue("admin", ADMIN, "password", generation)
 

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import ipaddress
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.storage.files import atomic_write_bytes, ensure_dir
@@ -103,3 +104,31 @@ def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> 
     )
     atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return cert_path, key_path
+
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_ANY = ("", "0.0.0.0", "::")
+
+
+@dataclass(frozen=True)
+class PhoneAccess:
+    """Whether a phone on the LAN can use this app: ``url`` when it can (https, reachable),
+    else ``None`` and ``why``: ``loopback`` (the server listens on this computer only),
+    ``http`` (phones give the camera only to https) or ``no_network`` (no LAN address)."""
+
+    url: str | None
+    why: str = ""
+
+
+def phone_access(address: str | None, port: int, https: bool) -> PhoneAccess:
+    """``address`` is the server's bind address (Streamlit's ``server.address``; empty or
+    None = every interface). A QR code is only worth showing when the answer has a URL."""
+    address = (address or "").strip()
+    if address in _LOOPBACK or address.startswith("127."):
+        return PhoneAccess(None, "loopback")
+    if not https:
+        return PhoneAccess(None, "http")
+    host = lan_ip() if address in _ANY else address
+    if host.startswith("127."):
+        return PhoneAccess(None, "no_network")
+    return PhoneAccess(app_url(port, True, host))

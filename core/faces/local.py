@@ -21,7 +21,8 @@ from core.errors import InvalidParameter, NoFaceInImage
 from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
-from core.faces.store import FaceStore, StoredFace, nearest
+from core.faces.search import nearest
+from core.faces.store import FaceStore, StoredFace
 from core.images.codec import decode_image, image_bytes, image_limit
 
 SIMILARITY_MIDPOINT = 0.6664  # L2 distance at similarity 50
@@ -63,7 +64,8 @@ class LocalFaceCollections(FaceCollections):
         region: str = "local",
         estimator: attr.AttributeEstimator | None = None,
     ):
-        self.store = FaceStore(Path(data_dir) / "faces" / "faces.db")
+        self.data_dir = Path(data_dir)
+        self.store = FaceStore(self.data_dir / "faces" / "faces.db")
         self.objects = objects
         self._engine = engine
         self._estimator = estimator
@@ -72,8 +74,12 @@ class LocalFaceCollections(FaceCollections):
     @property
     def engine(self) -> eng.FaceEngine:
         if self._engine is None:
-            self._engine = eng.get_engine()
+            self._engine = eng.get_engine(self.data_dir)
         return self._engine
+
+    def engine_status(self) -> str | None:
+        engine = self._engine or eng.loaded_engine()
+        return None if engine is None else f"descriptor {engine.descriptor_status}"
 
     @property
     def estimator(self) -> attr.AttributeEstimator:
@@ -163,7 +169,10 @@ class LocalFaceCollections(FaceCollections):
 
     def _matches(self, collection_id, probe, max_faces, threshold, exclude: str | None = None) -> list[dict]:
         m = self.store.matrix(collection_id)
-        hits = nearest(m, probe, max_faces + (1 if exclude else 0))
+        # Faces below the threshold are dropped below, so the search need not rank them
+        # (the margin covers the rounding of Similarity to 5 decimals).
+        radius = distance_for_similarity(threshold) + 1e-3 if threshold > 0 else None
+        hits = nearest(m, probe, max_faces + (1 if exclude else 0), radius)
         hits = [(fid, d) for fid, d in hits if fid != exclude][:max_faces]
         wanted = [(fid, similarity_from_distance(d)) for fid, d in hits]
         wanted = [(fid, s) for fid, s in wanted if s >= threshold]
@@ -228,7 +237,7 @@ class LocalFaceCollections(FaceCollections):
         faces = self.engine.detect(work, thorough=True)
         image_id = str(uuid.uuid4())
         now = time.time()
-        records, unindexed, to_store = [], [], []
+        records, unindexed, to_store, kept = [], [], [], []
         for face in faces:  # largest first, as Rekognition keeps the largest MaxFaces
             reasons = self._quality_reasons(work, face, level)
             if not reasons and len(to_store) >= max_faces:
@@ -240,10 +249,12 @@ class LocalFaceCollections(FaceCollections):
             stored = StoredFace(
                 str(uuid.uuid4()), ExternalImageId, image_id, detail["BoundingBox"], detail["Confidence"], now
             )
-            to_store.append((stored, self.engine.descriptor(work, face)))
+            to_store.append(stored)
+            kept.append(face)
             records.append({"Face": self._face_record(stored), "FaceDetail": detail})
         if to_store:
-            self.store.add_faces(cid, to_store)
+            vectors = self.engine.descriptors(work, kept)  # every face of the photo in one run
+            self.store.add_faces(cid, list(zip(to_store, vectors)))
         return {"FaceRecords": records, "FaceModelVersion": eng.MODEL_VERSION, "UnindexedFaces": unindexed}
 
     def list_faces(self, *, CollectionId, MaxResults=1000, NextToken=None):
@@ -327,13 +338,16 @@ class LocalFaceCollections(FaceCollections):
         if not src_faces or self._quality_reasons(source, src_faces[0], level):
             raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
         probe = self.engine.descriptor(source, src_faces[0])
-        matches, unmatched = [], []
+        matches, unmatched, candidates = [], [], []
         for face in self.engine.detect(target, thorough=True)[:100]:
             compared = self._detail(target, face, set(), compared=True)
             if self._quality_reasons(target, face, level):
                 unmatched.append(compared)
                 continue
-            d = float(np.linalg.norm(self.engine.descriptor(target, face) - probe))
+            candidates.append((face, compared))
+        vectors = self.engine.descriptors(target, [face for face, _ in candidates])
+        for (_face, compared), vector in zip(candidates, vectors):
+            d = float(np.linalg.norm(vector - probe))
             s = similarity_from_distance(d)
             (matches.append({"Similarity": s, "Face": compared}) if s >= threshold else unmatched.append(compared))
         matches.sort(key=lambda m: m["Similarity"], reverse=True)

@@ -73,6 +73,11 @@ class FaceCollections(abc.ABC):
         forgetting a person). Rekognition deletes for good itself, so by default nothing."""
         return None
 
+    def engine_status(self) -> str | None:
+        """One line about the local face engine (which runtime runs the descriptor and, on a
+        fallback, why) once it has loaded; None where there is no such engine (Rekognition)."""
+        return None
+
     def faces_by_external_id(self, collection_id: str) -> dict[str, list[dict]]:
         """Group every face in the collection by ExternalImageId (a person)."""
         people: dict[str, list[dict]] = {}

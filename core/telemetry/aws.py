@@ -15,23 +15,30 @@ from core.config import Settings
 from core.telemetry.local import telemetry_paths
 from core.telemetry.outbox import Outbox
 from core.telemetry.publisher import MqttPublisher
+from core.telemetry.shared import SharedPublisher, shared_publisher
 
 
 def build_iot_core_publisher(
     settings: Settings, *, endpoint: str, cert_file: Path, key_file: Path, client_id: str, ca_file: Path | None = None
-) -> MqttPublisher:
-    """An ``MqttPublisher`` to IoT Core (port 8883, mutual TLS) with its outbox under the data
+) -> SharedPublisher:
+    """A share of the ``MqttPublisher`` to IoT Core (port 8883, mutual TLS) with its outbox under the data
     dir, so records wait on disk while offline. Connects in the background."""
     host, _, port = endpoint.partition(":")
-    outbox = Outbox(telemetry_paths(settings).root / "outbox-aws.db")
-    return MqttPublisher(
-        outbox,
-        endpoint=host,
-        port=int(port or 8883),
-        cert_file=Path(cert_file),
-        key_file=Path(key_file),
-        ca_file=Path(ca_file) if ca_file else None,
-        client_id=client_id,
-        prefix=settings.topic_prefix,
-        iot_core=True,
+    outbox = telemetry_paths(settings).root / "outbox-aws.db"
+    # IoT Core also allows one connection per client id: Services built for the same
+    # connection settings share one (core.telemetry.shared).
+    connection = ("iot-core", host, port, str(cert_file), str(key_file), str(ca_file), client_id, settings.topic_prefix)
+    return shared_publisher(
+        connection,
+        lambda: MqttPublisher(
+            Outbox(outbox),
+            endpoint=host,
+            port=int(port or 8883),
+            cert_file=Path(cert_file),
+            key_file=Path(key_file),
+            ca_file=Path(ca_file) if ca_file else None,
+            client_id=client_id,
+            prefix=settings.topic_prefix,
+            iot_core=True,
+        ),
     )

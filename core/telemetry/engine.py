@@ -171,6 +171,9 @@ class RuleEngine:
             else:
                 raise exc
         self.journal.commit_progress(CURSOR, entries[-1].seq, errors, buffered)
+        # Once stored, a payload need not stay whole in the journal too: the logs page shows
+        # a preview, and the stores (and the stream buffer) hold the message itself.
+        self.journal.compact(entries[0].seq - 1, entries[-1].seq)
         self.processed += len(entries) - len(errors)
         self.failed += len(errors)
         for entry, reason in errors:

@@ -257,6 +257,7 @@ def build_local_publisher(settings: Settings, mode: str):
     from core.telemetry.ca import LocalCA
     from core.telemetry.outbox import Outbox
     from core.telemetry.publisher import MqttPublisher
+    from core.telemetry.shared import shared_publisher
 
     paths = telemetry_paths(settings)
     if mode == "auto" and not settings.mqtt_endpoint and read_broker_status(settings) is None:
@@ -267,18 +268,35 @@ def build_local_publisher(settings: Settings, mode: str):
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     cert, key, ca = mqtt_credentials(settings, LocalCA(paths.pki), settings.device_id)
-    # The client id is the thing name, exactly; only the process draining the shared outbox
-    # connects, so the app, the Web API and the CLI never take each other's session over.
-    return MqttPublisher(
-        Outbox(paths.outbox),
-        endpoint=host,
-        port=port,
-        cert_file=cert,
-        key_file=key,
-        ca_file=ca,
-        client_id=settings.device_id,
-        prefix=settings.topic_prefix,
-        # The SDK's IoT Core flow control is 100 publishes/s: the default device quota. Above
-        # that (or with the quota off) send freely; a PUBACK 0x97 then means "later".
-        flow_control=0 < settings.device_messages_per_second <= 100,
+    # The client id is the thing name, exactly (the broker accepts no other): one connection
+    # per process and connection settings (core.telemetry.shared), and only the process that
+    # drains the shared outbox connects, so the app, the Web API and the CLI never take each
+    # other's session over.
+    client_id = settings.device_id
+    connection = (
+        "local",
+        host,
+        port,
+        str(cert),
+        str(key),
+        str(ca),
+        client_id,
+        settings.topic_prefix,
+        str(paths.outbox),
+    )
+    return shared_publisher(
+        connection,
+        lambda: MqttPublisher(
+            Outbox(paths.outbox),
+            endpoint=host,
+            port=port,
+            cert_file=cert,
+            key_file=key,
+            ca_file=ca,
+            client_id=client_id,
+            prefix=settings.topic_prefix,
+            # The SDK's IoT Core flow control is 100 publishes/s: the default device quota.
+            # Above that (or with the quota off) send freely; a PUBACK 0x97 means "later".
+            flow_control=0 < settings.device_messages_per_second <= 100,
+        ),
     )

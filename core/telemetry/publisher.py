@@ -89,6 +89,7 @@ class MqttPublisher(EventPublisher):
         self._last_settle = 0.0
         self._last_error = ""
         self._pause_until = 0.0
+        self._tried = threading.Event()  # a first connection attempt has succeeded or failed
         flow = (
             mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
             if (iot_core if flow_control is None else flow_control)
@@ -150,16 +151,18 @@ class MqttPublisher(EventPublisher):
         return message_id
 
     def status(self) -> dict:
-        """Connection and outbox state; in a process that is not sending, the sending
-        process's connection (``"sender": "another process"``)."""
-        connected, sender = self._connected.is_set(), "this process"
+        """Connection and outbox state. ``state`` is ``connecting`` until the first attempt
+        ends (a page opened during start-up is not a fault), then ``connected`` or
+        ``offline``; in a process that is not sending (another one drains the shared outbox)
+        it is that process's connection (``"sender": "another process"``)."""
+        connected, tried, sender = self._connected.is_set(), self._tried.is_set(), "this process"
         if self._client is None:
-            sender = "another process"
             state = self.outbox.sender_state()
-            connected = bool(state and state.get("connected") and _alive(state.get("pid")))
-            if not state or not _alive(state.get("pid")):
-                sender = "none yet"
+            alive = bool(state) and _alive(state.get("pid"))
+            connected = alive and bool(state.get("connected"))
+            tried, sender = alive, ("another process" if alive else "none yet")
         return {
+            "state": "connected" if connected else ("offline" if tried else "connecting"),
             "connected": connected,
             "sender": sender,
             "outbox_depth": self.outbox.depth(),
@@ -194,12 +197,14 @@ class MqttPublisher(EventPublisher):
     def _on_connected(self, _data) -> None:
         self._last_error = ""
         self._connected.set()
+        self._tried.set()
         self._share_state()
         self._wake.set()
 
     def _on_connect_failed(self, data) -> None:
         self._last_error = f"connect failed: {data.exception}"
         self._connected.clear()
+        self._tried.set()
         self._share_state()
 
     def _on_disconnected(self, data) -> None:

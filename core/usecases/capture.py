@@ -18,15 +18,22 @@ from datetime import UTC, datetime, tzinfo
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from core.access.sessions import require_admin
 from core.config import zone_info
-from core.errors import FaceGateError, NoFaceInImage
+from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
-from core.images.codec import decode_image, encode_jpeg
+from core.images.codec import MAX_IMAGE_BYTES, DecodedImage, decode_image, encode_jpeg
 from core.images.crop import face_crop
 from core.usecases.history import save_capture
 from core.usecases.people import ensure_collection
 
 SEARCH_MAX_FACES = 10  # the course's /search handler
+# What the app accepts from a phone's gallery (a 12 MP photo is typically 4-8 MB) before it
+# shrinks the photo; Rekognition's own 5 MB stays the limit of the Web API contract itself.
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+# The long side photos are shrunk to before identification: the local engine works on at most
+# 1024 px anyway, and 1920 px keeps the faces of a group photo large enough for Rekognition.
+PHOTO_MAX_SIDE = 1920
 MAX_FACES_SEARCHED = 10  # faces beyond the 10 largest are boxed and analysed, not searched
 
 # Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
@@ -77,6 +84,7 @@ class CaptureResult:
     person: str | None  # who opened the door
     published: dict[str, int] = field(default_factory=dict)  # kind -> records accepted
     publish_error: FaceGateError | None = None  # records could not be handed to the publisher
+    photo: bytes = field(default=b"", repr=False)  # the JPEG identified and stored (shrunk if it was large)
 
     @property
     def largest(self) -> FaceResult:
@@ -169,6 +177,27 @@ def _analyze(services, photo: bytes) -> list[dict]:
     return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
 
 
+def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | None:
+    """The enrolled person most like the face in ``box`` of ``photo`` and the similarity, at
+    any similarity (what an admin needs to judge a face below the threshold), or None when
+    nobody is enrolled or the face cannot be searched. Admins only: it names people."""
+    require_admin()
+    rgb = decode_image(photo).rgb
+    try:
+        resp = services.faces.search_faces_by_image(
+            CollectionId=services.settings.collection,
+            Image={"Bytes": face_crop(rgb, box)},
+            MaxFaces=1,
+            FaceMatchThreshold=0,
+        )
+    except (NoFaceInImage, CollectionNotFound):
+        return None
+    matches = resp.get("FaceMatches", [])
+    if not matches or not matches[0]["Face"].get("ExternalImageId"):
+        return None
+    return matches[0]["Face"]["ExternalImageId"], float(matches[0]["Similarity"])
+
+
 def _publish(services, result: CaptureResult) -> None:
     s = services.settings
     zone = zone_info(s.timezone)  # the course's local stamps, read back in the same zone
@@ -191,17 +220,34 @@ def _publish(services, result: CaptureResult) -> None:
         result.publish_error = exc
 
 
+def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
+    """The photo as identification takes it: a JPEG at most PHOTO_MAX_SIDE pixels on its long
+    side and within Rekognition's 5 MB, with its decoded pixels. A JPEG that already fits is
+    kept byte for byte. Raises ImageTooLarge (over MAX_UPLOAD_BYTES or 40 MP) and
+    InvalidImageFormat."""
+    decoded = decode_image(image, max_bytes=MAX_UPLOAD_BYTES)
+    fits = decoded.format == "JPEG" and len(image) <= MAX_IMAGE_BYTES
+    if fits and max(decoded.width, decoded.height) <= PHOTO_MAX_SIDE:
+        return image, decoded
+    quality = 90
+    photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    while len(photo) > MAX_IMAGE_BYTES and quality > 50:  # only noise-like photos get here
+        quality -= 15
+        photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    return photo, decode_image(photo)
+
+
 def capture_photo(services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
     """Store, identify, analyse and log one photo; return what happened.
 
-    Raises InvalidImageFormat / ImageTooLarge for bad bytes and NoFaceInImage when no face is
-    found (then nothing is stored or published). Publishing failures do not raise: they are
-    in ``CaptureResult.publish_error``.
+    A large photo is shrunk first (``prepare_photo``). Raises InvalidImageFormat /
+    ImageTooLarge for bad bytes and NoFaceInImage when no face is found (then nothing is
+    stored or published). Publishing failures do not raise: they are in
+    ``CaptureResult.publish_error``.
     """
     s = services.settings
     when = (when or records.utc_now()).astimezone(UTC)
-    decoded = decode_image(image)
-    photo = image if decoded.format == "JPEG" else encode_jpeg(decoded.rgb, quality=92)
+    photo, decoded = prepare_photo(image)
     details = _analyze(services, photo)
     if not details:
         raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
@@ -222,6 +268,7 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
         faces=faces,
         door_opened=largest.person is not None,
         person=largest.person,
+        photo=photo,
     )
     save_capture(services, result, draw_faces(decoded.rgb, faces, max_side=320))
     _publish(services, result)

@@ -26,8 +26,8 @@ def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labe
     seen = texts(app)
     assert "顔 1: **amy** · " in seen and "🚪 ドア開" in seen
     assert "顔 1: **人物を特定できませんでした**" in seen
-    # A thumbnail per capture, plus the phone QR code in the status panel.
-    assert "端末 id001" in seen and len(app.image) == 2 + 1
+    # A thumbnail per capture (no phone QR code: AppTest's server is not on https).
+    assert "端末 id001" in seen and len(app.image) == 2
     # Filter: unknown faces only.
     app.selectbox(key="history_filter").set_value("__unknown__").run()
     assert len(_cards(app)) == 1 and "人物を特定できませんでした" in _cards(app)[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -126,22 +127,28 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
 
 
 @contextlib.contextmanager
-def phone_browser(video: Path, user_data: Path, locale: str = "ja-JP"):
-    """A chromium page at 390x844 whose camera plays ``video``."""
+def phone_browser(
+    video: Path | None, user_data: Path, locale: str = "ja-JP", camera_allowed: bool = True, timezone: str | None = None
+):
+    """A chromium page at 390x844 whose camera plays ``video`` (Chromium's test pattern when
+    None); ``camera_allowed=False`` is a user who has not let the page use the camera."""
     from playwright.sync_api import sync_playwright
 
+    flags = CHROMIUM_FLAGS if camera_allowed else [f for f in CHROMIUM_FLAGS if f != "--use-fake-ui-for-media-stream"]
+    camera = [f"--use-file-for-fake-video-capture={video}"] if video else []
     with sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             str(user_data),
             executable_path=str(CHROMIUM),
             headless=True,
-            args=[*CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={video}"],
+            args=[*flags, *camera],
+            timezone_id=timezone,
             viewport=PHONE,
             device_scale_factor=2,
             is_mobile=True,
             has_touch=True,
             locale=locale,
-            permissions=["camera"],
+            permissions=["camera"] if camera_allowed else [],
         )
         try:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
@@ -158,11 +165,15 @@ def wait_idle(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms)
 
 
+# The camera widget's shutter in either language (the app translates Streamlit's "Take Photo").
+SHUTTER = re.compile("撮影する|Take Photo")
+
+
 def take_photo(page, scope=None) -> None:
-    """Click the camera widget's "Take Photo" once the app is idle and the fake stream is live."""
+    """Click the camera widget's shutter once the app is idle and the fake stream is live."""
     wait_idle(page)
     where = scope or page
-    button = where.get_by_role("button", name="Take Photo")
+    button = where.get_by_role("button", name=SHUTTER)
     button.wait_for(state="visible")
     # The stream must have played for a while: right after a page switch the new <video> can be
     # "ready" but still showing black, and a photo taken then has no face in it.

@@ -46,12 +46,13 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     page.locator(".st-key-page_links").get_by_text("カメラ").click()
     page.wait_for_url(re.compile(r".*/camera$"))
     take_photo(page)
-    card = page.locator(".st-key-result_card")
+    verdict, card = page.locator(".st-key-verdict"), page.locator(".st-key-result_card")
     # Elements stream in during the run: wait for each (auto-retrying), then for the run's end.
+    verdict.get_by_text("✅ Amy さん").wait_for()
+    expect(verdict.get_by_text("ドアが開きました — Amy さん")).to_have_count(1)
     card.get_by_text("✅ Amy さん").wait_for()
-    expect(card.get_by_text("ドアが開きました — Amy さん")).to_have_count(1)
     expect(card.get_by_text(re.compile(r"類似度 \d+\.\d%"))).to_have_count(1)
-    expect(card.locator("img")).to_have_count(1)  # the photo with its box and name
+    expect(card.locator("img").first).to_be_visible()  # the photo with its box and name
     wait_idle(page)
     assert horizontal_overflow(page) == 0
 
@@ -68,4 +69,4 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     # With the face gone, the same camera frame is no longer recognised.
     page.locator(".st-key-page_links").get_by_text("カメラ").click()
     take_photo(page)
-    page.locator(".st-key-result_card").get_by_text("❓ 人物を特定できませんでした").wait_for()
+    page.locator(".st-key-verdict").get_by_text("❓ 人物を特定できませんでした").wait_for()

@@ -244,3 +244,22 @@ def test_compare_faces(faces, labelled, faces_dir):
         SourceImage=img_bytes(labelled["leonard"][0]), TargetImage=img_bytes(labelled["amy"][0])
     )
     assert other["FaceMatches"] == [] and len(other["UnmatchedFaces"]) == 1
+
+
+def test_selfie_close_face_with_chin_and_forehead_cut_is_found_and_identified(faces, labelled):
+    """HOG alone misses a face cut by the frame; the bordered retry finds it (engine.detect)."""
+    import cv2
+
+    from core.images.codec import decode_image
+
+    from .conftest import encode
+
+    faces.create_collection(CollectionId="tight")
+    person, paths = next(iter(labelled.items()))
+    faces.index_faces(CollectionId="tight", Image={"Bytes": paths[0].read_bytes()}, ExternalImageId=person)
+    rgb = decode_image(paths[1].read_bytes()).rgb
+    h, w = rgb.shape[:2]
+    crop = rgb[int(0.18 * h) : int(0.82 * h), int(0.1 * w) : int(0.9 * w)]
+    crop = cv2.resize(crop, None, fx=480 / crop.shape[0], fy=480 / crop.shape[0], interpolation=cv2.INTER_CUBIC)
+    res = faces.search_faces_by_image(CollectionId="tight", Image={"Bytes": encode(crop)})
+    assert res["FaceMatches"] and res["FaceMatches"][0]["Face"]["ExternalImageId"] == person
