@@ -103,11 +103,16 @@ class _Connection:
         if not self.closed and not self.writer.is_closing():
             self.writer.write(data)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Close after sending what is buffered, or at once (``abort``: a subscriber that
+        reads nothing would otherwise hold its connection open while the buffer never drains)."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(Exception):
-                self.writer.close()
+                if abort:
+                    self.writer.transport.abort()
+                else:
+                    self.writer.close()
 
     # -- packets out ------------------------------------------------------------------
     def puback(self, packet_id: int, reason: int = wire.RC_SUCCESS, why: str = "") -> None:
@@ -155,7 +160,7 @@ class _Connection:
             elif now - self._full_since > SLOW_SUBSCRIBER_S:
                 stats.slow_subscribers_disconnected += 1
                 log.warning("disconnecting %s: it has read nothing for %.0f s", self.client_id, SLOW_SUBSCRIBER_S)
-                self.close()
+                self.close(abort=True)
             return
         self._full_since = None
         self.send(data)
@@ -348,6 +353,7 @@ class Broker:
         self._watcher: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-ingest")
         self._tasks: set[asyncio.Task] = set()
+        self._conns: set[_Connection] = set()
         self._active: dict[str, Identity] = registry.active()
         self._generation = registry.generation()
         # Refusals are written to the journal in the ingest thread, never on the event loop.
@@ -386,8 +392,13 @@ class Broker:
         if self._pending:
             await self._commit(self._pending)
         tasks = list(self._tasks)
-        if tasks:  # closed connections end by themselves; only a stuck handshake is cancelled
+        if tasks:  # closed connections end by themselves; only a stuck one is cancelled
             _done, stuck = await asyncio.wait(tasks, timeout=2)
+            for conn in list(self._conns):  # e.g. a subscriber whose full buffer never drains
+                with contextlib.suppress(Exception):
+                    conn.writer.transport.abort()
+            if stuck:
+                _done, stuck = await asyncio.wait(stuck, timeout=1)
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
@@ -454,10 +465,12 @@ class Broker:
         conn = _Connection(self, reader, writer)
         task = asyncio.current_task()
         self._tasks.add(task)
+        self._conns.add(conn)
         try:
             await conn.run()
         finally:
             self._tasks.discard(task)
+            self._conns.discard(conn)
 
     def _register(self, conn: _Connection) -> None:
         old = self._clients.get(conn.client_id)
