@@ -120,6 +120,34 @@ def test_the_course_sensor_scripts_string_value(endpoint, broker):
     assert _events(endpoint, "sensor").iloc[-1]["Value"] == "123"  # as sent
 
 
+def test_the_disk_guard_and_the_quota_answer_503_and_429_over_https(endpoint, broker):
+    """The same gateway as MQTT (issue 13 §5): no space left for new data is 503, a device over
+    its quota is 429 (ThrottlingException), and both recover."""
+    iot = endpoint.client("iot-data", cred=endpoint.device)
+    payload = json.dumps({"DeviceID": "id001", "Datetime": _now(), "Value": 1}).encode()
+    guard = broker.gateway.disk
+    guard.reserve_bytes, guard._free = guard.free_bytes() + 10 * 2**30, None
+    try:
+        with pytest.raises(ClientError) as err:
+            iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert "storage full" in err.value.response["Error"]["Message"]
+    finally:
+        guard.reserve_bytes, guard._free = 512 * 2**20, None
+    quotas = broker.gateway.quotas
+    saved = quotas.messages_per_s
+    quotas.messages_per_s, quotas._buckets = 1.0, {}
+    try:
+        iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # the one allowed this second
+        with pytest.raises(ClientError) as err:
+            iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert err.value.response["Error"]["Code"] == "ThrottlingException"
+    finally:
+        quotas.messages_per_s, quotas._buckets = saved, {}
+    iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # recovered
+
+
 def test_without_a_broker_publish_is_503(endpoint, broker):
     """Checked last in this module: with the broker stopped the endpoint says so."""
     from core.awsapi.iotdata import BrokerRelay
