@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from core.analytics import figures, queries
+from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.app.times import offset_minutes, zone_label
 from core.errors import FaceGateError
@@ -181,7 +182,8 @@ def _plot(fig, key: str) -> None:
 
 def _history_table(frame, kind: str) -> None:
     labels = {c: tr(f"analytics.col.{c}") for c in frame.columns}
-    st.dataframe(frame.rename(columns=labels), hide_index=True, width="stretch", height=320)
+    # Inert formulas here too: the table's own toolbar exports what it shows as CSV.
+    st.dataframe(inert_frame(frame).rename(columns=labels), hide_index=True, width="stretch", height=320)
 
 
 def _sensor_section(key: str, f: queries.AnalyticsFilter, first, last) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from core.access import sessions
+from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.app.times import local_text, zone_label
 from core.errors import FaceGateError, InvalidParameter
@@ -154,16 +155,18 @@ def live_tail(topic: str | None) -> None:
     rows = telemetry.recent(topic, 30) if telemetry is not None else []
     if rows:
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        tr("logs.col_time"): _received(r["received_ms"]),
-                        tr("logs.col_topic"): r["topic"],
-                        tr("logs.col_client"): r["client_id"],
-                        tr("logs.col_payload"): r["payload"],
-                    }
-                    for r in rows
-                ]
+            inert_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            tr("logs.col_time"): _received(r["received_ms"]),
+                            tr("logs.col_topic"): r["topic"],
+                            tr("logs.col_client"): r["client_id"],
+                            tr("logs.col_payload"): r["payload"],
+                        }
+                        for r in rows
+                    ]
+                )
             ),
             hide_index=True,
             width="stretch",
@@ -187,7 +190,7 @@ def live_tail(topic: str | None) -> None:
     for column in ("Datetime", "ReceivedAt"):  # in the viewer's zone; an absurd year shows as it is
         if column in shown:
             shown[column] = shown[column].map(lambda t, z=zone: local_text(t, z) if not pd.isna(t) else None)
-    st.dataframe(shown, hide_index=True, width="stretch")
+    st.dataframe(inert_frame(shown), hide_index=True, width="stretch")
 
 
 def publish_test(topic: str, text: str) -> None:
@@ -297,17 +300,19 @@ if tab_errors is not None:
             st.info(tr("logs.no_errors"))
         else:
             st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            tr("logs.col_time"): _received(e["at_ms"]),
-                            tr("logs.col_topic"): e["topic"],
-                            tr("logs.col_client"): e["client_id"],
-                            tr("logs.col_reason"): e["reason"],
-                            tr("logs.col_payload"): e["payload"],
-                        }
-                        for e in errors
-                    ]
+                inert_frame(
+                    pd.DataFrame(
+                        [
+                            {
+                                tr("logs.col_time"): _received(e["at_ms"]),
+                                tr("logs.col_topic"): e["topic"],
+                                tr("logs.col_client"): e["client_id"],
+                                tr("logs.col_reason"): e["reason"],
+                                tr("logs.col_payload"): e["payload"],
+                            }
+                            for e in errors
+                        ]
+                    )
                 ),
                 hide_index=True,
                 width="stretch",

@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
+from core.analytics.spreadsheet import inert_frame
+
 UNKNOWN = "__unknown__"  # the person filter's value for "faces nobody matched"
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
 
@@ -377,7 +379,9 @@ def chart_data(
 
 def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
     """Every auth or door-open record matching ``f`` as CSV (UTF-8 with BOM so that Excel
-    reads Japanese names), newest first, times in the display time zone."""
+    reads Japanese names), newest first, times in the display time zone. Text a spreadsheet
+    would run as a formula (a device-supplied ``=HYPERLINK(...)``) starts with ``'``
+    (``core.analytics.spreadsheet``)."""
     if kind == "auth":
         _, rows = auth_history(con, f, limit=10_000_000)
     elif kind == "door":
@@ -386,7 +390,9 @@ def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
         from core.errors import InvalidParameter
 
         raise InvalidParameter(f"history is kept for auth and door logs, not {kind!r}")
-    return rows.to_csv(index=False).encode("utf-8-sig")
+    # CRLF rows (RFC 4180): the writer then quotes a cell holding a bare CR, which a reader
+    # would otherwise take for the end of the row.
+    return inert_frame(rows).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
 
 
 _FIRST_DAY, _LAST_DAY = date(1, 1, 3), date(9999, 12, 29)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, tzinfo
+
+# A JSON string literal, possibly cut short by the end of the text (a payload preview).
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)("|\\?$)')
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
 
 
 def utc_now() -> datetime:
@@ -78,6 +83,26 @@ def sensor_record(device_id: str, when: datetime, value: float | None = None, **
         record["Value"] = value
     record.update({k: v for k, v in axes.items() if v is not None})
     return record
+
+
+def quotes_name(text: str, name: str) -> bool:
+    """True when ``text`` holds ``name`` as a JSON string, however a device escaped it
+    (``"Pe\\u006eny"`` is ``"Penny"``), even in JSON that is cut short or broken: every
+    string literal is decoded on its own. A string cut off by the end of ``text`` counts when
+    it starts with ``name`` (forgetting errs towards erasing)."""
+    if not name:
+        return False
+    for match in _JSON_STRING.finditer(text):
+        body, closed = match.group(1), match.group(2) == '"'
+        value = _decoded(body) if "\\" in body else body
+        if value == name or (not closed and value.startswith(name)):
+            return True
+    return False
+
+
+def _decoded(body: str) -> str:
+    """A JSON string body with its escapes decoded; a cut or bad escape stays as it is."""
+    return _ESCAPE.sub(lambda m: json.loads(f'"\\{m.group(1)}"'), body)
 
 
 def parse_json_lines(body: bytes) -> list[dict]:

@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.events.records import quotes_name as _quotes_name
 from core.storage.files import ensure_dir
 
 _SCHEMA = """
@@ -290,14 +291,15 @@ class Journal:
         payload = "CAST(payload AS TEXT)"
         with self._write_lock, self._conn() as con:
             con.execute("PRAGMA secure_delete=ON")
-            # A compacted payload (cut to its preview) is no longer JSON: the quoted name is.
+            # Escapes decoded (a device may write "Pe\u006eny"): json_extract for JSON, every
+            # string literal (core.events.records.quotes_name) for what is not JSON.
+            con.create_function("quotes_name", 2, _quotes_name, deterministic=True)
             removed = con.execute(
-                f"DELETE FROM journal WHERE topic IN ({marks}) AND "
-                f"(CASE WHEN json_valid({payload}) THEN json_extract({payload}, '$.Person') END = ? "
-                f"OR (NOT json_valid({payload}) AND instr({payload}, ?) > 0))",
-                (*topics, name, json.dumps(name, ensure_ascii=False)),
+                f"DELETE FROM journal WHERE topic IN ({marks}) AND CASE WHEN json_valid({payload}) "
+                f"THEN json_extract({payload}, '$.Person') = ? ELSE quotes_name({payload}, ?) END",
+                (*topics, name, name),
             ).rowcount
-            con.execute("DELETE FROM errors WHERE instr(payload_preview, ?) > 0", (f'"{name}"',))
+            con.execute("DELETE FROM errors WHERE quotes_name(payload_preview, ?)", (name,))
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL held the old pages
         return removed
 

@@ -5,8 +5,9 @@ endpoint needs before any work is done.
 ``ServiceUnavailable``, and port 0 is resolved before ``on_ready`` runs), then runs uvicorn in
 this process (one worker) or under uvicorn's process supervisor (N workers sharing the socket;
 SIGTERM / Ctrl+C shut them down gracefully). ``BackgroundServer`` runs one in a thread of this
-process (tests, embedding). TLS is not offered here: these are loopback/LAN stand-ins for
-AWS endpoints, plain HTTP like the course's local tools.
+process (tests, embedding). Plain HTTP by default, like the course's local tools; ``tls``
+(certificate and key files) serves HTTPS, for devices on a LAN (the AWS-compatible endpoint's
+``--https``).
 
 What a client can make the server hold, whatever it sends (``Limits``):
 
@@ -32,6 +33,7 @@ import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -49,6 +51,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # (status, message, scope) -> the ASGI app that answers a refused request
 Refusal = Callable[[int, str, Scope], ASGIApp]
+# (certificate file, key file) for HTTPS
+TLS = tuple[Path, Path]
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,9 @@ class Limits:
     max_concurrency: int = 128
     backlog: int = 1024
     graceful_shutdown_s: int = 10
+    # A chunked body (no Content-Length) is refused with 411 unless allowed; then its size is
+    # counted as it arrives (413 past max_body_bytes). S3 clients stream uploads this way.
+    allow_chunked: bool = False
 
 
 class _GuardedH11Protocol(H11Protocol):
@@ -170,6 +177,7 @@ class _Request:
         self.body_done = not self.chunked and not self.length  # nothing to read
         self.started = self.refused = self.timed_out = False
         self.deadline: float | None = None
+        self.received = 0
 
     async def _read(self, timeout: float) -> Message:
         message = await asyncio.wait_for(self._receive(), timeout=max(timeout, 0.001))
@@ -182,16 +190,20 @@ class _Request:
             return {"type": "http.disconnect"}
         loop = asyncio.get_running_loop()
         if self.deadline is None:
-            if self.length is None and self.chunked:
+            if self.length is None and self.chunked and not self.limits.allow_chunked:
                 return await self.refuse(411, "Length Required")
             if self.length is not None and self.length > self.limits.max_body_bytes:
                 return await self.refuse(413, "Request Too Long")
             self.deadline = loop.time() + self.limits.body_timeout_s
         try:
-            return await self._read(self.deadline - loop.time())
+            message = await self._read(self.deadline - loop.time())
         except TimeoutError:
             self.timed_out = True
             return await self.refuse(408, "Request Timeout")
+        self.received += len(message.get("body", b""))
+        if self.received > self.limits.max_body_bytes:  # a chunked body that grew too long
+            return await self.refuse(413, "Request Too Long")
+        return message
 
     async def refuse(self, status: int, message: str) -> Message:
         self.refused = True
@@ -227,9 +239,12 @@ class _Request:
                 return
 
 
-def _config(app: ASGIApp | str, limits: Limits, *, workers: int, factory: bool, refusal: Refusal) -> uvicorn.Config:
+def _config(
+    app: ASGIApp | str, limits: Limits, *, workers: int, factory: bool, refusal: Refusal, tls: TLS | None = None
+) -> uvicorn.Config:
     if not isinstance(app, (str, LimitsMiddleware)):
         app = LimitsMiddleware(app, limits, refusal)
+    tls_options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
     config = uvicorn.Config(
         app,
         http=_GuardedH11Protocol,
@@ -250,6 +265,7 @@ def _config(app: ASGIApp | str, limits: Limits, *, workers: int, factory: bool, 
         log_config=None,  # the process's own logging; uvicorn adds no handlers
         log_level="error",  # client protocol errors (bad heads, timeouts) are not the operator's
         access_log=False,
+        **tls_options,
     )
     config.head_timeout_s = limits.head_timeout_s  # type: ignore[attr-defined]  # read by _GuardedH11Protocol
     return config
@@ -271,9 +287,9 @@ def bind(host: str, port: int, backlog: int = Limits.backlog) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, https: bool = False) -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+    return f"{'https' if https else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 def serve(
@@ -286,6 +302,7 @@ def serve(
     factory: bool = False,
     refusal: Refusal = json_refusal,
     on_ready: Callable[[str], None] | None = None,
+    tls: TLS | None = None,
 ) -> None:
     """Serve ``app`` until SIGTERM / SIGINT, then shut down gracefully.
 
@@ -300,11 +317,11 @@ def serve(
     if workers > 1 and not isinstance(app, str):
         raise InvalidParameter("several workers need the app as an import string (module:attr)")
     limits = limits or Limits()
-    config = _config(app, limits, workers=workers, factory=factory, refusal=refusal)
+    config = _config(app, limits, workers=workers, factory=factory, refusal=refusal, tls=tls)
     sock = bind(host, port, limits.backlog)
     try:
         if on_ready is not None:
-            on_ready(url_of(sock))
+            on_ready(url_of(sock, https=tls is not None))
         if workers == 1:
             uvicorn.Server(config).run(sockets=[sock])
         else:
@@ -331,11 +348,12 @@ class BackgroundServer:
         *,
         limits: Limits | None = None,
         refusal: Refusal = json_refusal,
+        tls: TLS | None = None,
     ):
         limits = limits or Limits()
         self._sock = bind(host, port, limits.backlog)
-        self.url = url_of(self._sock)
-        self._server = uvicorn.Server(_config(app, limits, workers=1, factory=False, refusal=refusal))
+        self.url = url_of(self._sock, https=tls is not None)
+        self._server = uvicorn.Server(_config(app, limits, workers=1, factory=False, refusal=refusal, tls=tls))
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
 
     def start(self) -> BackgroundServer:
