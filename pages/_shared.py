@@ -11,13 +11,13 @@ import json
 import os
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 
 from core.access.passwords import PasswordRejected
 from core.access.sessions import WrongPassword, WrongSetupCode
 from core.app import i18n
+from core.app.times import viewer_zone as zone_for
 from core.bootstrap import Services, shared_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
@@ -144,25 +144,24 @@ def tr(key: str, /, **values) -> str:
 
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
-    UTC when there is no browser (tests, bare mode)."""
+    ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
 
     try:
         name, offset = st.context.timezone, st.context.timezone_offset
     except Exception:  # noqa: BLE001 - no browser context
-        return UTC
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    if offset is not None:  # JavaScript's getTimezoneOffset: UTC minus local, in minutes
+        name, offset = None, None
+    if not name and offset is not None:  # JavaScript's getTimezoneOffset: UTC minus local, in minutes
         return timezone(-timedelta(minutes=int(offset)))
-    return UTC
+    return zone_for(name, get_settings().timezone)
 
 
 def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)."""
-    local = when.astimezone(viewer_zone())
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``);
+    a time out of the calendar's range (a device's clock) is shown in UTC, never raised on."""
+    try:
+        local = when.astimezone(viewer_zone())
+    except (OverflowError, ValueError):
+        local = when.astimezone(UTC)
     return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
 
 
