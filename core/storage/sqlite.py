@@ -2,7 +2,7 @@
 
 SQLite connections must not be shared between threads unguarded, and opening one per call
 costs a file open and two PRAGMAs; every local store (the event journal, the broker's
-journal, the outbox, the sensor table) keeps one per thread instead. WAL lets readers in other
+journal, the outbox, the sensor table, the device registry) keeps one per thread instead. WAL lets readers in other
 threads and processes read while one writes; ``synchronous=FULL`` makes a commit survive power
 loss, which what those stores acknowledge (QoS 1, an accepted record) relies on."""
 

@@ -249,6 +249,10 @@ class _Connection:
         self.connack(wire.RC_SUCCESS)
         return keep_alive
 
+    def _identity(self) -> Identity:
+        assert self.identity is not None, "PUBLISH or SUBSCRIBE before CONNECT"  # run() reads CONNECT first
+        return self.identity
+
     def _on_publish(self, flags: int, body: bytes) -> None:
         qos = (flags >> 1) & 0x03
         if qos == 3:  # MQTT-3.3.1-4: both QoS bits set is a malformed packet
@@ -273,7 +277,7 @@ class _Connection:
         if not wire.valid_topic_name(topic):
             raise ProtocolError(f"invalid topic name {topic!r}", wire.RC_TOPIC_NAME_INVALID)
         try:
-            broker.gateway.admit(self.identity, topic, payload)
+            broker.gateway.admit(self._identity(), topic, payload)
         except (AccessDenied, Throttled, StorageFull) as exc:
             if isinstance(exc, AccessDenied):
                 broker.stats.not_authorised += 1
@@ -301,7 +305,7 @@ class _Connection:
             _options, pos = wire.read_u8(body, pos)  # we grant QoS 0 whatever was asked
             if not wire.valid_topic_filter(flt):
                 codes.append(wire.RC_TOPIC_FILTER_INVALID if self.version == 5 else 0x80)
-            elif not self.broker.policy.may_subscribe(self.identity, flt):
+            elif not self.broker.policy.may_subscribe(self._identity(), flt):
                 codes.append(wire.RC_NOT_AUTHORIZED if self.version == 5 else 0x80)
             else:
                 self.subscriptions[flt] = 0
@@ -446,7 +450,7 @@ class Broker:
                     continue
                 self._active = await loop.run_in_executor(None, self.registry.active)
                 self._generation = generation
-            except Exception:  # noqa: BLE001 - keep serving with what we know; try again
+            except Exception:  # keep serving with what we know; try again
                 log.exception("could not read the device registry")
                 continue
             for conn in list(self._clients.values()):
@@ -509,7 +513,7 @@ class Broker:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self.gateway.store, [p.inbound for p in batch])
-        except Exception:  # noqa: BLE001 - a storage failure must not kill the broker
+        except Exception:  # a storage failure must not kill the broker
             log.exception("could not store %d messages; closing their connections so they retry", len(batch))
             for p in batch:
                 if p.conn is not None:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import AccessDenied, InvalidParameter, StorageFull, Throttled
+from core.telemetry.journal import Journal
+from core.telemetry.paths import telemetry_paths
 from core.telemetry.registry import Identity
 from core.telemetry.wire import valid_topic_filter, valid_topic_name
 
@@ -227,9 +229,6 @@ def open_gateway(settings) -> DeviceGateway:
     """A gateway for a process other than the telemetry stack's (e.g. the IoT Data HTTPS
     endpoint): it appends to the same journal, which the rule engine polls. Quotas count per
     process."""
-    from core.telemetry.journal import Journal  # noqa: PLC0415
-    from core.telemetry.local import telemetry_paths  # noqa: PLC0415
-
     journal = Journal(telemetry_paths(settings).journal)
 
     def refused(inbound: Inbound, reason: str) -> None:

@@ -14,7 +14,6 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
@@ -26,6 +25,7 @@ from core.telemetry.engine import RuleEngine
 from core.telemetry.gateway import build_gateway
 from core.telemetry.journal import Journal
 from core.telemetry.outbox import Outbox
+from core.telemetry.paths import TelemetryPaths, telemetry_paths  # noqa: F401 - re-exported (tests, CLI)
 from core.telemetry.publisher import MqttPublisher
 from core.telemetry.rules import course_rules
 from core.telemetry.sensor_table import LocalSensorTable
@@ -58,35 +58,6 @@ def mqtt_credentials(settings: Settings, ca, identity: str, role: str = "device"
         )
     creds = ca.device_credentials(identity, role)
     return creds.cert_file, creds.key_file, creds.ca_file
-
-
-@dataclass(frozen=True)
-class TelemetryPaths:
-    root: Path
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def journal(self) -> Path:
-        return self.root / "journal.db"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox.db"
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables.db"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "broker.json"
-
-
-def telemetry_paths(settings: Settings) -> TelemetryPaths:
-    return TelemetryPaths(Path(settings.data_dir) / "telemetry")
 
 
 def read_broker_status(settings: Settings) -> dict | None:

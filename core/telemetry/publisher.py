@@ -95,7 +95,7 @@ class MqttPublisher(EventPublisher):
             if (iot_core if flow_control is None else flow_control)
             else mqtt5.ExtendedValidationAndFlowControlOptions.NONE
         )
-        self._client = None
+        self._client: mqtt5.Client | None = None
         self._build_client = lambda: mqtt5_client_builder.mtls_from_path(
             endpoint=endpoint,
             port=port,
@@ -159,7 +159,7 @@ class MqttPublisher(EventPublisher):
         it is that process's connection (``"sender": "another process"``)."""
         connected, tried, sender = self._connected.is_set(), self._tried.is_set(), "this process"
         if self._client is None:
-            state = self.outbox.sender_state()
+            state = self.outbox.sender_state() or {}
             alive = bool(state) and _alive(state.get("pid"))
             connected = alive and bool(state.get("connected"))
             tried, sender = alive, ("another process" if alive else "none yet")
@@ -279,9 +279,10 @@ class MqttPublisher(EventPublisher):
         if not self.outbox.try_become_drainer():
             self._closed.wait(1.0)
             return 0
-        if self._client is None:
-            self._client = self._build_client()
-            self._client.start()
+        client = self._client
+        if client is None:
+            client = self._client = self._build_client()
+            client.start()
         if not self._connected.is_set() or time.monotonic() < self._pause_until:
             return 0
         with self._lock:
@@ -303,7 +304,7 @@ class MqttPublisher(EventPublisher):
             )
             with self._lock:
                 self._inflight.add(seq)
-            future = self._client.publish(packet)
+            future = client.publish(packet)
             future.add_done_callback(lambda f, s=seq: self._on_done(s, f))
             self._last_sent = max(self._last_sent, seq)
         return len(rows)
