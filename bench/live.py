@@ -167,6 +167,10 @@ def main() -> int:
         per_second[int(sample["t"] // 1000)].add(i)
     seconds = sorted(per_second)[2:-1]  # the stream's first seconds and the cut-off last one
     fps = [len(per_second[s]) for s in seconds]
+    by_second = defaultdict(list)
+    for sample in shown:
+        by_second[int(sample["t"] // 1000)].append(sample["p"])
+    presented = [min(by_second[s + 1]) - min(by_second[s]) for s in seconds if by_second[s] and by_second[s + 1]]
     cam_per_second = defaultdict(int)
     for sample in cam:
         cam_per_second[int(sample["t"] // 1000)] += 1
@@ -200,7 +204,9 @@ def main() -> int:
     print(
         f"  shown frames/s with overlays             median {statistics.median(fps):5.1f}   "
         f"p10 {pct(fps, 0.10):5.1f}   ratio to camera {statistics.median(fps) / statistics.median(cam_fps):4.2f}"
+        "   (distinct camera frames the probe saw come back: a lower bound)"
     )
+    print(f"  frames the page presented/s              median {statistics.median(presented):5.1f}   (repeats included)")
     if latencies:
         print(
             f"  known name shown after the face entered  p50 {statistics.median(latencies):5.2f} s   "

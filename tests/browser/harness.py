@@ -256,8 +256,10 @@ def start_live(page) -> None:
 
 # Installed in every frame before any script: samples what the camera delivers and what the
 # server sends back, frame by frame (requestVideoFrameCallback), reading the live_video marks.
-# window.__liveCam: {t, n, m} per camera frame; window.__liveOut: {t, n, m, g, r} per shown
-# frame, where g / r count (sampled) pixels of the known (green) / unknown (red) overlay colours.
+# window.__liveCam: {t, n, m, p} per camera frame; window.__liveOut: {t, n, m, p, g, r} per shown
+# frame: t the page clock (ms), n the frame's index, m the face marker, p the video's count of
+# frames presented so far (a busy page samples fewer frames than are shown), g / r (sampled)
+# pixels of the known (green) / unknown (red) overlay colours.
 LIVE_PROBE_JS = (
     """
 (() => {
@@ -270,14 +272,14 @@ LIVE_PROBE_JS = (
   function sample(video, sink, colours) {
     const canvas = document.createElement('canvas'); canvas.width = W; canvas.height = H;
     const ctx = canvas.getContext('2d', {willReadFrequently: true});
-    const step = (now) => {
+    const step = (now, meta) => {
       if (video.videoWidth) {
         ctx.drawImage(video, 0, 0, W, H);
         const px = ctx.getImageData(0, 0, W, H).data;
         const lum = (x, y) => { const i = (Math.round(y) * W + Math.round(x)) * 4; return px[i] + px[i+1] + px[i+2]; };
         let n = 0;
         for (let b = 0; b < BITS; b++) if (lum((b + 0.5) * SIDE / 2, H - SIDE / 4) > 384) n |= (1 << b);
-        const rec = {t: now, n: n, m: lum(MARKER / 4, MARKER / 4) > 384};
+        const rec = {t: now, n: n, m: lum(MARKER / 4, MARKER / 4) > 384, p: meta.presentedFrames};
         if (colours) {
           let g = 0, r = 0;
           for (let y = 0; y < H - SIDE / 2; y += 2) for (let x = 0; x < W; x += 2) {
