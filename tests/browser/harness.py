@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -69,8 +70,15 @@ class RunningApp(str):
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 60.0):
-    """Run the app on a free loopback port; yield its base URL (``.pid``: the server); stop it."""
+def running_app(
+    data_dir: Path,
+    extra_env: dict | None = None,
+    timeout: float = 60.0,
+    address: str = "127.0.0.1",
+    tls: tuple[Path, Path] | None = None,
+):
+    """Run the app on a free port (loopback unless ``address``; over HTTPS with ``tls`` =
+    (certificate, key), as ``make run-https``); yield its base URL (``.pid``: the server); stop it."""
     port = free_port()
     env = {
         **os.environ,
@@ -85,13 +93,14 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
             "--server.port",
             str(port),
             "--server.address",
-            "127.0.0.1",
+            address,
             "--server.headless",
             "true",
             "--browser.gatherUsageStats",
             "false",
             "--server.fileWatcherType",
             "none",
+            *(("--server.sslCertFile", str(tls[0]), "--server.sslKeyFile", str(tls[1])) if tls else ()),
         ),
         cwd=ROOT,
         env=env,
@@ -99,15 +108,17 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = RunningApp(f"http://127.0.0.1:{port}")
+    url = RunningApp(f"{'https' if tls else 'http'}://{address}:{port}")
     url.pid = proc.pid
+    # The health check trusts the app's own self-signed certificate, as a phone told to does.
+    context = ssl._create_unverified_context() if tls else None  # noqa: S323
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=context) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -135,6 +146,7 @@ def phone_browser(
     camera_allowed: bool = True,
     timezone: str | None = None,
     init_script: str | None = None,
+    ignore_https_errors: bool = False,
 ):
     """A chromium page at 390x844 whose camera plays ``video`` (Chromium's test pattern when
     None); ``camera_allowed=False`` is a user who has not let the page use the camera;
@@ -156,6 +168,7 @@ def phone_browser(
             has_touch=True,
             locale=locale,
             permissions=["camera"] if camera_allowed else [],
+            ignore_https_errors=ignore_https_errors,
         )
         if init_script:
             ctx.add_init_script(init_script)
