@@ -13,7 +13,7 @@ Who is acting is carried in a context variable: the router runs every page insid
 
 Sign-in, local world and aws alike (the app runs on the operator's machine in both):
 
-* an admin password, stored only as a scrypt hash (``core.access.passwords``). It comes
+* an admin password, stored only as an argon2id hash (``core.access.passwords``). It comes
   from ``FACEGATE_ADMIN_PASSWORD_HASH`` (secrets.toml or environment;
   ``python -m core access hash-password`` makes one), else from ``<data dir>/access.json``
   set on first run — with the setup code from ``<data dir>/admin-setup-code`` (owner-only),

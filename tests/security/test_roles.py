@@ -106,27 +106,43 @@ def test_password_is_stored_hashed_and_first_run_is_not_open(settings):
     assert not code_file.exists()
     stored = json.loads(ctl.path.read_text())
     assert PASSWORD not in ctl.path.read_text()
-    assert stored["admin_password_hash"].startswith("scrypt$")
+    assert stored["admin_password_hash"].startswith("$argon2id$")
     assert oct(ctl.path.stat().st_mode & 0o777) == "0o600"
     assert ctl.sign_in(PASSWORD, client="t").is_admin
     with pytest.raises(AccessDenied):
         ctl.sign_in("wrong password!", client="t")
 
 
-def test_scrypt_hashes_verify_and_broken_ones_match_nothing():
-    scrypt = passwords.hash_password(PASSWORD)
-    assert scrypt.startswith("scrypt$") and scrypt != passwords.hash_password(PASSWORD)  # salted
-    assert passwords.verify_password(PASSWORD, scrypt) and not passwords.verify_password(PASSWORD + "x", scrypt)
-    for broken in ("", "scrypt$1$2", "scrypt$x$y$z$a$b", "$argon2id$garbage", "plain"):
+def test_argon2id_hashes_verify_and_broken_ones_match_nothing():
+    hashed = passwords.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$") and hashed != passwords.hash_password(PASSWORD)  # salted
+    assert passwords.verify_password(PASSWORD, hashed) and not passwords.verify_password(PASSWORD + "x", hashed)
+    broken_ones = ("", "scrypt$1$2", "scrypt$x$y$z$a$b", "$argon2id$garbage", "$argon2id$v=19$m=8,t=1,p=1$", "plain")
+    for broken in broken_ones:
         assert not passwords.verify_password(PASSWORD, broken)
     # Parameters are read from the hash: one made with other (stronger) parameters still verifies.
+    from argon2 import PasswordHasher
+
+    stronger = PasswordHasher(time_cost=3, memory_cost=32 * 1024, parallelism=2).hash(PASSWORD)
+    assert passwords.verify_password(PASSWORD, stronger) and not passwords.verify_password(PASSWORD + "x", stronger)
+
+
+def test_a_scrypt_hash_stored_by_an_earlier_version_still_signs_in(settings):
+    """No admin is locked out by the upgrade: the scrypt hash an earlier version wrote to
+    access.json still verifies (read only; setting the password again stores argon2id)."""
     import base64
     import hashlib
 
     salt = b"0123456789abcdef"
-    digest = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**15, r=8, p=1, dklen=32, maxmem=2**26)
-    stronger = f"scrypt${2**15}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-    assert passwords.verify_password(PASSWORD, stronger) and not passwords.verify_password(PASSWORD + "x", stronger)
+    digest = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    old = f"scrypt${2**14}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    assert passwords.verify_password(PASSWORD, old) and not passwords.verify_password(PASSWORD + "x", old)
+    ctl = AccessControl(settings)
+    ctl.path.parent.mkdir(parents=True, exist_ok=True)
+    ctl.path.write_text(json.dumps({"admin_password_hash": old, "generation": 1}))
+    assert ctl.sign_in(PASSWORD, client="t").is_admin
+    with pytest.raises(AccessDenied):
+        ctl.sign_in("wrong password!", client="t")
 
 
 def test_sessions_expire_when_idle_and_after_twelve_hours(settings):
