@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.3 s to import: only the code that builds a frame imports it
+    import pandas as pd
 
 KIND_TOPICS = {
     "auth": "authLogData",
@@ -101,6 +103,7 @@ class EventStore(abc.ABC):
         loads ``query`` results (the aws world); the local store overrides it with a
         persistent columnar copy. Raises what ``query`` raises. Close it when done."""
         import duckdb  # noqa: PLC0415 (only analytics needs it)
+        import pandas as pd  # noqa: PLC0415 (see the import at the top)
 
         from core.events.columns import from_payload_frame  # noqa: PLC0415
 
