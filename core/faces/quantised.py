@@ -4,8 +4,9 @@ an exact scan returns.
 
 Why onnxruntime: its MLAS kernels multiply a uint8 row by a *prepacked* constant int8 matrix
 at close to memory speed on AVX2, and the matrix is a quarter of the float32 bytes (measured in
-``bench/faces.py``: ~4x fewer CPU ms than numpy's float32 product at 100k-1M faces). numpy has no
-fast int8 product and faiss' 8-bit scan was not faster than float32 here (docs/faces.md). A
+``bench/faces.py --search``: about half the CPU ms of numpy's float32 product at 1M faces, the
+same run). numpy has no fast int8 product and faiss' 8-bit scan was not faster than float32 here
+(docs/faces.md). A
 constant matrix means one inference session per block of rows, rebuilt when the block changes:
 ``core.faces.search.SearchIndex`` cuts blocks of ``BLOCK_ROWS``, scans the rows not yet in a
 block exactly, and rebuilds a block (milliseconds) when one of its faces is deleted.
