@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.app import i18n
+from core.app.times import local_text
 from core.usecases import history, people
-from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
+from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr, viewer_zone
 
 through_router()
 i18n.register(
@@ -135,7 +136,7 @@ for cap in captures:
             sim = f" · {f.similarity:.1f}%" if f.person and f.similarity is not None else ""
             lines.append(tr("history.face_line", n=n, who=who, similarity=sim))
         st.markdown("  \n".join(lines) + (f"  \n{tr('history.door_open')}" if cap.door_opened else ""))
-        st.caption(tr("history.meta", time=cap.when.strftime("%Y-%m-%d %H:%M:%S UTC"), device=cap.device_id))
+        st.caption(tr("history.meta", time=local_text(cap.when, viewer_zone()), device=cap.device_id))
         if cap.corrections:
             st.caption(tr("history.corrections", what=", ".join(_correction_text(c) for c in cap.corrections)))
         if st.session_state.get("history_correcting") == cap.capture_id:

@@ -4,7 +4,6 @@ a test-message form, the phone's motion sensors, and what the rule engine refuse
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pandas as pd
 import streamlit as st
@@ -12,11 +11,14 @@ import streamlit as st
 from core.access import sessions
 from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
+from core.app.times import local_text, zone_label
 from core.errors import FaceGateError, InvalidParameter
-from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
+from core.events.port import KIND_TOPICS, kind_for_topic, topic_for
 from core.events.records import sensor_record, utc_now
 from core.telemetry.phone import iso_utc_ms, sensor_records_from_readings
-from pages._shared import get_services, get_settings, show_error, through_router, tr
+from core.usecases import logs
+from pages._access import acting_fragment
+from pages._shared import get_services, get_settings, show_error, through_router, tr, viewer_zone
 from pages.components.phone_sensors import phone_sensors
 
 through_router()
@@ -57,7 +59,8 @@ i18n.register(
         "logs.all_topics": ("すべて", "All topics"),
         "logs.no_messages": ("まだメッセージがありません。", "No messages yet."),
         "logs.stored_recently": ("最近保存されたログ", "Recently stored logs"),
-        "logs.col_time": ("受信時刻 (UTC)", "Received (UTC)"),
+        "logs.col_time": ("受信時刻", "Received"),
+        "logs.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
         "logs.col_client": ("クライアント", "Client"),
         "logs.col_topic": ("トピック", "Topic"),
         "logs.col_payload": ("ペイロード", "Payload"),
@@ -109,7 +112,7 @@ telemetry = svc.telemetry
 st.title(tr("logs.title"))
 
 
-@st.fragment(run_every=3)
+@acting_fragment(run_every=3)
 def status_panel() -> None:
     status = svc.publisher.status()
     if status.get("direct"):
@@ -144,14 +147,15 @@ def status_panel() -> None:
 
 
 def _received(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return local_text(ms, viewer_zone(), millis=True)
 
 
-@st.fragment(run_every=2)
+@acting_fragment(run_every=2)
 def live_tail(topic: str | None) -> None:
-    # A fragment rerun runs outside the router's acting_as: the caller passes only topics this
-    # browser may see, ``topic`` None (all) only for an admin.
-    rows = telemetry.recent(topic, 30) if telemetry is not None else []
+    # Every run, this fragment's own reruns included, acts as whoever is signed in now
+    # (acting_fragment): after a sign-out or the idle expiry it tails the sensor stream only.
+    topic = logs.readable_topic(svc, topic)
+    rows = logs.recent_messages(svc, topic, 30)
     if rows:
         st.dataframe(
             inert_frame(
@@ -172,19 +176,16 @@ def live_tail(topic: str | None) -> None:
         )
         return
     # No broker journal (direct publishing, or the aws world): show what the store holds.
-    kinds = [kind_for_topic(topic, settings.topic_prefix)] if topic else list(KINDS)
-    frames = []
-    for kind in kinds:
-        if kind is None:
-            continue
-        frame = svc.events.query(kind, limit=10)
-        if len(frame):
-            frames.append(frame.assign(kind=kind))
-    if not frames:
+    shown = logs.stored_recently(svc, topic)
+    if shown.empty:
         st.info(tr("logs.no_messages"))
         return
     st.caption(tr("logs.stored_recently"))
-    st.dataframe(inert_frame(pd.concat(frames, ignore_index=True)), hide_index=True, width="stretch")
+    zone = viewer_zone()
+    for column in ("Datetime", "ReceivedAt"):  # in the viewer's zone; an absurd year shows as it is
+        if column in shown:
+            shown[column] = shown[column].map(lambda t, z=zone: local_text(t, z) if not pd.isna(t) else None)
+    st.dataframe(inert_frame(shown), hide_index=True, width="stretch")
 
 
 def publish_test(topic: str, text: str) -> None:
@@ -212,7 +213,7 @@ def publish_test(topic: str, text: str) -> None:
     st.success(tr("logs.published", id=message_id))
 
 
-@st.fragment
+@acting_fragment()
 def phone_panel() -> None:
     st.caption(tr("logs.phone_help", device=settings.device_id))
     text = {
@@ -272,6 +273,7 @@ with tab_tail:
     else:
         chosen = sensor_topic
         st.caption(tr("logs.admin_only"))
+    st.caption(tr("logs.timezone", tz=zone_label(viewer_zone())))
     live_tail(chosen)
 with tab_phone:
     phone_panel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 # A JSON string literal, possibly cut short by the end of the text (a payload preview).
 _JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)("|\\?$)')
@@ -20,14 +20,21 @@ def iso_utc(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def local_stamp(when: datetime) -> str:
-    """The course's auth/analysis time format: ``YYYY-mm-dd HH:MM:SS``."""
+def local_stamp(when: datetime, zone: tzinfo | None = None) -> str:
+    """The course's auth/analysis time format: ``YYYY-mm-dd HH:MM:SS``, the device's local
+    time without a zone, as the course's device writes it; ``zone`` is that local zone
+    (``FACEGATE_TIMEZONE``, in which the event store reads such times back). Without a
+    zone, ``when`` is written as it is."""
+    if zone is not None and when.tzinfo is not None:
+        when = when.astimezone(zone)
     return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def auth_log_records(device_id: str, when: datetime, picture_name: str, face_matches: list[dict]) -> list[dict]:
+def auth_log_records(
+    device_id: str, when: datetime, picture_name: str, face_matches: list[dict], zone: tzinfo | None = None
+) -> list[dict]:
     """One record per match; one record without ``Person`` when nobody matched."""
-    base = {"DeviceID": device_id, "Datetime": local_stamp(when), "PictureName": picture_name}
+    base = {"DeviceID": device_id, "Datetime": local_stamp(when, zone), "PictureName": picture_name}
     if not face_matches:
         return [{**base, "AuthenticationResult": False}]
     return [
@@ -40,7 +47,7 @@ def _flag(detail: dict, name: str) -> bool | None:
     return None if value is None else bool(value.get("Value"))
 
 
-def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]:
+def analysis_log_records(when: datetime, face_details: list[dict], zone: tzinfo | None = None) -> list[dict]:
     """One record per face. Attributes the engine cannot give are ``None`` (JSON null), never
     a guessed ``False``."""
     out = []
@@ -49,7 +56,7 @@ def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]
         gender = d.get("Gender") or {}
         out.append(
             {
-                "Datetime": local_stamp(when),
+                "Datetime": local_stamp(when, zone),
                 "AgeRange-Low": age.get("Low"),
                 "AgeRange-High": age.get("High"),
                 "Gender": gender.get("Value"),

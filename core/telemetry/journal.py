@@ -255,6 +255,17 @@ class Journal:
             )
             con.execute("UPDATE stream_batches SET done = 1 WHERE stream = ? AND first_seq = ?", (stream, first_seq))
 
+    def compact(self, after_seq: int, upto_seq: int) -> int:
+        """Cut the payloads of processed messages ``after_seq < seq <= upto_seq`` to the
+        preview the logs page shows: the stores hold them now (event store, table, objects,
+        stream buffer), so the journal need not be a third full copy. The id stays (a
+        redelivery is still recognised) and so does the receipt time. Returns how many."""
+        with self._write_lock, self._conn() as con:
+            return con.execute(
+                "UPDATE journal SET payload = substr(payload, 1, ?) WHERE seq > ? AND seq <= ? AND length(payload) > ?",
+                (PREVIEW_CHARS + 1, after_seq, upto_seq, PREVIEW_CHARS + 1),
+            ).rowcount
+
     def prune(self, before_ms: int) -> int:
         """Forget processed messages received before ``before_ms`` (and older errors and
         finished batch plans). Messages still waiting in a stream buffer are kept. Returns

@@ -9,6 +9,7 @@ the Web API, the CLI): all of them add, one at a time drains (an exclusive ``flo
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from core.events.records import quotes_name
-from core.storage.files import ensure_dir
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,16 @@ class Outbox:
                     exc,
                 )
         return dropped
+
+    # -- the sending process's connection, for the others' status ----------------------
+    def write_sender_state(self, state: dict) -> None:
+        atomic_write_bytes(Path(str(self.path) + ".sender.json"), json.dumps(state).encode())
+
+    def sender_state(self) -> dict | None:
+        try:
+            return json.loads(Path(str(self.path) + ".sender.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)

@@ -70,3 +70,19 @@ def test_wrong_match_deletes_the_face_that_caused_it(app, enrol, labelled, servi
     # Now the same face is Penny, and the door opens for her.
     _capture(app, jpeg(labelled["penny"][2]))
     assert "✅ penny さん" in texts(app)
+
+
+def test_capture_times_are_shown_in_the_browsers_zone_with_the_zone(app, labelled, services):
+    """Issue 12 §4: a browser in Tokyo reads JST on the camera card and in the history."""
+    from core.app.times import local_text
+    from core.usecases import history
+
+    app.context = {"timezone": "Asia/Tokyo"}
+    _capture(app, jpeg(labelled["howard"][1]))
+    cap = history.list_captures(services)[0]
+    from zoneinfo import ZoneInfo
+
+    shown = local_text(cap.when, ZoneInfo("Asia/Tokyo"))
+    assert shown.endswith(" JST") and f"{shown[11:]}" in texts(app)  # the camera card: the time, JST
+    open_page(app, "history")
+    assert shown in texts(app)  # the history: date, time, JST
