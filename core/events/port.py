@@ -123,7 +123,6 @@ class EventStore(abc.ABC):
         loads ``query`` results (the aws world); the local store overrides it with a
         persistent columnar copy. Raises what ``query`` raises. Close it when done."""
         import duckdb  # noqa: PLC0415 (only analytics needs it)
-        import pandas as pd  # noqa: PLC0415 (see the import at the top)
 
         from core.events.columns import from_payload_frame  # noqa: PLC0415
 
