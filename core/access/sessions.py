@@ -23,8 +23,18 @@ Sign-in, local world and aws alike (the app runs on the operator's machine in bo
   whose e-mail is in ``FACEGATE_ADMIN_EMAILS`` are admins, everyone else signed in is a viewer.
 
 Sessions expire after ``FACEGATE_SESSION_IDLE_MINUTES`` without use and after 12 hours in
-any case; changing the password ends every other session. Failed sign-ins are throttled
-per client (exponential back-off after 5) and overall.
+any case; changing the password ends every other session.
+
+Failed sign-ins and setup codes are throttled so that guessing is slow and nobody can lock the
+owner out (figures in docs/security-and-privacy.md):
+
+* per client: 5 free failures, then an exponential back-off (1 s, doubling, at most 15 min).
+  The client is the connection's address (``FACEGATE_TRUSTED_PROXIES`` says which proxies'
+  ``X-Forwarded-For`` counts); a **known device** (a browser that signed in before: the
+  ``facegate_device`` cookie) is its own client, whatever address it shares with others.
+* overall: once 30 failures from anyone fall within 10 min, clients the app does not know
+  may try once per 2 s between them all (a slow-down, never a lockout); known devices are not
+  slowed by other people's failures.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -42,7 +53,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.access.passwords import check_password, hash_password, verify_password
-from core.access.throttle import SignInThrottle
+from core.access.throttle import (  # noqa: F401 - the figures are re-exported for the docs and tests
+    FREE_FAILURES,
+    GLOBAL_FAILURES,
+    GLOBAL_SPACING_S,
+    GLOBAL_WINDOW_S,
+    MAX_BACKOFF_S,
+    SignInThrottle,
+)
 from core.errors import AccessDenied
 from core.storage.files import atomic_write_bytes, ensure_dir
 
@@ -50,6 +68,8 @@ log = logging.getLogger(__name__)
 
 VIEWER, ADMIN = "viewer", "admin"
 MAX_SESSION_S = 12 * 3600
+DEVICE_DAYS = 90  # a known device stays known this long after its last sign-in
+MAX_DEVICES = 1000
 
 
 class AdminRequired(AccessDenied):
@@ -102,6 +122,7 @@ class AccessControl:
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[Session, float]] = {}  # token -> (session, last used)
         self._throttle = SignInThrottle(clock)
+        self._devices: dict[str, float] = {}  # known-device token -> when it was issued
 
     # --- the stored password --------------------------------------------------------
     def _read(self) -> dict:
@@ -165,7 +186,7 @@ class AccessControl:
             self.setup_code_path.unlink()
 
     def set_admin_password(
-        self, new_password: str, *, setup_code: str | None = None, session: Session | None = None
+        self, new_password: str, *, setup_code: str | None = None, session: Session | None = None, client: str = "local"
     ) -> int:
         """Set or change the local admin password. The first time it needs the setup code (or
         an admin/operator session); later an admin session. Ends every other session and
@@ -176,7 +197,7 @@ class AccessControl:
         source = self.password_source()
         if source == "secrets":
             raise AccessDenied("the admin password is set by FACEGATE_ADMIN_PASSWORD_HASH; change it there")
-        client = "setup"
+        client = "setup:" + str(client or "local")[:128]  # each client its own bucket (and the overall one)
         if source == "unset" and setup_code is not None:
             self._throttle.check(client)
             expected = ""
@@ -203,12 +224,18 @@ class AccessControl:
             return generation
 
     # --- sign-in --------------------------------------------------------------------
-    def sign_in(self, password: str, client: str = "local") -> Session:
-        """An admin session for the right password. Raises AdminPasswordNotSet (first run),
-        Throttled (too many failures: wait) and WrongPassword."""
-        client = str(client or "local")[:128]
+    def sign_in(self, password: str, client: str = "local", device: str | None = None) -> Session:
+        """An admin session for the right password. ``client``: the address it comes from;
+        ``device``: the browser's known-device token (``remember_device``), if any, which is
+        then the throttled client instead and is not slowed by other clients' failures.
+        Raises AdminPasswordNotSet (first run), Throttled (too many failures: wait) and
+        WrongPassword."""
+        known = self.known_device(device)
+        client = (
+            f"device:{hashlib.sha256(str(device).encode()).hexdigest()[:16]}" if known else str(client or "local")[:128]
+        )
         with self._lock:
-            self._throttle.check(client)
+            self._throttle.check(client, known=known)
         stored, generation = self._stored()
         if not stored:
             raise AdminPasswordNotSet("no admin password yet: set one first")
@@ -220,6 +247,26 @@ class AccessControl:
                 raise WrongPassword("wrong password")
             self._throttle.succeeded(client)
             return self._issue("admin", ADMIN, "password", generation)
+
+    def remember_device(self, session: Session | None) -> str:
+        """A known-device token for the browser that just signed in as ``session`` (an admin's
+        password session), valid DEVICE_DAYS after its last sign-in; kept in memory (a restart
+        forgets known devices: they sign in as any client, slowed but never locked out)."""
+        require_admin(session)
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._devices[token] = self.clock()
+            while len(self._devices) > MAX_DEVICES:
+                self._devices.pop(next(iter(self._devices)))
+        return token
+
+    def known_device(self, device: str | None) -> bool:
+        """True when ``device`` is a known-device token that has not expired."""
+        if not device or not isinstance(device, str):
+            return False
+        with self._lock:
+            seen = self._devices.get(device)
+            return seen is not None and self.clock() - seen < DEVICE_DAYS * 86400
 
     def oidc_session(self, email: str | None) -> Session:
         """The session for someone signed in through ``st.login``: admin when ``email`` is in
@@ -295,7 +342,7 @@ def access_control(settings) -> AccessControl:
             # Settings changed (e.g. the admin hash in secrets): keep the live sessions.
             fresh = AccessControl(settings)
             if ctl is not None:
-                fresh._sessions, fresh._throttle = ctl._sessions, ctl._throttle
+                fresh._sessions, fresh._throttle, fresh._devices = ctl._sessions, ctl._throttle, ctl._devices
             ctl = _controls[key] = fresh
         return ctl
 

@@ -5,8 +5,9 @@ applies with it.
   bucket: ``burst`` at once, refilled at ``rate`` per second; the course's plan is 50/s, burst
   200). Over it the API answers 429 ``{"message": "Too Many Requests"}``; in aws the deployed
   usage plan does this.
-* ``SignInThrottle``: failed admin sign-ins, per client exponential back-off after
-  ``FREE_FAILURES`` and a ceiling for everyone together.
+* ``SignInThrottle``: failed admin sign-ins and setup codes, per client exponential back-off
+  after ``FREE_FAILURES`` and an overall slow-down (never a lockout) for clients the app does
+  not know once everyone together failed ``GLOBAL_FAILURES`` times.
 
 Why two policies and not one bucket for both: a request rate should recover steadily, but a
 password guesser should not. With a token bucket per client, one client could spend the whole
@@ -27,8 +28,9 @@ from core.errors import Throttled
 MAX_KEYS = 10_000  # per-key states kept; the least recently used go first
 FREE_FAILURES = 5  # per client before the back-off starts
 MAX_BACKOFF_S = 900
-GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before everyone waits
+GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before the slow-down
 GLOBAL_WINDOW_S = 600
+GLOBAL_SPACING_S = 2.0  # during the slow-down: one attempt per this many seconds from unknown clients
 
 S = TypeVar("S")
 
@@ -92,25 +94,32 @@ class RateLimiter:
 
 
 class SignInThrottle:
-    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and a global
-    ceiling so that many clients cannot share the guessing. Not thread-safe on its own: its
-    owner (``AccessControl``) calls it under its lock."""
+    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and an overall
+    slow-down so that many clients cannot share the guessing. The slow-down spaces the attempts
+    of unknown clients GLOBAL_SPACING_S apart instead of refusing everyone for the window: 30
+    failures from an attacker used to lock the real admin out everywhere for 10 minutes. Not
+    thread-safe on its own: its owner (``AccessControl``) calls it under its lock."""
 
     def __init__(self, clock: Callable[[], float]):
         self.clock = clock
         self.per_client: KeyedState[tuple[int, float]] = KeyedState()  # client -> (failures, next allowed)
-        self.recent: list[float] = []
+        self.recent: list[float] = []  # the last GLOBAL_FAILURES failures' times
+        self.next_unknown = 0.0  # during the slow-down: when an unknown client may try next
 
-    def check(self, client: str) -> None:
-        """Raises Throttled when ``client`` (or everyone) must wait."""
+    def check(self, client: str, *, known: bool = False) -> None:
+        """Raise Throttled when ``client`` must wait; ``known``: a known device (never slowed
+        by the others' failures)."""
         now = self.clock()
         _n, allowed = self.per_client.get(client, (0, 0.0))
         if now < allowed:
             raise Throttled(f"too many wrong passwords: wait {int(allowed - now) + 1} s")
+        if known:
+            return
         self.recent = [t for t in self.recent if now - t < GLOBAL_WINDOW_S]
         if len(self.recent) >= GLOBAL_FAILURES:
-            wait = GLOBAL_WINDOW_S - (now - self.recent[0])
-            raise Throttled(f"too many wrong passwords from everyone: wait {int(wait) + 1} s")
+            if now < self.next_unknown:
+                raise Throttled(f"many wrong passwords from everyone: wait {int(self.next_unknown - now) + 1} s")
+            self.next_unknown = now + GLOBAL_SPACING_S
 
     def failed(self, client: str) -> None:
         now = self.clock()
@@ -118,7 +127,7 @@ class SignInThrottle:
         n += 1
         delay = 0.0 if n < FREE_FAILURES else min(2.0 ** (n - FREE_FAILURES), MAX_BACKOFF_S)
         self.per_client.put(client, (n, now + delay))
-        self.recent.append(now)
+        self.recent = [*self.recent[-(GLOBAL_FAILURES - 1) :], now]
 
     def succeeded(self, client: str) -> None:
         self.per_client.pop(client)

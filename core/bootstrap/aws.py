@@ -11,19 +11,20 @@ from __future__ import annotations
 
 import logging
 import threading
-
-import boto3
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.aws.clients import aws_client, aws_errors
 from core.bootstrap.services import Services
 from core.config import Settings
-from core.events.aws import build_aws_event_store
-from core.events.port import KINDS, EventPublisher, topic_for
+from core.events.port import KINDS, EventPublisher, EventStore, topic_for
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
-from core.quicksight import build_quicksight
 from core.telemetry.port import NoTelemetry
 from core.web.client.http import HttpFaceApi
+
+if TYPE_CHECKING:
+    import boto3
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class LazyPublisher(EventPublisher):
     """Builds the real MQTT publisher on first use: the app connects once it publishes,
     and processes that never publish (Lambda functions, the CLI) never connect."""
 
-    def __init__(self, factory):
+    def __init__(self, factory: Callable[[], EventPublisher]):
         self._factory = factory
         self._publisher: EventPublisher | None = None
         self._lock = threading.Lock()
@@ -85,6 +86,75 @@ class LazyPublisher(EventPublisher):
                 self._publisher.close()
 
 
+class LazyClient:
+    """A boto3 client made on first use: creating one loads its service model (the S3 model
+    alone is ~0.3 s on a Lambda core), and the Web API's functions never touch S3."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+        return getattr(self._client, name)
+
+
+class LazyEventStore(EventStore):
+    """Builds the aws event store on first use. Its readers need pandas (~0.3 s to import);
+    the Web API's Lambda functions never read events, so their cold start never pays for it."""
+
+    def __init__(self, factory: Callable[[], EventStore]):
+        self._factory = factory
+        self._store: EventStore | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> EventStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._factory()
+            return self._store
+
+    def append(self, kind, records, ids, *, received=None, senders=None):
+        return self.resolve().append(kind, records, ids, received=received, senders=senders)
+
+    def query(self, kind, **kwargs):
+        return self.resolve().query(kind, **kwargs)
+
+    def recent(self, kind, limit=10):
+        return self.resolve().recent(kind, limit)
+
+    def purge_before(self, cutoff):
+        return self.resolve().purge_before(cutoff)
+
+    def forget_person(self, name):
+        return self.resolve().forget_person(name)
+
+    def warm_columnar(self):
+        return self.resolve().warm_columnar()
+
+    def seal(self):
+        return self.resolve().seal()
+
+    def columnar(self, **kwargs):
+        return self.resolve().columnar(**kwargs)
+
+    def __getattr__(self, name):  # the adapter's own attributes (sensor_table, athena, ...)
+        return getattr(self.resolve(), name)
+
+
+def _event_store_factory(settings: Settings, session):
+    def build() -> EventStore:
+        from core.events.aws import build_aws_event_store  # noqa: PLC0415 (its readers import pandas: Lambda never reads events)
+
+        return build_aws_event_store(settings, session=session)
+
+    return build
+
+
 def _iot_publisher_factory(settings: Settings, session):
     """The IoT engineer's awsiotsdk publisher + outbox, pointed at the ATS endpoint with the
     device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
@@ -108,13 +178,17 @@ def _iot_publisher_factory(settings: Settings, session):
 def build_aws_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     """Adapters for the aws world. ``session`` is a ``boto3.session.Session`` (tests pass one
     bound to moto); by default a new one from the standard chain. Raises ConfigError."""
+    import boto3  # noqa: PLC0415 (importing boto3 costs ~0.2 s; the local world never pays it)
+
+    from core.quicksight import build_quicksight  # noqa: PLC0415 (with boto3)
+
     session = session or boto3.session.Session()
     return Services(
         settings=settings,
-        objects=S3ObjectStore(aws_client("s3", settings.region, session)),
+        objects=S3ObjectStore(LazyClient(lambda: aws_client("s3", settings.region, session))),
         faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
         publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
-        events=build_aws_event_store(settings, session=session),
+        events=LazyEventStore(_event_store_factory(settings, session)),
         # The deployed API with its key (a missing URL or key raises ConfigError on first use,
         # so the app starts before `deploy up` has run).
         api=HttpFaceApi(settings.api_url, settings.api_key),

@@ -51,7 +51,7 @@ from core.errors import (
     Throttled,
 )
 from core.faces.port import FaceCollections
-from core.images.codec import decode_base64_image
+from core.images.dataurl import decode_base64_image
 from core.objects.port import ObjectStore, check_key
 
 log = logging.getLogger(__name__)
