@@ -45,7 +45,7 @@ def test_a_live_appearance_is_identified_and_recorded_like_a_photo(world, labell
     services = world.services
     _enrol(world, labelled["amy"][0].read_bytes())
     services.settings = dataclasses.replace(services.settings, collection="people")
-    services.api = LocalFaceApi(services)  # the Web API's routes on this world's adapters
+    services.api = LocalFaceApi(services.settings, services.faces, services.objects)  # the routes on this world's adapters
     services.publisher = DirectPublisher(services.events)
     rgb = np.asarray(face_frame(labelled["amy"][2]))
     (box,) = HogFaceDetector().detect(rgb)
