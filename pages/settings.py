@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.app import i18n
-from core.config import LOW_MATCH_THRESHOLD, InvalidSetting, save_user_settings
+from core.config import LOW_MATCH_THRESHOLD, InvalidSetting, save_user_settings, stack_owned
 from core.errors import FaceGateError
 from pages._shared import env_overridden, get_settings, show_error, through_router, tr
 
@@ -33,6 +33,14 @@ i18n.register(
         ),
         "settings.language": ("表示言語の既定", "Default language"),
         "settings.lang.auto": ("ブラウザに合わせる", "Follow the browser"),
+        "settings.stack_owned": (
+            "AWS の世界では顔コレクション名・端末 ID・トピックの接頭辞はデプロイしたスタックのものです"
+            "（ここでは変更できません）。変えるには `python -m core deploy up` を実行してください"
+            "（例: `FACEGATE_DEVICE_ID=id002 python -m core deploy up`）。",
+            "In the aws world the face collection, device id and topic prefix belong to the deployed "
+            "stack (read-only here). To change them run `python -m core deploy up` "
+            "(e.g. `FACEGATE_DEVICE_ID=id002 python -m core deploy up`).",
+        ),
         "settings.save": ("保存", "Save"),
         "settings.saved": ("保存しました。", "Saved."),
         "settings.invalid.match_threshold": (
@@ -95,9 +103,22 @@ with st.form("settings_form"):
         help=tr("settings.threshold_help"),
         key="set_threshold",
     )
-    collection = st.text_input(tr("settings.collection"), value=settings.collection, key="set_collection")
-    device_id = st.text_input(tr("settings.device_id"), value=settings.device_id, key="set_device_id")
-    topic_prefix = st.text_input(tr("settings.topic_prefix"), value=settings.topic_prefix, key="set_topic_prefix")
+    # In the aws world these are the stack's (core.config.STACK_OWNED): shown, not changeable.
+    owned = stack_owned(settings.backend)
+    collection = st.text_input(
+        tr("settings.collection"), value=settings.collection, key="set_collection", disabled="collection" in owned
+    )
+    device_id = st.text_input(
+        tr("settings.device_id"), value=settings.device_id, key="set_device_id", disabled="device_id" in owned
+    )
+    topic_prefix = st.text_input(
+        tr("settings.topic_prefix"),
+        value=settings.topic_prefix,
+        key="set_topic_prefix",
+        disabled="topic_prefix" in owned,
+    )
+    if owned:
+        st.caption(tr("settings.stack_owned"))
     keep_match = st.number_input(
         tr("settings.retention_match"),
         step=1.0,
@@ -158,6 +179,8 @@ if submitted:
         "retention_log_days": keep_logs,
         "language": language,
     }
+    for key in owned:
+        changes.pop(key)
     # A low threshold is allowed, but only once the admin has read what it does.
     if 0 <= threshold < LOW_MATCH_THRESHOLD and threshold < settings.match_threshold:
         st.session_state["settings_pending"] = changes
