@@ -86,6 +86,9 @@ class Settings:
     stack_name: str = "facegate"
     api_url: str = ""
     api_key: str = field(default="", repr=False)
+    # The API key's id (not the key) and its usage plan: the settings page shows the quota left.
+    api_key_id: str = ""
+    usage_plan_id: str = ""
     quicksight_dashboards: str = ""
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
