@@ -37,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.config import BUCKET_PATTERN, current_collection
+from core.config import BUCKET_PATTERN, current_collection, records_zone
 from core.errors import (
     AccessDenied,
     CollectionNotFound,
@@ -205,9 +205,10 @@ def parse_image_request(body: dict) -> ImageRequest:
 # --- responses ---------------------------------------------------------------------------
 
 
-def _timestamp() -> str:
-    # Lambda's clock is UTC; the course's handler printed datetime.now() there.
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _timestamp(settings) -> str:
+    # The course's handler stamps datetime.now() of the machine that serves it (Lambda: UTC);
+    # its device copies the stamp into its logs, which are read back in records_zone.
+    return datetime.now(UTC).astimezone(records_zone(settings)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _json_default(value):
@@ -305,14 +306,17 @@ def search_faces(request: ImageRequest, services) -> dict:
         MaxFaces=MAX_FACES,
         FaceMatchThreshold=request.threshold,
     )
-    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
+    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(services.settings), **result}}
 
 
 def analyze_faces(request: ImageRequest, services) -> dict:
     """The /analyze success body; ``analysis`` is empty for a photo without a face (DetectFaces
     answers an empty FaceDetails, and the course's Lambda passes it on with 200)."""
     result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
-    return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result.get("FaceDetails", [])}}
+    return {
+        "msg": ANALYSIS_DONE,
+        "payloads": {"timestamp": _timestamp(services.settings), "analysis": result.get("FaceDetails", [])},
+    }
 
 
 ROUTES = {"search": search_faces, "analyze": analyze_faces}
