@@ -12,6 +12,7 @@ The settings page writes ``settings.json`` through ``save_user_settings``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -122,6 +123,10 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_emails: str = ""
     session_idle_minutes: float = 30.0
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the app believes (comma-separated
+    # IPs or CIDRs, e.g. "127.0.0.1" behind a local nginx); empty = none, so a client cannot pick
+    # the address that sign-in throttling counts it under.
+    trusted_proxies: str = ""
     # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
     api_rate_per_second: float = 50.0
     api_burst: int = 200
@@ -234,6 +239,11 @@ def _validate(s: Settings) -> None:
                     f"{env_name(name)} and {env_name(other)} are both {getattr(s, name)}: "
                     "each server needs its own port"
                 )
+    for proxy in filter(None, (p.strip() for p in s.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"FACEGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
     if not 1 <= s.session_idle_minutes <= 24 * 60:
         raise ConfigError("FACEGATE_SESSION_IDLE_MINUTES must be between 1 and 1440")
     if s.api_rate_per_second <= 0 or s.api_burst < 1:
@@ -328,6 +338,17 @@ def zone_info(name: str):
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"FACEGATE_TIMEZONE must be an IANA zone like Asia/Tokyo, not {name!r}") from None
+
+
+def records_zone(settings: Settings):
+    """The zone of the course's zone-less stamps (``YYYY-mm-dd HH:MM:SS`` in auth and analysis
+    logs), written and read in the same zone: the clock of whatever serves the course's Web API,
+    whose ``timestamp`` the device copies into its logs. Locally that is this machine, in
+    ``FACEGATE_TIMEZONE``; in aws it is Lambda's clock, UTC, and Athena/QuickSight read such
+    times as UTC too (photo keys and pages still use the local and the viewer's zone)."""
+    from datetime import UTC  # noqa: PLC0415
+
+    return UTC if settings.backend == "aws" else zone_info(settings.timezone)
 
 
 def _read_secrets(path: Path) -> dict:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.access import sessions
 from core.app import i18n
-from pages._access import browser_session, client_address, oidc_configured, remember, sign_out
+from pages._access import browser_session, client_address, device_token, oidc_configured, remember, sign_out
 from pages._shared import get_settings, run_action, through_router, tr
 
 through_router()
@@ -96,8 +96,8 @@ elif ctl.password_source() == "unset":
         if st.form_submit_button(tr("admin.set"), type="primary"):
             if new != again:
                 st.error(tr("admin.mismatch"))
-            elif run_action(ctl.set_admin_password, new, setup_code=code) is not None:
-                signed = run_action(ctl.sign_in, new, client_address())
+            elif run_action(ctl.set_admin_password, new, setup_code=code, client=client_address()) is not None:
+                signed = run_action(ctl.sign_in, new, client_address(), device_token())
                 if signed is not None:
                     remember(signed)
                     st.rerun()
@@ -105,7 +105,7 @@ else:
     with st.form("admin_sign_in_form"):
         password = st.text_input(tr("admin.password"), type="password", key="admin_password")
         if st.form_submit_button(tr("admin.sign_in"), type="primary"):
-            signed = run_action(ctl.sign_in, password, client_address())
+            signed = run_action(ctl.sign_in, password, client_address(), device_token())
             if signed is not None:
                 remember(signed)
                 st.rerun()
