@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 
 import streamlit as st
 
@@ -19,8 +20,8 @@ from core.errors import FaceGateError
 i18n.register(
     {
         "people.bad_name": (
-            "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
-            "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
+            "この名前は使えません。1〜64 文字で、改行などの制御文字を含めないでください。",
+            "This name cannot be used: give 1 to 64 characters without control characters (such as line breaks).",
         ),
         "error.wrong_setup_code": (
             "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
@@ -166,6 +167,15 @@ def tr(key: str, /, **values) -> str:
     return i18n.t(key, lang(), **values)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")
+
+
+def md(text: str) -> str:
+    """``text`` (a person's name, typed by someone) safe inside Markdown: shown as typed, never
+    as formatting, a link or a formula (every Streamlit text element renders Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
     UTC when there is no browser (tests, bare mode)."""
@@ -186,10 +196,11 @@ def viewer_zone():
     return UTC
 
 
-def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)."""
+def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S", zone: bool = True) -> str:
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)
+    unless ``zone`` is False (a date alone)."""
     local = when.astimezone(viewer_zone())
-    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip() if zone else local.strftime(fmt)
 
 
 def error_text(exc: BaseException) -> str:
