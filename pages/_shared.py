@@ -336,6 +336,25 @@ def set_cookie(name: str, value: str, max_age_s: int) -> None:
 def cookie(name: str) -> str | None:
     """The value of cookie ``name`` this browser sent when the session began, or None."""
     try:
-        return st.context.cookies.get(name)
+        value = st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None
+    return value if isinstance(value, str) else None  # AppTest's stand-in context is no browser
+
+
+LANG_COOKIE = "facegate_lang"
+
+
+def remembered_language() -> str | None:
+    """The language this browser chose last time (a cookie), or None."""
+    value = cookie(LANG_COOKIE)
+    return value if value in i18n.LANGUAGES else None
+
+
+def remember_language() -> None:
+    """Keep the language choice for the next visit: a reload is a new Streamlit session, and
+    without this the choice fell back to the browser's language (issue 17 §12)."""
+    chosen = st.session_state.get("lang")
+    if chosen in i18n.LANGUAGES and chosen != st.session_state.get("_lang_saved", remembered_language()):
+        set_cookie(LANG_COOKIE, chosen, 365 * 24 * 3600)
+        st.session_state["_lang_saved"] = chosen
