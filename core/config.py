@@ -76,6 +76,8 @@ class Settings:
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
     aws_account_id: str = ""
+    glue_database: str = ""  # the stack's Glue database (Athena over the logs)
+    athena_workgroup: str = ""
     # Telemetry: how records leave the app. "auto" = MQTT when a local broker is running
     # (or an endpoint is set), else "direct" into the event store; "mqtt" always via the outbox.
     publisher: str = "auto"

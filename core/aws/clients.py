@@ -21,14 +21,32 @@ from core import errors
 # course's usage plan and Rekognition's per-second TPS limits are easy to hit in bursts.
 RETRY_ATTEMPTS = 5
 
+# Inside the Web API's Lambda functions every AWS call must give up before API Gateway does
+# (29 s integration timeout, also the functions' own Timeout): botocore's defaults (60 s read
+# timeout) or ours above (30 s x 5 attempts) would let one slow call outlive the request, and
+# the caller would get API Gateway's bare 504 instead of our 503. Worst case here:
+# 3 attempts x (2 s connect + 6 s read) + standard-mode backoff (at most 1 + 2 s) = 27 s.
+API_GATEWAY_TIMEOUT_SECONDS = 29
+LAMBDA_CONFIG = {"retries": {"mode": "standard", "total_max_attempts": 3}, "connect_timeout": 2, "read_timeout": 6}
 
-def client_config(**overrides) -> botocore.config.Config:
-    """The botocore config every FaceGate client uses (standard retries, sane timeouts)."""
+
+def in_lambda(env=None) -> bool:
+    """True inside AWS Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME)."""
+    import os
+
+    return bool((os.environ if env is None else env).get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def client_config(env=None, **overrides) -> botocore.config.Config:
+    """The botocore config every FaceGate client uses (standard retries, sane timeouts; the
+    tighter LAMBDA_CONFIG inside Lambda)."""
     options = {
         "retries": {"mode": "standard", "total_max_attempts": RETRY_ATTEMPTS},
         "connect_timeout": 5,
         "read_timeout": 30,
     }
+    if in_lambda(env):
+        options.update(LAMBDA_CONFIG)
     options.update(overrides)
     return botocore.config.Config(**options)
 

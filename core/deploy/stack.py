@@ -3,9 +3,11 @@
 Two stacks: ``<stack>-artifacts`` (one private bucket for the Lambda code, needed before
 the main stack can be created) and ``<stack>`` (everything in ``deploy/template.yaml``).
 The device certificate is created outside CloudFormation from a key generated on this
-machine (IoT ``CreateCertificateFromCsr``), so the private key never leaves it; ``down``
-detaches and deletes it before the stack, because IoT refuses to delete a thing or policy
-that still has a certificate attached.
+machine (``core.deploy.device``), so the private key never leaves it; ``down`` retires every
+certificate of the stack before deleting it, because IoT refuses to delete a thing or a
+policy that still has a certificate attached. ``down`` works from every state an interrupted
+``up`` or ``down`` leaves: it finds the stack's things, policies and buckets through
+``ListStackResources`` (a stack that rolled back has no outputs).
 """
 
 from __future__ import annotations
@@ -13,18 +15,22 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import boto3.exceptions
 import botocore.exceptions
 
-from core.aws.clients import aws_client, aws_errors
+from core.aws.clients import aws_client, aws_errors, domain_error
 from core.config import Settings
 from core.deploy import package, state
+from core.deploy.device import DETACH_TIMEOUT_SECONDS, DeviceIdentity
 from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template, template_json
-from core.errors import DeployFailed, ResourceNotFound
+from core.errors import DeployFailed, InvalidParameter, ResourceNotFound
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +48,24 @@ OUTPUT_SETTINGS = {
     "TopicPrefix": "topic_prefix",
     "ApiUrl": "api_url",
     "QuickSightDashboardId": "quicksight_dashboards",
+    "GlueDatabase": "glue_database",
+    "AthenaWorkGroup": "athena_workgroup",
 }
-_BUCKET_OUTPUTS = ("PhotosBucket", "FacesBucket", "LogsBucket")
+CODE_KEY = "lambda/facegate.zip"  # one key, versioned: see deploy/artifacts.yaml
+# A stack in one of these never finished its first creation: it can only be deleted.
+NEVER_CREATED = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED")
+# CloudFormation's rule for stack names, kept short enough that every name derived from it
+# (functions "<stack>-search", workgroup "<stack>-logs", things "<stack>-<device>") fits.
+STACK_NAME_PATTERN = re.compile(r"^[a-zA-Z][-a-zA-Z0-9]{0,39}$")
+
+
+def derived_names(stack_name: str) -> dict:
+    """Names a new stack gets from its own name, so that two stacks in one account do not
+    collide: the Rekognition collection and the Glue database (lower case, ``_`` only)."""
+    return {
+        "CollectionId": stack_name,
+        "GlueDatabaseName": re.sub(r"[^a-z0-9_]", "_", stack_name.lower()),
+    }
 
 
 def artifacts_stack_name(stack_name: str) -> str:
@@ -57,6 +79,8 @@ class DeployOptions:
     parameters: dict = field(default_factory=dict)  # template parameter overrides
     vendor: bool = True  # install deploy/lambda-requirements.txt into the code zip
     wait_delay: int = 10  # seconds between CloudFormation polls
+    detach_timeout: float = DETACH_TIMEOUT_SECONDS  # longest wait for IoT to detach a certificate
+    sleep: Callable[[float], None] = time.sleep
 
 
 class Deployer:
@@ -74,6 +98,18 @@ class Deployer:
         self._clients = clients or (lambda name: aws_client(name, options.region))
         self._cache: dict = {}
         self.secrets_file = Path(secrets_file) if secrets_file else state.secrets_path()
+
+    def sleep(self, seconds: float) -> None:
+        self.options.sleep(seconds)
+
+    def identity(self) -> DeviceIdentity:
+        return DeviceIdentity(
+            self.client("iot"),
+            self.settings,
+            self.options.stack_name,
+            detach_timeout=self.options.detach_timeout,
+            sleep=self.options.sleep,
+        )
 
     def client(self, name: str):
         if name not in self._cache:
@@ -93,13 +129,23 @@ class Deployer:
             raise
 
     def _failure_reasons(self, name: str) -> list[str]:
+        """Why the stack's latest operation failed: the reasons of its resources' ``*_FAILED``
+        events since the stack's own last ``*_IN_PROGRESS`` event, oldest first, once each."""
         with aws_errors():
             events = self.client("cloudformation").describe_stack_events(StackName=name)["StackEvents"]
-        return [
-            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason', '')}"
-            for e in events
-            if e.get("ResourceStatus", "").endswith("_FAILED")
-        ][:10]
+        reasons: list[str] = []
+        for e in events:  # newest first
+            if (
+                e.get("ResourceType") == "AWS::CloudFormation::Stack"
+                and e["ResourceStatus"].endswith("_IN_PROGRESS")
+                and e["ResourceStatus"] not in ("UPDATE_ROLLBACK_IN_PROGRESS", "ROLLBACK_IN_PROGRESS")
+            ):
+                break
+            if e.get("ResourceStatus", "").endswith("_FAILED") and e.get("ResourceStatusReason"):
+                line = f"{e['LogicalResourceId']}: {e['ResourceStatusReason']}"
+                if line not in reasons:
+                    reasons.append(line)
+        return list(reversed(reasons))[:10]
 
     def _wait(self, name: str, waiter_name: str) -> None:
         waiter = self.client("cloudformation").get_waiter(waiter_name)
@@ -113,9 +159,21 @@ class Deployer:
                 f"stack {name} ended in {status}: " + ("; ".join(reasons) or "see the console")
             ) from None
 
+    def _settle(self, name: str) -> dict | None:
+        """Wait while ``name`` is in an ``*_IN_PROGRESS`` state (another run, or AWS still
+        cleaning up); return its settled description (None when it is gone)."""
+        for _ in range(720):
+            stack = self._describe(name)
+            if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
+                return stack
+            self.sleep(max(self.options.wait_delay, 1))
+        raise DeployFailed(f"stack {name} stayed {stack['StackStatus']} for too long; see the CloudFormation console")
+
     def ensure_stack(self, name: str, template: dict, parameters: dict, template_bucket: str | None = None) -> dict:
         """Create ``name`` or update it to ``template``; wait; return the stack description.
-        Raises DeployFailed with CloudFormation's reasons when it rolls back."""
+        A stack whose first creation failed (it was never used) is deleted and created again.
+        Raises DeployFailed with CloudFormation's reasons when it rolls back, or with what to
+        do when the stack is in a state only a person can resolve."""
         cfn = self.client("cloudformation")
         body = template_json(template)
         source = {"TemplateBody": body}
@@ -127,13 +185,24 @@ class Deployer:
                 self.client("s3").put_object(Bucket=template_bucket, Key=key, Body=body.encode())
             source = {"TemplateURL": f"https://{template_bucket}.s3.amazonaws.com/{key}"}
         params = [{"ParameterKey": k, "ParameterValue": str(v)} for k, v in parameters.items()]
-        existing = self._describe(name)
-        if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
-            # A stack whose first creation failed can only be deleted, never updated.
-            with aws_errors():
-                cfn.delete_stack(StackName=name)
-            self._wait(name, "stack_delete_complete")
+        existing = self._settle(name)
+        status = existing["StackStatus"] if existing else None
+        if status in NEVER_CREATED:
+            # A first creation that failed can only be deleted, never updated; nothing in it was used.
+            self._delete_stack(name)
             existing = None
+        elif status == "DELETE_FAILED":
+            raise DeployFailed(
+                f"stack {name} is DELETE_FAILED (a `deploy down` did not finish): run "
+                "`python -m core deploy down` again, then `deploy up`"
+            )
+        elif status == "UPDATE_ROLLBACK_FAILED":
+            raise DeployFailed(
+                f"stack {name} is UPDATE_ROLLBACK_FAILED: "
+                + "; ".join(self._failure_reasons(name))
+                + ". Fix the named resource, then in the CloudFormation console choose "
+                "Stack actions > Continue update rollback, and run `deploy up` again"
+            )
         if existing is None:
             with aws_errors():
                 cfn.create_stack(
@@ -156,68 +225,71 @@ class Deployer:
                 self._wait(name, "stack_update_complete")
         return self._describe(name)
 
+    def stack_resources(self, name: str) -> list[dict]:
+        """``ListStackResources`` of ``name`` (works in every state, even without outputs);
+        empty when the stack does not exist."""
+        try:
+            with aws_errors():
+                pages = self.client("cloudformation").get_paginator("list_stack_resources").paginate(StackName=name)
+                return [r for page in pages for r in page.get("StackResourceSummaries", [])]
+        except Exception as exc:
+            if "does not exist" in str(exc):
+                return []
+            raise
+
+    def physical_ids(self, name: str, kind: str) -> list[str]:
+        return [
+            r["PhysicalResourceId"]
+            for r in self.stack_resources(name)
+            if r["ResourceType"] == kind and r.get("PhysicalResourceId") and r["ResourceStatus"] != "DELETE_COMPLETE"
+        ]
+
     @staticmethod
     def outputs(stack: dict | None) -> dict:
         return {o["OutputKey"]: o["OutputValue"] for o in (stack or {}).get("Outputs", [])}
 
     # ------------------------------------------------------------------ up
-    def upload_code(self, bucket: str) -> str:
-        """Build the Lambda zip and upload it unless that exact build is there; return its key."""
+    def upload_code(self, bucket: str) -> tuple[str, str]:
+        """Build the Lambda zip and upload it as a new version of ``CODE_KEY`` unless the
+        current version is that exact build (its SHA-256 is in the object's metadata).
+        Returns ``(key, version id)``; the functions run that version."""
         with tempfile.TemporaryDirectory(prefix="facegate-lambda-") as tmp:
             requirements = package.LAMBDA_REQUIREMENTS if self.options.vendor else None
             path, digest = package.build_lambda_zip(Path(tmp), requirements=requirements)
-            key = f"lambda/{digest}.zip"
             s3 = self.client("s3")
             try:
                 with aws_errors():
-                    s3.head_object(Bucket=bucket, Key=key)
-                return key
+                    head = s3.head_object(Bucket=bucket, Key=CODE_KEY)
+                if head.get("Metadata", {}).get("sha256") == digest and head.get("VersionId"):
+                    return CODE_KEY, head["VersionId"]
             except ResourceNotFound:
                 pass
+            try:
+                with aws_errors():
+                    s3.upload_file(str(path), bucket, CODE_KEY, ExtraArgs={"Metadata": {"sha256": digest}})
+            except boto3.exceptions.S3UploadFailedError as exc:  # boto3's transfer wraps the ClientError
+                cause = exc.__cause__ or exc.__context__
+                if isinstance(cause, (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)):
+                    raise domain_error(cause) from exc
+                raise DeployFailed(f"could not upload the Lambda code to {bucket}: {exc}") from exc
             with aws_errors():
-                s3.upload_file(str(path), bucket, key)
-        return key
+                head = s3.head_object(Bucket=bucket, Key=CODE_KEY)
+        if head.get("Metadata", {}).get("sha256") != digest or not head.get("VersionId"):
+            raise DeployFailed(f"{bucket}/{CODE_KEY} is not the build just uploaded (is the bucket versioned?)")
+        return CODE_KEY, head["VersionId"]
 
-    def ensure_device_certificate(self, thing: str, policy: str) -> state.DeviceCredentials:
-        """Reuse this machine's certificate if IoT still has it ACTIVE, else create one from a
-        locally generated key, attach the policy and the thing, and store it (0600)."""
-        iot = self.client("iot")
-        try:
-            creds = state.device_credentials(self.settings, self.options.stack_name)
-            with aws_errors():
-                status = iot.describe_certificate(certificateId=creds.certificate_id)["certificateDescription"]
-            if status["status"] == "ACTIVE":
-                return creds
-        except ResourceNotFound:
-            pass
-        key_pem, csr_pem = _key_and_csr(thing)
-        with aws_errors():
-            cert = iot.create_certificate_from_csr(certificateSigningRequest=csr_pem, setAsActive=True)
-            iot.attach_policy(policyName=policy, target=cert["certificateArn"])
-            iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
-        return state.save_device_credentials(
-            self.settings,
-            self.options.stack_name,
-            cert_pem=cert["certificatePem"],
-            key_pem=key_pem,
-            client_id=thing,
-            certificate_id=cert["certificateId"],
-            certificate_arn=cert["certificateArn"],
-        )
-
-    def up(self) -> dict:
-        """Package, create or update both stacks, make the device certificate, write the app
-        configuration. Returns a summary without secrets. Raises DeployFailed/domain errors."""
-        name = self.options.stack_name
-        with aws_errors():
-            account = self.client("sts").get_caller_identity()["Account"]
-        artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
-        bucket = self.outputs(artifacts)["ArtifactsBucket"]
-        code_key = self.upload_code(bucket)
-        params = {
-            "LambdaCodeBucket": bucket,
-            "LambdaCodeKey": code_key,
-            "CollectionId": self.settings.collection,
+    def main_parameters(self, existing: dict | None, code_bucket: str, code: tuple[str, str]) -> dict:
+        """The main stack's parameters. An existing stack keeps its collection and Glue
+        database (a new id would replace the collection and lose every enrolled face); a new
+        one derives them from its name. ``--parameter`` overrides win."""
+        current = {p["ParameterKey"]: p["ParameterValue"] for p in (existing or {}).get("Parameters", [])}
+        names = derived_names(self.options.stack_name)
+        return {
+            "LambdaCodeBucket": code_bucket,
+            "LambdaCodeKey": code[0],
+            "LambdaCodeVersion": code[1],
+            "CollectionId": current.get("CollectionId") or names["CollectionId"],
+            "GlueDatabaseName": current.get("GlueDatabaseName") or names["GlueDatabaseName"],
             "DeviceId": self.settings.device_id,
             "TopicPrefix": self.settings.topic_prefix,
             # S3 expires by whole days: keep captures at least as long as the app's retention.
@@ -225,9 +297,48 @@ class Deployer:
             "LogsRetentionDays": max(1, math.ceil(self.settings.retention_log_days)),
             **self.options.parameters,
         }
+
+    def _remove_replaced_thing(self, thing: str, current: str) -> None:
+        """After a device id change CloudFormation deletes the old thing; if that failed (a
+        principal was still attached), delete it here so nothing is left outside the stack."""
+        if thing == current:
+            return
+        identity = self.identity()
+        identity.retire_all([thing], [])
+        try:
+            identity.wait_thing_free(thing)
+            with aws_errors():
+                self.client("iot").delete_thing(thingName=thing)
+        except ResourceNotFound:
+            pass
+
+    def up(self) -> dict:
+        """Package, create or update both stacks, make or repair the device certificate, write
+        the app configuration. Returns a summary without secrets. Raises DeployFailed/domain errors."""
+        name = self.options.stack_name
+        if not STACK_NAME_PATTERN.match(name):
+            raise InvalidParameter(f"stack name {name!r}: a letter, then letters, digits or '-', at most 40 characters")
+        with aws_errors():
+            account = self.client("sts").get_caller_identity()["Account"]
+        artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
+        bucket = self.outputs(artifacts)["ArtifactsBucket"]
+        code = self.upload_code(bucket)
+        existing = self._settle(name)
+        usable = existing if existing and existing["StackStatus"] not in NEVER_CREATED else None
+        params = self.main_parameters(usable, bucket, code)
+        old_thing = self.outputs(usable).get("ThingName")
+        previous_device = {p["ParameterKey"]: p["ParameterValue"] for p in (usable or {}).get("Parameters", [])}.get(
+            "DeviceId"
+        )
+        if old_thing and previous_device is not None and previous_device != params["DeviceId"]:
+            # The device id names the thing: CloudFormation replaces it and deletes the old one,
+            # which IoT refuses while a certificate is attached. Retire those certificates first.
+            self.identity().retire_all([old_thing], [])
         stack = self.ensure_stack(name, render_template(), params, template_bucket=bucket)
         out = self.outputs(stack)
-        creds = self.ensure_device_certificate(out["ThingName"], out["IotPolicyName"])
+        if old_thing:
+            self._remove_replaced_thing(old_thing, out["ThingName"])
+        creds = self.identity().ensure(out["ThingName"], out["IotPolicyName"])
         with aws_errors():
             endpoint = self.client("iot").describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
             api_key = self.client("apigateway").get_api_key(apiKey=out["ApiKeyId"], includeValue=True)["value"]
@@ -252,7 +363,7 @@ class Deployer:
             "device_certificate": str(creds.cert_file),
             "client_id": creds.client_id,
             "app_config": str(self.secrets_file),
-            "lambda_code": code_key,
+            "lambda_code": f"{code[0]}?versionId={code[1]}",
         }
 
     # ------------------------------------------------------------------ status
@@ -301,55 +412,40 @@ class Deployer:
             return 0
         return deleted
 
-    def delete_device_certificates(self, thing: str) -> list[str]:
-        """Detach and delete every certificate attached to ``thing``; return their ids."""
-        iot = self.client("iot")
-        removed = []
-        try:
-            with aws_errors():
-                principals = iot.list_thing_principals(thingName=thing)["principals"]
-        except ResourceNotFound:
-            return removed
-        for arn in principals:
-            cert_id = arn.rsplit("/", 1)[-1]
-            with aws_errors():
-                for policy in iot.list_attached_policies(target=arn).get("policies", []):
-                    iot.detach_policy(policyName=policy["policyName"], target=arn)
-                iot.detach_thing_principal(thingName=thing, principal=arn)
-                iot.update_certificate(certificateId=cert_id, newStatus="INACTIVE")
-                iot.delete_certificate(certificateId=cert_id, forceDelete=True)
-            removed.append(cert_id)
-        return removed
-
-    def _delete_stack(self, name: str, buckets: list[str]) -> str:
-        stack = self._describe(name)
+    def _delete_stack(self, name: str) -> str:
+        """Empty the stack's buckets and delete it, retrying when something (Firehose, a late
+        IoT rule, a slow deletion) made an attempt fail. Raises DeployFailed with
+        CloudFormation's reasons when it still cannot be deleted."""
+        stack = self._settle(name)
         if stack is None:
             return "NOT_DEPLOYED"
-        # Firehose or a late IoT rule may write after the first emptying: empty and retry once.
-        for attempt in (1, 2):
-            for bucket in buckets:
+        failure = None
+        for _attempt in range(3):
+            for bucket in self.physical_ids(name, "AWS::S3::Bucket"):
                 self.empty_bucket(bucket)
             with aws_errors():
                 self.client("cloudformation").delete_stack(StackName=name)
             try:
                 self._wait(name, "stack_delete_complete")
                 return "DELETED"
-            except DeployFailed:
-                if attempt == 2:
-                    raise
-        return "DELETED"
+            except DeployFailed as exc:
+                failure = exc
+        raise failure
 
     def down(self) -> dict:
-        """Remove everything: bucket contents (all versions), the device certificates, both
-        stacks, and this machine's certificate files and app configuration."""
+        """Remove everything: the device certificates (found through the stack's policy and
+        thing and this machine's records), bucket contents (all versions), both stacks, and
+        this machine's certificate files and app configuration. Works from any state an
+        interrupted ``up`` or ``down`` left; run it again if it raises."""
         name = self.options.stack_name
-        out = self.outputs(self._describe(name))
-        removed_certs = self.delete_device_certificates(out["ThingName"]) if "ThingName" in out else []
-        main = self._delete_stack(name, [out[k] for k in _BUCKET_OUTPUTS if k in out])
-        art_out = self.outputs(self._describe(artifacts_stack_name(name)))
-        artifacts = self._delete_stack(
-            artifacts_stack_name(name), [art_out["ArtifactsBucket"]] if "ArtifactsBucket" in art_out else []
-        )
+        things = self.physical_ids(name, "AWS::IoT::Thing")
+        policies = self.physical_ids(name, "AWS::IoT::Policy")
+        identity = self.identity()
+        removed_certs = identity.retire_all(things, policies)
+        for thing in things:
+            identity.wait_thing_free(thing)
+        main = self._delete_stack(name)
+        artifacts = self._delete_stack(artifacts_stack_name(name))
         state.remove_local_state(self.settings, name)
         config_removed = state.remove_app_config(self.secrets_file)
         return {
@@ -359,22 +455,3 @@ class Deployer:
             "certificates_deleted": removed_certs,
             "app_config_removed": config_removed,
         }
-
-
-def _key_and_csr(common_name: str) -> tuple[bytes, str]:
-    """A new EC P-256 private key (PEM, unencrypted; stored 0600) and its CSR (PEM)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    csr = (
-        x509.CertificateSigningRequestBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return key_pem, csr.public_bytes(serialization.Encoding.PEM).decode()

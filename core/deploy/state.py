@@ -86,6 +86,58 @@ def device_credentials(settings: Settings, stack_name: str | None = None) -> Dev
     return creds
 
 
+def forget_device_credentials(settings: Settings, stack_name: str) -> None:
+    """Remove the current certificate and key (after IoT deleted the certificate)."""
+    folder = _device_dir(settings, stack_name)
+    for name in ("certificate.json", "device.pem.crt", "private.pem.key"):
+        (folder / name).unlink(missing_ok=True)
+
+
+# A key whose certificate IoT may have created without our hearing back (the answer to
+# CreateCertificateFromCsr was lost): kept until that certificate is found and retired.
+def save_pending_key(settings: Settings, stack_name: str, key_pem: bytes) -> Path:
+    folder = ensure_dir(_device_dir(settings, stack_name))
+    os.chmod(folder, 0o700)
+    path = folder / "pending.pem.key"
+    atomic_write_bytes(path, key_pem)
+    return path
+
+
+def pending_key(settings: Settings, stack_name: str) -> tuple[bytes, float] | None:
+    """``(key PEM, time it was written)`` or None."""
+    path = _device_dir(settings, stack_name) / "pending.pem.key"
+    try:
+        return path.read_bytes(), path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def clear_pending_key(settings: Settings, stack_name: str) -> None:
+    (_device_dir(settings, stack_name) / "pending.pem.key").unlink(missing_ok=True)
+
+
+# Certificates this machine made that IoT still has but FaceGate no longer uses (a retirement
+# that did not finish): `up` and `down` retry them.
+def _stale_file(settings: Settings, stack_name: str) -> Path:
+    return _device_dir(settings, stack_name) / "stale-certificates.json"
+
+
+def stale_certificates(settings: Settings, stack_name: str) -> list[str]:
+    try:
+        return list(json.loads(_stale_file(settings, stack_name).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return []
+
+
+def set_stale_certificates(settings: Settings, stack_name: str, arns: list[str]) -> None:
+    path = _stale_file(settings, stack_name)
+    if not arns:
+        path.unlink(missing_ok=True)
+        return
+    ensure_dir(path.parent)
+    atomic_write_bytes(path, json.dumps(sorted(set(arns)), indent=2).encode())
+
+
 def remove_local_state(settings: Settings, stack_name: str) -> None:
     shutil.rmtree(stack_dir(settings, stack_name), ignore_errors=True)
 

@@ -45,7 +45,11 @@ _COURSE_CONTRACT = {
 }
 
 
-class _CfnLoader(yaml.SafeLoader):
+# libyaml's loader when the wheel has it (5-10x faster than the pure-Python one).
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CfnLoader(_SafeLoader):
     """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt, ...)."""
 
 
@@ -96,7 +100,7 @@ def load_openapi(path: Path = OPENAPI_FILE) -> dict:
     if not Path(path).is_file():
         return copy.deepcopy(_COURSE_CONTRACT)
     try:
-        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        doc = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_SafeLoader)  # noqa: S506 (safe loader)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("paths"), dict):

@@ -307,7 +307,10 @@ def build_aws_event_store(settings, session=None, use_athena: bool = False) -> A
     athena = None
     if use_athena:
         athena = AthenaAnalysisReader(
-            aws_client("athena", settings.region, session), database="facegate", workgroup=f"{settings.stack_name}-logs"
+            aws_client("athena", settings.region, session),
+            # Written by `deploy up` from the stack's outputs; the template's own defaults else.
+            database=settings.glue_database or settings.stack_name.lower().replace("-", "_"),
+            workgroup=settings.athena_workgroup or f"{settings.stack_name}-logs",
         )
     return AwsEventStore(
         aws_client("dynamodb", settings.region, session),

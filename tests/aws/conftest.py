@@ -1,13 +1,20 @@
-"""AWS stand-ins: moto where it is faithful (S3, DynamoDB, IoT control plane, STS, API Gateway
-control plane, CloudFormation for plain resources), botocore's Stubber where it is not
-(Rekognition; CloudFormation for this project's full template). Nothing here reaches AWS."""
+"""AWS stand-ins: moto where it is faithful (S3, DynamoDB, IoT control plane, IAM, Firehose,
+Glue, Athena, Logs, Lambda and API Gateway control planes, STS), botocore's Stubber where it is
+not (Rekognition, QuickSight), and ``tests.aws.fakes`` for CloudFormation's stack lifecycle
+over those moto services. Nothing here reaches AWS."""
 
 from __future__ import annotations
 
 import boto3
 import pytest
 
+from core.config import load_settings
+from core.deploy.stack import Deployer, DeployOptions
+from tests.aws.fakes import CertificatesFromCsr, EventualDetach, FakeCloudFormation, inventory
+
 REGION = "ap-northeast-1"
+STACK = "facegate"
+QUICKSIGHT_USER = f"arn:aws:quicksight:{REGION}:123456789012:user/default/learner"
 
 
 @pytest.fixture
@@ -33,3 +40,50 @@ def moto_session(aws_env):
 
 def make_bucket(session, name: str) -> None:
     session.client("s3").create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+class Account:
+    """One moto account with the fake CloudFormation, and the boto3 clients every deployer
+    run of the test shares (so faults installed on them reach the deployer)."""
+
+    def __init__(self, session, tmp_path, monkeypatch):
+        self.session = session
+        self.cf = FakeCloudFormation(session, REGION)
+        self.tmp = tmp_path
+        self.monkeypatch = monkeypatch
+        self.secrets = tmp_path / "secrets.toml"
+        self._clients = {"cloudformation": self.cf.client()}
+        iot = session.client("iot", region_name=REGION)
+        raw_iot = session.client("iot", region_name=REGION)
+        CertificatesFromCsr(iot, raw_iot)
+        self.detach = EventualDetach(iot, raw_iot, lag=2)
+        self._clients["iot"] = iot
+
+    def client(self, name):
+        if name not in self._clients:
+            self._clients[name] = self.session.client(name, region_name=REGION)
+        return self._clients[name]
+
+    def settings(self, **env):
+        base = {"FACEGATE_DATA_DIR": str(self.tmp / "data")}
+        base.update({f"FACEGATE_{k.upper()}": str(v) for k, v in env.items()})
+        return load_settings(env=base, secrets_file=self.tmp / "user-secrets.toml")
+
+    def deployer(self, stack=STACK, parameters=None, **env) -> Deployer:
+        options = DeployOptions(
+            stack,
+            REGION,
+            parameters={"QuickSightPrincipalArn": QUICKSIGHT_USER, **(parameters or {})},
+            vendor=False,
+            wait_delay=0,
+            sleep=lambda _s: None,
+        )
+        return Deployer(self.settings(**env), options, clients=self.client, secrets_file=self.secrets)
+
+    def left(self) -> dict:
+        return {kind: items for kind, items in inventory(self.session, REGION, self.cf).items() if items}
+
+
+@pytest.fixture
+def account(moto_session, tmp_path, monkeypatch):
+    return Account(moto_session, tmp_path, monkeypatch)

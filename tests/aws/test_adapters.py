@@ -208,3 +208,28 @@ def test_clients_retry_in_standard_mode_then_say_throttled(aws_env, monkeypatch)
     with pytest.raises(errors.Throttled, match="after retries"):
         RekognitionFaceCollections(client).list_collections()
     assert len(attempts) == RETRY_ATTEMPTS
+
+
+def _worst_case_seconds(config) -> float:
+    """Longest one call can take with ``config``: every attempt hits both timeouts, and
+    standard mode sleeps up to min(2**(n-1), 20) s before retry n (botocore.retries.standard)."""
+    attempts = config.retries["total_max_attempts"]
+    backoff = sum(min(2 ** (n - 1), 20) for n in range(1, attempts))
+    return attempts * (config.connect_timeout + config.read_timeout) + backoff
+
+
+def test_inside_lambda_every_call_gives_up_before_api_gateway(aws_env, monkeypatch):
+    from core.aws.clients import API_GATEWAY_TIMEOUT_SECONDS, client_config
+
+    assert _worst_case_seconds(client_config(env={})) > API_GATEWAY_TIMEOUT_SECONDS  # why a second profile exists
+    inside = client_config(env={"AWS_LAMBDA_FUNCTION_NAME": "facegate-search"})
+    assert _worst_case_seconds(inside) < API_GATEWAY_TIMEOUT_SECONDS
+    # the clients the Lambda's services are built with carry it
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "facegate-search")
+    client = aws_client("rekognition", REGION, boto3.session.Session())
+    assert client.meta.config.read_timeout == inside.read_timeout
+    assert _worst_case_seconds(client.meta.config) < API_GATEWAY_TIMEOUT_SECONDS
+    from core.deploy.template import render_template
+
+    fn = render_template()["Resources"]["SearchFunction"]["Properties"]
+    assert fn["Timeout"] <= API_GATEWAY_TIMEOUT_SECONDS

@@ -1,10 +1,9 @@
-"""``deploy up / status / down`` end to end, offline.
+"""``deploy up / status / down`` end to end, offline, and the code zip.
 
-moto serves S3, IoT (certificates from our CSR, policies, things), STS and API Gateway keys
-for real. CloudFormation is moto too for the artifacts template; for the main template it
-is botocore's Stubber, because moto cannot create its Rekognition collection (FIELD_NOTES):
-the Stubber checks every CloudFormation request we send against the service model, and the
-test checks what we send (template, parameters, capabilities) and what we do with answers.
+moto serves S3, IoT (certificates from our CSR, policies, things), IAM, Lambda, API Gateway and
+the rest for real; CloudFormation is ``tests.aws.fakes.FakeCloudFormation`` over them (moto's
+own cannot run the main template: no Rekognition collection, no rollback). moto's own
+CloudFormation still creates the artifacts stack in one test, as a second opinion.
 """
 
 from __future__ import annotations
@@ -14,20 +13,15 @@ import stat
 import subprocess
 import sys
 import zipfile
-from datetime import UTC, datetime
 
 import pytest
-from botocore.stub import ANY, Stubber
 
 from core.config import load_settings
 from core.deploy import package, state
 from core.deploy.stack import Deployer, DeployOptions, artifacts_stack_name
-from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template, template_json
+from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template
 from core.errors import ConfigError, DeployFailed
-from tests.aws.conftest import REGION, make_bucket
-
-STACK = "facegate"
-NOW = datetime(2026, 1, 1, tzinfo=UTC)
+from tests.aws.conftest import REGION, STACK
 
 
 @pytest.fixture
@@ -137,236 +131,83 @@ def test_artifacts_stack_is_created_private_and_encrypted_on_moto(moto_session, 
 
 
 # ------------------------------------------------------------------ up / status / down
-def _stack(name, status, outputs=None):
-    out = {
-        "StackName": name,
-        "StackId": f"arn:aws:cloudformation:{REGION}:123456789012:stack/{name}/1",
-        "CreationTime": NOW,
-        "StackStatus": status,
-    }
-    if outputs:
-        out["Outputs"] = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
-    return {"Stacks": [out]}
+def test_up_status_down(account):
+    """The happy path in detail (tests/aws/test_teardown.py walks every failure)."""
+    deployer = account.deployer()
+    summary = deployer.up()
+    settings = account.settings()
+    creds = state.device_credentials(settings, STACK)
+    for path in (creds.cert_file, creds.key_file):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(creds.key_file.parent.stat().st_mode) == 0o700
+    assert "PRIVATE KEY" in creds.key_file.read_text() and creds.client_id == "facegate-id001"
+    out = account.cf._find(STACK).outputs
+    s3 = account.session.client("s3", region_name=REGION)
+    bucket = account.cf._find(artifacts_stack_name(STACK)).outputs["ArtifactsBucket"]
+    key, version = summary["lambda_code"].split("?versionId=")
+    head = s3.head_object(Bucket=bucket, Key=key, VersionId=version)
+    assert head["ContentLength"] > 1000 and len(head["Metadata"]["sha256"]) == 64
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    code_rules = [r for r in rules if key.startswith(r["Filter"]["Prefix"])]
+    assert code_rules and not [r for r in code_rules if "Expiration" in r]
+    functions = account.session.client("lambda", region_name=REGION)
+    assert functions.get_function(FunctionName=f"{STACK}-search")["Configuration"]["Handler"] == (
+        "lambda_src.search.handler"
+    )
+    api_key = account.session.client("apigateway", region_name=REGION).get_api_key(
+        apiKey=out["ApiKeyId"], includeValue=True
+    )
+    assert api_key["value"] not in json.dumps(summary)  # the summary is printed: no secret in it
+    app = load_settings(env={"FACEGATE_DATA_DIR": str(settings.data_dir)}, secrets_file=account.secrets)
+    assert (app.backend, app.photos_bucket, app.logs_bucket, app.sensor_table, app.api_url, app.api_key) == (
+        "aws",
+        out["PhotosBucket"],
+        out["LogsBucket"],
+        out["SensorTable"],
+        out["ApiUrl"],
+        api_key["value"],
+    )
+    assert app.mqtt_endpoint.endswith(f"-ats.iot.{REGION}.amazonaws.com")
+    assert app.collection == out["CollectionId"] == STACK
+    assert (app.glue_database, app.athena_workgroup) == (out["GlueDatabase"], out["AthenaWorkGroup"])
 
+    status = account.deployer().status()
+    assert status["main"]["status"] == "CREATE_COMPLETE" and status["artifacts"]["status"] == "CREATE_COMPLETE"
+    assert status["device_certificate"]["status"] == "ACTIVE"
 
-@pytest.fixture
-def account(moto_session):
-    """What the stacks would have created, made in moto so that the deployer's own calls
-    (certificates, keys, uploads, emptying) run for real."""
-    for bucket in ("fg-artifacts", "fg-photos", "fg-faces", "fg-logs"):
-        make_bucket(moto_session, bucket)
-    s3 = moto_session.client("s3")
-    s3.put_bucket_versioning(Bucket="fg-logs", VersioningConfiguration={"Status": "Enabled"})
+    # down empties every bucket, all versions and delete markers included
+    logs = out["LogsBucket"]
+    s3.put_bucket_versioning(Bucket=logs, VersioningConfiguration={"Status": "Enabled"})
     for i in range(3):
-        s3.put_object(Bucket="fg-logs", Key="auth/1-auth-log-data.json", Body=f'{{"v": {i}}}'.encode())
-    s3.delete_object(Bucket="fg-logs", Key="auth/1-auth-log-data.json")  # a delete marker too
-    s3.put_object(Bucket="fg-photos", Key="image01_20190808181200.jpg", Body=b"jpeg")
-    iot = moto_session.client("iot")
-    iot.create_thing(thingName="facegate-id001")
-    iot.create_policy(
-        policyName="facegate-DevicePolicy-X",
-        policyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/handson/*"}
-                ],
-            }
-        ),
-    )
-    key_id = moto_session.client("apigateway").create_api_key(name="facegate", enabled=True)["id"]
-    return {
-        "Region": REGION,
-        "CollectionId": "facegate",
-        "PhotosBucket": "fg-photos",
-        "FacesBucket": "fg-faces",
-        "LogsBucket": "fg-logs",
-        "SensorTable": "facegate-SensorTable-X",
-        "ThingName": "facegate-id001",
-        "DeviceId": "id001",
-        "TopicPrefix": "handson",
-        "IotPolicyName": "facegate-DevicePolicy-X",
-        "ApiUrl": f"https://abc123.execute-api.{REGION}.amazonaws.com/prod",
-        "ApiKeyId": key_id,
-    }
-
-
-def _deployer(moto_session, settings, cfn):
-    clients = lambda name: cfn if name == "cloudformation" else moto_session.client(name)  # noqa: E731
-    return Deployer(
-        settings,
-        DeployOptions(STACK, REGION, vendor=False, wait_delay=0),
-        clients=clients,
-        secrets_file=settings.data_dir.parent / "secrets.toml",
-    )
-
-
-def _queue_up(stub, outputs, *, main_exists: bool):
-    art = artifacts_stack_name(STACK)
-    art_out = {"ArtifactsBucket": "fg-artifacts"}
-    stub.add_response("describe_stacks", _stack(art, "CREATE_COMPLETE", art_out), {"StackName": art})
-    stub.add_client_error(
-        "update_stack",
-        "ValidationError",
-        "No updates are to be performed.",
-        expected_params={
-            "StackName": art,
-            "Parameters": [],
-            "Capabilities": ["CAPABILITY_IAM"],
-            "TemplateBody": template_json(load_template(ARTIFACTS_TEMPLATE_FILE)),
-        },
-    )
-    stub.add_response("describe_stacks", _stack(art, "CREATE_COMPLETE", art_out), {"StackName": art})
-    params = [
-        {"ParameterKey": "LambdaCodeBucket", "ParameterValue": "fg-artifacts"},
-        {"ParameterKey": "LambdaCodeKey", "ParameterValue": ANY},
-        {"ParameterKey": "CollectionId", "ParameterValue": "facegate"},
-        {"ParameterKey": "DeviceId", "ParameterValue": "id001"},
-        {"ParameterKey": "TopicPrefix", "ParameterValue": "handson"},
-        {"ParameterKey": "PhotosRetentionDays", "ParameterValue": "7"},
-        {"ParameterKey": "LogsRetentionDays", "ParameterValue": "365"},
-    ]
-    body = template_json(render_template())
-    if main_exists:
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
-        stub.add_client_error(
-            "update_stack",
-            "ValidationError",
-            "No updates are to be performed.",
-            expected_params={
-                "StackName": STACK,
-                "Parameters": params,
-                "TemplateBody": body,
-                "Capabilities": ["CAPABILITY_IAM"],
-            },
-        )
-    else:
-        stub.add_client_error(
-            "describe_stacks",
-            "ValidationError",
-            f"Stack with id {STACK} does not exist",
-            expected_params={"StackName": STACK},
-        )
-        stub.add_response(
-            "create_stack",
-            {"StackId": "arn:x"},
-            {
-                "StackName": STACK,
-                "Parameters": params,
-                "Capabilities": ["CAPABILITY_IAM"],
-                "OnFailure": "ROLLBACK",
-                "Tags": [{"Key": "app", "Value": "facegate"}],
-                "TemplateBody": body,
-            },
-        )
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_IN_PROGRESS"), {"StackName": STACK})
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
-    stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", outputs), {"StackName": STACK})
-
-
-def test_up_status_down(moto_session, deploy_settings, account):
-    cfn = moto_session.client("cloudformation")
-    iot = moto_session.client("iot")
-    s3 = moto_session.client("s3")
-    with Stubber(cfn) as stub:
-        deployer = _deployer(moto_session, deploy_settings, cfn)
-        # --- up: creates the main stack, a certificate, the app configuration
-        _queue_up(stub, account, main_exists=False)
-        summary = deployer.up()
-        stub.assert_no_pending_responses()
-        creds = state.device_credentials(deploy_settings, STACK)
-        for path in (creds.cert_file, creds.key_file):
-            assert stat.S_IMODE(path.stat().st_mode) == 0o600
-        assert stat.S_IMODE(creds.key_file.parent.stat().st_mode) == 0o700
-        assert "PRIVATE KEY" in creds.key_file.read_text() and creds.client_id == "facegate-id001"
-        cert_arn = iot.list_thing_principals(thingName="facegate-id001")["principals"]
-        assert cert_arn == [creds.certificate_arn]
-        assert (
-            iot.list_attached_policies(target=creds.certificate_arn)["policies"][0]["policyName"]
-            == "facegate-DevicePolicy-X"
-        )
-        assert s3.head_object(Bucket="fg-artifacts", Key=summary["lambda_code"])["ContentLength"] > 1000
-        api_key = moto_session.client("apigateway").get_api_key(apiKey=account["ApiKeyId"], includeValue=True)
-        assert api_key["value"] not in json.dumps(summary)  # the summary is printed: no secret in it
-        app = load_settings(
-            env={"FACEGATE_DATA_DIR": str(deploy_settings.data_dir)}, secrets_file=deployer.secrets_file
-        )
-        assert (app.backend, app.photos_bucket, app.logs_bucket, app.sensor_table, app.api_url, app.api_key) == (
-            "aws",
-            "fg-photos",
-            "fg-logs",
-            "facegate-SensorTable-X",
-            account["ApiUrl"],
-            api_key["value"],
-        )
-        assert app.mqtt_endpoint.endswith(f"-ats.iot.{REGION}.amazonaws.com")
-
-        # --- up again: nothing changes, the certificate and the code upload are reused
-        _queue_up(stub, account, main_exists=True)
-        assert deployer.up()["lambda_code"] == summary["lambda_code"]
-        stub.assert_no_pending_responses()
-        assert state.device_credentials(deploy_settings, STACK).certificate_id == creds.certificate_id
-        assert len(iot.list_certificates()["certificates"]) == 1
-
-        # --- status
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", account), {"StackName": STACK})
-        stub.add_response(
-            "describe_stacks",
-            _stack(artifacts_stack_name(STACK), "CREATE_COMPLETE", {"ArtifactsBucket": "fg-artifacts"}),
-            {"StackName": artifacts_stack_name(STACK)},
-        )
-        status = deployer.status()
-        assert status["main"]["status"] == "CREATE_COMPLETE"
-        assert status["device_certificate"]["status"] == "ACTIVE"
-
-        # --- down: empties every bucket (all versions), deletes certificates, both stacks, local state
-        art = artifacts_stack_name(STACK)
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", account), {"StackName": STACK})
-        stub.add_response("describe_stacks", _stack(STACK, "CREATE_COMPLETE", account), {"StackName": STACK})
-        stub.add_response("delete_stack", {}, {"StackName": STACK})
-        stub.add_client_error("describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist")
-        art_stack = _stack(art, "CREATE_COMPLETE", {"ArtifactsBucket": "fg-artifacts"})
-        stub.add_response("describe_stacks", art_stack, {"StackName": art})
-        stub.add_response("describe_stacks", art_stack, {"StackName": art})
-        stub.add_response("delete_stack", {}, {"StackName": art})
-        stub.add_response("describe_stacks", _stack(art, "DELETE_COMPLETE"), {"StackName": art})
-        result = deployer.down()
-        stub.assert_no_pending_responses()
+        s3.put_object(Bucket=logs, Key="auth/1-auth-log-data.json", Body=f'{{"v": {i}}}'.encode())
+    s3.delete_object(Bucket=logs, Key="auth/1-auth-log-data.json")
+    s3.put_object(Bucket=out["PhotosBucket"], Key="image01_20190808181200.jpg", Body=b"jpeg")
+    result = account.deployer().down()
     assert result["certificates_deleted"] == [creds.certificate_id] and result["app_config_removed"]
-    assert iot.list_certificates()["certificates"] == []
-    for bucket in ("fg-artifacts", "fg-photos", "fg-logs"):
-        listed = s3.list_object_versions(Bucket=bucket)
-        assert not listed.get("Versions") and not listed.get("DeleteMarkers"), bucket
-    assert not state.stack_dir(deploy_settings, STACK).exists()
-    assert "FACEGATE_" not in (deployer.secrets_file.read_text() if deployer.secrets_file.exists() else "")
+    assert (result["main"], result["artifacts"]) == ("DELETED", "DELETED")
+    assert account.left() == {}
+    assert not state.stack_dir(settings, STACK).exists()
+    assert "FACEGATE_" not in (account.secrets.read_text() if account.secrets.exists() else "")
+    assert account.deployer().down()["main"] == "NOT_DEPLOYED"  # a second down is harmless
 
 
-def test_a_rolled_back_creation_reports_cloudformations_reasons(moto_session, deploy_settings):
-    cfn = moto_session.client("cloudformation")
-    with Stubber(cfn) as stub:
-        deployer = _deployer(moto_session, deploy_settings, cfn)
-        stub.add_client_error("describe_stacks", "ValidationError", "Stack with id x does not exist")
-        stub.add_response("create_stack", {"StackId": "arn:x"})
-        stub.add_response("describe_stacks", _stack("x", "ROLLBACK_COMPLETE"))  # the waiter gives up
-        stub.add_response("describe_stacks", _stack("x", "ROLLBACK_COMPLETE"))
-        stub.add_response(
-            "describe_stack_events",
-            {
-                "StackEvents": [
-                    {
-                        "StackId": "arn:x",
-                        "EventId": "1",
-                        "StackName": "x",
-                        "Timestamp": NOW,
-                        "LogicalResourceId": "FaceCollection",
-                        "ResourceStatus": "CREATE_FAILED",
-                        "ResourceStatusReason": "collection facegate already exists",
-                    }
-                ]
-            },
-        )
-        with pytest.raises(DeployFailed, match="FaceCollection: collection facegate already exists"):
-            deployer.ensure_stack("x", {"Resources": {}}, {})
+def test_a_rolled_back_creation_reports_cloudformations_reasons(account):
+    account.cf.fail("FaceCollection", reason="collection facegate already exists")
+    with pytest.raises(DeployFailed, match="FaceCollection: collection facegate already exists"):
+        account.deployer().up()
+    assert account.cf._find(STACK).status == "ROLLBACK_COMPLETE"
+
+
+def test_a_stack_left_delete_failed_is_not_silently_recreated(account):
+    account.deployer().up()
+    account.cf.fail("SensorTable", "delete", reason="table is being backed up", times=3)
+    with pytest.raises(DeployFailed, match="SensorTable: table is being backed up"):
+        account.deployer().down()
+    assert account.cf._find(STACK).status == "DELETE_FAILED"
+    with pytest.raises(DeployFailed, match="a `deploy down` did not finish"):
+        account.deployer().up()
+    account.deployer().down()
+    assert account.left() == {}
 
 
 def test_down_asks_before_deleting_anything(deploy_settings, capsys, monkeypatch):
@@ -375,3 +216,45 @@ def test_down_asks_before_deleting_anything(deploy_settings, capsys, monkeypatch
     monkeypatch.setattr(sys.stdin, "isatty", lambda: False)
     assert main(["deploy", "down"]) == 2
     assert "--yes" in capsys.readouterr().err
+
+
+def test_the_athena_reader_queries_the_stacks_own_database(deploy_settings):
+    """Not a hard-coded `facegate`: what `deploy up` wrote, else the template's own default."""
+    import dataclasses
+
+    from core.events.aws import build_aws_event_store
+
+    written = dataclasses.replace(deploy_settings, glue_database="facegate_dev", athena_workgroup="facegate-dev-logs")
+    reader = build_aws_event_store(written, use_athena=True).athena
+    assert (reader.database, reader.workgroup) == ("facegate_dev", "facegate-dev-logs")
+    fallback = dataclasses.replace(deploy_settings, stack_name="FaceGate-Dev")
+    reader = build_aws_event_store(fallback, use_athena=True).athena
+    assert (reader.database, reader.workgroup) == ("facegate_dev", "FaceGate-Dev-logs")
+
+
+def test_a_new_build_is_a_new_version_and_the_previous_one_stays_for_rollbacks(account, monkeypatch):
+    first = account.deployer().up()["lambda_code"]
+    real = package.build_lambda_zip
+
+    def changed(out_dir, **kwargs):
+        (out_dir / "extra").mkdir()
+        path, _ = real(out_dir / "extra", **kwargs)
+        data = path.read_bytes() + b"\0"  # a different build (zip readers ignore trailing bytes)
+        path.write_bytes(data)
+        import hashlib
+
+        return path, hashlib.sha256(data).hexdigest()
+
+    monkeypatch.setattr(package, "build_lambda_zip", changed)
+    second = account.deployer().up()["lambda_code"]
+    key, old_version = first.split("?versionId=")
+    new_version = second.split("?versionId=")[1]
+    assert new_version != old_version
+    params = {p: v for p, v in account.cf._find(STACK).params.items()}
+    assert params["LambdaCodeVersion"] == new_version
+    s3 = account.session.client("s3", region_name=REGION)
+    bucket = account.cf._find(artifacts_stack_name(STACK)).outputs["ArtifactsBucket"]
+    versions = {v["VersionId"]: v["IsLatest"] for v in s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]}
+    assert versions == {old_version: False, new_version: True}
+    account.deployer().down()
+    assert account.left() == {}

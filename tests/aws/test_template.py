@@ -290,3 +290,68 @@ def test_the_deploying_users_policy_covers_every_service_without_wildcard_action
         "s3:DeleteObjectVersion",
         "s3:ListBucketVersions",
     } <= set(actions)
+
+
+def _covers(rule: dict, key: str) -> bool:
+    prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix", ""))
+    return key.startswith(prefix)
+
+
+def test_the_current_code_zip_never_expires_only_previous_versions_do():
+    from core.deploy.stack import CODE_KEY
+
+    bucket = tpl.load_template(tpl.ARTIFACTS_TEMPLATE_FILE)["Resources"]["ArtifactsBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = [r for r in bucket["LifecycleConfiguration"]["Rules"] if r["Status"] == "Enabled" and _covers(r, CODE_KEY)]
+    assert rules and not [r for r in rules if "ExpirationInDays" in r or "ExpirationDate" in r]
+    assert any(r["NoncurrentVersionExpiration"]["NoncurrentDays"] >= 7 for r in rules)  # room for a rollback
+    for fn in of_type(tpl.render_template()["Resources"], "AWS::Lambda::Function").values():
+        assert fn["Properties"]["Code"]["S3ObjectVersion"] == {"Ref": "LambdaCodeVersion"}
+
+
+def test_names_that_must_be_unique_in_an_account_derive_from_the_stack_name(rendered, resources):
+    params = rendered["Parameters"]
+    assert params["CollectionId"]["Default"] == "" and params["GlueDatabaseName"]["Default"] == ""
+    assert resources["FaceCollection"]["Properties"]["CollectionId"] == {
+        "Fn::If": ["CollectionIdGiven", {"Ref": "CollectionId"}, {"Ref": "AWS::StackName"}]
+    }
+    name = resources["LogsDatabase"]["Properties"]["DatabaseInput"]["Name"]
+    assert name["Fn::If"][2] == {"Fn::Join": ["_", {"Fn::Split": ["-", {"Ref": "AWS::StackName"}]}]}
+    for fn in of_type(resources, "AWS::Lambda::Function").values():
+        assert fn["Properties"]["Environment"]["Variables"]["FACEGATE_COLLECTION"] == {"Ref": "FaceCollection"}
+    # every other account-wide name is CloudFormation-generated or carries ${AWS::StackName}
+    names = ("Name", "ThingName", "PolicyName", "RoleName", "FunctionName", "TableName", "BucketName")
+    names += ("LogGroupName", "DeliveryStreamName", "RuleName", "DataSetId", "DataSourceId", "DashboardId")
+    for logical, r in resources.items():
+        props = r.get("Properties", {})
+        for key in names:
+            value = props.get(key)
+            if value is not None and not (isinstance(value, dict) and "Ref" in value):  # a Ref names another
+                assert "AWS::StackName" in json.dumps(value), (logical, key, value)
+
+
+def test_the_template_alone_deploys_two_stacks_side_by_side(account):
+    """Deployed by hand (no parameters for the names), two stacks still do not collide."""
+    from tests.aws.fakes import code_zip
+
+    s3 = account.session.client("s3", region_name="ap-northeast-1")
+    s3.create_bucket(Bucket="code", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+    s3.put_bucket_versioning(Bucket="code", VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket="code", Key="c.zip", Body=code_zip({"x.py": ""}))["VersionId"]
+    cfn = account.cf.client()
+    body = tpl.template_json(tpl.render_template())
+    for stack in ("facegate-a", "facegate-b"):
+        cfn.create_stack(
+            StackName=stack,
+            TemplateBody=body,
+            Capabilities=["CAPABILITY_IAM"],
+            Parameters=[
+                {"ParameterKey": "LambdaCodeBucket", "ParameterValue": "code"},
+                {"ParameterKey": "LambdaCodeKey", "ParameterValue": "c.zip"},
+                {"ParameterKey": "LambdaCodeVersion", "ParameterValue": version},
+            ],
+        )
+        assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE", stack
+    assert sorted(account.cf.collections) == ["facegate-a", "facegate-b"]
+    glue = account.session.client("glue", region_name="ap-northeast-1")
+    assert sorted(d["Name"] for d in glue.get_databases()["DatabaseList"]) == ["facegate_a", "facegate_b"]
