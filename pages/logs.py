@@ -25,6 +25,8 @@ i18n.register(
         "logs.connection": ("ブローカー接続", "Broker connection"),
         "logs.connected": ("接続中", "connected"),
         "logs.offline": ("未接続", "offline"),
+        "logs.connecting": ("接続しています", "connecting"),
+        "logs.idle": ("最初の送信で接続", "connects on the first send"),
         "logs.direct": ("直接保存", "stored directly"),
         "logs.outbox": ("未送信（アウトボックス）", "Outbox (not yet sent)"),
         "logs.rule_errors": ("ルールのエラー", "Rule errors"),
@@ -125,8 +127,12 @@ def status_panel() -> None:
     status = svc.publisher.status()
     if status.get("direct"):
         state = "⚪ " + tr("logs.direct")
+    elif status.get("connected"):
+        state = "🟢 " + tr("logs.connected")
+    elif status.get("state") in ("connecting", "idle"):  # not yet tried, or nothing to send yet
+        state = "🟡 " + tr(f"logs.{status['state']}")
     else:
-        state = ("🟢 " + tr("logs.connected")) if status.get("connected") else ("🔴 " + tr("logs.offline"))
+        state = "🔴 " + tr("logs.offline")
     with st.container(horizontal=True, gap="medium"):  # side by side, wrapping on a phone
         st.metric(tr("logs.connection"), state, width="content")
         st.metric(tr("logs.outbox"), int(status.get("outbox_depth", 0)), width="content")
