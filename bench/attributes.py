@@ -1,6 +1,6 @@
 """FaceDetail attributes: how often each one is right on labelled faces, and what each costs.
 
-    .venv/bin/python bench/attributes.py [--crops] [--repeat N]
+    .venv/bin/python bench/attributes.py [--repeat N] [--no-cost]
 
 Labels: tests/faces/attribute_labels.json (a person looked at each face of
 ../shared/data/faces; the photos stay there). Sunglasses and FaceOccluded have no real
@@ -21,7 +21,7 @@ import resource
 import statistics
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -212,8 +212,18 @@ def measure(faces_dir: Path = FACES) -> dict:
             "mean_width": round(statistics.mean(hi - lo for lo, hi, _, _ in ages), 1),
         }
 
-    emo = [(attr.emotions(i.face.points68)[0]["Type"], i.label["emotion"]) for i in found if i.label.get("emotion")]
-    out["Emotions"] = {"n": len(emo), "right": sum(a == b for a, b in emo), "pairs": emo}
+    with_emotion = [i for i in found if i.label.get("emotion")]
+    marks = [
+        (attr.emotion_list(attr.emotion_probabilities(i.face.points68), (1, 1))[0]["Type"], i.label["emotion"])
+        for i in with_emotion
+    ]
+    out["Emotions (landmarks)"] = {"n": len(marks), "right": sum(a == b for a, b in marks), "pairs": marks}
+    if est.has_emotion_model:
+        model = []
+        for i in with_emotion:
+            probs = est.emotion_model_probabilities(i.work, i.face)
+            model.append((max(probs, key=probs.get), i.label["emotion"]))
+        out["Emotions (model)"] = {"n": len(model), "right": sum(a == b for a, b in model), "pairs": model}
 
     looks = []
     for item in found:
@@ -261,8 +271,9 @@ def print_accuracy(m: dict) -> None:
             f" {a['within_8']}/{a['n']}, says under 18 for {a['says_child']} adults, MAE of expected age"
             f" {a['mae_years']} y, mean width {a['mean_width']} y"
         )
-    e = m["Emotions"]
-    print(f"{'Emotions':13s} top-1 {e['right']}/{e['n']}")
+    for name in ("Emotions (model)", "Emotions (landmarks)"):
+        if name in m:
+            print(f"{name:13s} top-1 {m[name]['right']}/{m[name]['n']}")
     d = m["EyeDirection"]
     print(
         f"{'EyeDirection':13s} at-camera vs averted {d['right']}/{d['n']} ({d['averted']} averted);"
@@ -301,7 +312,8 @@ def measure_costs(repeat: int) -> None:
         ("Mustache", per_face(lambda i: attr.mustache_score(chips[id(i)]))),
         ("FaceOccluded", per_face(lambda i: attr.occlusion_score(chips[id(i)]))),
         ("EyeDirection", per_face(lambda i: attr.eye_direction(chips[id(i)]))),
-        ("Emotions", per_face(lambda i: attr.emotions(i.face.points68))),
+        ("Emotions (facex model)", per_face(lambda i: est.emotion_model_probabilities(i.work, i.face))),
+        ("Emotions (landmarks)", per_face(lambda i: attr.emotion_probabilities(i.face.points68))),
         (
             "Smile+EyesOpen+MouthOpen",
             per_face(lambda i: [f(i.face.points68) for f in GEOMETRY]),
@@ -333,11 +345,6 @@ def main() -> None:
     print_accuracy(measure())
     if not args.no_cost:
         measure_costs(args.repeat)
-
-
-def replace_measured(m: attr.Measured, r: dict) -> attr.Measured:
-    """The Measured a bench result supports (used to print the line to paste into code)."""
-    return replace(m, said_true=tuple(r["said_true"]), said_false=tuple(r["said_false"]))
 
 
 if __name__ == "__main__":

@@ -119,6 +119,85 @@ def accuracy(faces_root: Path, e: eng.FaceEngine) -> None:
     )
 
 
+# The 12 visible faces of the shared group photos (x, y, w, h), checked by eye: HOG's boxes
+# plus the face cut by bbt2's left edge that HOG misses.
+GROUP_FACES = {
+    "bbt1": [(999, 102, 96, 96), (476, 166, 96, 96), (209, 156, 96, 96), (732, 156, 96, 96)],
+    "bbt2": [(354, 126, 90, 90), (106, 136, 89, 89), (0, 75, 50, 75)],
+    "bbt3": [(487, 108, 63, 63), (31, 39, 62, 62), (158, 101, 52, 52), (366, 118, 51, 51), (256, 113, 52, 52)],
+}
+
+
+def _recall_cases(faces_root: Path):
+    """(kind, image, boxes or None for 'the one face') — group photos, the same shrunk (small
+    background faces), selfie-close crops of each group face (chin / forehead / both cut off,
+    480 px tall) and the single-face photos, whole and cut 18 % top and bottom."""
+    import cv2
+
+    for name, boxes in GROUP_FACES.items():
+        img = decode_image((faces_root / "groups" / f"{name}.jpg").read_bytes()).rgb
+        yield "group photos", img, boxes
+        for s in (0.5, 0.35):
+            small = cv2.resize(img, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+            yield f"groups x{s}", small, [(x * s, y * s, w * s, h * s) for x, y, w, h in boxes]
+        for x, y, w, h in boxes:
+            if x <= 0:
+                continue
+            for cut, (top, bottom) in {"chin cut": (0.35, 0.15), "forehead cut": (-0.05, 0.5)}.items():
+                x0, x1 = int(x - 0.35 * w), int(x + 1.35 * w)
+                y0, y1 = int(y - 0.6 * h + top * h * 1.6), int(y + 1.45 * h - bottom * h * 1.6)
+                x0, y0, x1, y1 = max(0, x0), max(0, y0), min(img.shape[1], x1), min(img.shape[0], y1)
+                s = 480 / (y1 - y0)
+                crop = cv2.resize(img[y0:y1, x0:x1], None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)
+                yield f"group face, {cut}", crop, [((x - x0) * s, (y - y0) * s, w * s, h * s)]
+    for p in sorted(faces_root.glob("labelled/*/*.png")) + sorted(faces_root.glob("emotions/*.jpg")):
+        img = decode_image(p.read_bytes()).rgb
+        h, w = img.shape[:2]
+        yield "single-face photos", img, None
+        crop = img[int(0.18 * h) : int(0.82 * h), int(0.1 * w) : int(0.9 * w)]
+        s = 480 / crop.shape[0]
+        yield "the same, cut 18 % top+bottom", cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC), None
+
+
+def detection_recall(faces_root: Path, engine: eng.FaceEngine, with_mmod: bool) -> None:
+    """Recall of each detector on the shared photos and crops made from them (a face counts
+    when a detected box contains its centre), with the median time per image."""
+    detectors = {
+        "HOG (before: no bordered retry)": lambda w: [f[:4] for f in engine._hog(w.rgb, True)],
+        "HOG + bordered retry (engine.detect)": lambda w: [
+            (f.left, f.top, f.right, f.bottom) for f in engine.detect(w, thorough=True)
+        ],
+    }
+    if with_mmod:
+        from core.faces.mmod import MmodDetector
+
+        mmod = MmodDetector(engine.models_dir / "mmod_human_face_detector.dat")
+        detectors["MMOD CNN (dlib's, via onnxruntime)"] = lambda w: [d[:4] for d in mmod.detect(w.rgb, 0)]
+    cases = [
+        (k, eng.WorkImage(np.ascontiguousarray(img), img.shape[1], img.shape[0]), b)
+        for k, img, b in _recall_cases(faces_root)
+    ]
+    kinds = list(dict.fromkeys(k for k, _, _ in cases))
+    print("detection recall on ../shared/data/faces and crops made from it (found/faces; median ms per image):")
+    for name, detect in detectors.items():
+        got = {k: [0, 0] for k in kinds}
+        times = []
+        for kind, work, boxes in cases:
+            t0 = time.perf_counter()
+            dets = detect(work)
+            times.append(time.perf_counter() - t0)
+            if boxes is None:
+                got[kind][0] += bool(dets)
+                got[kind][1] += 1
+                continue
+            for x, y, w, h in boxes:
+                cx, cy = x + w / 2, y + h / 2
+                got[kind][0] += any(lf <= cx <= r and t <= cy <= b for lf, t, r, b in dets)
+                got[kind][1] += 1
+        cells = "  ".join(f"{k} {a}/{b}" for k, (a, b) in got.items())
+        print(f"  {name:38s} {cells}  ({statistics.median(times) * 1000:.0f} ms)")
+
+
 def parity(faces_root: Path, engine: eng.FaceEngine, reference: eng.FaceEngine) -> float:
     """Max L2 between the ONNX and dlib descriptors over every face of the shared images."""
     paths = sorted(faces_root.glob("labelled/*/*.png")) + sorted(faces_root.glob("emotions/*.jpg"))
@@ -326,6 +405,7 @@ def main() -> None:
     rows: list[tuple[str, float, float, str]] = []
     if (FACES / "labelled").is_dir():
         gap = parity(FACES, ours, baseline)
+        detection_recall(FACES, ours, with_mmod=not args.quick)
         accuracy(FACES, ours)
         lat = latency(FACES, runs, {"onnx": ours, "dlib": baseline})
         for case, stage, title, target in (

@@ -98,6 +98,13 @@ class Settings:
     api_burst: int = 200
     # How often `python -m core serve` purges expired captures (core.usecases.retention).
     purge_interval_minutes: float = 15.0
+    # Live mode (core.live): a known person's records (still, auth, analysis, door) at most once
+    # per person per cooldown; identification calls (Rekognition calls in aws) per minute.
+    live_cooldown_seconds: float = 30.0
+    live_identifications_per_minute: float = 30.0
+    # WebRTC ICE servers for Live, a JSON list of {urls, username, credential}; empty = none
+    # (same machine or LAN only; a NAT in between needs a TURN server here).
+    webrtc_ice_servers: str = field(default="", repr=False)
 
     @property
     def env_names(self) -> dict[str, str]:
@@ -108,7 +115,7 @@ class Settings:
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in ("api_key", "admin_password_hash", "admin_password"):
+            if f.name in ("api_key", "admin_password_hash", "admin_password", "webrtc_ice_servers"):
                 value = "***" if value else ""
             out[f.name] = str(value) if isinstance(value, Path) else value
         return out
@@ -198,6 +205,50 @@ def _validate(s: Settings) -> None:
             raise InvalidSetting(name, f"{env_name(name)} must be 0 or more hours")
     if not 1 <= s.retention_log_days <= 36500:
         raise InvalidSetting("retention_log_days", "FACEGATE_RETENTION_LOG_DAYS must be between 1 and 36500 days")
+    if not 0 <= s.live_cooldown_seconds <= 86400:
+        raise InvalidSetting("live_cooldown_seconds", "FACEGATE_LIVE_COOLDOWN_SECONDS must be between 0 and 86400")
+    if not 0 < s.live_identifications_per_minute <= 6000:
+        raise InvalidSetting(
+            "live_identifications_per_minute",
+            "FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE must be above 0 and at most 6000",
+        )
+    ice_servers(s.webrtc_ice_servers)
+
+
+def ice_servers(raw: str) -> list[dict]:
+    """``FACEGATE_WEBRTC_ICE_SERVERS`` as a list of RTCIceServer dicts (``urls`` and, for
+    TURN, ``username`` and ``credential``). Raises ConfigError naming what is wrong."""
+    if not raw or not raw.strip():
+        return []
+    try:
+        servers = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidSetting("webrtc_ice_servers", f"FACEGATE_WEBRTC_ICE_SERVERS is not JSON: {exc}") from None
+    if isinstance(servers, dict):
+        servers = [servers]
+    if not isinstance(servers, list):
+        raise InvalidSetting(
+            "webrtc_ice_servers", "FACEGATE_WEBRTC_ICE_SERVERS must be a JSON list of {urls, username, credential}"
+        )
+    out = []
+    for s in servers:
+        urls = s.get("urls") if isinstance(s, dict) else None
+        urls = [urls] if isinstance(urls, str) else urls
+        if not urls or not all(isinstance(u, str) and u.split(":", 1)[0] in ("stun", "turn", "turns") for u in urls):
+            raise InvalidSetting(
+                "webrtc_ice_servers",
+                "FACEGATE_WEBRTC_ICE_SERVERS: each server needs urls starting with stun:, turn: or turns:",
+            )
+        server = {"urls": urls}
+        for key in ("username", "credential"):
+            if s.get(key) is not None:
+                server[key] = str(s[key])
+        if any(u.startswith("turn") for u in urls) and not ("username" in server and "credential" in server):
+            raise InvalidSetting(
+                "webrtc_ice_servers", "FACEGATE_WEBRTC_ICE_SERVERS: a TURN server needs username and credential"
+            )
+        out.append(server)
+    return out
 
 
 def _read_secrets(path: Path) -> dict:

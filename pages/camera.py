@@ -12,6 +12,7 @@ from core.images.codec import MAX_UPLOAD_BYTES, decode_image
 from core.usecases import history, people
 from core.usecases.capture import attribute_rows, capture_photo, closest_person, draw_faces
 from core.usecases.retention import human_duration
+from pages._live import render_live
 from pages._shared import (
     cookie,
     error_text,
@@ -53,6 +54,7 @@ i18n.register(
         ),
         "camera.tab_camera": ("📷 撮影", "📷 Camera"),
         "camera.tab_upload": ("🖼️ 画像を選ぶ", "🖼️ Upload"),
+        "camera.tab_live": ("🎥 ライブ", "🎥 Live"),
         "camera.take": ("顔を撮影", "Take a photo of a face"),
         "camera.upload": (
             "JPEG / PNG（{mb} MB まで。大きい写真は縮小して照合します）",
@@ -318,13 +320,23 @@ if first_visit:
     st.caption(tr("camera.intro"))
     st.info(_privacy_sentence(), icon="🔒")
 verdict_slot = st.container(key="verdict_slot")
-tab_camera, tab_upload = st.tabs([tr("camera.tab_camera"), tr("camera.tab_upload")])
+# Tab state is tracked (on_change="rerun") so Live's video component exists only while its tab is
+# open, and the camera widget only while Live is not: a phone may give the camera to one page
+# element at a time.
+tab_camera, tab_upload, tab_live = st.tabs(
+    [tr("camera.tab_camera"), tr("camera.tab_upload"), tr("camera.tab_live")], key="camera_mode", on_change="rerun"
+)
 with tab_camera:
-    shot = st.camera_input(tr("camera.take"), key="camera_shot", label_visibility="collapsed")
+    shot = (
+        None if tab_live.open else st.camera_input(tr("camera.take"), key="camera_shot", label_visibility="collapsed")
+    )
 with tab_upload:
     upload = st.file_uploader(
         tr("camera.upload", mb=MAX_UPLOAD_BYTES // (1024 * 1024)), type=["jpg", "jpeg", "png"], key="camera_upload"
     )
+with tab_live:
+    if tab_live.open:
+        render_live()
 _forget_cleared(shot, upload)
 if shot is not None:
     _take("shot", shot, verdict_slot)

@@ -65,7 +65,7 @@ _BY_CODE: dict[str, type[errors.FaceGateError]] = {
     "InvalidParameterValue": errors.InvalidParameter,
     "ValidationException": errors.InvalidParameter,
     "InvalidRequestException": errors.InvalidParameter,
-    "InvalidS3ObjectException": errors.InvalidParameter,
+    "InvalidS3ObjectException": errors.InvalidS3Object,
     "InvalidImageFormatException": errors.InvalidImageFormat,
     "ImageTooLargeException": errors.ImageTooLarge,
     "ResourceNotFoundException": errors.ResourceNotFound,

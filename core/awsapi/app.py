@@ -66,9 +66,6 @@ class AwsEndpoint:
         self.iot = IotDataApi(self.relay)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "lifespan":
-            await self._lifespan(receive, send)
-            return
         if scope["type"] != "http":
             return
         req = AwsRequest.of(Request(scope, receive))
@@ -90,21 +87,15 @@ class AwsEndpoint:
         )
         await response(scope, receive, send)
 
-    async def _lifespan(self, receive, send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                try:
-                    swept = self.store.sweep_stale_uploads()
-                    if swept:
-                        log.warning("aborted %d multipart uploads left unfinished for a week", swept)
-                except Exception:  # noqa: BLE001 - a sweep failure must not stop the endpoint
-                    log.exception("could not sweep stale multipart uploads")
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    def startup(self) -> None:
+        """Before serving: abort multipart uploads left unfinished for a week (their parts may
+        hold face photos)."""
+        try:
+            swept = self.store.sweep_stale_uploads()
+            if swept:
+                log.warning("aborted %d multipart uploads left unfinished for a week", swept)
+        except Exception:  # noqa: BLE001 - a sweep failure must not stop the endpoint
+            log.exception("could not sweep stale multipart uploads")
 
     def close(self) -> None:
         self.relay.close()

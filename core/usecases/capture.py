@@ -6,6 +6,11 @@ face with SearchFacesByImage (the course's call, MaxFaces=10, the configured thr
 every other face by searching a crop around it, analyses all faces with DetectFaces ALL,
 decides the (simulated) door by the largest face, publishes the auth / analysis / door-open
 records through ``services.publisher`` and keeps a history record (``core.usecases.history``).
+
+A video frame whose face is already located (``core.live``) goes through the same path in two
+steps, so the name can be shown before the slower half runs: ``identify_face`` (the same
+search, on a crop around that face) and ``record_face`` (DetectFaces on the face, then the
+same storing, history and records as a photo whose deciding face it is).
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from PIL import Image, ImageDraw, ImageFont
 from core.access.sessions import require_admin
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
-from core.images.codec import decode_image, prepare_photo
-from core.images.crop import face_crop
+from core.images.codec import decode_image, encode_jpeg, prepare_photo
+from core.images.crop import box_to_frame, crop_region, detail_to_frame, face_crop
 from core.usecases.history import save_capture
 from core.usecases.people import display_names, ensure_collection
 
@@ -118,6 +123,37 @@ def _iou(a: dict, b: dict) -> float:
     inter = iw * ih
     union = a["Width"] * a["Height"] + b["Width"] * b["Height"] - inter
     return inter / union if union > 0 else 0.0
+
+
+class Still:
+    """One image to capture: its pixels, and the JPEG stored as the course's photo (encoded
+    on first use: a video frame that is only searched never needs it)."""
+
+    def __init__(self, rgb: np.ndarray, jpeg: bytes | None = None, quality: int = 90):
+        self.rgb = rgb  # HxWx3 uint8
+        self._jpeg = jpeg
+        self._quality = quality
+
+    @classmethod
+    def from_bytes(cls, image: bytes) -> Still:
+        """An uploaded photo as identification takes it (``prepare_photo``: a JPEG that fits is
+        kept byte for byte, anything else re-encoded). Raises InvalidImageFormat / ImageTooLarge."""
+        photo, decoded = prepare_photo(image)
+        return cls(decoded.rgb, photo)
+
+    @property
+    def jpeg(self) -> bytes:
+        if self._jpeg is None:
+            self._jpeg = encode_jpeg(self.rgb, quality=self._quality)
+        return self._jpeg
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
 
 
 def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
@@ -225,20 +261,74 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
     stored or published). Publishing failures do not raise: they are in
     ``CaptureResult.publish_error``.
     """
-    s = services.settings
+    return capture_still(services, Still.from_bytes(image), source_name, when)
+
+
+def capture_still(services, still: Still, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+    """``capture_photo`` for an image already decoded (e.g. a video frame). Raises as it does."""
     when = (when or records.utc_now()).astimezone(UTC)
-    photo, decoded = prepare_photo(image)
-    details = _analyze(services, photo)
+    details = _analyze(services, still.jpeg)
     if not details:
         raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
     ensure_collection(services)
-    faces = identify_faces(services, photo, decoded.rgb, details, s.match_threshold)
+    faces = identify_faces(services, still.jpeg, still.rgb, details, services.settings.match_threshold)
+    return _store_and_publish(services, still, faces, source_name, when)
+
+
+# A face located by the live tracker is searched in a crop where it is this wide at most:
+# enough for the descriptor (a 150 px chip), and the search-side detector's time grows with
+# the crop's area.
+LIVE_SEARCH_FACE_SIDE = 160
+LIVE_CROP_MARGIN = 0.4  # less than a photo's 0.6: a neighbour's face should stay out of the crop
+
+
+def identify_face(services, still: Still, box: dict) -> FaceResult:
+    """Search the face at ``box`` (a BoundingBox in ratios of ``still``) in the collection,
+    through the same Web API call as a photo's faces. Returns a FaceResult (``person`` None
+    when nobody matched at the configured threshold; ``detail`` empty until ``record_face``).
+    Raises NoFaceInImage when the identification path finds no face there (or only another
+    face), CollectionNotFound (the caller creates it once: not checked on every frame, where
+    it would be one more Rekognition call) and service errors."""
+    region = crop_region(still.rgb, box, LIVE_CROP_MARGIN)
+    crop = face_crop(still.rgb, box, LIVE_CROP_MARGIN, max_side=LIVE_SEARCH_FACE_SIDE)
+    answer = _search(services, crop, services.settings.match_threshold)
+    searched = answer.get("SearchedFaceBoundingBox")
+    found = box_to_frame(searched, region, still.width, still.height) if searched else box
+    if searched and _iou(found, box) < 0.2:
+        raise NoFaceInImage("the face searched near this box is another face")
+    face = FaceResult(box=found, detail={}, largest=True)
+    _apply_matches(face, answer.get("FaceMatches", []))
+    return face
+
+
+def record_face(
+    services, still: Still, face: FaceResult, source_name: str = "live", when: datetime | None = None
+) -> CaptureResult:
+    """Write what a photo of this one face writes: analyse it (DetectFaces ALL on a crop, the
+    details moved into the still's coordinates), store the still under the course's key, keep
+    the history record and publish the auth / analysis / door-open records, the door decided by
+    this face. Raises NoFaceInImage when the analysis finds no face there (nothing is written)."""
+    when = (when or records.utc_now()).astimezone(UTC)
+    region = crop_region(still.rgb, face.box, LIVE_CROP_MARGIN)
+    crop = face_crop(still.rgb, face.box, LIVE_CROP_MARGIN, max_side=2 * LIVE_SEARCH_FACE_SIDE)
+    details = [detail_to_frame(d, region, still.width, still.height) for d in _analyze(services, crop)]
+    if not details:
+        raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
+    face.detail = max(details, key=lambda d: _iou(d["BoundingBox"], face.box))
+    face.largest = True
+    return _store_and_publish(services, still, [face], source_name, when)
+
+
+def _store_and_publish(services, still: Still, faces: list[FaceResult], source_name: str, when: datetime):
+    """Store the photo, keep the history record, publish the records (faces largest first,
+    the first deciding the door)."""
+    s = services.settings
+    stem = source_name.rsplit(".", 1)[0] if source_name else "image"
+    key = _unique_key(services, stem, when)
+    services.objects.put_object(s.photos_bucket, key, still.jpeg, "image/jpeg")
     names = display_names(services, [f.person for f in faces])
     for face in faces:
         face.display_name = names.get(face.person) if face.person else None
-    stem = source_name.rsplit(".", 1)[0] if source_name else "image"
-    key = _unique_key(services, stem, when)
-    services.objects.put_object(s.photos_bucket, key, photo, "image/jpeg")
     largest = faces[0]
     result = CaptureResult(
         capture_id=key[: -len(".jpg")],
@@ -246,15 +336,15 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
         when=when,
         device_id=s.device_id,
         threshold=s.match_threshold,
-        width=decoded.width,
-        height=decoded.height,
+        width=still.width,
+        height=still.height,
         faces=faces,
         door_opened=largest.person is not None,
         person=largest.person,
-        photo=photo,
+        photo=still.jpeg,
     )
     # The stored thumbnail carries numbers, not names: a rename would leave a stale name in it.
-    save_capture(services, result, draw_faces(decoded.rgb, faces, max_side=320, names=False))
+    save_capture(services, result, draw_faces(still.rgb, faces, max_side=320, names=False))
     _publish(services, result)
     return result
 

@@ -6,8 +6,10 @@ Retention (the same in both worlds, through the ports):
   one where nobody was ``retention_unknown_hours`` (default 8 hours) — photo, thumbnail
   and history record together (``core.usecases.history.purge_expired``);
 * photos and thumbnails in the photos bucket that no history record explains (a device's
-  upload for ``/search``, what a crash left between two writes) are treated as unknown
-  captures and go after ``retention_unknown_hours``;
+  upload for ``/search``, what a crash left between two writes) are treated as captures too:
+  kept ``retention_match_hours`` when an auth log names the photo (``PictureName``) as one in
+  which someone was identified (the course's device logs its /search results that way), else
+  ``retention_unknown_hours``;
 * enrolment photos stay until the person is deleted;
 * half-written files that a killed process left in the local object store (``.tmp-*``, which
   may hold a face photo) are deleted once they are ten minutes old.
@@ -93,10 +95,31 @@ def _purge_log_objects(services, cutoff: datetime) -> int:
     return n
 
 
+def _identified_uploads(services, now: datetime) -> set[str]:
+    """Photo keys that an auth log within the match retention names as identified
+    (``PictureName`` with ``AuthenticationResult`` true): a device's upload that /search
+    recognised is an identified capture, not an unexplained file."""
+    s = services.settings
+    if s.retention_match_hours <= s.retention_unknown_hours:
+        return set()
+    since = now - timedelta(hours=s.retention_match_hours) - timedelta(days=1)  # a day of zone slack
+    try:
+        frame = services.events.query("auth", since=since.isoformat())
+    except FaceGateError as exc:
+        log.warning("auth logs unreadable, device uploads get the unknown-capture retention: %s", exc)
+        return set()
+    if frame.empty or "PictureName" not in frame or "AuthenticationResult" not in frame:
+        return set()
+    hit = frame["AuthenticationResult"].map(lambda v: v is True or str(v).lower() in ("true", "1"))
+    return {str(name) for name in frame.loc[hit, "PictureName"].dropna()}
+
+
 def _purge_orphans(services, now: datetime) -> int:
     s = services.settings
     bucket = s.photos_bucket
     keep_until = now - timedelta(hours=s.retention_unknown_hours)
+    keep_identified_until = now - timedelta(hours=s.retention_match_hours)
+    identified: set[str] | None = None  # read once, and only when an old upload is found
     recorded = {
         o.key[len(history.HISTORY_PREFIX) : -len(".json")]
         for o in services.objects.list_objects(bucket, history.HISTORY_PREFIX)
@@ -108,6 +131,11 @@ def _purge_orphans(services, now: datetime) -> int:
         name = obj.key[len(history.THUMBS_PREFIX) :] if obj.key.startswith(history.THUMBS_PREFIX) else obj.key
         if name.rsplit(".", 1)[0] in recorded:
             continue  # a live capture's photo or thumbnail: its record decides
+        if obj.last_modified > keep_identified_until:
+            if identified is None:
+                identified = _identified_uploads(services, now)
+            if name in identified:
+                continue  # an identified device upload: kept as long as an identified capture
         services.objects.delete_object(bucket, obj.key)
         n += 1
     return n

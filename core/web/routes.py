@@ -9,12 +9,21 @@ derives it from the event's path), so both worlds answer byte-for-byte the same 
 Bodies (HANDSON.md step 2-3), as a JSON object, a JSON string holding that object, or the
 course's single-quoted variant:
 
-- device: ``{"file_name", "bucket_name", "threshold"}`` (an object in the object store);
-- phone: ``{"image_base64str": "<data URI or bare base64>", "threshold"}``.
+- device: ``{"file_name", "bucket_name", "threshold"}`` — an object Rekognition reads itself
+  (``Image={"S3Object": ...}``, 15 MB), as the course's Lambda does, from any bucket that exists
+  except the faces (biometric) and logs buckets;
+- phone: ``{"image_base64str": "<data URI or bare base64>", "threshold"}`` (``image_base64``,
+  the name in the course's published Lambda, is accepted too).
 
 ``threshold`` defaults to 80 and is ignored by ``/analyze``. Success bodies are
-``{"msg": "[SUCCEEDED]...", "payloads": {"timestamp": "YYYY-mm-dd HH:MM:SS", ...}}``; errors
-are ``{"msg": "[FAILED]...", "error": "<Rekognition-style code>"}``. Every response carries
+``{"msg": "[SUCCEEDED]...", "payloads": {"timestamp": "YYYY-mm-dd HH:MM:SS", ...}}``; a photo
+without a face is a success for ``/analyze`` (``"analysis": []``, as DetectFaces answers).
+Errors are ``{"msg": ..., "error": "<Rekognition-style code>"}`` with the course's own texts
+and codes: a malformed body is 400 ``[FAILED]key "file_name" not found`` and the like; what
+Rekognition refuses is, for the device variant, 400 ``[FAILED]An error occurred (<Code>) when
+calling the <Operation> operation: ...`` and, for the phone variant, 421
+「画像内に人物の顔を認識出来ませんでした」, 422 「画像のサイズが大きすぎます（制限:15MB）」 or 423
+「画像のフォーマットが異なります（制限:PNGあるいはJPEG形式）」 (else 500). Every response carries
 CORS headers and ``X-Request-Id``.
 """
 
@@ -28,7 +37,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from core.config import BUCKET_PATTERN
+from core.config import BUCKET_PATTERN, current_collection
 from core.errors import (
     AccessDenied,
     CollectionNotFound,
@@ -37,7 +46,6 @@ from core.errors import (
     InvalidImageFormat,
     InvalidParameter,
     NoFaceInImage,
-    ResourceNotFound,
     ServiceUnavailable,
     Throttled,
 )
@@ -60,14 +68,12 @@ CORS_HEADERS = {
 
 SEARCH_DONE = "[SUCCEEDED]Rekognition done"
 ANALYSIS_DONE = "[SUCCEEDED]Analysis done"
-NO_FACE_FOUND = "[FAILED]No face found"
-
-
-class NoSuchObject(InvalidParameter):
-    """The device variant named an object that is not in the store. Answered 400, not 404,
-    because 404 already means "no face" on /analyze and course clients branch on it."""
-
-    code = "InvalidS3ObjectException"
+# The course's phone Lambda answers these, in Japanese, without a [FAILED] prefix.
+PHONE_NO_FACE = "画像内に人物の顔を認識出来ませんでした"
+PHONE_TOO_LARGE = "画像のサイズが大きすぎます（制限:15MB）"
+PHONE_BAD_FORMAT = "画像のフォーマットが異なります（制限:PNGあるいはJPEG形式）"
+OPERATIONS = {"search": "SearchFacesByImage", "analyze": "DetectFaces"}
+PHONE_KEYS = ("image_base64str", "image_base64")
 
 
 @dataclass(frozen=True)
@@ -79,20 +85,25 @@ class ImageRequest:
     bucket_name: str | None = None
     file_name: str | None = None
 
+    @property
+    def variant(self) -> str:
+        """ "phone" (the image in the body) or "device" (an object in a bucket)."""
+        return "phone" if self.image_bytes is not None else "device"
+
     def rekognition_image(self, services) -> dict:
-        """Rekognition's ``Image`` argument. Reads the object through ``services.objects`` (so
-        the local and S3 worlds behave alike), and only from the photos bucket: the API must not
-        become a way to read enrolment photos or logs. Raises NoSuchObject or InvalidParameter."""
+        """Rekognition's ``Image`` argument: the bytes, or an ``S3Object`` that Rekognition reads
+        itself (locally the faces port reads it from the object store; an absent bucket or key
+        is InvalidS3Object). Never the faces bucket (enrolment photos: biometric data) or the
+        logs bucket: the API must not become a way to analyse those. Raises AccessDenied."""
         if self.image_bytes is not None:
             return {"Bytes": self.image_bytes}
-        if self.bucket_name != services.settings.photos_bucket:
-            raise InvalidParameter(
-                f"bucket_name must be the photos bucket {services.settings.photos_bucket!r} (FACEGATE_PHOTOS_BUCKET)"
+        s = services.settings
+        if self.bucket_name in (s.faces_bucket, s.logs_bucket):
+            which = "faces" if self.bucket_name == s.faces_bucket else "logs"
+            raise AccessDenied(
+                f"bucket_name {self.bucket_name!r} is FaceGate's {which} bucket, which the Web API does not read"
             )
-        try:
-            return {"Bytes": services.objects.get_object(self.bucket_name, self.file_name)}
-        except ResourceNotFound:
-            raise NoSuchObject(f"no object {self.file_name!r} in bucket {self.bucket_name!r}") from None
+        return {"S3Object": {"Bucket": self.bucket_name, "Name": self.file_name}}
 
 
 # --- request parsing ---------------------------------------------------------------------
@@ -104,7 +115,7 @@ def _json_or_single_quoted(text: str):
     except ValueError:
         pass
     except RecursionError:  # [[[[...]]]] nested deeper than the parser's stack: not a request
-        raise InvalidParameter("the request body nests too deeply") from None
+        raise InvalidParameter("json decode error (the body nests too deeply)") from None
     if "'" in text:
         # The course's handler tolerated {'file_name': 'a.jpg'}: base64 and object keys
         # never contain quotes, so swapping them is exact for every valid body.
@@ -112,7 +123,7 @@ def _json_or_single_quoted(text: str):
             return json.loads(text.replace("'", '"'))
         except (ValueError, RecursionError):
             pass
-    raise InvalidParameter("the request body is not JSON")
+    raise InvalidParameter("json decode error")
 
 
 def parse_body(event: dict) -> dict:
@@ -121,23 +132,23 @@ def parse_body(event: dict) -> dict:
     is itself the body. Raises InvalidParameter."""
     if not isinstance(event, dict):
         raise InvalidParameter("the event must be an object")
-    if "body" not in event and ("image_base64str" in event or "file_name" in event):
+    if "body" not in event and any(k in event for k in (*PHONE_KEYS, "file_name")):
         return event
     body = event.get("body")
     if body is None or body == "":
-        raise InvalidParameter("the request body is empty")
+        raise InvalidParameter("Data required")
     if isinstance(body, str) and event.get("isBase64Encoded"):
         try:
             body = base64.b64decode(body, validate=True).decode("utf-8")
         except (binascii.Error, ValueError):
-            raise InvalidParameter("the request body is not UTF-8 JSON") from None
+            raise InvalidParameter("json decode error (the body is not UTF-8)") from None
     for _ in range(3):  # the body may be a JSON string that holds the JSON object
         if isinstance(body, dict):
             return body
         if not isinstance(body, str):
             break
         body = _json_or_single_quoted(body)
-    raise InvalidParameter("the request body must be a JSON object")
+    raise InvalidParameter("Invalid body type")
 
 
 def _threshold(body: dict) -> float:
@@ -145,38 +156,49 @@ def _threshold(body: dict) -> float:
     if raw is None or raw == "":
         return DEFAULT_THRESHOLD
     if isinstance(raw, bool):
-        raise InvalidParameter("threshold must be a number from 0 to 100")
+        raise InvalidParameter('invalid value type: "threshold"')
     try:
         value = float(raw)  # curl users send "80" as often as 80
     except (TypeError, ValueError):
-        raise InvalidParameter("threshold must be a number from 0 to 100") from None
+        raise InvalidParameter('invalid value type: "threshold"') from None
     if not 0.0 <= value <= 100.0:
         raise InvalidParameter("threshold must be a number from 0 to 100")
     return value
 
 
 def parse_image_request(body: dict) -> ImageRequest:
-    """Validate one of the two body variants. Raises InvalidParameter (400) for a malformed
-    body and InvalidImageFormat (423) for base64 that is not base64."""
+    """Validate one of the two body variants. Raises InvalidParameter (400) with the course's
+    texts (``key "bucket_name" not found``, ``no value found for "file_name"``, ``invalid value
+    type: "file_name"``) and InvalidImageFormat for base64 that is not base64."""
     threshold = _threshold(body)
-    has_phone = body.get("image_base64str") not in (None, "")
-    has_device = body.get("file_name") not in (None, "") or body.get("bucket_name") not in (None, "")
-    if has_phone and has_device:
+    phone_key = next((k for k in PHONE_KEYS if k in body), None)
+    has_device = "file_name" in body or "bucket_name" in body
+    if phone_key and has_device:
         raise InvalidParameter("give either image_base64str or file_name and bucket_name, not both")
-    if has_phone:
-        text = body["image_base64str"]
+    if phone_key:
+        text = body[phone_key]
+        if text == "" or text is None:
+            raise InvalidParameter(f'no value found for "{phone_key}"')
         if not isinstance(text, str):
-            raise InvalidParameter("image_base64str must be a string")
+            raise InvalidParameter(f'invalid value type: "{phone_key}"')
         return ImageRequest(threshold, image_bytes=decode_base64_image(text))
-    if has_device:
-        bucket, key = body.get("bucket_name"), body.get("file_name")
-        if not isinstance(bucket, str) or not BUCKET_PATTERN.match(bucket):
-            raise InvalidParameter("bucket_name must be a bucket name (3-63 of a-z 0-9 . -)")
-        if not isinstance(key, str):
-            raise InvalidParameter("file_name must be a string")
-        check_key(key)  # no traversal, absolute paths or control characters
-        return ImageRequest(threshold, bucket_name=bucket, file_name=key)
-    raise InvalidParameter("the body needs image_base64str, or file_name and bucket_name")
+    if not has_device:
+        raise InvalidParameter('key "image_base64str" not found (or send file_name and bucket_name)')
+    problems = []
+    for key in ("bucket_name", "file_name"):  # the course's order and wording, all at once
+        if key not in body:
+            problems.append(f'key "{key}" not found')
+        elif body[key] == "" or body[key] is None:
+            problems.append(f'no value found for "{key}"')
+        elif not isinstance(body[key], str):
+            problems.append(f'invalid value type: "{key}"')
+    if problems:
+        raise InvalidParameter(", ".join(problems))
+    bucket, key = body["bucket_name"], body["file_name"]
+    if not BUCKET_PATTERN.match(bucket):
+        raise InvalidParameter("bucket_name must be a bucket name (3-63 of a-z 0-9 . -)")
+    check_key(key)  # no traversal, absolute paths or control characters
+    return ImageRequest(threshold, bucket_name=bucket, file_name=key)
 
 
 # --- responses ---------------------------------------------------------------------------
@@ -205,35 +227,67 @@ def proxy_response(status: int, body: dict | None, request_id: str) -> dict:
     return {"statusCode": status, "headers": headers, "body": text, "isBase64Encoded": False}
 
 
-# Domain error -> (status, message). Most specific first; the route decides "no face".
-_ERROR_STATUS: tuple[tuple[type, int], ...] = (
-    (ImageTooLarge, 422),
-    (InvalidImageFormat, 423),
-    (CollectionNotFound, 500),  # the server's collection is missing: not the caller's fault
-    (NoSuchObject, 400),
-    (InvalidParameter, 400),
-    (ResourceNotFound, 400),
-    (Throttled, 429),
-    (ServiceUnavailable, 503),
-    (AccessDenied, 500),
-)
+def _failed(status: int, message: str, code: str, request_id: str) -> dict:
+    if status >= 500:
+        log.error("request %s failed: %s: %s", request_id, code, message)
+    return proxy_response(status, {"msg": message, "error": code}, request_id)
 
 
-def error_response(exc: Exception, request_id: str, route: str = "") -> dict:
-    """Map a domain error once to the course's status codes. Unknown exceptions become a
-    500 that names only the request id (the stack trace goes to the log, never the body)."""
-    if isinstance(exc, NoFaceInImage):
-        status = 421 if route == "search" else 404
-        return proxy_response(status, {"msg": NO_FACE_FOUND, "error": "NoFaceInImage"}, request_id)
-    if isinstance(exc, FaceGateError):
-        status = next((code for kind, code in _ERROR_STATUS if isinstance(exc, kind)), 500)
-        if status >= 500:
-            log.error("request %s failed: %s: %s", request_id, exc.code, exc.message)
-        return proxy_response(status, {"msg": f"[FAILED]{exc.message}", "error": exc.code}, request_id)
-    log.exception("request %s failed unexpectedly", request_id)
-    return proxy_response(
-        500, {"msg": f"[FAILED]Internal error (request id {request_id})", "error": "InternalError"}, request_id
+def _as_botocore_says(exc: FaceGateError, route: str) -> str:
+    """How the course's Lambda prints a Rekognition error (``'[FAILED]{}'.format(error)``)."""
+    code = "InvalidParameterException" if isinstance(exc, NoFaceInImage) else exc.code
+    return (
+        f"[FAILED]An error occurred ({code}) when calling the {OPERATIONS.get(route, route)} operation: {exc.message}"
     )
+
+
+def _collection_hint(exc: FaceGateError, services) -> FaceGateError:
+    """A missing collection, said plainly: which one FaceGate searches and how to change it."""
+    if not isinstance(exc, CollectionNotFound) or services is None:
+        return exc
+    try:
+        known = services.faces.list_collections().get("CollectionIds", [])
+    except FaceGateError:
+        known = []
+    used = current_collection(services.settings)
+    return CollectionNotFound(
+        f"{exc.message}. FaceGate searches collection {used!r} (FACEGATE_COLLECTION or the Settings page); "
+        f"collections here: {', '.join(known) or 'none'}. To use another: python -m core faces use-collection NAME"
+    )
+
+
+def error_response(exc: Exception, request_id: str, route: str = "", variant: str | None = None, services=None) -> dict:
+    """Map an error once to the course's status codes and texts. ``variant`` ("phone" or
+    "device") says the body was valid and Rekognition (the faces port) refused; None means
+    the request itself was refused. Unknown exceptions become a 500 that names only the
+    request id (the stack trace goes to the log, never the body)."""
+    if not isinstance(exc, FaceGateError):
+        log.exception("request %s failed unexpectedly", request_id)
+        text = f"[FAILED]An error occurred : Internal error (request id {request_id})"
+        return _failed(500, text, "InternalError", request_id)
+    code = "NoFaceInImage" if isinstance(exc, NoFaceInImage) else exc.code
+    if isinstance(exc, Throttled):
+        return _failed(429, f"[FAILED]{exc.message}", code, request_id)
+    if isinstance(exc, ServiceUnavailable):
+        return _failed(503, f"[FAILED]{exc.message}", code, request_id)
+    if variant is None:  # the request itself
+        if isinstance(exc, InvalidImageFormat):
+            return _failed(423, PHONE_BAD_FORMAT, code, request_id)
+        if isinstance(exc, ImageTooLarge):
+            return _failed(422, PHONE_TOO_LARGE, code, request_id)
+        if isinstance(exc, InvalidParameter):
+            return _failed(400, f"[FAILED]{exc.message}", code, request_id)
+        return _failed(500, f"[FAILED]An error occurred : {exc.message}", code, request_id)
+    exc = _collection_hint(exc, services)
+    if variant == "phone":
+        if isinstance(exc, InvalidParameter):  # the course's Lambda: every InvalidParameterException
+            return _failed(421, PHONE_NO_FACE, code, request_id)
+        if isinstance(exc, ImageTooLarge):
+            return _failed(422, PHONE_TOO_LARGE, code, request_id)
+        if isinstance(exc, InvalidImageFormat):
+            return _failed(423, PHONE_BAD_FORMAT, code, request_id)
+        return _failed(500, _as_botocore_says(exc, route), code, request_id)
+    return _failed(400, _as_botocore_says(exc, route), code, request_id)  # the device Lambda: 400
 
 
 # --- routes ------------------------------------------------------------------------------
@@ -242,7 +296,7 @@ def error_response(exc: Exception, request_id: str, route: str = "") -> dict:
 def search_faces(request: ImageRequest, services) -> dict:
     """The /search success body. Raises domain errors (NoFaceInImage when no face)."""
     result = services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection,
+        CollectionId=current_collection(services.settings),
         Image=request.rekognition_image(services),
         MaxFaces=MAX_FACES,
         FaceMatchThreshold=request.threshold,
@@ -251,11 +305,10 @@ def search_faces(request: ImageRequest, services) -> dict:
 
 
 def analyze_faces(request: ImageRequest, services) -> dict:
-    """The /analyze success body, or raises NoFaceInImage when FaceDetails is empty."""
+    """The /analyze success body; ``analysis`` is empty for a photo without a face (DetectFaces
+    answers an empty FaceDetails, and the course's Lambda passes it on with 200)."""
     result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
-    if not result.get("FaceDetails"):
-        raise NoFaceInImage("No face found")
-    return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result["FaceDetails"]}}
+    return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result.get("FaceDetails", [])}}
 
 
 ROUTES = {"search": search_faces, "analyze": analyze_faces}
@@ -280,11 +333,13 @@ def handle_route(route: str, event: dict, services, context=None) -> dict:
             return proxy_response(200, None, request_id)
         if method != "POST":
             raise InvalidParameter(f"{method} is not supported; use POST")
-        body = parse_body(event)
-        request = parse_image_request(body)
-        return proxy_response(200, ROUTES[route](request, services), request_id)
+        request = parse_image_request(parse_body(event))
     except Exception as exc:  # noqa: BLE001 - every failure becomes a mapped response
         return error_response(exc, request_id, route)
+    try:
+        return proxy_response(200, ROUTES[route](request, services), request_id)
+    except Exception as exc:  # noqa: BLE001
+        return error_response(exc, request_id, route, request.variant, services)
 
 
 def route_of(path: str) -> str | None:

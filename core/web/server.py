@@ -1,324 +1,386 @@
-"""The local stand-in for API Gateway: HTTP in, the same proxy event as AWS, ``core.web.routes`` out.
+"""Serving an ASGI app (Starlette) over HTTP with uvicorn, with the limits every FaceGate
+endpoint needs before any work is done.
 
-What API Gateway does before the Lambda runs is done here too, with its answers:
-unknown route or method -> 403 ``{"message": "Missing Authentication Token"}``; missing or
-bad ``x-api-key`` -> 403 ``{"message": "Forbidden"}``; a body over Lambda's 6 MB -> 413
-``{"message": "Request Too Long"}``; over the key's rate (usage plan: 50/s, burst 200) ->
-429 ``{"message": "Too Many Requests"}``. ``OPTIONS`` (CORS pre-flight) needs no key, as in the
-deployed API. Requests are served on threads (one per connection).
+``serve(app, host, port, workers=N)`` binds the address itself (so "address in use" is a clear
+``ServiceUnavailable``, and port 0 is resolved before ``on_ready`` runs), then runs uvicorn in
+this process (one worker) or under uvicorn's process supervisor (N workers sharing the socket;
+SIGTERM / Ctrl+C shut them down gracefully). ``BackgroundServer`` runs one in a thread of this
+process (tests, embedding). Plain HTTP by default, like the course's local tools; ``tls``
+(certificate and key files) serves HTTPS, for devices on a LAN (the AWS-compatible endpoint's
+``--https``).
+
+What a client can make the server hold, whatever it sends (``Limits``):
+
+* a request head of at most ``max_head_bytes`` (h11 refuses one that grows longer with 400 and
+  closes, so a trickled 64 KB header line never accumulates; one that arrives whole in one read
+  is answered 431) and at most ``max_headers`` header lines (431);
+* ``head_timeout_s`` to send a whole request head, on a new connection and between requests on
+  a kept-alive one (uvicorn has a keep-alive timer but none for a head that trickles in: the
+  slow-loris case, so ``_GuardedH11Protocol`` adds it);
+* a body of at most ``max_body_bytes`` with a declared length (413 before it is read; 411 for a
+  chunked body), read within ``body_timeout_s`` (408) — checked when the app first asks for
+  the body, so an app can refuse a request (no key, unknown route) without reading it;
+* at most ``max_concurrency`` connections and requests in flight (uvicorn answers 503 beyond).
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
+import contextlib
 import json
 import logging
-import os
-import signal
 import socket
 import threading
-import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors.multiprocess import Multiprocess
 
 from core.errors import InvalidParameter, ServiceUnavailable
-from core.web import routes
-from core.web.apikeys import ApiKeyStore
-from core.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-STAGE = "prod"
-READ_TIMEOUT_S = 30  # API Gateway gives up after 29 s; a stalled client must not hold a thread
-LINGER_S = 2.0  # how long a refused body is read and dropped before closing
-MAX_LINGER_BYTES = 16 * 1024 * 1024
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# (status, message, scope) -> the ASGI app that answers a refused request
+Refusal = Callable[[int, str, Scope], ASGIApp]
+# (certificate file, key file) for HTTPS
+TLS = tuple[Path, Path]
 
 
-class ApiServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128  # 16+ clients connecting at once must not hit the default backlog of 5
-
-    def __init__(self, address, services, keys: ApiKeyStore):
-        self.services = services
-        self.keys = keys
-        self._limiter: RateLimiter | None = None
-        self._limiter_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    @property
-    def limiter(self) -> RateLimiter:
-        """API Gateway's usage-plan throttle, per key (core.web.ratelimit); built on first use
-        because a prefork worker gets its services after the fork. Each worker process
-        counts on its own, so the limit is per key per worker."""
-        with self._limiter_lock:
-            if self._limiter is None:
-                s = self.services.settings
-                self._limiter = RateLimiter(s.api_rate_per_second, s.api_burst)
-            return self._limiter
-
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}"
+@dataclass(frozen=True)
+class Limits:
+    max_head_bytes: int = 16 * 1024  # request line + headers (API Gateway REST allows 10 KB of headers)
+    max_headers: int = 100  # what http.client and most servers accept
+    max_body_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+    head_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0  # API Gateway gives up after 29 s
+    keep_alive_s: int = 5
+    max_concurrency: int = 128
+    backlog: int = 1024
+    graceful_shutdown_s: int = 10
+    # A chunked body (no Content-Length) is refused with 411 unless allowed; then its size is
+    # counted as it arrives (413 past max_body_bytes). S3 clients stream uploads this way.
+    allow_chunked: bool = False
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "FaceGateAPI"
-    timeout = READ_TIMEOUT_S
-    _linger: int | None | bool = False  # bytes of a refused body still to drop (False: none)
+class _GuardedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol plus a deadline for each request head.
 
-    def setup(self) -> None:
-        super().setup()
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    uvicorn arms a timer only after a response (keep-alive) and cancels it on any byte, so a
+    client trickling one header byte at a time would hold its connection for ever. Here a
+    timer is armed when the connection opens and after every response; if no new request head
+    has arrived when it fires, the connection is closed. Subclassing is the supported way to
+    give uvicorn a protocol (``Config(http=<class>)``); the timeout travels on the config,
+    which uvicorn sends to its worker processes."""
 
-    def version_string(self) -> str:  # no Python version in the Server header
-        return self.server_version
+    _head_timer: asyncio.TimerHandle | None = None
 
-    def log_message(self, fmt, *args):  # route the access log through logging, not stderr
-        log.info("%s %s", self.address_string(), fmt % args)
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
 
-    def _send(self, response: dict) -> None:
-        body = response.get("body") or ""
-        data = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode("utf-8")
-        self.send_response(int(response["statusCode"]))
-        for name, value in (response.get("headers") or {}).items():
-            self.send_header(name, str(value))
-        self.send_header("Content-Length", str(len(data)))
-        # Headers and body in one write: two small writes meet delayed ACKs and cost ~40 ms.
-        self._headers_buffer.append(b"\r\n")  # what end_headers() would add
-        if self.command != "HEAD":
-            self._headers_buffer.append(data)
-        self.flush_headers()
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._arm_head_timer()
 
-    def _gateway_answer(self, status: int, message: str, request_id: str) -> None:
-        self._send(routes.api_gateway_response(status, message, request_id))
-        if self._linger is not False:
-            self._discard_unread(self._linger)
-            self._linger = False
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        super().connection_lost(exc)
 
-    def _handle(self) -> None:
-        request_id = str(uuid.uuid4())
-        parts = urlsplit(self.path)
-        route = routes.route_of(parts.path)
-        method = self.command.upper()
-        if route is None or method not in ("POST", "OPTIONS"):
-            self._drain_small_body()
-            return self._gateway_answer(403, "Missing Authentication Token", request_id)
-        key_info = None
-        if method == "POST":
-            try:
-                key_info = self.server.keys.verify(self.headers.get("x-api-key"))
-            except Exception:  # noqa: BLE001 - a broken key store locks out, never lets in
-                log.exception("API key check failed")
-            if key_info is None:
-                self._drain_small_body()
-                return self._gateway_answer(403, "Forbidden", request_id)
-            if not self.server.limiter.allow(key_info.key_id):
-                self._drain_small_body()
-                return self._gateway_answer(429, "Too Many Requests", request_id)
-        body = self._read_body(request_id)
-        if body is None:
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+        timeout = getattr(self.config, "head_timeout_s", Limits.head_timeout_s)
+        # A new request head replaces ``self.cycle``: if it is still this one, none came.
+        self._head_timer = self.loop.call_later(timeout, self._head_timed_out, self.cycle)
+
+    def _head_timed_out(self, cycle_when_armed: object) -> None:
+        if self.cycle is cycle_when_armed and not self.transport.is_closing():
+            self.transport.close()
+
+
+def json_refusal(status: int, message: str, scope: Scope) -> ASGIApp:
+    """The default answer to a refused request: ``{"message": ...}`` with the status."""
+    body = json.dumps({"message": message}).encode()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+class LimitsMiddleware:
+    """Header count and size, body size and body time limits around any ASGI app (see the
+    module doc), and a clean end for a request whose body the app did not read.
+
+    The body limits are checked when the app first asks for the body, so the app may refuse a
+    request (no key, unknown route) without it being read. A refused body is answered here
+    (``refusal`` shapes the answer: 413, 411, 408, 431; default ``json_refusal``) and the app
+    then sees the client as gone (``http.disconnect``); what it sends after that is dropped.
+
+    Whenever an answer goes out before the request body was read, the rest of the body is read
+    and dropped (up to ``LINGER_BYTES``, for ``LINGER_S``) after the answer is written and
+    before the response ends: closing a socket with unread data resets it, and the client
+    (urllib sends ``Connection: close``) would see a broken pipe instead of the answer."""
+
+    LINGER_S = 2.0
+    LINGER_BYTES = 16 * 1024 * 1024
+
+    def __init__(self, app: ASGIApp, limits: Limits, refusal: Refusal = json_refusal):
+        self.app, self.limits, self.refusal = app, limits, refusal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        event = self._event(route, parts, method, body, request_id, key_info)
-        self._send(routes.handle_route(route, event, self.server.services))
-
-    def _content_length(self) -> int | None:
-        raw = self.headers.get("Content-Length")
-        if raw is None:
-            return 0 if self.headers.get("Transfer-Encoding") is None else None
+        request = _Request(scope, receive, send, self)
+        headers = scope["headers"]
+        # h11 refuses a head that grows past max_head_bytes while incomplete; one that arrived
+        # whole in a single read is measured here.
+        if len(headers) > self.limits.max_headers or sum(len(k) + len(v) + 4 for k, v in headers) > (
+            self.limits.max_head_bytes
+        ):
+            await request.refuse(431, "Request Header Fields Too Large")
+            return
         try:
-            n = int(raw)
-        except ValueError:
-            return None
-        return n if n >= 0 else None
+            await self.app(scope, request.receive, request.send)
+        except Exception:
+            if not request.refused:
+                raise
+            # The app failed on the body it was refused (e.g. Starlette's ClientDisconnect).
 
-    def _drain_small_body(self) -> None:
-        # Keep the connection usable for the next request when the body is cheap to skip.
-        n = self._content_length()
-        if n is not None and n <= 64 * 1024:
-            self.rfile.read(n)
-        else:
-            self.close_connection = True
-            self._linger = n
 
-    def _discard_unread(self, n: int | None) -> None:
-        """After refusing a body: half-close, then read (and drop) what the client still sends
-        for a moment, so closing with unread data does not reset the connection before the
-        client has read our answer."""
+class _Request:
+    """One request's state inside LimitsMiddleware."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send, middleware: LimitsMiddleware):
+        self.scope, self._receive, self._send, self.mw = scope, receive, send, middleware
+        self.limits = middleware.limits
+        self.length: int | None = None
+        self.chunked = False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                self.length = int(value)  # h11 has checked that it is a number
+            elif name == b"transfer-encoding":
+                self.chunked = True
+        self.body_done = not self.chunked and not self.length  # nothing to read
+        self.started = self.refused = self.timed_out = False
+        self.deadline: float | None = None
+        self.received = 0
+
+    async def _read(self, timeout: float) -> Message:
+        message = await asyncio.wait_for(self._receive(), timeout=max(timeout, 0.001))
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            self.body_done = True
+        return message
+
+    async def receive(self) -> Message:
+        if self.refused:
+            return {"type": "http.disconnect"}
+        loop = asyncio.get_running_loop()
+        if self.deadline is None:
+            if self.length is None and self.chunked and not self.limits.allow_chunked:
+                return await self.refuse(411, "Length Required")
+            if self.length is not None and self.length > self.limits.max_body_bytes:
+                return await self.refuse(413, "Request Too Long")
+            self.deadline = loop.time() + self.limits.body_timeout_s
         try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(LINGER_S)
-            deadline = time.monotonic() + LINGER_S
-            left = n if n is not None else MAX_LINGER_BYTES
-            while left > 0 and time.monotonic() < deadline:
-                chunk = self.connection.recv(min(65536, left))
-                if not chunk:
-                    break
-                left -= len(chunk)
-        except OSError:
-            pass
+            message = await self._read(self.deadline - loop.time())
+        except TimeoutError:
+            self.timed_out = True
+            return await self.refuse(408, "Request Timeout")
+        self.received += len(message.get("body", b""))
+        if self.received > self.limits.max_body_bytes:  # a chunked body that grew too long
+            return await self.refuse(413, "Request Too Long")
+        return message
 
-    def _read_body(self, request_id: str) -> bytes | None:
-        n = self._content_length()
-        if n is None:
-            self.close_connection = True
-            self._gateway_answer(411, "Length Required", request_id)
-            self._discard_unread(None)
-            return None
-        if n > routes.MAX_BODY_BYTES:
-            self.close_connection = True  # do not parse 6 MB+ just to refuse it
-            self._gateway_answer(413, "Request Too Long", request_id)
-            self._discard_unread(n)
-            return None
-        return self.rfile.read(n) if n else b""
+    async def refuse(self, status: int, message: str) -> Message:
+        self.refused = True
+        if not self.started:
+            await self.mw.refusal(status, message, self.scope)(self.scope, self._receive, self._out)
+        return {"type": "http.disconnect"}
 
-    def _event(self, route, parts, method, body: bytes, request_id, key_info) -> dict:
-        """The API Gateway REST proxy event (format 1.0) for this request."""
-        headers, multi = {}, {}
-        for name, value in self.headers.items():
-            headers[name] = value
-            multi.setdefault(name, []).append(value)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        try:
-            text, is_b64 = body.decode("utf-8"), False
-        except UnicodeDecodeError:
-            text, is_b64 = base64.b64encode(body).decode("ascii"), True
-        return {
-            "resource": f"/{route}",
-            "path": f"/{route}",
-            "httpMethod": method,
-            "headers": headers,
-            "multiValueHeaders": multi,
-            "queryStringParameters": dict(query) or None,
-            "multiValueQueryStringParameters": None,
-            "pathParameters": None,
-            "stageVariables": None,
-            "requestContext": {
-                "resourcePath": f"/{route}",
-                "httpMethod": method,
-                "path": f"/{STAGE}/{route}",
-                "stage": STAGE,
-                "requestId": request_id,
-                "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {
-                    "sourceIp": self.client_address[0],
-                    "userAgent": self.headers.get("User-Agent"),
-                    "apiKeyId": key_info.key_id if key_info else None,
-                },
-            },
-            "body": text or None,
-            "isBase64Encoded": is_b64,
-        }
+    async def send(self, message: Message) -> None:
+        if not self.refused:  # once refused and answered, the app's late reply is dropped
+            await self._out(message)
 
-    def _safe_handle(self) -> None:
-        try:
-            self._handle()
-        except (ConnectionError, TimeoutError):
-            self.close_connection = True
-        except Exception:  # noqa: BLE001 - never a traceback to the client
-            log.exception("API server error")
-            self.close_connection = True
+    async def _out(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            if self.timed_out:  # the body never came: do not wait for it on this connection
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+        elif message["type"] == "http.response.body" and not message.get("more_body", False) and not self.body_done:
+            if message.get("body"):
+                await self._send({**message, "more_body": True})  # the client has its answer now
+            await self._drain()
+            message = {"type": "http.response.body", "body": b"", "more_body": False}
+        await self._send(message)
+
+    async def _drain(self) -> None:
+        if self.timed_out or (self.length or 0) > self.mw.LINGER_BYTES:
+            return
+        loop = asyncio.get_running_loop()
+        end, dropped = loop.time() + self.mw.LINGER_S, 0
+        while not self.body_done and dropped <= self.mw.LINGER_BYTES:
             try:
-                self._send(routes.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
-            except Exception:  # noqa: BLE001
-                pass
-
-    do_POST = do_OPTIONS = do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = _safe_handle
+                dropped += len((await self._read(end - loop.time())).get("body", b""))
+            except TimeoutError:
+                return
 
 
-class _NotYet:
-    """Stands in for services until each worker builds its own after the fork (SQLite
-    connections and models must not cross a fork); only ``settings`` is read before then."""
+def _config(
+    app: ASGIApp | str, limits: Limits, *, workers: int, factory: bool, refusal: Refusal, tls: TLS | None = None
+) -> uvicorn.Config:
+    if not isinstance(app, (str, LimitsMiddleware)):
+        app = LimitsMiddleware(app, limits, refusal)
+    tls_options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
+    config = uvicorn.Config(
+        app,
+        http=_GuardedH11Protocol,
+        h11_max_incomplete_event_size=limits.max_head_bytes,
+        limit_concurrency=limits.max_concurrency,
+        backlog=limits.backlog,
+        timeout_keep_alive=limits.keep_alive_s,
+        timeout_graceful_shutdown=limits.graceful_shutdown_s,
+        # The face engine can hold the GIL for seconds under load; a worker is not hung then.
+        timeout_worker_healthcheck=60,
+        workers=workers,
+        factory=factory,
+        lifespan="off",
+        ws="none",
+        interface="asgi3",
+        proxy_headers=False,
+        server_header=False,
+        log_config=None,  # the process's own logging; uvicorn adds no handlers
+        log_level="error",  # client protocol errors (bad heads, timeouts) are not the operator's
+        access_log=False,
+        **tls_options,
+    )
+    config.head_timeout_s = limits.head_timeout_s  # type: ignore[attr-defined]  # read by _GuardedH11Protocol
+    return config
 
-    def __init__(self, settings):
-        self.settings = settings
 
-
-_NOT_YET = object()
-
-
-def serve_api(settings, host: str | None = None, port: int | None = None, services=None) -> ApiServer:
-    """Bind the local Web API (not yet serving). Call ``serve_forever()`` on the result (or run
-    it in a thread) and ``shutdown()`` + ``server_close()`` to stop. ``port=0`` picks a free
-    port; ``server.url`` says where it listens. Builds services from ``settings`` unless given.
-    Raises ServiceUnavailable when the address cannot be bound (e.g. the port is taken)."""
-    if services is None:
-        from core.bootstrap import build_services
-
-        services = build_services(settings)
-    elif services is _NOT_YET:
-        services = _NotYet(settings)
-    host = settings.bind_host if host is None else host
-    port = settings.api_port if port is None else port
+def bind(host: str, port: int, backlog: int = Limits.backlog) -> socket.socket:
+    """A listening TCP socket (SO_REUSEADDR; port 0 = any free port). Raises
+    ServiceUnavailable when the address cannot be bound."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        return ApiServer((host, port), services, ApiKeyStore(settings.data_dir))
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)  # connections queue from now on, while workers start
     except OSError as exc:
-        raise ServiceUnavailable(f"cannot serve the Web API on {host}:{port}: {exc.strerror or exc}") from None
+        sock.close()
+        raise ServiceUnavailable(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
-def run_api(settings, host: str | None = None, port: int | None = None, workers: int = 1, on_ready=None) -> None:
-    """Serve until SIGTERM/SIGINT with ``workers`` processes sharing one listening socket.
+def url_of(sock: socket.socket, https: bool = False) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"{'https' if https else 'http'}://{f'[{host}]' if ':' in host else host}:{port}"
 
-    The face engine holds the GIL while it computes, so threads alone use one core: extra
-    worker processes are what make a second core useful (each loads its own models, ~0.5 GB).
-    ``on_ready(server)`` is called once the socket is bound. Raises ServiceUnavailable when
-    the address cannot be bound, InvalidParameter for ``workers`` outside 1-16."""
+
+def serve(
+    app: ASGIApp | str,
+    host: str,
+    port: int,
+    *,
+    workers: int = 1,
+    limits: Limits | None = None,
+    factory: bool = False,
+    refusal: Refusal = json_refusal,
+    on_ready: Callable[[str], None] | None = None,
+    tls: TLS | None = None,
+) -> None:
+    """Serve ``app`` until SIGTERM / SIGINT, then shut down gracefully.
+
+    ``app`` is an ASGI app, or (required for ``workers`` > 1, whose processes import it) an
+    import string ``"module:attr"``, called with no arguments when ``factory`` is true. An app
+    object is put behind ``LimitsMiddleware`` (``limits``, ``refusal``) unless it already is;
+    an app given by import string must be (``limited``).
+    ``on_ready(url)`` runs once the socket listens. Raises ServiceUnavailable when the address
+    cannot be bound, InvalidParameter for ``workers`` outside 1-16."""
     if not isinstance(workers, int) or not 1 <= workers <= 16:
         raise InvalidParameter("workers must be from 1 to 16")
-    from core.bootstrap import build_services
-
-    server = serve_api(settings, host, port, services=_NOT_YET)
-    if on_ready:
-        on_ready(server)
-    children = []
-    for _ in range(workers - 1):
-        pid = os.fork()  # before any thread or model exists in this process
-        if pid == 0:
-            _exit_with_parent()
-            try:
-                server.services = build_services(settings)
-                server.serve_forever()
-            finally:
-                os._exit(0)
-        children.append(pid)
-
-    def stop(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
+    if workers > 1 and not isinstance(app, str):
+        raise InvalidParameter("several workers need the app as an import string (module:attr)")
+    limits = limits or Limits()
+    config = _config(app, limits, workers=workers, factory=factory, refusal=refusal, tls=tls)
+    sock = bind(host, port, limits.backlog)
     try:
-        server.services = build_services(settings)
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+        if on_ready is not None:
+            on_ready(url_of(sock, https=tls is not None))
+        if workers == 1:
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            Multiprocess(config, sockets=[sock]).run()
     finally:
-        server.server_close()
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
-            except OSError:
-                pass
+        sock.close()
 
 
-def _exit_with_parent() -> None:
-    """Linux: have the kernel send SIGTERM to this worker when its parent dies."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-    if os.getppid() == 1:
-        os._exit(0)
+def limited(app: ASGIApp, limits: Limits | None = None, refusal: Refusal = json_refusal) -> ASGIApp:
+    """``app`` behind ``LimitsMiddleware``: what a factory given to ``serve`` by import string
+    returns (``serve`` adds it itself to an app object)."""
+    return LimitsMiddleware(app, limits or Limits(), refusal)
 
 
-def describe(server: ApiServer) -> str:
-    """One line for humans: where the API listens and how many keys can use it."""
-    active = [k for k in server.keys.list() if k.revoked is None]
-    hint = "" if active else " (no API key yet: python -m core api-key create)"
-    return json.dumps({"api": server.url, "routes": ["/search", "/analyze"], "active_keys": len(active)}) + hint
+class BackgroundServer:
+    """``app`` served by uvicorn on a thread of this process (tests, embedding):
+    ``with BackgroundServer(app) as server: ... server.url``."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        limits: Limits | None = None,
+        refusal: Refusal = json_refusal,
+        tls: TLS | None = None,
+    ):
+        limits = limits or Limits()
+        self._sock = bind(host, port, limits.backlog)
+        self.url = url_of(self._sock, https=tls is not None)
+        self._server = uvicorn.Server(_config(app, limits, workers=1, factory=False, refusal=refusal, tls=tls))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def start(self) -> BackgroundServer:
+        self._thread.start()
+        for _ in range(500):
+            if self._server.started or not self._thread.is_alive():
+                break
+            threading.Event().wait(0.01)
+        if not self._server.started:
+            self.stop()
+            raise ServiceUnavailable(f"the server on {self.url} did not start")
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=15)
+        self._sock.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def running(app: ASGIApp, **kwargs: Any) -> Iterator[BackgroundServer]:
+    """``BackgroundServer(app, **kwargs)`` for the length of a ``with`` block."""
+    with BackgroundServer(app, **kwargs) as server:
+        yield server

@@ -130,24 +130,56 @@ def test_options_preflight_answers_cors_without_a_body(world):
 # --- every error code with a real bad input ------------------------------------------------
 
 
-def test_no_face_is_421_on_search_and_404_on_analyze(world, no_face_jpeg):
+def test_no_face_phone_search_is_421_in_the_courses_words_and_analyze_is_200_empty(world, no_face_jpeg):
     body = {"image_base64str": data_uri(no_face_jpeg)}
     status, out, _ = call(world, "search", body)
-    assert status == 421 and out["msg"] == "[FAILED]No face found"
+    assert status == 421 and out == {"msg": "画像内に人物の顔を認識出来ませんでした", "error": "NoFaceInImage"}
     status, out, _ = call(world, "analyze", body)
-    assert status == 404 and out["msg"] == "[FAILED]No face found"
+    assert status == 200 and out["msg"] == "[SUCCEEDED]Analysis done" and out["payloads"]["analysis"] == []
+    datetime.strptime(out["payloads"]["timestamp"], "%Y-%m-%d %H:%M:%S")
 
 
-def test_too_many_pixels_is_422_and_too_many_bytes_in_the_store_is_422(world):
+def test_no_face_device_search_is_400_as_the_device_lambda_prints_it(world, no_face_jpeg):
+    world.services.objects.put_object(world.settings.photos_bucket, "wall_20240101000000.jpg", no_face_jpeg)
+    device = {"file_name": "wall_20240101000000.jpg", "bucket_name": world.settings.photos_bucket}
+    status, out, _ = call(world, "search", {**device, "threshold": 80})
+    assert status == 400 and out["error"] == "NoFaceInImage"
+    assert out["msg"].startswith(
+        "[FAILED]An error occurred (InvalidParameterException) when calling the SearchFacesByImage operation: "
+    )
+    status, out, _ = call(world, "analyze", device)
+    assert status == 200 and out["payloads"]["analysis"] == []
+
+
+def test_too_many_pixels_is_422_and_an_object_over_15_mb_is_400_image_too_large(world):
     status, out, _ = call(world, "search", {"image_base64str": data_uri(png_bomb(), "image/png")})
-    assert status == 422 and out["msg"].startswith("[FAILED]") and out["error"] == "ImageTooLargeException"
+    assert status == 422 and out == {
+        "msg": "画像のサイズが大きすぎます（制限:15MB）",
+        "error": "ImageTooLargeException",
+    }
     world.services.objects.put_object(
-        world.settings.photos_bucket, "huge_20240101000000.jpg", b"\xff\xd8\xff\xe0" + os.urandom(5 * 1024 * 1024 + 10)
+        world.settings.photos_bucket, "huge_20240101000000.jpg", b"\xff\xd8\xff\xe0" + os.urandom(15 * 1024 * 1024 + 10)
     )
     status, out, _ = call(
         world, "analyze", {"file_name": "huge_20240101000000.jpg", "bucket_name": world.settings.photos_bucket}
     )
-    assert status == 422
+    assert status == 400 and out["error"] == "ImageTooLargeException"
+    assert out["msg"].startswith("[FAILED]An error occurred (ImageTooLargeException) when calling the DetectFaces")
+
+
+def test_device_variant_reads_objects_up_to_15_mb_as_rekognition_reads_s3(world):
+    """Over the 5 MB Bytes limit, under the 15 MB S3 one: the route hands Rekognition an S3Object."""
+    import io
+
+    from PIL import Image
+
+    big = io.BytesIO()
+    Image.open(world.people["amy"][2]).convert("RGB").resize((1800, 1800)).save(big, format="PNG", compress_level=0)
+    assert 5 * 1024 * 1024 < len(big.getvalue()) < 15 * 1024 * 1024
+    world.services.objects.put_object(world.settings.photos_bucket, "big_20240101000000.png", big.getvalue())
+    device = {"file_name": "big_20240101000000.png", "bucket_name": world.settings.photos_bucket}
+    status, out, _ = call(world, "search", device)
+    assert status == 200 and matched(out) == ["amy"]
 
 
 @pytest.mark.parametrize(
@@ -196,19 +228,52 @@ def test_missing_object_is_400_invalid_s3_object(world):
     body = {"file_name": "nobody_20200101000000.jpg", "bucket_name": "facegate-photos"}
     status, out, _ = call(world, "analyze", body)
     assert status == 400 and out["error"] == "InvalidS3ObjectException"
+    assert out["msg"].startswith("[FAILED]An error occurred (InvalidS3ObjectException) when calling the DetectFaces")
     assert "nobody_20200101000000.jpg" in out["msg"]
 
 
-def test_missing_collection_is_500_with_a_clear_message(world, tmp_path):
+def test_missing_collection_names_the_collection_in_use_and_how_to_change_it(world, tmp_path):
     from core.bootstrap import build_services
     from core.config import load_settings
 
     services = build_services(load_settings(env=world_env(tmp_path / "data", FACEGATE_COLLECTION="nowhere")))
-    response = routes.handle_event(
-        event("search", {"image_base64str": data_uri(to_jpeg(world.people["amy"][1]))}), services
-    )
+    services.faces.create_collection(CollectionId="yamada-authentication-collection")
+    image = {"image_base64str": data_uri(to_jpeg(world.people["amy"][1]))}
+    response = routes.handle_event(event("search", image), services)
     body = json.loads(response["body"])
-    assert response["statusCode"] == 500 and "nowhere" in body["msg"]
+    assert response["statusCode"] == 500 and body["error"] == "ResourceNotFoundException"  # the phone Lambda: 500
+    assert "'nowhere'" in body["msg"] and "yamada-authentication-collection" in body["msg"]
+    assert "python -m core faces use-collection" in body["msg"]
+    services.objects.put_object(
+        services.settings.photos_bucket, "x_20240101000000.jpg", to_jpeg(world.people["amy"][1])
+    )
+    device = {"file_name": "x_20240101000000.jpg", "bucket_name": services.settings.photos_bucket}
+    response = routes.handle_event(event("search", device), services)
+    assert response["statusCode"] == 400  # the device Lambda: 400 for whatever Rekognition refused
+
+
+def test_a_collection_chosen_meanwhile_is_searched_without_a_restart(world, tmp_path, monkeypatch):
+    """``python -m core faces use-collection`` (or the Settings page) writes settings.json; a
+    running Web API searches the new collection at its next request."""
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
+    from core.config import load_settings, save_user_settings
+
+    monkeypatch.delenv("FACEGATE_COLLECTION", raising=False)
+    settings = load_settings(env=world_env(tmp_path / "data"))
+    services = build_services(settings)
+    services.faces.create_collection(CollectionId="yamada-authentication-collection")
+    services.faces.index_faces(
+        CollectionId="yamada-authentication-collection",
+        Image={"Bytes": world.people["howard"][0].read_bytes()},
+        ExternalImageId="Taro_Yamada",
+    )
+    image = {"image_base64str": data_uri(to_jpeg(world.people["howard"][1]))}
+    assert routes.handle_event(event("search", image), services)["statusCode"] == 500  # 'facegate' does not exist
+    with operator(settings, "tests"):
+        save_user_settings(settings, {"collection": "yamada-authentication-collection"})
+    response = routes.handle_event(event("search", image), services)
+    assert response["statusCode"] == 200 and matched(json.loads(response["body"])) == ["Taro_Yamada"]
 
 
 def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog):
@@ -231,7 +296,7 @@ def test_unexpected_failure_is_500_without_a_stack_trace(world, tmp_path, caplog
     )
     body = json.loads(response["body"])
     assert response["statusCode"] == 500
-    assert body == {"msg": "[FAILED]Internal error (request id req-500)", "error": "InternalError"}
+    assert body == {"msg": "[FAILED]An error occurred : Internal error (request id req-500)", "error": "InternalError"}
     assert "Traceback" not in response["body"] and "sqlite" not in response["body"].lower()
     assert any("req-500" in r.getMessage() for r in caplog.records)  # the log keeps what the body hides
 
@@ -307,8 +372,70 @@ def test_lambda_with_a_broken_environment_answers_500_not_a_crash(monkeypatch, t
     assert response["statusCode"] == 500 and "FACEGATE_BACKEND" in body["msg"]
 
 
-def test_device_variant_reads_only_the_photos_bucket(world):
-    # An enrolment photo in the faces bucket must not be searchable through the API.
+def test_device_variant_reads_any_existing_bucket_but_never_the_faces_or_logs_bucket(world):
+    """The course's device uploads to its own bucket (e.g. made with `aws s3 mb`): accepted.
+    Enrolment photos (the faces bucket) and the rule engine's logs are not the API's to read."""
+    world.services.objects.put_object(
+        "target-faces-handson", "image01_20190808181200.jpg", to_jpeg(world.people["leonard"][4])
+    )
+    status, out, _ = call(
+        world, "search", {"file_name": "image01_20190808181200.jpg", "bucket_name": "target-faces-handson"}
+    )
+    assert status == 200 and matched(out) == ["leonard"]
     world.services.objects.put_object(world.settings.faces_bucket, "amy/1.png", world.people["amy"][0].read_bytes())
-    status, out, _ = call(world, "search", {"file_name": "amy/1.png", "bucket_name": world.settings.faces_bucket})
-    assert status == 400 and "FACEGATE_PHOTOS_BUCKET" in out["msg"]
+    for bucket, key in ((world.settings.faces_bucket, "amy/1.png"), (world.settings.logs_bucket, "x.json")):
+        status, out, _ = call(world, "search", {"file_name": key, "bucket_name": bucket})
+        assert status == 400 and out["error"] == "AccessDeniedException", out
+    status, out, _ = call(world, "search", {"file_name": "a.jpg", "bucket_name": "no-such-bucket-here"})
+    assert status == 400 and out["error"] == "InvalidS3ObjectException"
+
+
+@pytest.mark.parametrize(
+    ("body", "msg"),
+    [
+        ("", "[FAILED]Data required"),
+        ("{not json", "[FAILED]json decode error"),
+        ("[1, 2]", "[FAILED]Invalid body type"),
+        ({"file_name": "a.jpg"}, '[FAILED]key "bucket_name" not found'),
+        ({"bucket_name": "b-photos", "file_name": ""}, '[FAILED]no value found for "file_name"'),
+        (
+            {"bucket_name": 12, "file_name": 3},
+            '[FAILED]invalid value type: "bucket_name", invalid value type: "file_name"',
+        ),
+        ({"image_base64str": "aGVsbG8=", "threshold": "high"}, '[FAILED]invalid value type: "threshold"'),
+        ({"image_base64": ""}, '[FAILED]no value found for "image_base64"'),
+    ],
+)
+def test_malformed_bodies_in_the_courses_words(world, body, msg):
+    status, out, _ = call(world, "search", body)
+    assert status == 400 and out["msg"] == msg
+
+
+def test_the_course_lambdas_image_base64_key_is_accepted(world):
+    raw = base64.b64encode(to_jpeg(world.people["amy"][3])).decode()
+    status, out, _ = call(world, "search", {"image_base64": raw, "threshold": 80})
+    assert status == 200 and matched(out) == ["amy"]
+
+
+def test_the_device_variant_hands_rekognition_an_s3_object(world):
+    """As the course's Lambda: ``Image={"S3Object": ...}``; the API never reads the bytes."""
+    seen = []
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(world.services.faces, name)
+
+        def detect_faces(self, **kwargs):
+            seen.append(kwargs["Image"])
+            return world.services.faces.detect_faces(**kwargs)
+
+    class Services:
+        settings, objects, faces = world.services.settings, world.services.objects, Spy()
+
+    world.services.objects.put_object(
+        world.settings.photos_bucket, "s3o_20240101000000.jpg", to_jpeg(world.people["amy"][1])
+    )
+    body = {"file_name": "s3o_20240101000000.jpg", "bucket_name": world.settings.photos_bucket}
+    response = routes.handle_event(event("analyze", body), Services())
+    assert response["statusCode"] == 200
+    assert seen == [{"S3Object": {"Bucket": world.settings.photos_bucket, "Name": "s3o_20240101000000.jpg"}}]

@@ -190,3 +190,18 @@ def test_signature_version_2_is_refused_with_a_pointer_to_v4(endpoint):
     ).client("s3", endpoint_url=endpoint.url, config=Config(signature_version="s3", retries={"max_attempts": 1}))
     status, code, message = _refusal(lambda: s3.list_buckets())
     assert (status, code) == (400, "InvalidRequest") and "AWS4-HMAC-SHA256" in message
+
+
+def test_what_the_shared_server_refuses_is_answered_in_the_clients_protocol(endpoint):
+    """Too many header lines (the project's server limit, before the endpoint runs): S3's XML
+    for an S3 path, Rekognition's JSON for an X-Amz-Target request."""
+    crowd = {f"x-filler-{i}": "1" for i in range(150)}
+    r = requests.get(endpoint.url + "/some-bucket/key", headers=crowd, timeout=10)
+    assert r.status_code == 400 and b"<Code>RequestHeaderSectionTooLarge</Code>" in r.content
+    r = requests.post(
+        endpoint.url + "/",
+        data="{}",
+        headers={**crowd, "X-Amz-Target": "RekognitionService.ListCollections"},
+        timeout=10,
+    )
+    assert r.status_code == 400 and r.json()["__type"] == "InvalidParameterException"

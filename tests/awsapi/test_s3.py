@@ -36,35 +36,33 @@ def _code(exc: ClientError) -> str:
 def test_buckets_create_head_list_location_delete(endpoint):
     s3 = endpoint.client("s3")
     out = s3.create_bucket(
-        Bucket="yamada-rekognition-collection-source",
+        Bucket="lifecycle-test-bucket",
         CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"},
     )
     validate_output("s3", "CreateBucket", out)
     with pytest.raises(ClientError) as err:
         s3.create_bucket(
-            Bucket="yamada-rekognition-collection-source",
+            Bucket="lifecycle-test-bucket",
             CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"},
         )
     assert (
         _code(err.value) == "BucketAlreadyOwnedByYou"
         and err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 409
     )
-    head = s3.head_bucket(Bucket="yamada-rekognition-collection-source")
+    head = s3.head_bucket(Bucket="lifecycle-test-bucket")
     assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "ap-northeast-1"
     listed = s3.list_buckets()
     validate_output("s3", "ListBuckets", listed)
-    assert "yamada-rekognition-collection-source" in [b["Name"] for b in listed["Buckets"]]
-    assert (
-        s3.get_bucket_location(Bucket="yamada-rekognition-collection-source")["LocationConstraint"] == "ap-northeast-1"
-    )
-    s3.put_object(Bucket="yamada-rekognition-collection-source", Key="x.txt", Body=b"x")
+    assert "lifecycle-test-bucket" in [b["Name"] for b in listed["Buckets"]]
+    assert s3.get_bucket_location(Bucket="lifecycle-test-bucket")["LocationConstraint"] == "ap-northeast-1"
+    s3.put_object(Bucket="lifecycle-test-bucket", Key="x.txt", Body=b"x")
     with pytest.raises(ClientError) as err:
-        s3.delete_bucket(Bucket="yamada-rekognition-collection-source")
+        s3.delete_bucket(Bucket="lifecycle-test-bucket")
     assert _code(err.value) == "BucketNotEmpty"
-    s3.delete_object(Bucket="yamada-rekognition-collection-source", Key="x.txt")
-    s3.delete_bucket(Bucket="yamada-rekognition-collection-source")
+    s3.delete_object(Bucket="lifecycle-test-bucket", Key="x.txt")
+    s3.delete_bucket(Bucket="lifecycle-test-bucket")
     with pytest.raises(ClientError) as err:
-        s3.head_bucket(Bucket="yamada-rekognition-collection-source")
+        s3.head_bucket(Bucket="lifecycle-test-bucket")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     with pytest.raises(ClientError) as err:
         s3.list_objects_v2(Bucket="no-such-bucket-here")

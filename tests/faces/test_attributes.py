@@ -61,7 +61,8 @@ def _check_detail(d: dict) -> None:
     assert sorted(types) == sorted(attr.EMOTION_TYPES)
     confs = [e["Confidence"] for e in d["Emotions"]]
     assert confs == sorted(confs, reverse=True) and abs(sum(confs) - 100) < 0.1
-    assert confs[0] <= attr._laplace(attr.EMOTION_TOP1_RIGHT) + 0.001  # rounded to 3 places
+    cap = max(attr._laplace(attr.EMOTION_TOP1_RIGHT), attr._laplace(attr.EMOTION_MODEL_TOP1_RIGHT))
+    assert confs[0] <= cap + 0.001  # rounded to 3 places
     eyes = d["EyeDirection"]
     assert -180 <= eyes["Yaw"] <= 180 and -180 <= eyes["Pitch"] <= 180 and 0 <= eyes["Confidence"] <= 100
     assert all(0 <= d["Pose"][k] <= 180 or -180 <= d["Pose"][k] < 0 for k in ("Roll", "Yaw", "Pitch"))
@@ -125,6 +126,16 @@ def test_analysis_records_carry_real_values_where_the_course_expects_them(faces,
             assert isinstance(r[key], bool)
 
 
+def test_emotions_come_from_the_shipped_model_when_it_is_installed(faces, faces_dir):
+    est = attr.get_estimator()
+    if not est.has_emotion_model:
+        pytest.skip("facex / ai-edge-litert not installed: Emotions come from the landmark estimate")
+    d = faces.detect_faces(Image=img_bytes(faces_dir / "emotions" / "fearful.jpg"), Attributes=["EMOTIONS"])
+    emotions = d["FaceDetails"][0]["Emotions"]
+    assert emotions[0]["Type"] == "FEAR"  # the landmark estimate says SURPRISED here
+    assert emotions[0]["Confidence"] <= attr._laplace(attr.EMOTION_MODEL_TOP1_RIGHT) + 0.001
+
+
 def test_a_confidence_is_the_measured_rate_and_a_coin_at_the_threshold():
     m = attr.Measured(1.0, 0.5, said_true=(8, 10), said_false=(3, 10), cap=70.0)
     assert m.answer(1.0) == {"Value": True, "Confidence": 50.0}
@@ -161,7 +172,9 @@ def test_gender_emotion_and_gaze_rates_hold(measured):
     g = measured["Gender"]
     claimed = attr.GENDER_SURE_RIGHT[0] + attr.GENDER_UNSURE_RIGHT[0]
     assert g["right"] >= claimed - 2, g
-    assert measured["Emotions"]["right"] >= attr.EMOTION_TOP1_RIGHT[0] - 2
+    assert measured["Emotions (landmarks)"]["right"] >= attr.EMOTION_TOP1_RIGHT[0] - 2
+    if "Emotions (model)" in measured:
+        assert measured["Emotions (model)"]["right"] >= attr.EMOTION_MODEL_TOP1_RIGHT[0] - 2
     assert measured["EyeDirection"]["right"] >= attr.EYES_AT_CAMERA_RIGHT[0] + attr.EYES_AVERTED_RIGHT[0] - 2
     # No adult is read as a child (the complaint that started this), and ranges are useful.
     assert measured["AgeRange"]["says_child"] <= 2 and measured["AgeRange"]["within_8"] >= 0.75 * measured["faces"]

@@ -143,3 +143,17 @@ def test_fallback_is_visible_in_the_engine_status(tmp_path, monkeypatch):
     faces = LocalFaceCollections(tmp_path, engine=FaceEngine(cache_dir=tmp_path / "models"))
     status = faces.engine_status()
     assert status.startswith("descriptor dlib (fallback: ") and "onnxruntime" in status
+
+
+def test_mmod_detector_from_the_same_reader_finds_faces(dat_path, faces_dir):
+    """dlib's MMOD CNN read by the same reader (bn_con2 folded into affine, its own loss
+    options) and run by onnxruntime finds the two frontal faces of a group photo."""
+    from core.faces.mmod import MmodDetector
+    from core.images.codec import decode_image
+
+    det = MmodDetector(dat_path.parent / "mmod_human_face_detector.dat", threads=1)
+    assert det.window == (80, 80) and (det.stride, det.offset) == (8.0, 14.0)
+    rgb = decode_image((faces_dir / "groups" / "bbt2.jpg").read_bytes()).rgb
+    found = det.detect(rgb)
+    for cx, cy in ((399, 171), (150, 180)):  # the two faces HOG finds too
+        assert any(lf <= cx <= r and t <= cy <= b for lf, t, r, b, _s in found), (cx, cy, found)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 
 import pytest
 
@@ -11,17 +10,11 @@ import pytest
 @contextlib.contextmanager
 def running_api(services):
     """The local Web API (core.web.server) on 127.0.0.1:<free port> serving ``services``."""
-    from core.web.server import serve_api
+    from core.web.app import create_app
+    from core.web.server import running
 
-    server = serve_api(services.settings, host="127.0.0.1", port=0, services=services)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
+    with running(create_app(services)) as server:
         yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture

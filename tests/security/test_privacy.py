@@ -112,6 +112,37 @@ def test_retention_by_outcome_orphans_and_enrolment_photos(settings, services, l
     assert len(services.objects.list_objects(settings.faces_bucket, "people/amy/")) == 3
 
 
+def test_device_uploads_that_search_identified_are_kept_as_identified_captures(settings, services, admin):
+    """The course's device uploads a photo (S3), asks /search, and logs the result with the
+    photo's key (PictureName). Such an upload is not an unexplained file: kept 7 days when the
+    log says someone was identified, 8 hours when nobody was."""
+    from core.events.records import auth_log_records
+
+    bucket, now = settings.photos_bucket, datetime.now(UTC)
+    folder = Path(settings.data_dir) / "objects" / bucket
+    for key in ("taro_20240101120000.jpg", "nobody_20240101120000.jpg", "unlogged_20240101120000.jpg"):
+        services.objects.put_object(bucket, key, b"jpeg")
+        ten_hours_ago = (now - timedelta(hours=10)).timestamp()
+        os.utime(folder / key, (ten_hours_ago, ten_hours_ago))
+    services.objects.put_object(bucket, "taro_old_20240101120000.jpg", b"jpeg")
+    nine_days_ago = (now - timedelta(days=9)).timestamp()
+    os.utime(folder / "taro_old_20240101120000.jpg", (nine_days_ago, nine_days_ago))
+    when = now - timedelta(hours=10)
+    records = auth_log_records("id001", when, "taro_20240101120000.jpg", [{"Face": {"ExternalImageId": "Taro"}}])
+    records += auth_log_records("id001", when, "nobody_20240101120000.jpg", [])
+    records += auth_log_records(
+        "id001", now - timedelta(days=9), "taro_old_20240101120000.jpg", [{"Face": {"ExternalImageId": "Taro"}}]
+    )
+    services.events.append("auth", records, [f"r{i}" for i in range(len(records))])
+
+    report = retention.purge(services, now)
+
+    assert services.objects.exists(bucket, "taro_20240101120000.jpg")  # identified: 7 days
+    for gone in ("nobody_20240101120000.jpg", "unlogged_20240101120000.jpg", "taro_old_20240101120000.jpg"):
+        assert not services.objects.exists(bucket, gone), gone
+    assert report.orphans == 3
+
+
 def test_logs_older_than_the_log_retention_are_purged_locally(settings, services, admin):
     from core.events.records import analysis_log_records, auth_log_records, door_open_record, sensor_record
 

@@ -4,7 +4,8 @@ Requests use the course's bodies (the phone variant as a data URI, or the device
 naming an object); answers are read back into domain results, and error statuses into the
 same domain errors ``core.web.routes`` mapped them from (421 -> NoFaceInImage, 422/413 ->
 ImageTooLarge, 423 -> InvalidImageFormat, 400 -> InvalidParameter, 403 -> AccessDenied,
-429 -> Throttled, 5xx -> ServiceUnavailable or CollectionNotFound).
+429 -> Throttled, 5xx -> ServiceUnavailable or CollectionNotFound; the body's ``error`` code
+first, since the device variant answers 400 for every Rekognition refusal).
 """
 
 from __future__ import annotations
@@ -88,12 +89,16 @@ def request_body(
 def _error(status: int, body: dict) -> FaceGateError:
     message = str(body.get("msg") or body.get("message") or f"HTTP {status}").removeprefix("[FAILED]")
     code = body.get("error")
-    if status == 421 or (status == 404 and code == "NoFaceInImage"):
+    # The device variant answers every Rekognition refusal with 400, as the course's Lambda
+    # does: the error code tells them apart.
+    if status == 421 or code == "NoFaceInImage":
         return NoFaceInImage(message)
-    if status in (413, 422):
+    if status in (413, 422) or code == "ImageTooLargeException":
         return ImageTooLarge(message)
-    if status == 423:
+    if status == 423 or code == "InvalidImageFormatException":
         return InvalidImageFormat(message)
+    if code == "ResourceNotFoundException" and "collection" in message.lower():
+        return CollectionNotFound(message)
     if status == 400:
         return InvalidParameter(message)
     if status == 403:
@@ -154,10 +159,7 @@ class FaceApi(abc.ABC):
     ) -> AnalysisAnswer:
         """How does the face read? Returns FaceDetails (empty when no face); raises as ``search``."""
         status, text, headers = self.post("analyze", request_body(image, bucket_name=bucket_name, file_name=file_name))
-        try:
-            payloads = read_answer(status, text)["payloads"]
-        except NoFaceInImage:
-            return AnalysisAnswer([], "", _request_id(headers))
+        payloads = read_answer(status, text)["payloads"]  # no face: 200 with an empty analysis
         return AnalysisAnswer(list(payloads.get("analysis", [])), payloads.get("timestamp", ""), _request_id(headers))
 
 

@@ -1,0 +1,233 @@
+"""Live mode end to end in a real browser: frames shown per second with overlays, how soon a
+known person's name appears, that strangers are never named, one auth log per appearance, and
+the server's memory over the stream.
+
+Starts the app (local world; amy and bernadette enrolled with one photo each, cooldown 0 so
+every appearance is logged) and Debian chromium at 390x844 whose fake camera loops a video of
+people appearing one after another with gaps (tests/browser/harness.live_video: each frame
+carries a face marker and its index). A probe in the page samples every camera frame and every
+frame shown back (requestVideoFrameCallback): the name latency is from the first camera frame
+showing the face to the first shown frame with a name label, both on the page's clock.
+Baselines from the same run: the camera's own frame rate, and ``core.usecases.capture.identify_face``
+in process on the same frame (so the ratio shows what streaming and detection add).
+
+    .venv/bin/python bench/live.py [--minutes 1] [--rss-every 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.harness import (  # noqa: E402
+    GREEN_MIN,
+    LIVE_PROBE_JS,
+    MJPEG_FPS,
+    face_frame,
+    live_probe,
+    live_video,
+    phone_browser,
+    running_app,
+    start_live,
+    unwrap_counter,
+)
+
+FACES = ROOT.parent / "shared" / "data" / "faces" / "labelled"
+KNOWN = ("amy", "bernadette")
+# One loop of the fake camera (~34 s): two enrolled people and two strangers, each for 4 s,
+# with 3-4 s of nobody between them.
+SCRIPT = [
+    (None, 4.0),
+    ("amy", 4.0),
+    (None, 3.0),
+    ("penny", 4.0),
+    (None, 3.0),
+    ("bernadette", 4.0),
+    (None, 3.0),
+    ("howard", 4.0),
+    (None, 4.0),
+]
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for p in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{p}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total / 1024
+
+
+def segments_played(cam: list[dict], starts: list[int], period: int):
+    """(loop, segment, t_enter) for each segment the camera played from its first frame."""
+    index = unwrap_counter(cam, period)
+    seen = {}
+    for sample, i in zip(cam, index, strict=True):
+        loop, n = divmod(i, period)
+        seg = max(k for k, s in enumerate(starts) if s <= n)
+        seen.setdefault((loop, seg), sample["t"])
+    return index, seen
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=1.0, help="how long to stream (10 for the memory figure)")
+    parser.add_argument("--rss-every", type=float, default=30.0, help="seconds between server RSS samples")
+    args = parser.parse_args()
+    if not FACES.is_dir():
+        print(f"skipped: {FACES} not found")
+        return 0
+    tmp = Path(tempfile.mkdtemp(prefix="fg-bench-live-"))
+    data = tmp / "data"
+    data.mkdir()
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_SECRETS_FILE": str(tmp / "none.toml"),
+        "FACEGATE_PUBLISHER": "direct",
+        "FACEGATE_LIVE_COOLDOWN_SECONDS": "0",
+        "FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE": "600",
+    }
+    os.environ.update(env)
+    import numpy as np
+
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
+    from core.config import load_settings
+    from core.live.detector import HogFaceDetector, warm_up
+    from core.live.frames import planes, rgb_to_i420
+    from core.usecases import people
+    from core.usecases.capture import Still, identify_face
+
+    services = build_services(load_settings())
+    with operator(services.settings, "bench"):
+        for person in KNOWN:
+            people.enrol_person(services, person, [("1.png", (FACES / person / "1.png").read_bytes())])
+
+    # Baselines in process: the detector and one identification on a frame of the video.
+    warm_up()
+    rgb = np.asarray(face_frame(FACES / "amy" / "3.png"))
+    luma = planes(rgb_to_i420(rgb))[0]  # what the live path detects on
+    detector = HogFaceDetector()
+    (box,) = detector.detect(luma)
+    ratios = box.ratios(rgb.shape[1], rgb.shape[0])
+    identify_face(services, Still(rgb), ratios)
+    detect_ms, identify_ms = [], []
+    for _ in range(10):
+        t0 = time.perf_counter()
+        detector.detect(luma)
+        detect_ms.append((time.perf_counter() - t0) * 1000)
+        t0 = time.perf_counter()
+        identify_face(services, Still(rgb), ratios)
+        identify_ms.append((time.perf_counter() - t0) * 1000)
+    services.close()
+
+    segments = [(FACES / who / "3.png" if who else None, seconds) for who, seconds in SCRIPT]
+    starts = live_video(segments, tmp / "live.mjpeg")
+    period = round(sum(s for _, s in SCRIPT) * MJPEG_FPS)
+    rss = []
+    video, profile = tmp / "live.mjpeg", tmp / "profile"
+    with running_app(data, extra_env=env) as url, phone_browser(video, profile, init_script=LIVE_PROBE_JS) as page:
+        page.goto(url)
+        start_live(page)
+        t_start = time.monotonic()
+        end = t_start + args.minutes * 60
+        while True:
+            rss.append((time.monotonic() - t_start, rss_mb(url.pid)))
+            if time.monotonic() >= end:
+                break
+            page.wait_for_timeout(1000 * min(args.rss_every, max(0.0, end - time.monotonic())))
+        cam, shown = live_probe(page)
+        status = page.locator(".st-key-live_status").inner_text()
+
+    # --- figures -------------------------------------------------------------------------
+    cam_index, entered = segments_played(cam, starts, period)
+    shown_index = unwrap_counter(shown, period)
+    by_segment = defaultdict(list)
+    for sample, i in zip(shown, shown_index, strict=True):
+        loop, n = divmod(i, period)
+        by_segment[(loop, max(k for k, s in enumerate(starts) if s <= n))].append(sample)
+    # Frames shown per second: distinct camera frames the page showed back, per wall second.
+    per_second = defaultdict(set)
+    for sample, i in zip(shown, shown_index, strict=True):
+        per_second[int(sample["t"] // 1000)].add(i)
+    seconds = sorted(per_second)[2:-1]  # the stream's first seconds and the cut-off last one
+    fps = [len(per_second[s]) for s in seconds]
+    cam_per_second = defaultdict(int)
+    for sample in cam:
+        cam_per_second[int(sample["t"] // 1000)] += 1
+    cam_fps = [cam_per_second[s] for s in sorted(cam_per_second)[2:-1]]
+
+    latencies, missed, strangers_named, appearances = [], 0, 0, defaultdict(int)
+    last_loop = max(loop for loop, _ in entered) if entered else 0
+    for (loop, seg), t_enter in sorted(entered.items()):
+        who = SCRIPT[seg][0]
+        complete = (loop, seg + 1) in entered or loop < last_loop  # the segment was shown in full
+        if who is None or not complete:
+            continue
+        appearances["known" if who in KNOWN else "stranger"] += 1
+        frames = by_segment.get((loop, seg), [])
+        named = [s["t"] for s in frames if s["g"] >= GREEN_MIN]
+        if who in KNOWN:
+            if named:
+                latencies.append((min(named) - t_enter) / 1000)
+            else:
+                missed += 1
+        elif named:
+            strangers_named += 1
+
+    services = build_services(load_settings())
+    auth = services.events.query("auth")
+    per_picture = auth.groupby("PictureName").size() if len(auth) else []
+    services.close()
+
+    print(f"live mode, real chromium 390x844, fake camera 640x480 (page asks <= 15 fps), {args.minutes:g} min")
+    print(f"  camera frames/s in the page (baseline)   median {statistics.median(cam_fps):5.1f}")
+    print(
+        f"  shown frames/s with overlays             median {statistics.median(fps):5.1f}   "
+        f"p10 {pct(fps, 0.10):5.1f}   ratio to camera {statistics.median(fps) / statistics.median(cam_fps):4.2f}"
+    )
+    if latencies:
+        print(
+            f"  known name shown after the face entered  p50 {statistics.median(latencies):5.2f} s   "
+            f"p90 {pct(latencies, 0.9):5.2f} s   ({len(latencies)} appearances, {missed} never named)"
+        )
+    else:
+        print(f"  known name shown: never ({missed} appearances)")
+    ident_ms = statistics.median(identify_ms)
+    ratio = f"   (latency / identify_face: {1000 * statistics.median(latencies) / ident_ms:4.1f}x)" if latencies else ""
+    print(
+        f"  baselines in process: detector {statistics.median(detect_ms):5.1f} ms/frame, "
+        f"identify_face {ident_ms:5.1f} ms{ratio}"
+    )
+    print(f"  strangers named on the video: {strangers_named} of {appearances['stranger']} appearances")
+    print(
+        f"  auth logs: {len(auth)} for {appearances['known'] + appearances['stranger']} complete appearances "
+        f"(+ those cut off at the end); pictures with more than one auth log: "
+        f"{int(sum(1 for n in per_picture if n > 1))}"
+    )
+    print("  server RSS (MB) over time: " + ", ".join(f"{t / 60:.1f} min {m:.0f}" for t, m in rss))
+    if len(rss) >= 4:
+        half = rss[len(rss) // 2 :]
+        slope = (half[-1][1] - half[0][1]) / max(1e-9, (half[-1][0] - half[0][0]) / 60)
+        print(f"  RSS change over the second half: {slope:+.2f} MB/min")
+    print("  page status at the end: " + " ".join(status.split()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,108 @@
+"""The streamlit-webrtc / aiortc adapter: av frames in and out of ``LiveSession.process``,
+and the ICE configuration.
+
+ICE: no STUN or TURN server by default (``FACEGATE_WEBRTC_ICE_SERVERS`` empty), so nothing is
+fetched from the internet; the browser and aiortc then connect over their host candidates —
+the same machine or the same LAN. A network with NAT between phone and server needs a TURN
+server reachable by both, given in that setting as a JSON list of RTCIceServer objects
+(docs/live.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+from core.config import ice_servers
+
+
+def rtc_configuration(raw: str) -> dict:
+    """The RTCConfiguration for both the browser and aiortc, from ``FACEGATE_WEBRTC_ICE_SERVERS``
+    (an explicit empty list keeps streamlit-webrtc from fetching public STUN/TURN servers)."""
+    return {"iceServers": ice_servers(raw)}
+
+
+class _Delay:
+    """How far the video being processed is behind the camera, in seconds: the growth of
+    (arrival time - capture timestamp) over its smallest value in this stream. Frames that pile
+    up before the callback (aiortc decodes every frame, in order) show up here, not as drops."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._base = None
+
+    def seconds(self, frame_time: float | None) -> float:
+        if frame_time is None:
+            return 0.0
+        lag = self.clock() - frame_time
+        if self._base is None or lag < self._base:
+            self._base = lag
+        return lag - self._base
+
+
+class _FrameGaps:
+    """Frames lost before the callback, read from the timestamps: the newest-frame relay below
+    skips frames the server had no time for, and the gap in ``pts`` tells how many (in units
+    of the camera's own frame interval, the smallest gap seen lately)."""
+
+    def __init__(self, window: int = 90):
+        self._last = None
+        self._gaps: deque[int] = deque(maxlen=window)
+
+    def dropped_before(self, pts: int | None) -> int:
+        if pts is None:
+            return 0
+        last, self._last = self._last, pts
+        if last is None or pts <= last:
+            return 0
+        gap = pts - last
+        self._gaps.append(gap)
+        nominal = min(self._gaps)
+        return max(0, round(gap / nominal) - 1)
+
+
+def frames_callback(session):
+    """A ``queued_video_frames_callback`` for streamlit-webrtc: only the newest frame is
+    processed and returned; older ones (queued while the previous frame was processed, or
+    skipped by the relay) count as dropped on the page, never queued."""
+    import av  # noqa: PLC0415 (comes with streamlit-webrtc)
+
+    gaps, delay = _FrameGaps(), _Delay()
+
+    async def callback(frames: list) -> list:
+        newest = frames[-1]
+        dropped = len(frames) - 1 + gaps.dropped_before(newest.pts)
+        session.stats.delay(delay.seconds(newest.time))
+        if newest.format.name != "yuv420p" or newest.width % 2 or newest.height % 2:
+            newest = newest.reformat(width=newest.width // 2 * 2, height=newest.height // 2 * 2, format="yuv420p")
+        out = session.process(newest.to_ndarray(format="yuv420p"), dropped=dropped)
+        return [av.VideoFrame.from_ndarray(out, format="yuv420p")]
+
+    return callback
+
+
+def install_newest_frame_relay() -> None:
+    """Make streamlit-webrtc hand each consumer only the newest frame.
+
+    Why: streamlit-webrtc passes the browser's track to the processor and the processed track
+    to the encoder through aiortc's ``MediaRelay``, subscribed *buffered*: every frame is
+    queued without bound. When the server is slower than the camera (2 busy cores), that queue
+    grows and the video shown falls further and further behind (measured: 11 s after 30 s).
+    ``buffered=False`` keeps the newest frame only, which is what live video needs. The relay is
+    one per server process, created on first use under a private attribute of Streamlit's
+    runtime (streamlit-webrtc 0.79, pinned in requirements.txt); we put ours there first."""
+    from aiortc.contrib.media import MediaRelay  # noqa: PLC0415
+    from streamlit.runtime.runtime import Runtime  # noqa: PLC0415
+    from streamlit_webrtc import relay as webrtc_relay  # noqa: PLC0415
+    from streamlit_webrtc.eventloop import get_global_event_loop, loop_context  # noqa: PLC0415
+
+    class NewestFrameRelay(MediaRelay):
+        def subscribe(self, track, buffered: bool = False):
+            return super().subscribe(track, buffered=False)
+
+    runtime = Runtime.instance()
+    name = webrtc_relay._SERVER_GLOBAL_RELAY_ATTR_NAME_
+    if type(getattr(runtime, name, None)).__name__ == "NewestFrameRelay":
+        return
+    with loop_context(get_global_event_loop()):
+        setattr(runtime, name, NewestFrameRelay())

@@ -1,0 +1,149 @@
+"""Live mode in a real browser: Chromium's fake camera plays a video in which two enrolled
+people and a stranger appear one after another (and the first person again, within the
+cooldown); the page names them on the video and in its list, and the event store holds one
+appearance's records each — the cooldown holding the second visit back."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.harness import (
+    GREEN_MIN,
+    LIVE_PROBE_JS,
+    horizontal_overflow,
+    live_probe,
+    live_video,
+    phone_browser,
+    running_app,
+    start_live,
+    unwrap_counter,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# (who, seconds): gaps between faces make separate appearances; the start gives the stream time
+# to connect, the long tail keeps the looping fake camera from starting over during the test.
+# Each face stays 6 s: on a loaded machine (2 shared cores) the name can take a few seconds.
+SCRIPT = [
+    (None, 5.0),
+    ("amy", 6.0),
+    (None, 3.0),
+    ("bernadette", 6.0),
+    (None, 3.0),
+    ("penny", 6.0),
+    (None, 3.0),
+    ("amy", 6.0),
+    (None, 60.0),
+]
+
+
+@pytest.fixture
+def live_app(tmp_path, labelled, chromium_path):
+    """The app on a data dir where amy and bernadette are enrolled (one photo each, so one auth
+    record per appearance), records stored directly, a 10-minute cooldown."""
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {
+        "FACEGATE_DATA_DIR": str(data),
+        "FACEGATE_SECRETS_FILE": str(tmp_path / "none.toml"),
+        "FACEGATE_PUBLISHER": "direct",
+        "FACEGATE_LIVE_COOLDOWN_SECONDS": "600",
+        "FACEGATE_LOG_LEVEL": "INFO",  # each identification in the server's log, shown on failure
+    }
+    from core.access.sessions import operator
+    from core.bootstrap import build_services
+    from core.config import load_settings
+    from core.usecases import people
+
+    settings = load_settings(env)
+    services = build_services(settings)
+    with operator(settings, "tests"):
+        for person in ("amy", "bernadette"):
+            people.enrol_person(services, person, [("1.png", labelled[person][0].read_bytes())])
+    services.close()
+    with running_app(data, extra_env=env) as url:
+        yield url, env
+
+
+def server_log(tmp_path) -> str:
+    """What the live session logged (running_app writes the server's output beside the data dir)."""
+    lines = [line for log in tmp_path.glob("streamlit-*.log") for line in log.read_text().splitlines()]
+    return "\n".join(line for line in lines if "live:" in line)
+
+
+def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled, tmp_path):
+    url, env = live_app
+    segments = [(labelled[who][2] if who else None, seconds) for who, seconds in SCRIPT]
+    starts = live_video(segments, tmp_path / "live.mjpeg")
+    with phone_browser(tmp_path / "live.mjpeg", tmp_path / "profile", init_script=LIVE_PROBE_JS) as page:
+        page.goto(url)
+        page.wait_for_url(re.compile(r".*/camera$"))
+        start_live(page)
+        seen = page.locator(".st-key-live_seen")
+        # The list fills as people appear (newest first); the stranger and the cooldown included.
+        # A generous wait: on a loaded machine Chromium plays its fake camera slower than real time.
+        try:
+            expect(seen.get_by_text("✅ amy さん", exact=False)).to_have_count(2, timeout=240_000)
+            expect(seen.get_by_text(re.compile(r"認証 3 件・分析 3 件・ドア 2 件"))).to_have_count(1)
+        except AssertionError:
+            page.screenshot(path=str(tmp_path / "live-failed.png"))
+            raise AssertionError(f"the list shows: {seen.inner_text()!r}\nserver: {server_log(tmp_path)}") from None
+        lines = [line for line in seen.inner_text().splitlines() if " · " in line and "UTC" in line]
+        expected = [
+            ("✅ amy さん", "🚪 少し前に開いたため記録しません"),
+            ("❓ 人物を特定できませんでした", "🔒 ドアは閉じたまま"),
+            ("✅ bernadette さん", "🚪 ドアが開きました"),
+            ("✅ amy さん", "🚪 ドアが開きました"),
+        ]
+        assert len(lines) == len(expected), lines
+        for line, (who, door) in zip(lines, expected, strict=True):
+            assert line.startswith(who) and door in line, lines
+        status = page.locator(".st-key-live_status")
+        expect(status.get_by_text(re.compile(r"\d+ fps · 落としたフレーム \d+"))).to_have_count(1)
+        expect(status.get_by_text(re.compile(r"顔エンジン呼び出し \d+ 回/分"))).to_have_count(1)
+        assert horizontal_overflow(page) == 0
+        cam, shown = live_probe(page)
+
+    # On the video itself: frames from the known people's segments came back with a green name
+    # label, and no frame from the stranger's segment ever did.
+    assert shown, "the probe saw no frame of the returned video"
+    period = round(sum(s for _, s in SCRIPT) * 30)
+    index = unwrap_counter(shown, period)
+
+    def frames_of(segment: int) -> list[dict]:
+        lo, hi = starts[segment], starts[segment + 1]
+        return [s for s, i in zip(shown, index, strict=True) if lo <= i < hi]
+
+    named = [segment for segment in (1, 3, 7) if any(s["g"] >= GREEN_MIN for s in frames_of(segment))]
+    assert named, "no frame of amy's or bernadette's segments came back with a name label"
+    stranger = frames_of(5)
+    assert stranger and not any(s["g"] >= GREEN_MIN for s in stranger), "the stranger got a name label"
+    assert not any(s["g"] >= GREEN_MIN for s in frames_of(0))  # before anyone appeared
+
+    # The records: one appearance each, as a photo writes them; amy's second visit is not logged.
+    from core.bootstrap import build_services
+    from core.config import load_settings
+
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        services = build_services(load_settings(env))
+        auth = services.events.query("auth").sort_values("Datetime")
+        door = services.events.query("door").sort_values("Datetime")
+        analysis = services.events.query("analysis")
+        assert list(auth["AuthenticationResult"]) == [True, True, False]
+        assert list(auth["Person"].fillna("")) == ["amy", "bernadette", ""]
+        assert list(auth["DeviceID"]) == ["id001"] * 3
+        assert list(door["Person"]) == ["amy", "bernadette"]
+        assert len(analysis) == 3
+        for picture in auth["PictureName"]:
+            assert re.fullmatch(r"live_\d{14}(-\d+)?\.jpg", picture)
+            assert services.objects.get_object(services.settings.photos_bucket, picture)[:2] == b"\xff\xd8"
+        services.close()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
