@@ -102,7 +102,8 @@ def main() -> int:
             if i:
                 browser_ms.append(elapsed)
             wait_idle(page)
-            page.get_by_role("button", name=re.compile("撮り直す|Clear photo")).click()
+            # The camera widget speaks the page's language (ja-JP here): "撮り直す" is Clear photo.
+            page.get_by_role("button", name=re.compile("Clear photo|撮り直す")).click()
         server_rss = rss_mb(url.pid)
 
     with operator(services.settings, "bench"):

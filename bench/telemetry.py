@@ -1,11 +1,17 @@
 """Telemetry benchmark: messages/s through the local broker + rule engine into the stores,
-publish -> stored latency, the app's outbox path, and memory. Prints figures; asserts nothing.
+publish -> stored latency, the app's outbox path, the device gateway's checks, quotas at their
+defaults, a subscriber that never reads, bytes on disk per stored message, and memory. Prints
+figures; asserts nothing.
 
 The broker + rule engine run as their own process (``python -m core iot broker``), as in
-``make run``; devices are awsiotsdk MQTT 5 clients with certificates from the local CA, in
-this process. "Stored" means visible in the event store (read from this process, polled
-every 2 ms), which the engine writes after the sensor table for sensor messages.
-Baseline, measured in the same run: the direct publisher (no broker, synchronous append).
+``make run``; devices are awsiotsdk MQTT 5 clients with certificates from the local CA (one
+registered thing per connection, client id = thing name), in this process. Every publish
+goes through the device registry, the topic policy, the per-device quota and the disk guard;
+sections 1-4 raise the quota above what they send so that they measure the broker, section 5
+runs the default quota (IoT Core's 100 publishes/s per device). "Stored" means visible in the
+event store (read from this process, polled every 2 ms).
+Baselines, measured in the same run: the direct publisher (no broker, synchronous append), and
+the gateway's checks against an empty call.
 
     python bench/telemetry.py [--messages 20000] [--devices 2]
 """
@@ -133,16 +139,16 @@ def start_broker(env: dict) -> subprocess.Popen:
     return proc
 
 
-def device_clients(settings, n: int):
+def device_clients(settings, n: int, name: str = "bench"):
     from awscrt import mqtt5
     from awsiot import mqtt5_client_builder
 
     from core.telemetry.ca import LocalCA
     from core.telemetry.local import telemetry_paths
 
-    creds = LocalCA(telemetry_paths(settings).pki).device_credentials("id001")
     clients = []
     for k in range(n):
+        creds = LocalCA(telemetry_paths(settings).pki).device_credentials(f"{name}{k}")
         connected = threading.Event()
         client = mqtt5_client_builder.mtls_from_path(
             endpoint="127.0.0.1",
@@ -150,7 +156,7 @@ def device_clients(settings, n: int):
             cert_filepath=str(creds.cert_file),
             pri_key_filepath=str(creds.key_file),
             ca_filepath=str(creds.ca_file),
-            client_id=f"id001-bench{k}",
+            client_id=creds.client_id,
             extended_validation_and_flow_control_options=mqtt5.ExtendedValidationAndFlowControlOptions.NONE,
             enable_metrics_collection=False,
             on_lifecycle_connection_success=lambda _d, e=connected: e.set(),
@@ -213,6 +219,9 @@ def main() -> None:
         FACEGATE_MQTT_PORT=str(port),
         FACEGATE_LOG_LEVEL="ERROR",
         FACEGATE_PUBLISHER="mqtt",
+        # Sections 1-4: every check runs, the quota does not bind (section 5 runs the default).
+        FACEGATE_DEVICE_MESSAGES_PER_SECOND="1000000",
+        FACEGATE_DEVICE_BYTES_PER_SECOND="100000000000",
     )
     os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
     from core.config import load_settings
@@ -244,9 +253,12 @@ def main() -> None:
         f"batches of 50: {direct_rate:,.0f} msg/s"
     )
 
+    gateway_cost(settings)
+
     broker = start_broker(env)
     try:
         watcher = StoreWatcher(settings.data_dir / "events" / "events.db").start()
+        sleeper = silent_subscriber(settings)  # the app's monitor identity, reading nothing
         clients = device_clients(settings, args.devices)
         base = 0
 
@@ -271,6 +283,15 @@ def main() -> None:
         print(f"   {m} msgs: PUBACKs {m / acked:,.0f} msg/s, stored {m / stored:,.0f} msg/s")
         for c in clients:
             c.stop()
+        status = json.loads((settings.data_dir / "telemetry" / "broker.json").read_text())["broker"]
+        rss, peak = rss_mb(broker.pid)
+        print(
+            f"   a subscriber that never read all along: {status.get('dropped_to_subscribers', 0):,} messages "
+            f"dropped for it, {status.get('slow_subscribers_disconnected', 0)} disconnect(s); broker RSS "
+            f"{rss:.0f} MB (peak {peak:.0f} MB)"
+        )
+        sleeper.close()
+        print_bytes_per_message(settings, base)
 
         # --- 3. the app's path: outbox (fsync) + awsiotsdk publisher ---------------------
         from core.telemetry.local import build_local_publisher
@@ -328,6 +349,156 @@ def main() -> None:
             broker.wait(30)
         except subprocess.TimeoutExpired:
             broker.kill()
+    quota_at_defaults(env, tmp)
+
+
+def gateway_cost(settings) -> None:
+    """What every publish pays for the registry-free checks (quota, policy, disk guard),
+    against an empty call, in this process."""
+    import dataclasses
+
+    from core.telemetry.gateway import build_gateway
+    from core.telemetry.registry import Identity
+
+    gw = build_gateway(dataclasses.replace(settings), store=lambda batch: None)
+    who, payload, n = Identity("bench0"), b"x" * 130, 200_000
+
+    def empty(_identity, _topic, _payload):
+        return None
+
+    timings = {}
+    for name, call in (("empty call", empty), ("gateway.admit", gw.admit)):
+        runs = []
+        for _ in range(3):
+            t = time.perf_counter()
+            for _ in range(n):
+                call(who, "handson/sensorLogData", payload)
+            runs.append((time.perf_counter() - t) / n * 1e6)
+        timings[name] = statistics.median(runs)
+    print(
+        f"\ngateway checks per publish (quota + policy + disk guard, in process): "
+        f"{timings['gateway.admit']:.2f} us vs empty call {timings['empty call']:.2f} us "
+        f"(x{timings['gateway.admit'] / timings['empty call']:.0f}); at 10,000 msg/s that is "
+        f"{timings['gateway.admit'] * 10_000 / 1e4:.1f} % of one core"
+    )
+
+
+def silent_subscriber(settings):
+    """The app's monitor identity subscribed to everything, with a 4 KB receive window, never
+    reading (what used to grow the broker without bound)."""
+    import ssl
+    import struct
+
+    from core.telemetry import wire
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.local import telemetry_paths
+
+    creds = LocalCA(telemetry_paths(settings).pki).monitor_credentials()
+    ctx = ssl.create_default_context(cafile=str(creds.ca_file))
+    ctx.load_cert_chain(str(creds.cert_file), str(creds.key_file))
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", settings.mqtt_port))
+    sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    body = wire.enc_string("MQTT") + bytes([5, 0x02]) + struct.pack("!H", 0) + wire.enc_properties([])
+    sock.sendall(wire.packet(wire.CONNECT, 0, body + wire.enc_string(creds.client_id)))
+    sub = struct.pack("!H", 1) + wire.enc_properties([]) + wire.enc_string(f"{settings.topic_prefix}/#") + b"\x00"
+    sock.sendall(wire.packet(wire.SUBSCRIBE, 0x02, sub))
+    time.sleep(0.5)
+    return sock
+
+
+def print_bytes_per_message(settings, stored: int) -> None:
+    """Bytes on disk per stored message, by store (SQLite WALs checkpointed first)."""
+    root = settings.data_dir
+    for db in (root / "telemetry" / "journal.db", root / "telemetry" / "tables.db", root / "events" / "events.db"):
+        con = sqlite3.connect(db, timeout=30)
+        try:
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError:
+            pass  # busy: the WAL is counted below
+        con.close()
+
+    def du(path: Path) -> int:
+        if path.is_file():
+            return path.stat().st_size
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+    parts = {
+        "journal": du(root / "telemetry" / "journal.db") + du(root / "telemetry" / "journal.db-wal"),
+        "sensor table": du(root / "telemetry" / "tables.db") + du(root / "telemetry" / "tables.db-wal"),
+        "event store": du(root / "events" / "events.db") + du(root / "events" / "events.db-wal"),
+        "analytics copy": du(root / "events" / "columnar"),
+        "log objects": du(root / "objects"),
+    }
+    total = sum(parts.values())
+    split = ", ".join(f"{k} {v / stored:.0f}" for k, v in parts.items())
+    print(f"   bytes on disk per stored message: {total / stored:.0f} ({split}; messages of ~130 B)")
+
+
+def quota_at_defaults(base_env: dict, tmp: Path) -> None:
+    """Section 5: the default quota (100 publishes/s per device) binds; devices that ignore it
+    get PUBACK 0x97 for the excess, and each device is counted on its own."""
+    from awscrt import mqtt5
+
+    from core.config import load_settings
+
+    env = {k: v for k, v in base_env.items() if not k.startswith("FACEGATE_DEVICE_")}
+    env.update(FACEGATE_DATA_DIR=str(tmp / "data-quota"), FACEGATE_MQTT_PORT=str(free_port()))
+    saved = {k: os.environ.get(k) for k in env if k.startswith("FACEGATE_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("FACEGATE_")})
+    for k in ("FACEGATE_DEVICE_MESSAGES_PER_SECOND", "FACEGATE_DEVICE_BYTES_PER_SECOND"):
+        os.environ.pop(k, None)
+    settings = load_settings()
+    broker = start_broker(env)
+    try:
+        clients = device_clients(settings, 4, name="flood")
+        per_device = 1000
+        results: list[list[int]] = [[] for _ in clients]
+        start = time.perf_counter()
+
+        def flood(k, client):
+            futures = [
+                client.publish(
+                    mqtt5.PublishPacket(
+                        topic=f"{settings.topic_prefix}/sensorLogData",
+                        payload=json.dumps(sensor(i)).encode(),
+                        qos=mqtt5.QoS.AT_LEAST_ONCE,
+                    )
+                )
+                for i in range(per_device)
+            ]
+            for f in futures:
+                puback = f.result(60).puback
+                results[k].append(int(puback.reason_code) if puback is not None else 0)
+
+        threads = [threading.Thread(target=flood, args=(k, c)) for k, c in enumerate(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - start
+        accepted = [r.count(0) for r in results]
+        refused = [r.count(0x97) for r in results]
+        print(
+            f"\n5. default quota (100 publishes/s per device), 4 devices each sending {per_device} as fast as they "
+            f"can for {elapsed:.1f} s: accepted {sum(accepted) / elapsed:,.0f} msg/s in all "
+            f"({', '.join(f'{a / elapsed:.0f}' for a in accepted)} per device), "
+            f"refused with 0x97: {sum(refused):,}"
+        )
+        for c in clients:
+            c.stop()
+    finally:
+        broker.send_signal(signal.SIGTERM)
+        try:
+            broker.wait(30)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 if __name__ == "__main__":

@@ -75,6 +75,9 @@ class Settings:
     quicksight_dashboards: str = ""
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
+    # Origins allowed to embed the dashboards (the app's URL, e.g. https://192.168.1.20:8501),
+    # comma-separated; passed as AllowedDomains so no console allow-list is needed.
+    quicksight_allowed_domains: str = ""
     aws_account_id: str = ""
     glue_database: str = ""  # the stack's Glue database (Athena over the logs)
     athena_workgroup: str = ""
@@ -87,6 +90,15 @@ class Settings:
     mqtt_key_file: str = ""
     # Firehose-like buffering of analysis logs before one object is written (course: 60 s / 5 MB).
     analysis_buffer_seconds: float = 60.0
+    # Per-device quotas at the local broker and the IoT Data publish path (IoT Core's limits
+    # per connection: 100 publishes/s, 512 KiB/s); 0 turns a quota off.
+    device_messages_per_second: float = 100.0
+    device_bytes_per_second: float = 512 * 1024.0
+    # New device data is refused while the data dir's disk has less free space than this.
+    disk_reserve_mb: float = 512.0
+    # The zone of timestamps written without one (the course's devices stamp local time) and of
+    # photo keys; empty = this machine's zone.
+    timezone: str = ""
     # Access (core.access): the admin password hash from secrets, or a one-time plain password
     # that is hashed into <data dir>/access.json on first use; OIDC admins by e-mail.
     admin_password_hash: str = field(default="", repr=False)
@@ -205,6 +217,16 @@ def _validate(s: Settings) -> None:
             raise InvalidSetting(name, f"{env_name(name)} must be 0 or more hours")
     if not 1 <= s.retention_log_days <= 36500:
         raise InvalidSetting("retention_log_days", "FACEGATE_RETENTION_LOG_DAYS must be between 1 and 36500 days")
+    for name in ("device_messages_per_second", "device_bytes_per_second", "disk_reserve_mb"):
+        if getattr(s, name) < 0:
+            raise InvalidSetting(name, f"{env_name(name)} must be 0 (off) or more")
+    if 0 < s.device_bytes_per_second < 128 * 1024:
+        raise InvalidSetting(
+            "device_bytes_per_second",
+            "FACEGATE_DEVICE_BYTES_PER_SECOND must be 0 (off) or at least 131072 (one 128 KB message)",
+        )
+    if s.timezone:
+        zone_info(s.timezone)  # raises ConfigError for an unknown zone
     if not 0 <= s.live_cooldown_seconds <= 86400:
         raise InvalidSetting("live_cooldown_seconds", "FACEGATE_LIVE_COOLDOWN_SECONDS must be between 0 and 86400")
     if not 0 < s.live_identifications_per_minute <= 6000:
@@ -249,6 +271,35 @@ def ice_servers(raw: str) -> list[dict]:
             )
         out.append(server)
     return out
+
+
+def _machine_zone_name() -> str:
+    """This machine's IANA zone name from ``TZ`` or the ``/etc/localtime`` link, else ''."""
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and "/" in tz and not tz.startswith("/"):
+        return tz
+    try:
+        target = os.path.realpath("/etc/localtime")
+    except OSError:
+        return ""
+    marker = "/zoneinfo/"
+    return target.split(marker, 1)[1] if marker in target else ""
+
+
+def zone_info(name: str):
+    """The ``ZoneInfo`` for an IANA zone name (``Asia/Tokyo``); empty = this machine's zone.
+    Raises ``ConfigError`` for a name the zone database does not know."""
+    from datetime import datetime  # noqa: PLC0415
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # noqa: PLC0415
+
+    if not name:
+        name = _machine_zone_name()
+        if not name:  # no zone name to be found: this machine's current offset
+            return datetime.now().astimezone().tzinfo
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"FACEGATE_TIMEZONE must be an IANA zone like Asia/Tokyo, not {name!r}") from None
 
 
 def _read_secrets(path: Path) -> dict:

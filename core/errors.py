@@ -73,6 +73,11 @@ class ServiceUnavailable(FaceGateError):
     code = "ServiceUnavailableException"
 
 
+class StorageFull(ServiceUnavailable):
+    """New data is refused because free disk space is below the reserve
+    (``FACEGATE_DISK_RESERVE_MB``); it is accepted again once space is freed."""
+
+
 class ConfigError(FaceGateError):
     code = "ConfigError"
 

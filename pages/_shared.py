@@ -178,28 +178,30 @@ def md(text: str) -> str:
 
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
-    UTC when there is no browser (tests, bare mode)."""
-    from datetime import UTC, timedelta, timezone
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+    ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
+    from datetime import timedelta, timezone
+
+    from core.app.times import viewer_zone as zone_for
 
     try:
         name, offset = st.context.timezone, st.context.timezone_offset
     except Exception:  # noqa: BLE001 - no browser context
-        return UTC
-    if name:
-        try:
-            return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    if offset is not None:  # JavaScript's getTimezoneOffset: UTC minus local, in minutes
+        name, offset = None, None
+    if not name and offset is not None:  # JavaScript's getTimezoneOffset: UTC minus local, in minutes
         return timezone(-timedelta(minutes=int(offset)))
-    return UTC
+    return zone_for(name, get_settings().timezone)
 
 
 def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S", zone: bool = True) -> str:
     """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)
-    unless ``zone`` is False (a date alone)."""
-    local = when.astimezone(viewer_zone())
+    unless ``zone`` is False (a date alone); a time out of the calendar's range (a device's
+    clock) is shown in UTC, never raised on."""
+    from datetime import UTC
+
+    try:
+        local = when.astimezone(viewer_zone())
+    except (OverflowError, ValueError):
+        local = when.astimezone(UTC)
     return f"{local.strftime(fmt)} {local.tzname() or ''}".strip() if zone else local.strftime(fmt)
 
 

@@ -11,9 +11,11 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from core.analytics import figures, queries
+from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
+from core.app.times import offset_minutes, zone_label
 from core.errors import FaceGateError
-from pages._shared import get_services, get_settings, lang, show_error, tr
+from pages._shared import get_services, get_settings, lang, show_error, tr, viewer_zone
 
 i18n.register(
     {
@@ -32,6 +34,17 @@ i18n.register(
         "analytics.people": ("人物（空欄 = 全員）", "People (empty = everyone)"),
         "analytics.unknown": ("特定できなかった顔", "Unknown faces"),
         "analytics.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
+        "analytics.untimed": (
+            "時刻が未来の記録 {future} 件と、時刻を読めない記録 {no_time} 件は時間軸のグラフに含めていません"
+            "（送られたまま保存されています: ログのページ、`python -m core events query`）。",
+            "{future} records dated in the future and {no_time} with an unreadable time are not on the time "
+            "charts (they are stored as sent: the Logs page, `python -m core events query`).",
+        ),
+        "analytics.unreadable": (
+            "この期間の {n} 件には型どおりに読めない値があり、その値を使うグラフから外れています（送られたまま保存）。",
+            "{n} records in this range have a value that could not be read as its type; the charts that need "
+            "that value leave them out (they are stored as sent).",
+        ),
         "analytics.kpi.captures": ("撮影", "Captures"),
         "analytics.kpi.identified": ("識別成功", "Identified"),
         "analytics.kpi.unknown": ("不明な顔", "Unknown faces"),
@@ -163,19 +176,6 @@ def _csv(f: queries.AnalyticsFilter, kind: str):
     return build
 
 
-def _utc_offset_minutes() -> int:
-    try:
-        offset = st.context.timezone_offset  # JavaScript's getTimezoneOffset: UTC minus local
-    except Exception:  # noqa: BLE001 - no browser context (tests, bare mode)
-        offset = None
-    return -int(offset) if offset is not None else 0
-
-
-def _tz_label(minutes: int) -> str:
-    sign = "+" if minutes >= 0 else "-"
-    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 def _plot(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
@@ -199,7 +199,8 @@ def _history_table(frame, kind: str) -> None:
     if "person" in frame.columns:  # the logs keep the id; people read the display name
         frame = frame.assign(person=frame["person"].map(lambda v: _shown(v) if isinstance(v, str) else v))
     labels = {c: tr(f"analytics.col.{c}") for c in frame.columns}
-    st.dataframe(frame.rename(columns=labels), hide_index=True, width="stretch", height=320)
+    # Inert formulas here too: the table's own toolbar exports what it shows as CSV.
+    st.dataframe(inert_frame(frame).rename(columns=labels), hide_index=True, width="stretch", height=320)
 
 
 def _sensor_section(key: str, f: queries.AnalyticsFilter, first, last) -> None:
@@ -245,10 +246,16 @@ def main() -> None:
         st.info(tr("analytics.no_events"))
         st.stop()
 
-    offset = _utc_offset_minutes()
-    st.caption(tr("analytics.timezone", tz=_tz_label(offset)))
+    zone = viewer_zone()
+    offset = offset_minutes(zone)
+    st.caption(tr("analytics.timezone", tz=zone_label(zone)))
+    if options["future"] or options["no_time"]:
+        st.caption(tr("analytics.untimed", future=options["future"], no_time=options["no_time"]))
+    # The default range ends at the newest event (a device's clock in 2099 is not counted:
+    # filter_options leaves it out), never more than a day after today.
     last_local = (options["last"] + timedelta(minutes=offset)).date()
-    first_local = (options["first"] + timedelta(minutes=offset)).date()
+    first_local = max(options["first"], options["last"] - timedelta(days=365)) + timedelta(minutes=offset)
+    first_local = first_local.date()
     today = (datetime.now(UTC) + timedelta(minutes=offset)).date()
     end_default = max(last_local, min(today, last_local + timedelta(days=1)))
     with st.expander(tr("analytics.filters"), expanded=True):
@@ -283,6 +290,8 @@ def main() -> None:
     with st.container(horizontal=True, gap="medium"):  # wraps on a phone instead of stacking six rows
         for name in ("captures", "identified", "unknown", "people", "door_opens", "sensor_readings"):
             st.metric(tr(f"analytics.kpi.{name}"), f"{kpis[name]:,}", width="content")
+    if kpis.get("unreadable"):
+        st.caption(tr("analytics.unreadable", n=f"{kpis['unreadable']:,}"))
 
     _sensor_section(key, f, options["first"], options["last"])
 

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import streamlit as st
 
 from core.app import i18n
+from core.app.times import local_text
 from core.usecases import history, people
 from core.usecases.people import UNDO_MINUTES
-from pages._shared import error_text, get_services, local_time, md, reason_text, run_action, through_router, tr
+from pages._shared import error_text, get_services, md, reason_text, run_action, through_router, tr, viewer_zone
 
 through_router()
 i18n.register(
@@ -257,7 +258,7 @@ def _card(cap: history.Capture) -> None:
             sim = f" · {f.similarity:.1f}%" if f.person and f.similarity is not None else ""
             lines.append(tr("history.face_line", n=n, who=_name(f.person), similarity=sim))
         st.markdown("  \n".join(lines) + (f"  \n{tr('history.door_open')}" if cap.door_opened else ""))
-        st.caption(tr("history.meta", time=local_time(cap.when), device=cap.device_id))
+        st.caption(tr("history.meta", time=local_text(cap.when, viewer_zone()), device=cap.device_id))
         if cap.corrections:
             st.caption(tr("history.corrections", what=", ".join(_correction_text(c) for c in cap.corrections)))
         if st.session_state.get("history_correcting") == cap.capture_id:

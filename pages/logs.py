@@ -10,7 +10,9 @@ import pandas as pd
 import streamlit as st
 
 from core.access import sessions
+from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
+from core.app.times import local_text, zone_label
 from core.errors import FaceGateError, InvalidParameter
 from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
 from core.events.records import sensor_record, utc_now
@@ -58,7 +60,8 @@ i18n.register(
         "logs.all_topics": ("すべて", "All topics"),
         "logs.no_messages": ("まだメッセージがありません。", "No messages yet."),
         "logs.stored_recently": ("最近保存されたログ", "Recently stored logs"),
-        "logs.col_time": ("受信時刻 (UTC)", "Received (UTC)"),
+        "logs.col_time": ("受信時刻", "Received"),
+        "logs.timezone": ("時刻は {tz} で表示しています。", "Times are shown in {tz}."),
         "logs.col_client": ("クライアント", "Client"),
         "logs.col_topic": ("トピック", "Topic"),
         "logs.col_payload": ("ペイロード", "Payload"),
@@ -161,7 +164,7 @@ def status_panel() -> None:
 
 
 def _received(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return local_text(ms, viewer_zone(), millis=True)
 
 
 @st.fragment(run_every=2)
@@ -171,16 +174,18 @@ def live_tail(topic: str | None) -> None:
     rows = telemetry.recent(topic, 30) if telemetry is not None else []
     if rows:
         st.dataframe(
-            pd.DataFrame(
-                [
-                    {
-                        tr("logs.col_time"): _received(r["received_ms"]),
-                        tr("logs.col_topic"): r["topic"],
-                        tr("logs.col_client"): r["client_id"],
-                        tr("logs.col_payload"): r["payload"],
-                    }
-                    for r in rows
-                ]
+            inert_frame(
+                pd.DataFrame(
+                    [
+                        {
+                            tr("logs.col_time"): _received(r["received_ms"]),
+                            tr("logs.col_topic"): r["topic"],
+                            tr("logs.col_client"): r["client_id"],
+                            tr("logs.col_payload"): r["payload"],
+                        }
+                        for r in rows
+                    ]
+                )
             ),
             hide_index=True,
             width="stretch",
@@ -192,14 +197,19 @@ def live_tail(topic: str | None) -> None:
     for kind in kinds:
         if kind is None:
             continue
-        frame = svc.events.query(kind, limit=10)
+        frame = svc.events.recent(kind, limit=10)
         if len(frame):
             frames.append(frame.assign(kind=kind))
     if not frames:
         st.info(tr("logs.no_messages"))
         return
     st.caption(tr("logs.stored_recently"))
-    st.dataframe(pd.concat(frames, ignore_index=True), hide_index=True, width="stretch")
+    shown = pd.concat(frames, ignore_index=True)
+    zone = viewer_zone()
+    for column in ("Datetime", "ReceivedAt"):  # in the viewer's zone; an absurd year shows as it is
+        if column in shown:
+            shown[column] = shown[column].map(lambda t, z=zone: local_text(t, z) if not pd.isna(t) else None)
+    st.dataframe(inert_frame(shown), hide_index=True, width="stretch")
 
 
 def publish_test(topic: str, text: str) -> None:
@@ -313,6 +323,7 @@ with tab_tail:
     else:
         chosen = sensor_topic
         st.caption(tr("logs.admin_only"))
+    st.caption(tr("logs.timezone", tz=zone_label(viewer_zone())))
     live_tail(chosen)
 with tab_phone:
     phone_panel()
@@ -335,17 +346,19 @@ if tab_errors is not None:
             st.info(tr("logs.no_errors"))
         else:
             st.dataframe(
-                pd.DataFrame(
-                    [
-                        {
-                            tr("logs.col_time"): _received(e["at_ms"]),
-                            tr("logs.col_topic"): e["topic"],
-                            tr("logs.col_client"): e["client_id"],
-                            tr("logs.col_reason"): e["reason"],
-                            tr("logs.col_payload"): e["payload"],
-                        }
-                        for e in errors
-                    ]
+                inert_frame(
+                    pd.DataFrame(
+                        [
+                            {
+                                tr("logs.col_time"): _received(e["at_ms"]),
+                                tr("logs.col_topic"): e["topic"],
+                                tr("logs.col_client"): e["client_id"],
+                                tr("logs.col_reason"): e["reason"],
+                                tr("logs.col_payload"): e["payload"],
+                            }
+                            for e in errors
+                        ]
+                    )
                 ),
                 hide_index=True,
                 width="stretch",

@@ -16,9 +16,11 @@ How the filters apply (the course's records do not all carry the same fields):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
+
+from core.analytics.spreadsheet import inert_frame
 
 UNKNOWN = "__unknown__"  # the person filter's value for "faces nobody matched"
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
@@ -82,8 +84,15 @@ def _df(con, sql: str, args: list) -> pd.DataFrame:
     return con.execute(sql, args).df()
 
 
-def filter_options(con) -> dict:
-    """Devices and people that occur, and the first/last event time (UTC, None when empty)."""
+# Device times beyond this far ahead of now are a wrong clock, not data: they do not move the
+# default range (they are counted and said instead).
+FUTURE_SLACK = timedelta(days=1)
+
+
+def filter_options(con, now: datetime | None = None) -> dict:
+    """Devices and people that occur; the first/last event time (UTC, None when empty) among
+    events not dated beyond ``now`` + a day; how many are (``future``) and how many have no
+    readable time (``no_time``): a device's clock set to 2099 must not hide today's data."""
     devices = _df(
         con,
         """SELECT DISTINCT device FROM (
@@ -98,16 +107,30 @@ def filter_options(con) -> dict:
         WHERE person IS NOT NULL ORDER BY person""",
         [],
     )["person"].tolist()
-    span = con.execute("""SELECT min(lo), max(hi) FROM (
-        SELECT min(ts) lo, max(ts) hi FROM auth UNION ALL SELECT min(ts), max(ts) FROM door UNION ALL
-        SELECT min(ts), max(ts) FROM sensor UNION ALL SELECT min(ts), max(ts) FROM analysis)""").fetchone()
-    first, last = (None if v is None else pd.Timestamp(v).tz_localize("UTC").to_pydatetime() for v in span)
-    return {"devices": devices, "people": people, "first": first, "last": last}
+    horizon = _naive_utc((now or datetime.now(UTC)) + FUTURE_SLACK)
+    per_kind = " UNION ALL ".join(
+        f"""SELECT min(ts) FILTER (WHERE ts <= $1) lo, max(ts) FILTER (WHERE ts <= $1) hi,
+        count(*) FILTER (WHERE ts > $1) future, count(*) FILTER (WHERE ts IS NULL) no_time FROM {kind}"""
+        for kind in ("auth", "door", "sensor", "analysis")
+    )
+    lo, hi, future, no_time = con.execute(
+        f"SELECT min(lo), max(hi), sum(future), sum(no_time) FROM ({per_kind})", [horizon]
+    ).fetchone()
+    first, last = (None if v is None else pd.Timestamp(v).tz_localize("UTC").to_pydatetime() for v in (lo, hi))
+    return {
+        "devices": devices,
+        "people": people,
+        "first": first,
+        "last": last,
+        "future": int(future or 0),
+        "no_time": int(no_time or 0),
+    }
 
 
 def kpis(con, f: AnalyticsFilter) -> dict:
     """Headline numbers: captures, identified, unknown, people seen, door opens, sensor
-    readings, analysed faces."""
+    readings, analysed faces, and records with a value that could not be read as its type
+    (``unreadable``: stored as sent, left out of the charts that need that value)."""
     w, a = _where("auth", f)
     caps = con.execute(
         f"""SELECT count(*), count(*) FILTER (WHERE ok), count(DISTINCT person) FROM (
@@ -123,7 +146,12 @@ def kpis(con, f: AnalyticsFilter) -> dict:
     sensor = con.execute(f"SELECT count(*) FROM sensor WHERE {ws}", as_).fetchone()[0]
     faces = con.execute(f"SELECT count(*) FROM analysis WHERE {wa}", aa).fetchone()[0]
     people = con.execute(f"SELECT count(DISTINCT person) FROM auth WHERE {w} AND result", a).fetchone()[0]
+    unreadable = sum(
+        con.execute(f"SELECT count(*) FROM {kind} WHERE {cond} AND unreadable > 0", args).fetchone()[0]
+        for kind, cond, args in (("auth", w, a), ("door", wd, ad), ("sensor", ws, as_), ("analysis", wa, aa))
+    )
     return {
+        "unreadable": unreadable,
         "captures": caps[0],
         "identified": caps[1],
         "unknown": caps[0] - caps[1],
@@ -351,7 +379,9 @@ def chart_data(
 
 def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
     """Every auth or door-open record matching ``f`` as CSV (UTF-8 with BOM so that Excel
-    reads Japanese names), newest first, times in the display time zone."""
+    reads Japanese names), newest first, times in the display time zone. Text a spreadsheet
+    would run as a formula (a device-supplied ``=HYPERLINK(...)``) starts with ``'``
+    (``core.analytics.spreadsheet``)."""
     if kind == "auth":
         _, rows = auth_history(con, f, limit=10_000_000)
     elif kind == "door":
@@ -360,13 +390,22 @@ def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
         from core.errors import InvalidParameter
 
         raise InvalidParameter(f"history is kept for auth and door logs, not {kind!r}")
-    return rows.to_csv(index=False).encode("utf-8-sig")
+    # CRLF rows (RFC 4180): the writer then quotes a cell holding a bare CR, which a reader
+    # would otherwise take for the end of the row.
+    return inert_frame(rows).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+
+
+_FIRST_DAY, _LAST_DAY = date(1, 1, 3), date(9999, 12, 29)
 
 
 def filter_for_days(first_day, last_day, utc_offset_minutes: int = 0, devices=(), people=()) -> AnalyticsFilter:
     """A filter for whole local days ``first_day``..``last_day`` (dates, inclusive) in the
     time zone ``utc_offset_minutes`` east of UTC."""
     offset = timedelta(minutes=utc_offset_minutes)
+    # Dates at the ends of the calendar (a date picker allows year 1 to 9999) are clamped to
+    # what one day and the zone offset either side can still be added to.
+    first_day = min(max(first_day, _FIRST_DAY), _LAST_DAY)
+    last_day = min(max(last_day, _FIRST_DAY), _LAST_DAY)
     since = datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC) - offset
     until = datetime(last_day.year, last_day.month, last_day.day, tzinfo=UTC) + timedelta(days=1) - offset
     return AnalyticsFilter(

@@ -37,6 +37,7 @@ CONNECT_TIMEOUT_S = 10.0
 PUBACK_TIMEOUT_S = 15.0
 _OK_REASONS = (0, 16)  # SUCCESS, NO_MATCHING_SUBSCRIBERS
 _NOT_AUTHORIZED = 135
+_QUOTA_EXCEEDED = 0x97
 
 
 def error_response(err: AwsError, req: AwsRequest | None) -> Response:
@@ -88,13 +89,15 @@ class _Link:
         self.connected = threading.Event()
         self.failure: str | None = None
         self.refused = False
+        self.last_reason_string = ""
         self.client = mqtt5_client_builder.mtls_from_path(
             endpoint=host,
             port=port,
             cert_filepath=str(cert),
             pri_key_filepath=str(key),
             ca_filepath=str(ca) if ca else None,
-            client_id=f"{identity}-iotdata",
+            # The thing name exactly: the broker accepts no other client id for a certificate.
+            client_id=identity,
             keep_alive_interval_sec=60,
             extended_validation_and_flow_control_options=mqtt5.ExtendedValidationAndFlowControlOptions.NONE,
             offline_queue_behavior=mqtt5.ClientOperationQueueBehaviorType.FAIL_ALL_ON_DISCONNECT,
@@ -134,7 +137,10 @@ class _Link:
             user_properties=[m.UserProperty("facegate-id", message_id)],
         )
         result = self.client.publish(packet).result(PUBACK_TIMEOUT_S)
-        return int(result.puback.reason_code) if result.puback is not None else 0
+        if result.puback is None:
+            return 0
+        self.last_reason_string = result.puback.reason_string or ""
+        return int(result.puback.reason_code)
 
     def close(self) -> None:
         try:
@@ -205,6 +211,11 @@ class BrokerRelay:
             ) from None
         if reason == _NOT_AUTHORIZED:
             raise AwsError("ForbiddenException", f"{identity!r} is not authorised to publish to {topic!r}", 403)
+        if reason == _QUOTA_EXCEEDED:  # the broker's gateway: per-device quota, or its disk guard
+            why = link.last_reason_string
+            if why.startswith("storage full"):
+                raise AwsError("ServiceUnavailableException", why, 503)
+            raise AwsError("ThrottlingException", why or "Rate exceeded", 429)
         if reason not in _OK_REASONS:
             raise AwsError(
                 "ServiceUnavailableException", f"The broker did not accept the message (reason code {reason})", 503

@@ -56,6 +56,18 @@ def _down(args):
     return deployer.down()
 
 
+def _policies(args):
+    from core.deploy import policies
+
+    if args.write:
+        return {"written": policies.write()}
+    stale = [str(p.relative_to(policies.ROOT)) for p, text in policies.generated().items() if p.read_text() != text]
+    if stale:
+        print(f"out of date: {', '.join(stale)}; run with --write", file=sys.stderr)
+        return 1
+    return {"current": [str(p.relative_to(policies.ROOT)) for p in policies.generated()]}
+
+
 def add_parser(sub) -> None:
     deploy = sub.add_parser("deploy", help="the AWS side: up, status, down (deploy/template.yaml)")
     cmds = deploy.add_subparsers(dest="command", required=True)
@@ -87,3 +99,10 @@ def add_parser(sub) -> None:
             )
         if name == "down":
             p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = cmds.add_parser(
+        "policies",
+        help="check (or --write) deploy/deployer-policy-part*.json, role-boundary-policy.json and "
+        "app-policy.json against CloudFormation's handler permissions and IAM's reference (dev tools)",
+    )
+    p.add_argument("--write", action="store_true", help="regenerate the files")
+    p.set_defaults(func=_policies)

@@ -26,7 +26,7 @@ def _query(args) -> int:
     services = build_services()
     try:
         frame = services.events.query(
-            args.kind, device=args.device, since=args.since, until=args.until, limit=args.limit
+            args.kind, device=args.device, since=args.since, until=args.until, limit=args.limit, receipts=args.receipts
         )
     finally:
         services.close()
@@ -48,4 +48,5 @@ def add_parser(sub) -> None:
     p.add_argument("--until", default=None, help="ISO 8601 time (exclusive)")
     p.add_argument("--limit", type=int, default=None, help="only the newest N")
     p.add_argument("--json", action="store_true", help="JSON lines (one event per line)")
+    p.add_argument("--receipts", action="store_true", help="add ReceivedAt and SentBy (who sent it; local world)")
     p.set_defaults(func=_query)

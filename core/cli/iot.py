@@ -29,6 +29,61 @@ def _create_device(args) -> int:
     return 0
 
 
+def _registry():
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.local import telemetry_paths
+
+    return LocalCA(telemetry_paths(_settings()).pki).registry()
+
+
+def _list_devices(_args) -> int:
+    for row in _registry().list():
+        print(json.dumps(row))
+    return 0
+
+
+def _revoke_device(args) -> int:
+    n = _registry().revoke(args.device_id, args.certificate_id)
+    print(json.dumps({"device_id": args.device_id, "revoked": n}))
+    return 0
+
+
+def _delete_device(args) -> int:
+    """Forget the device's certificates; the app's own copy of its key (if any) goes too."""
+    import shutil
+
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.local import telemetry_paths
+
+    n = _registry().delete(args.device_id, args.certificate_id)
+    own = LocalCA(telemetry_paths(_settings()).pki).dir / "devices" / args.device_id
+    if not args.certificate_id and own.is_dir():
+        shutil.rmtree(own)
+    print(json.dumps({"device_id": args.device_id, "deleted": n}))
+    return 0
+
+
+def _register_device(args) -> int:
+    """Adopt a certificate issued by the local CA before the registry existed."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.local import telemetry_paths
+
+    ca = LocalCA(telemetry_paths(_settings()).pki).ensure()
+    pem = Path(args.cert).read_bytes()
+    try:
+        x509.load_pem_x509_certificate(pem).verify_directly_issued_by(
+            x509.load_pem_x509_certificate(ca.ca_file.read_bytes())
+        )
+    except (ValueError, TypeError, InvalidSignature):
+        raise InvalidParameter(f"{args.cert} was not issued by this FaceGate's local CA") from None
+    cid = _registry().register(pem, "device", only_if_new=True)
+    print(json.dumps({"certificate_id": cid}))
+    return 0
+
+
 def run_stack(settings, *, port: int | None = None, on_ready=None) -> int:
     """Run broker + rule engine in this process until SIGINT/SIGTERM (``serve`` uses it too)."""
     import asyncio
@@ -124,6 +179,23 @@ def add_parser(sub) -> None:
     p.add_argument("--device-id", required=True)
     p.add_argument("--out", required=True, help="folder for the certificate, key and CA file")
     p.set_defaults(func=_create_device)
+
+    p = cmds.add_parser("list-devices", help="the device registry: every certificate, its thing and status")
+    p.set_defaults(func=_list_devices)
+
+    p = cmds.add_parser("revoke-device", help="revoke a device's certificates: refused at once, live sessions end")
+    p.add_argument("--device-id", required=True)
+    p.add_argument("--certificate-id", default=None, help="only this certificate (id or its first characters)")
+    p.set_defaults(func=_revoke_device)
+
+    p = cmds.add_parser("delete-device", help="remove a device's certificates from the registry")
+    p.add_argument("--device-id", required=True)
+    p.add_argument("--certificate-id", default=None, help="only this certificate (id or its first characters)")
+    p.set_defaults(func=_delete_device)
+
+    p = cmds.add_parser("register-device", help="register a certificate this CA issued before the registry existed")
+    p.add_argument("--cert", required=True, help="the device's certificate (PEM)")
+    p.set_defaults(func=_register_device)
 
     p = cmds.add_parser("broker", help="run the local broker and rule engine in the foreground")
     p.add_argument("--port", type=int, default=None, help="port (default FACEGATE_MQTT_PORT; 0 = any free port)")

@@ -13,6 +13,7 @@ policy that still has a certificate attached. ``down`` works from every state an
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
 import re
@@ -27,7 +28,7 @@ import botocore.exceptions
 
 from core.aws.clients import aws_client, aws_errors, domain_error
 from core.config import Settings
-from core.deploy import package, state
+from core.deploy import package, policies, state
 from core.deploy.device import DETACH_TIMEOUT_SECONDS, DeviceIdentity
 from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template, template_json
 from core.errors import DeployFailed, InvalidParameter, ResourceNotFound
@@ -68,6 +69,22 @@ def derived_names(stack_name: str) -> dict:
     }
 
 
+BOUNDARY_TAG = "facegate:created-by"
+
+
+def _error_code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _canonical(document) -> str:
+    """A policy document (dict, or the URL-encoded JSON IAM may return) in one comparable form."""
+    if isinstance(document, str):
+        import urllib.parse
+
+        document = json.loads(urllib.parse.unquote(document))
+    return json.dumps(document, sort_keys=True)
+
+
 def artifacts_stack_name(stack_name: str) -> str:
     return f"{stack_name}-artifacts"
 
@@ -95,7 +112,7 @@ class Deployer:
     ):
         self.settings = settings
         self.options = options
-        self._clients = clients or (lambda name: aws_client(name, options.region))
+        self._clients = clients or (lambda name, region=None: aws_client(name, region or options.region))
         self._cache: dict = {}
         self.secrets_file = Path(secrets_file) if secrets_file else state.secrets_path()
 
@@ -111,10 +128,13 @@ class Deployer:
             sleep=self.options.sleep,
         )
 
-    def client(self, name: str):
-        if name not in self._cache:
-            self._cache[name] = self._clients(name)
-        return self._cache[name]
+    def client(self, name: str, region: str | None = None):
+        """The boto3 client for ``name`` (in ``region`` when it is not the deployment's)."""
+        region = region if region and region != self.options.region else None
+        key = (name, region)
+        if key not in self._cache:
+            self._cache[key] = self._clients(name) if region is None else self._clients(name, region)
+        return self._cache[key]
 
     # ------------------------------------------------------------------ stacks
     def _describe(self, name: str) -> dict | None:
@@ -312,6 +332,146 @@ class Deployer:
         except ResourceNotFound:
             pass
 
+    # ------------------------------------------------------------------ QuickSight
+    def check_quicksight(self, account: str, principal_arn: str) -> dict:
+        """Before the stack asks QuickSight for anything: the account has a QuickSight
+        subscription (a console step no API of ours takes: it is a paid sign-up) in an edition
+        that can embed, and the principal exists. Raises DeployFailed saying which console step
+        is missing, instead of a stack rollback with QuickSight's terse reason."""
+        match = re.match(r"^arn:aws[a-z-]*:quicksight:([a-z0-9-]+):(\d{12}):(user|group)/([^/]+)/(.+)$", principal_arn)
+        if not match:
+            raise InvalidParameter(
+                "QuickSightPrincipalArn must look like "
+                "arn:aws:quicksight:<identity region>:<account>:user/default/<name>"
+            )
+        identity_region, arn_account, kind, namespace, name = match.groups()
+        if arn_account != account:
+            raise InvalidParameter(f"QuickSightPrincipalArn is in account {arn_account}, the deployment in {account}")
+        try:
+            info = self.client("quicksight").describe_account_subscription(AwsAccountId=account)["AccountInfo"]
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in ("ResourceNotFoundException", "UnsupportedUserEditionException"):
+                raise DeployFailed(
+                    f"account {account} has no QuickSight subscription. Sign up once in the console "
+                    "(QuickSight > Sign up, Enterprise edition for embedding), or leave QuickSightPrincipalArn empty"
+                ) from None
+            raise domain_error(exc) from exc
+        if not str(info.get("Edition", "")).startswith("ENTERPRISE"):
+            raise DeployFailed(
+                f"QuickSight in account {account} is {info.get('Edition')}: embedding dashboards needs Enterprise "
+                "edition (console: Manage QuickSight > Your subscriptions > Upgrade)"
+            )
+        client = self.client("quicksight", identity_region)  # users live in the identity region
+        try:
+            if kind == "user":
+                client.describe_user(UserName=name, AwsAccountId=account, Namespace=namespace)
+            else:
+                client.describe_group(GroupName=name, AwsAccountId=account, Namespace=namespace)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "ResourceNotFoundException":
+                raise DeployFailed(
+                    f"QuickSight {kind} {name} is not registered in namespace {namespace} ({identity_region}). "
+                    "List the users with: aws quicksight list-users --aws-account-id "
+                    f"{account} --namespace default --region {identity_region}"
+                ) from None
+            raise domain_error(exc) from exc
+        return info
+
+    # ------------------------------------------------------------------ role boundary
+    def _boundary_name(self) -> str:
+        return self.options.parameters.get("RolePermissionsBoundary", policies.BOUNDARY_POLICY_NAME)
+
+    def ensure_role_boundary(self, account: str) -> str | None:
+        """Make sure the permissions boundary every role of the stack carries exists and is
+        FaceGate's current one (deploy/role-boundary-policy.json). A caller allowed to create
+        or change IAM policies (an administrator) gets it done here; the least-privilege
+        deployer (deploy/deployer-policy-part*.json) may not, by design, and gets the command
+        to hand to an administrator. Returns its ARN (None when the boundary is switched off)."""
+        name = self._boundary_name()
+        if not name:
+            return None
+        arn = f"arn:aws:iam::{account}:policy/{name}"
+        iam = self.client("iam")
+        wanted = policies.boundary_policy()
+        ours = name == policies.BOUNDARY_POLICY_NAME
+        try:
+            current = iam.get_policy(PolicyArn=arn)["Policy"]
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) != "NoSuchEntity":
+                raise domain_error(exc) from exc
+            if not ours:
+                raise DeployFailed(
+                    f"the permissions boundary policy {name} does not exist in account {account}"
+                ) from None
+            try:
+                iam.create_policy(
+                    PolicyName=name,
+                    PolicyDocument=json.dumps(wanted),
+                    Description="FaceGate: the most any role of a FaceGate stack may do",
+                    Tags=[{"Key": BOUNDARY_TAG, "Value": "deploy up"}],
+                )
+            except botocore.exceptions.ClientError as exc2:
+                if _error_code(exc2) in ("AccessDenied", "AccessDeniedException"):
+                    raise DeployFailed(
+                        f"the role permissions boundary {name} does not exist and this identity may not create "
+                        "it (by design). Ask an administrator to run once: aws iam create-policy --policy-name "
+                        f"{name} --policy-document file://deploy/role-boundary-policy.json"
+                    ) from None
+                raise domain_error(exc2) from exc2
+            return arn
+        if ours:
+            with aws_errors():
+                doc = iam.get_policy_version(PolicyArn=arn, VersionId=current["DefaultVersionId"])["PolicyVersion"][
+                    "Document"
+                ]
+            if _canonical(doc) != _canonical(wanted):
+                self._update_boundary(iam, arn, wanted, name)
+        return arn
+
+    def _update_boundary(self, iam, arn: str, wanted: dict, name: str) -> None:
+        try:
+            versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+            old = sorted((v for v in versions if not v["IsDefaultVersion"]), key=lambda v: v["CreateDate"])
+            if len(versions) >= 5 and old:  # IAM keeps at most five versions
+                iam.delete_policy_version(PolicyArn=arn, VersionId=old[0]["VersionId"])
+            iam.create_policy_version(PolicyArn=arn, PolicyDocument=json.dumps(wanted), SetAsDefault=True)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) in ("AccessDenied", "AccessDeniedException"):
+                raise DeployFailed(
+                    f"the role permissions boundary {name} is not this version's "
+                    "(deploy/role-boundary-policy.json) and this identity may not change it (by design). Ask an "
+                    f"administrator to run: aws iam create-policy-version --policy-arn {arn} --policy-document "
+                    "file://deploy/role-boundary-policy.json --set-as-default"
+                ) from None
+            raise domain_error(exc) from exc
+
+    def remove_role_boundary(self) -> str:
+        """``down``: delete the boundary if ``up`` created it and no role (of another stack)
+        still uses it. Returns what happened."""
+        name = self._boundary_name()
+        if name != policies.BOUNDARY_POLICY_NAME:
+            return "NOT_OURS"
+        iam = self.client("iam")
+        with aws_errors():
+            account = self.client("sts").get_caller_identity()["Account"]
+        arn = f"arn:aws:iam::{account}:policy/{name}"
+        try:
+            tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=arn).get("Tags", [])}
+            if tags.get(BOUNDARY_TAG) != "deploy up":
+                return "KEPT (created outside deploy up)"
+            users = iam.list_entities_for_policy(PolicyArn=arn, PolicyUsageFilter="PermissionsBoundary")
+            if users.get("PolicyRoles") or users.get("PolicyUsers"):
+                return "KEPT (another stack's roles use it)"
+            for version in iam.list_policy_versions(PolicyArn=arn)["Versions"]:
+                if not version["IsDefaultVersion"]:
+                    iam.delete_policy_version(PolicyArn=arn, VersionId=version["VersionId"])
+            iam.delete_policy(PolicyArn=arn)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "NoSuchEntity":
+                return "NOT_DEPLOYED"
+            raise domain_error(exc) from exc
+        return "DELETED"
+
     def up(self) -> dict:
         """Package, create or update both stacks, make or repair the device certificate, write
         the app configuration. Returns a summary without secrets. Raises DeployFailed/domain errors."""
@@ -322,6 +482,10 @@ class Deployer:
             account = self.client("sts").get_caller_identity()["Account"]
         artifacts = self.ensure_stack(artifacts_stack_name(name), load_template(ARTIFACTS_TEMPLATE_FILE), {})
         bucket = self.outputs(artifacts)["ArtifactsBucket"]
+        self.ensure_role_boundary(account)
+        principal = self.options.parameters.get("QuickSightPrincipalArn", "")
+        if principal:
+            self.check_quicksight(account, principal)
         code = self.upload_code(bucket)
         existing = self._settle(name)
         usable = existing if existing and existing["StackStatus"] not in NEVER_CREATED else None
@@ -446,6 +610,7 @@ class Deployer:
             identity.wait_thing_free(thing)
         main = self._delete_stack(name)
         artifacts = self._delete_stack(artifacts_stack_name(name))
+        boundary = self.remove_role_boundary()
         state.remove_local_state(self.settings, name)
         config_removed = state.remove_app_config(self.secrets_file)
         return {
@@ -453,5 +618,6 @@ class Deployer:
             "main": main,
             "artifacts": artifacts,
             "certificates_deleted": removed_certs,
+            "role_boundary": boundary,
             "app_config_removed": config_removed,
         }

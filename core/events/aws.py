@@ -81,7 +81,7 @@ class AwsEventStore(EventStore):
         self.athena = athena
 
     # ------------------------------------------------------------------ writes
-    def append(self, kind, records, ids):
+    def append(self, kind, records, ids, *, received=None, senders=None):
         """Write records where the IoT rules would. Returns how many were written."""
         if kind not in KINDS:
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -114,8 +114,9 @@ class AwsEventStore(EventStore):
         return len(records)
 
     # ------------------------------------------------------------------ reads
-    def query(self, kind, *, device=None, since=None, until=None, limit=None):
-        """Events of ``kind`` in [since, until) (payload columns, oldest first). Raises
+    def query(self, kind, *, device=None, since=None, until=None, limit=None, receipts=False):
+        """Events of ``kind`` in [since, until) (payload columns, oldest first; the logs hold no
+        receipts, so ``receipts`` adds nothing). Raises
         InvalidParameter, AccessDenied, ResourceNotFound, Throttled or ServiceUnavailable."""
         if kind not in KINDS:
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")

@@ -27,20 +27,30 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from core.events.columns import DUCKDB_TYPES, KIND_COLUMNS
+from core.events.columns import DUCKDB_TYPES, KIND_COLUMNS, TEXT_CHARS
 from core.storage.files import ensure_dir
 
 SEGMENT_ROWS = 20_000
 COMPACT_FACTOR = 10  # 10 segments of one size become one of the next: 20k, 200k, 2M rows
-_SEGMENT_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<lo>\d{12})-(?P<hi>\d{12})\.parquet$")
+# The layout version is in the name: files of an older layout are not read (and are removed).
+LAYOUT = "v2"
+_SEGMENT_NAME = re.compile(rf"^(?P<kind>[a-z]+)-{LAYOUT}-(?P<lo>\d{{12}})-(?P<hi>\d{{12}})\.parquet$")
 
 
 def _duck_columns(kind: str) -> list[tuple[str, str]]:
+    """Only what the charts read: no ``extra`` (a device's 100 KB extra fields stay in the
+    journal, not in memory here) and text cut to ``TEXT_CHARS`` characters."""
     return (
         [("seq", "BIGINT"), ("ts", "BIGINT")]
         + [(c, DUCKDB_TYPES[t]) for _, c, t in KIND_COLUMNS[kind]]
-        + [("extra", "VARCHAR")]
+        + [("unreadable", "INTEGER")]
     )
+
+
+def _sqlite_select(kind: str) -> str:
+    """The journal's columns as the copy holds them (text cut in SQLite, before Python)."""
+    text = {c for _, c, t in KIND_COLUMNS[kind] if t == "TEXT"}
+    return ", ".join(f"substr({c}, 1, {TEXT_CHARS}) AS {c}" if c in text else c for c, _ in _duck_columns(kind))
 
 
 class ColumnarMirror:
@@ -58,6 +68,10 @@ class ColumnarMirror:
         self._sealed = {kind: 0 for kind in KIND_COLUMNS}  # highest seq known to be in a segment file
         self._loaded = {kind: False for kind in KIND_COLUMNS}
         self.sealed_last_refresh = 0
+        for entry in os.scandir(self.dir):  # segments of an older layout (e.g. with ``extra``)
+            if entry.name.endswith(".parquet") and not _SEGMENT_NAME.match(entry.name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
         for kind in KIND_COLUMNS:
             cols = ", ".join(f"{c} {t}" for c, t in _duck_columns(kind))
             self._duck.execute(f"CREATE TABLE rows_{kind} ({cols})")
@@ -105,7 +119,7 @@ class ColumnarMirror:
             return
 
     def _write_segment(self, kind: str, lo: int, hi: int) -> bool:
-        path = self.dir / f"{kind}-{lo:012d}-{hi:012d}.parquet"
+        path = self.dir / f"{kind}-{LAYOUT}-{lo:012d}-{hi:012d}.parquet"
         if path.exists():  # another process wrote it: same rows, same file
             return False
         tmp = self.dir / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
@@ -152,7 +166,7 @@ class ColumnarMirror:
             self._loaded[kind] = True
         cols = [c for c, _ in _duck_columns(kind)]
         rows = self._sqlite.execute(
-            f"SELECT {', '.join(cols)} FROM {kind} WHERE seq > ? ORDER BY seq", [self._watermark[kind]]
+            f"SELECT {_sqlite_select(kind)} FROM {kind} WHERE seq > ? ORDER BY seq", [self._watermark[kind]]
         ).fetchall()
         if rows:
             frame = pd.DataFrame.from_records(rows, columns=cols)

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 
 from core.errors import InvalidParameter
 from core.events.port import EventStore
@@ -30,15 +31,15 @@ PEOPLE = {  # name: (gender, typical age)
 BATCH = 50_000
 
 
-def _stamps(when_us: np.ndarray, fmt: str) -> list[str]:
-    return (
-        np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s").tolist()
-        if fmt == "iso"
-        else [
-            s.replace("T", " ")
-            for s in np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s")
-        ]
-    )
+def _stamps(when_us: np.ndarray, fmt: str, zone=None) -> list[str]:
+    """``iso``: UTC ``YYYY-mm-ddTHH:MM:SS``; ``local``: ``YYYY-mm-dd HH:MM:SS`` in ``zone``
+    (the course's auth/analysis stamps, read back in ``FACEGATE_TIMEZONE``)."""
+    if fmt == "iso":
+        return np.datetime_as_string(when_us.astype("datetime64[us]").astype("datetime64[s]"), unit="s").tolist()
+    stamps = pd.to_datetime(when_us, unit="us", utc=True)
+    if zone is not None:
+        stamps = stamps.tz_convert(zone)
+    return stamps.strftime("%Y-%m-%d %H:%M:%S").tolist()
 
 
 def generate_demo_events(
@@ -50,9 +51,12 @@ def generate_demo_events(
     seed: int | None = None,
     end: datetime | None = None,
     utc_offset_minutes: int | None = None,
+    zone=None,
 ) -> dict[str, int]:
     """Append about ``events`` events spread over the last ``days`` days, visits mostly in
-    office hours of the time zone ``utc_offset_minutes`` east of UTC (default: this machine's).
+    office hours of the time zone ``utc_offset_minutes`` east of UTC (default: this machine's);
+    auth/analysis times are written in ``zone`` as the course's devices write them (UTC
+    when not given).
     Returns the number stored per kind. Raises InvalidParameter for non-positive sizes."""
     if events < 1 or days < 1 or devices < 1:
         raise InvalidParameter("events, days and devices must be at least 1")
@@ -91,7 +95,7 @@ def generate_demo_events(
     known = rng.random(n_captures) < 0.8
     person = rng.choice(len(names), n_captures, p=_weights(len(names)))
     opened = known & (rng.random(n_captures) < 0.93)
-    stamps = _stamps(when_us, "local")
+    stamps = _stamps(when_us, "local", zone)
     iso = [s + "Z" for s in _stamps(when_us, "iso")]
     pictures = [
         f"capture{i:07d}_{s.replace('-', '').replace(' ', '').replace(':', '')}.jpg" for i, s in enumerate(stamps)

@@ -10,7 +10,10 @@ Why this shape (measured on these 2 cores with 1,000,000 events, docs/benchmarks
   tail (``core.events.columnar``).
 
 Journal layout: one table per kind with the typed columns of ``core.events.columns``;
-``seq`` orders rows as committed, ``id`` (the MQTT message id) makes ``append`` idempotent.
+``seq`` orders rows as committed, ``id`` (the MQTT message id) makes ``append`` idempotent,
+``received`` is when the message arrived (µs since the epoch, UTC; retention purges by it,
+never by the device's clock) and ``sender`` the thing name of the certificate (or credential)
+that sent it, so a record whose ``DeviceID`` names another device shows who really sent it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -45,11 +49,38 @@ CREATE TABLE IF NOT EXISTS {kind} (
     id TEXT NOT NULL UNIQUE,
     ts INTEGER,
     {typed},
-    extra TEXT
+    extra TEXT,
+    received INTEGER,
+    sender TEXT,
+    datetime_raw TEXT,
+    unreadable INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS {kind}_by_ts ON {kind}(ts);
 CREATE INDEX IF NOT EXISTS {kind}_by_device_ts ON {kind}(device, ts);""")
     return "\n".join(parts)
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Add ``received``/``sender`` to a journal made before they existed. Old rows get the
+    device's time as their receipt time when it is not in the future, else now (so that a
+    record dated 2099 or unreadable is purged after the retention period from today)."""
+    now_us = int(time.time() * 1_000_000)
+    for kind in KIND_COLUMNS:
+        have = {row[1] for row in con.execute(f"PRAGMA table_info({kind})")}
+        with con:
+            if "received" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN received INTEGER")
+                con.execute(
+                    f"UPDATE {kind} SET received = CASE WHEN ts <= ? THEN ts ELSE ? END WHERE received IS NULL",
+                    (now_us, now_us),
+                )
+            if "sender" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN sender TEXT")
+            if "datetime_raw" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN datetime_raw TEXT")
+            if "unreadable" not in have:
+                con.execute(f"ALTER TABLE {kind} ADD COLUMN unreadable INTEGER NOT NULL DEFAULT 0")
+            con.execute(f"CREATE INDEX IF NOT EXISTS {kind}_by_received ON {kind}(received)")
 
 
 def normalise_datetime(value) -> str:
@@ -64,13 +95,19 @@ def normalise_datetime(value) -> str:
 class LocalEventStore(EventStore):
     """Events under ``path`` (SQLite, WAL); Parquet segments in ``<path's dir>/columnar/<journal id>``."""
 
-    def __init__(self, path: Path, segment_rows: int | None = None):
+    def __init__(self, path: Path, segment_rows: int | None = None, zone=None):
+        """``zone``: where times written without a zone are read (``FACEGATE_TIMEZONE``'s
+        ``ZoneInfo``; default this machine's zone)."""
+        from core.config import zone_info
+
         self.path = Path(path)
         self._segment_rows = segment_rows
+        self.zone = zone if zone is not None else zone_info("")
         ensure_dir(self.path.parent)
         self._local = threading.local()
         con = self._conn()
         con.executescript(_schema())
+        _upgrade(con)
         self.path.chmod(0o600)
         self._columnar = None
         self._columnar_id = None
@@ -91,23 +128,33 @@ class LocalEventStore(EventStore):
         if kind not in KINDS:
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
 
-    def append(self, kind, records, ids):
+    def append(self, kind, records, ids, *, received=None, senders=None):
         """Store ``records`` (course payload dicts) under their message ``ids`` in one
-        transaction. Returns how many were new. Raises InvalidParameter for an unknown kind,
-        mismatched lengths, a record that is not an object or an empty id."""
+        transaction, with when each arrived (``received``: ms since the epoch, default now) and
+        who sent it (``senders``: thing names, default unknown). Returns how many were new.
+        Raises InvalidParameter for an unknown kind, mismatched lengths, a record that is not an
+        object or an empty id."""
         self._check_kind(kind)
-        if len(records) != len(ids):
-            raise InvalidParameter("records and ids must have the same length")
+        now_ms = int(time.time() * 1000)
+        received = list(received) if received is not None else [now_ms] * len(records)
+        senders = list(senders) if senders is not None else [None] * len(records)
+        if not len(records) == len(ids) == len(received) == len(senders):
+            raise InvalidParameter("records, ids, received and senders must have the same length")
         rows = []
-        for record, message_id in zip(records, ids, strict=True):
+        for record, message_id, at_ms, sender in zip(records, ids, received, senders, strict=True):
             if not isinstance(record, dict):
                 raise InvalidParameter(f"a {kind} record must be a JSON object, not {type(record).__name__}")
             if not message_id or not isinstance(message_id, str):
                 raise InvalidParameter("every record needs a non-empty message id")
-            rows.append((message_id, *to_row(kind, record)))
+            ts, *typed, extra, raw_time, unreadable = to_row(kind, record, self.zone)
+            rows.append((message_id, ts, *typed, extra, raw_time, unreadable, int(at_ms) * 1000, sender or None))
         if not rows:
             return 0
-        cols = ["id", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra"]
+        cols = (
+            ["id", "ts"]
+            + [c for _, c, _ in KIND_COLUMNS[kind]]
+            + ["extra", "datetime_raw", "unreadable", "received", "sender"]
+        )
         sql = f"INSERT OR IGNORE INTO {kind} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
         con = self._conn()
         with con:
@@ -115,11 +162,11 @@ class LocalEventStore(EventStore):
             con.executemany(sql, rows)
             return con.total_changes - before
 
-    def query(self, kind, *, device=None, since=None, until=None, limit=None):
+    def query(self, kind, *, device=None, since=None, until=None, limit=None, receipts=False):
         """Events of ``kind`` in [since, until) as payload-named columns, oldest first; with
         ``limit`` the newest ``limit`` of them. Raises InvalidParameter for a bad kind or time."""
         self._check_kind(kind)
-        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra"]
+        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
         sql, args = f"SELECT {', '.join(cols)} FROM {kind} WHERE 1=1", []
         if device:
             sql += " AND device = ?"
@@ -137,6 +184,18 @@ class LocalEventStore(EventStore):
         else:
             sql += " ORDER BY ts, seq"
         rows = self._conn().execute(sql, args).fetchall()
+        frame = pd.DataFrame.from_records(rows, columns=cols)
+        return to_payload_frame(kind, frame if receipts else frame.drop(columns=["received", "sender"]))
+
+    def recent(self, kind, limit=10):
+        """The ``limit`` records received last, newest first, with receipts."""
+        self._check_kind(kind)
+        cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
+        rows = (
+            self._conn()
+            .execute(f"SELECT {', '.join(cols)} FROM {kind} ORDER BY seq DESC LIMIT ?", (int(limit),))
+            .fetchall()
+        )
         return to_payload_frame(kind, pd.DataFrame.from_records(rows, columns=cols))
 
     def count(self, kind: str) -> int:
@@ -172,18 +231,19 @@ class LocalEventStore(EventStore):
         return self._delete({kind: ("person = ?", [name]) for kind in ("auth", "door")})
 
     def purge_before(self, cutoff: datetime, slack: timedelta = timedelta(days=1)) -> int:
-        """Delete the auth, door and analysis records older than ``cutoff`` (sensor readings
-        stay, as in the aws sensor table). Nothing happens until some record is older than
-        ``cutoff - slack``: every deletion makes each process rebuild its columnar copy, so the
-        purge (every 15 minutes under ``serve``) deletes about once per ``slack``, not on every
-        run. Returns how many."""
+        """Delete the auth, door and analysis records *received* before ``cutoff`` (sensor
+        readings stay, as in the aws sensor table). The time of receipt, never the device's
+        clock: a board reset to 1970 keeps today's logs, and one dated 2099 or unreadable is
+        purged like any other. Nothing happens until some record is older than ``cutoff -
+        slack``: every deletion makes each process rebuild its columnar copy, so the purge
+        (every 15 minutes under ``serve``) deletes about once per ``slack``. Returns how many."""
         cutoff_us = int(cutoff.timestamp() * 1_000_000)
         kinds = ("auth", "door", "analysis")
         con = self._conn()
-        oldest = [con.execute(f"SELECT min(ts) FROM {kind}").fetchone()[0] for kind in kinds]
-        if not any(ts is not None and ts < cutoff_us - slack / timedelta(microseconds=1) for ts in oldest):
+        oldest = [con.execute(f"SELECT min(received) FROM {kind}").fetchone()[0] for kind in kinds]
+        if not any(r is not None and r < cutoff_us - slack / timedelta(microseconds=1) for r in oldest):
             return 0
-        return self._delete({kind: ("ts < ?", [cutoff_us]) for kind in kinds})
+        return self._delete({kind: ("received < ?", [cutoff_us]) for kind in kinds})
 
     def _delete(self, where: dict[str, tuple[str, list]]) -> int:
         """Delete rows (``kind -> (condition, args)``) with their bytes overwritten, and retire

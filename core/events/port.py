@@ -65,9 +65,18 @@ class EventStore(abc.ABC):
     written by the local rule engine (local world only)."""
 
     @abc.abstractmethod
-    def append(self, kind: str, records: list[dict], ids: list[str]) -> int:
-        """Store records idempotently by id (QoS 1 redelivery is not doubled). Returns the
-        number newly stored."""
+    def append(
+        self,
+        kind: str,
+        records: list[dict],
+        ids: list[str],
+        *,
+        received: list[int] | None = None,
+        senders: list[str | None] | None = None,
+    ) -> int:
+        """Store records idempotently by id (QoS 1 redelivery is not doubled), with when each
+        arrived (ms since the epoch; default now) and who sent it, where the store keeps them.
+        Returns the number newly stored."""
 
     @abc.abstractmethod
     def query(
@@ -78,9 +87,20 @@ class EventStore(abc.ABC):
         since: str | None = None,
         until: str | None = None,
         limit: int | None = None,
+        receipts: bool = False,
     ) -> pd.DataFrame:
         """Events of ``kind`` as a DataFrame, newest last; columns are the payload fields plus
-        ``Datetime`` parsed as UTC timestamps."""
+        ``Datetime`` parsed as UTC timestamps. With ``receipts``, where the store keeps them,
+        also ``ReceivedAt`` (when the message arrived, UTC), ``SentBy`` (the thing name of the
+        certificate that sent it) and ``DatetimeAsSent`` (the ``Datetime`` text as the device
+        wrote it): not payload fields, so the course's shape is unchanged."""
+
+    def recent(self, kind: str, limit: int = 10) -> pd.DataFrame:
+        """The ``limit`` records of ``kind`` stored last, newest first, as ``query`` returns
+        them (with receipts where kept). This default takes the newest by ``Datetime``; the
+        local store orders by the time of receipt, so a device's clock cannot pin a record
+        dated 2099 to the top."""
+        return self.query(kind, limit=limit, receipts=True).iloc[::-1].reset_index(drop=True)
 
     def purge_before(self, cutoff: datetime) -> int:
         """Delete the auth, door-open and analysis records older than ``cutoff`` (log
@@ -108,7 +128,6 @@ class EventStore(abc.ABC):
         for kind in KINDS:
             frame = from_payload_frame(kind, self.query(kind, since=since, until=until))
             frame.insert(0, "seq", range(len(frame)))
-            frame["extra"] = pd.Series([None] * len(frame), dtype="object")
             con.register(f"_{kind}_frame", frame)
             con.execute(f"CREATE TABLE _{kind} AS SELECT * FROM _{kind}_frame")
             con.unregister(f"_{kind}_frame")

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, tzinfo
+
+# A JSON string literal, possibly cut short by the end of the text (a payload preview).
+_JSON_STRING = re.compile(r'"((?:[^"\\]|\\.)*)("|\\?$)')
+_ESCAPE = re.compile(r'\\(u[0-9a-fA-F]{4}|["\\/bfnrt])')
 
 
 def utc_now() -> datetime:
@@ -15,14 +20,21 @@ def iso_utc(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def local_stamp(when: datetime) -> str:
-    """The course's auth/analysis time format: ``YYYY-mm-dd HH:MM:SS``."""
+def local_stamp(when: datetime, zone: tzinfo | None = None) -> str:
+    """The course's auth/analysis time format: ``YYYY-mm-dd HH:MM:SS``, the device's local
+    time without a zone, as the course's device writes it; ``zone`` is that local zone
+    (``FACEGATE_TIMEZONE``, in which the event store reads such times back). Without a
+    zone, ``when`` is written as it is."""
+    if zone is not None and when.tzinfo is not None:
+        when = when.astimezone(zone)
     return when.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def auth_log_records(device_id: str, when: datetime, picture_name: str, face_matches: list[dict]) -> list[dict]:
+def auth_log_records(
+    device_id: str, when: datetime, picture_name: str, face_matches: list[dict], zone: tzinfo | None = None
+) -> list[dict]:
     """One record per match; one record without ``Person`` when nobody matched."""
-    base = {"DeviceID": device_id, "Datetime": local_stamp(when), "PictureName": picture_name}
+    base = {"DeviceID": device_id, "Datetime": local_stamp(when, zone), "PictureName": picture_name}
     if not face_matches:
         return [{**base, "AuthenticationResult": False}]
     return [
@@ -35,7 +47,7 @@ def _flag(detail: dict, name: str) -> bool | None:
     return None if value is None else bool(value.get("Value"))
 
 
-def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]:
+def analysis_log_records(when: datetime, face_details: list[dict], zone: tzinfo | None = None) -> list[dict]:
     """One record per face. Attributes the engine cannot give are ``None`` (JSON null), never
     a guessed ``False``."""
     out = []
@@ -44,7 +56,7 @@ def analysis_log_records(when: datetime, face_details: list[dict]) -> list[dict]
         gender = d.get("Gender") or {}
         out.append(
             {
-                "Datetime": local_stamp(when),
+                "Datetime": local_stamp(when, zone),
                 "AgeRange-Low": age.get("Low"),
                 "AgeRange-High": age.get("High"),
                 "Gender": gender.get("Value"),
@@ -71,6 +83,26 @@ def sensor_record(device_id: str, when: datetime, value: float | None = None, **
         record["Value"] = value
     record.update({k: v for k, v in axes.items() if v is not None})
     return record
+
+
+def quotes_name(text: str, name: str) -> bool:
+    """True when ``text`` holds ``name`` as a JSON string, however a device escaped it
+    (``"Pe\\u006eny"`` is ``"Penny"``), even in JSON that is cut short or broken: every
+    string literal is decoded on its own. A string cut off by the end of ``text`` counts when
+    it starts with ``name`` (forgetting errs towards erasing)."""
+    if not name:
+        return False
+    for match in _JSON_STRING.finditer(text):
+        body, closed = match.group(1), match.group(2) == '"'
+        value = _decoded(body) if "\\" in body else body
+        if value == name or (not closed and value.startswith(name)):
+            return True
+    return False
+
+
+def _decoded(body: str) -> str:
+    """A JSON string body with its escapes decoded; a cut or bad escape stays as it is."""
+    return _ESCAPE.sub(lambda m: json.loads(f'"\\{m.group(1)}"'), body)
 
 
 def parse_json_lines(body: bytes) -> list[dict]:

@@ -24,4 +24,26 @@ def build_quicksight(settings: Settings, session=None) -> QuickSightDashboards:
         region=settings.region,
         user_arn=settings.quicksight_user_arn,
         anonymous=settings.quicksight_anonymous,
+        allowed_domains=allowed_domains(settings.quicksight_allowed_domains),
     )
+
+
+def allowed_domains(raw: str) -> list[str]:
+    """``settings.quicksight_allowed_domains`` ("https://a:8501, https://b") as a list.
+    Raises ConfigError for an entry that is not an https origin (QuickSight embeds only into
+    https pages; http is allowed for localhost only)."""
+    from core.errors import ConfigError
+
+    out = []
+    for part in (raw or "").split(","):
+        part = part.strip().rstrip("/")
+        if not part:
+            continue
+        local = part.startswith(("http://localhost", "http://127.0.0.1"))
+        if not (part.startswith("https://") or local) or " " in part:
+            raise ConfigError(
+                f"FACEGATE_QUICKSIGHT_ALLOWED_DOMAINS: {part!r} is not an https origin (e.g. https://192.168.1.20:8501)"
+            )
+        if part not in out:
+            out.append(part)
+    return out

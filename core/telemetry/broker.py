@@ -5,14 +5,19 @@ only 3.1.1 and accepts clients without a certificate unless a plugin is enabled)
 
 * TLS with ``CERT_REQUIRED`` against the local CA: no certificate, or one from another CA,
   fails the handshake; nothing is read from such a client.
-* IoT-policy-like restrictions per device: the client id must be the certificate's common
-  name (or start with ``<name>-``); devices publish and subscribe only under the topic prefix.
-* A QoS 1 PUBLISH is acknowledged only after ``ingest`` has made it durable (group commit
-  in one worker thread), so a kill -9 never loses an acknowledged message.
+* The device registry (``core.telemetry.registry``) is checked at every connect: only an
+  ``ACTIVE`` certificate connects, and only with its thing name as client id, exactly (as
+  ``${iot:Connection.Thing.ThingName}``). Revoking or deleting a certificate ends its live
+  sessions within ``REGISTRY_POLL_S``.
+* Every PUBLISH goes through ``DeviceGateway.admit`` (quota, topic policy, disk guard) —
+  the same checks as the IoT Data HTTPS path — and only ``monitor`` identities subscribe.
+* A QoS 1 PUBLISH is acknowledged only after the gateway has stored it durably (group
+  commit in one worker thread), so a kill -9 never loses an acknowledged message.
 * The message id a publisher puts in the MQTT 5 user property ``facegate-id`` travels
   with the message, so redelivery is recognised downstream without touching the payload.
-
-Subscribers (for example ``mosquitto_sub``, like IoT Core's test client) receive at QoS 0.
+* Subscribers receive at QoS 0 through a bounded buffer (``SUBSCRIBER_BUFFER_BYTES``):
+  what does not fit is dropped, and a subscriber that reads nothing for
+  ``SLOW_SUBSCRIBER_S`` is disconnected, so one that never reads cannot grow memory.
 """
 
 from __future__ import annotations
@@ -23,13 +28,17 @@ import logging
 import ssl
 import struct
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import AccessDenied, StorageFull, Throttled
 from core.telemetry import wire
+from core.telemetry.gateway import DeviceGateway, Inbound, TopicPolicy
+from core.telemetry.registry import DeviceRegistry, Identity, certificate_id
 from core.telemetry.wire import ProtocolError
+
+__all__ = ["Broker", "Inbound", "TopicPolicy", "server_ssl_context", "MESSAGE_ID_PROPERTY"]
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +47,12 @@ MESSAGE_ID_PROPERTY = "facegate-id"
 # store with a reason instead of vanishing in a disconnect; beyond this we do disconnect.
 MAX_PACKET = 512 * 1024
 RECEIVE_MAXIMUM = 1024
-
-
-@dataclass
-class Inbound:
-    """One PUBLISH as the broker received it."""
-
-    topic: str
-    payload: bytes
-    client_id: str
-    message_id: str | None = None
+# Per subscriber: bytes waiting to be sent before further messages to it are dropped, and
+# how long its buffer may stay full before it is disconnected.
+SUBSCRIBER_BUFFER_BYTES = 1024 * 1024
+SLOW_SUBSCRIBER_S = 10.0
+# How often the broker looks for revoked or deleted certificates.
+REGISTRY_POLL_S = 0.25
 
 
 @dataclass
@@ -68,23 +73,6 @@ def server_ssl_context(ca_file: Path, cert_file: Path, key_file: Path) -> ssl.SS
     return ctx
 
 
-class TopicPolicy:
-    """What a device (certificate common name) may do, like an IoT Core policy using
-    ``${iot:Connection.Thing.ThingName}``."""
-
-    def __init__(self, prefix: str):
-        self.prefix = prefix
-
-    def may_connect(self, common_name: str | None, client_id: str) -> bool:
-        return bool(common_name) and (client_id == common_name or client_id.startswith(common_name + "-"))
-
-    def may_publish(self, common_name: str, topic: str) -> bool:
-        return topic.startswith(self.prefix + "/")
-
-    def may_subscribe(self, common_name: str, topic_filter: str) -> bool:
-        return topic_filter.startswith(self.prefix + "/")
-
-
 @dataclass
 class BrokerStats:
     started_at: float = field(default_factory=time.time)
@@ -93,31 +81,44 @@ class BrokerStats:
     received: int = 0
     acknowledged: int = 0
     not_authorised: int = 0
+    throttled: int = 0
+    storage_full: int = 0
+    dropped_to_subscribers: int = 0
+    slow_subscribers_disconnected: int = 0
+    revoked_sessions_ended: int = 0
 
 
 class _Connection:
     def __init__(self, broker: Broker, reader, writer):
         self.broker, self.reader, self.writer = broker, reader, writer
         self.client_id = ""
-        self.common_name: str | None = None
+        self.certificate_id: str | None = None
+        self.identity: Identity | None = None
         self.version = 4
         self.subscriptions: dict[str, int] = {}
         self.closed = False
+        self._full_since: float | None = None  # when this subscriber's buffer filled up
 
     def send(self, data: bytes) -> None:
         if not self.closed and not self.writer.is_closing():
             self.writer.write(data)
 
-    def close(self) -> None:
+    def close(self, abort: bool = False) -> None:
+        """Close after sending what is buffered, or at once (``abort``: a subscriber that
+        reads nothing would otherwise hold its connection open while the buffer never drains)."""
         if not self.closed:
             self.closed = True
             with contextlib.suppress(Exception):
-                self.writer.close()
+                if abort:
+                    self.writer.transport.abort()
+                else:
+                    self.writer.close()
 
     # -- packets out ------------------------------------------------------------------
-    def puback(self, packet_id: int, reason: int = wire.RC_SUCCESS) -> None:
+    def puback(self, packet_id: int, reason: int = wire.RC_SUCCESS, why: str = "") -> None:
         if self.version == 5 and reason != wire.RC_SUCCESS:
-            body = struct.pack("!HB", packet_id, reason) + wire.enc_properties([])
+            props = [(wire.P_REASON_STRING, why[:200])] if why else []
+            body = struct.pack("!HB", packet_id, reason) + wire.enc_properties(props)
         else:
             body = struct.pack("!H", packet_id)
         self.send(wire.packet(wire.PUBACK, 0, body))
@@ -144,14 +145,31 @@ class _Connection:
         self.send(wire.packet(wire.CONNACK, 0, body))
 
     def deliver(self, topic: str, payload: bytes) -> None:
+        """Send at QoS 0 if this subscriber's buffer has room; else drop the message, and
+        disconnect a subscriber whose buffer has stayed full for ``SLOW_SUBSCRIBER_S``."""
+        if self.closed:
+            return
         body = wire.enc_string(topic) + (wire.enc_properties([]) if self.version == 5 else b"") + payload
-        self.send(wire.packet(wire.PUBLISH, 0, body))
+        data = wire.packet(wire.PUBLISH, 0, body)
+        if self.writer.transport.get_write_buffer_size() + len(data) > SUBSCRIBER_BUFFER_BYTES:
+            stats = self.broker.stats
+            stats.dropped_to_subscribers += 1
+            now = time.monotonic()
+            if self._full_since is None:
+                self._full_since = now
+            elif now - self._full_since > SLOW_SUBSCRIBER_S:
+                stats.slow_subscribers_disconnected += 1
+                log.warning("disconnecting %s: it has read nothing for %.0f s", self.client_id, SLOW_SUBSCRIBER_S)
+                self.close(abort=True)
+            return
+        self._full_since = None
+        self.send(data)
 
     # -- the session ------------------------------------------------------------------
     async def run(self) -> None:
-        peer = self.writer.get_extra_info("peercert") or {}
-        subject = dict(item for rdn in peer.get("subject", ()) for item in rdn)
-        self.common_name = subject.get("commonName")
+        ssl_object = self.writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        self.certificate_id = certificate_id(der) if der else None
         try:
             kind, _flags, body = await asyncio.wait_for(wire.read_packet(self.reader, MAX_PACKET), 10)
             if kind != wire.CONNECT:
@@ -212,12 +230,21 @@ class _Connection:
                 _props, pos = wire.read_properties(body, pos)
             _topic, pos = wire.read_string(body, pos)
             _payload, pos = wire.read_binary(body, pos)
-        if not self.broker.policy.may_connect(self.common_name, self.client_id):
+        identity = self.broker.identify(self.certificate_id)
+        if not self.broker.policy.may_connect(identity, self.client_id):
             self.broker.stats.rejected_connections += 1
-            log.warning("refused client id %r for certificate %r", self.client_id, self.common_name)
+            if identity is None:
+                log.warning(
+                    "refused %r: certificate %s is not active in the device registry",
+                    self.client_id,
+                    (self.certificate_id or "?")[:16],
+                )
+            else:
+                log.warning("refused client id %r: certificate of thing %r", self.client_id, identity.name)
             self.connack(wire.RC_NOT_AUTHORIZED)
             self.close()
             return 0
+        self.identity = identity
         self.broker._register(self)
         self.connack(wire.RC_SUCCESS)
         return keep_alive
@@ -245,16 +272,23 @@ class _Connection:
         broker.stats.received += 1
         if not wire.valid_topic_name(topic):
             raise ProtocolError(f"invalid topic name {topic!r}", wire.RC_TOPIC_NAME_INVALID)
-        if not broker.policy.may_publish(self.common_name, topic):
-            broker.stats.not_authorised += 1
-            broker._refused(
-                Inbound(topic, payload, self.client_id, message_id),
-                f"not authorised: {self.common_name} may not publish to {topic}",
-            )
+        try:
+            broker.gateway.admit(self.identity, topic, payload)
+        except (AccessDenied, Throttled, StorageFull) as exc:
+            if isinstance(exc, AccessDenied):
+                broker.stats.not_authorised += 1
+                reason = wire.RC_NOT_AUTHORIZED
+            else:
+                reason = wire.RC_QUOTA_EXCEEDED
+                if isinstance(exc, Throttled):
+                    broker.stats.throttled += 1
+                else:
+                    broker.stats.storage_full += 1
             if qos and self.version == 5:
-                self.puback(packet_id, wire.RC_NOT_AUTHORIZED)
+                self.puback(packet_id, reason, exc.message)
                 return
-            raise ProtocolError(f"not authorised to publish to {topic}", wire.RC_NOT_AUTHORIZED)
+            # MQTT 3.1.1 has no way to refuse one PUBLISH: IoT Core disconnects, and so do we.
+            raise ProtocolError(exc.message, reason) from None
         broker._accept(_Pending(Inbound(topic, payload, self.client_id, message_id), self, packet_id, qos))
 
     def _on_subscribe(self, body: bytes) -> None:
@@ -267,7 +301,7 @@ class _Connection:
             _options, pos = wire.read_u8(body, pos)  # we grant QoS 0 whatever was asked
             if not wire.valid_topic_filter(flt):
                 codes.append(wire.RC_TOPIC_FILTER_INVALID if self.version == 5 else 0x80)
-            elif not self.broker.policy.may_subscribe(self.common_name, flt):
+            elif not self.broker.policy.may_subscribe(self.identity, flt):
                 codes.append(wire.RC_NOT_AUTHORIZED if self.version == 5 else 0x80)
             else:
                 self.subscriptions[flt] = 0
@@ -294,9 +328,9 @@ class _Connection:
 
 
 class Broker:
-    """Serve MQTT over mutual TLS on ``host:port``; ``ingest(list[Inbound])`` must make a
-    batch durable or raise; ``refused(Inbound, reason)`` records a refused publish.
-    Both run in one worker thread, never on the event loop."""
+    """Serve MQTT over mutual TLS on ``host:port``. Connections are checked against
+    ``registry``; publishes go through ``gateway`` (admitted on the event loop, stored in one
+    worker thread, never on the loop)."""
 
     def __init__(
         self,
@@ -304,21 +338,26 @@ class Broker:
         host: str,
         port: int,
         ssl_context: ssl.SSLContext,
-        policy: TopicPolicy,
-        ingest: Callable[[list[Inbound]], None],
-        refused: Callable[[Inbound, str], None] | None = None,
+        gateway: DeviceGateway,
+        registry: DeviceRegistry,
     ):
         self.host, self.port = host, port
-        self.ssl_context, self.policy = ssl_context, policy
-        self._ingest, self._refused_cb = ingest, refused
+        self.ssl_context, self.gateway, self.registry = ssl_context, gateway, registry
+        self.policy = gateway.policy
         self.stats = BrokerStats()
         self._clients: dict[str, _Connection] = {}
         self._pending: list[_Pending] = []
         self._wake: asyncio.Event | None = None
         self._server: asyncio.base_events.Server | None = None
         self._committer: asyncio.Task | None = None
+        self._watcher: asyncio.Task | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broker-ingest")
         self._tasks: set[asyncio.Task] = set()
+        self._conns: set[_Connection] = set()
+        self._active: dict[str, Identity] = registry.active()
+        self._generation = registry.generation()
+        # Refusals are written to the journal in the ingest thread, never on the event loop.
+        gateway.run_refusal = lambda record: self._executor.submit(record)
 
     # -- lifecycle --------------------------------------------------------------------
     async def start(self) -> None:
@@ -334,11 +373,16 @@ class Broker:
         )
         self.port = self._server.sockets[0].getsockname()[1]
         self._committer = asyncio.create_task(self._commit_loop())
+        self._watcher = asyncio.create_task(self._watch_registry())
 
     async def stop(self) -> None:
         """Stop listening, commit what was received, acknowledge it, close every client."""
         if self._server:
             self._server.close()
+        if self._watcher:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for conn in list(self._clients.values()):
             conn.close()
         if self._committer:
@@ -348,8 +392,13 @@ class Broker:
         if self._pending:
             await self._commit(self._pending)
         tasks = list(self._tasks)
-        if tasks:  # closed connections end by themselves; only a stuck handshake is cancelled
+        if tasks:  # closed connections end by themselves; only a stuck one is cancelled
             _done, stuck = await asyncio.wait(tasks, timeout=2)
+            for conn in list(self._conns):  # e.g. a subscriber whose full buffer never drains
+                with contextlib.suppress(Exception):
+                    conn.writer.transport.abort()
+            if stuck:
+                _done, stuck = await asyncio.wait(stuck, timeout=1)
             for task in stuck:
                 task.cancel()
             await asyncio.gather(*stuck, return_exceptions=True)
@@ -365,8 +414,50 @@ class Broker:
             "received": s.received,
             "acknowledged": s.acknowledged,
             "not_authorised": s.not_authorised,
+            "throttled": s.throttled,
+            "storage_full": s.storage_full,
+            "dropped_to_subscribers": s.dropped_to_subscribers,
+            "slow_subscribers_disconnected": s.slow_subscribers_disconnected,
+            "revoked_sessions_ended": s.revoked_sessions_ended,
+            "free_disk_mb": self.gateway.disk.free_bytes() // 2**20,
             "started_at": s.started_at,
         }
+
+    # -- the device registry ------------------------------------------------------------
+    def identify(self, cert_id: str | None) -> Identity | None:
+        """The identity of an ``ACTIVE`` certificate, else None. A certificate registered
+        since the last poll (``create-device`` in another process) is found at once."""
+        if cert_id is None:
+            return None
+        identity = self._active.get(cert_id)
+        if identity is None:
+            identity = self.registry.lookup(cert_id)
+            if identity is not None:
+                self._active[cert_id] = identity
+        return identity
+
+    async def _watch_registry(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(REGISTRY_POLL_S)
+            try:
+                generation = await loop.run_in_executor(None, self.registry.generation)
+                if generation == self._generation:
+                    continue
+                self._active = await loop.run_in_executor(None, self.registry.active)
+                self._generation = generation
+            except Exception:  # noqa: BLE001 - keep serving with what we know; try again
+                log.exception("could not read the device registry")
+                continue
+            for conn in list(self._clients.values()):
+                if conn.certificate_id not in self._active:
+                    self.stats.revoked_sessions_ended += 1
+                    log.warning("ending the session of %s: its certificate was revoked or deleted", conn.client_id)
+                    if conn.version == 5:
+                        conn.send(
+                            wire.packet(wire.DISCONNECT, 0, bytes([wire.RC_NOT_AUTHORIZED]) + wire.enc_properties([]))
+                        )
+                    conn.close()
 
     # -- connections ------------------------------------------------------------------
     async def _on_client(self, reader, writer) -> None:
@@ -374,10 +465,12 @@ class Broker:
         conn = _Connection(self, reader, writer)
         task = asyncio.current_task()
         self._tasks.add(task)
+        self._conns.add(conn)
         try:
             await conn.run()
         finally:
             self._tasks.discard(task)
+            self._conns.discard(conn)
 
     def _register(self, conn: _Connection) -> None:
         old = self._clients.get(conn.client_id)
@@ -392,10 +485,6 @@ class Broker:
             del self._clients[conn.client_id]
 
     # -- messages ---------------------------------------------------------------------
-    def _refused(self, inbound: Inbound, reason: str) -> None:
-        if self._refused_cb is not None:
-            self._executor.submit(self._refused_cb, inbound, reason)
-
     def _accept(self, pending: _Pending) -> None:
         self._pending.append(pending)
         self._wake.set()
@@ -413,7 +502,7 @@ class Broker:
     async def _commit(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._ingest, [p.inbound for p in batch])
+            await loop.run_in_executor(self._executor, self.gateway.store, [p.inbound for p in batch])
         except Exception:  # noqa: BLE001 - a storage failure must not kill the broker
             log.exception("could not store %d messages; closing their connections so they retry", len(batch))
             for p in batch:

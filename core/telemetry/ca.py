@@ -3,9 +3,11 @@ certificates signed by it (like IoT Core's ``create-keys-and-certificate``).
 
 Layout under ``<data dir>/telemetry/pki/``: ``ca.pem`` (public), ``ca.key`` (owner-only),
 ``broker.pem``/``broker.key`` (the local broker's server certificate, SAN 127.0.0.1 and
-localhost) and ``devices/<device id>/`` for certificates the app itself uses. A device's
-certificate carries its id as the subject common name; the broker allows a client to
-connect only with a client id equal to that name or starting with ``<name>-``.
+localhost), ``devices/<device id>/`` for certificates the app itself uses, and
+``registry.db``, the device registry (``core.telemetry.registry``) in which every device
+certificate issued here is recorded as it is issued. A device's certificate carries its id
+as the subject common name (the thing name); the broker allows a client to connect only
+with a client id equal to that name, and only while the registry says ``ACTIVE``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from core.config import DEVICE_ID_PATTERN
 from core.errors import InvalidParameter
 from core.storage.files import atomic_write_bytes, ensure_dir
+from core.telemetry.registry import MONITOR_NAME, RESERVED_PREFIX, DeviceRegistry
 
 CA_NAME = "FaceGate local CA"
 BROKER_NAME = "facegate-broker"
@@ -66,6 +69,12 @@ class LocalCA:
         self.ca_key_file = self.dir / "ca.key"
         self.broker_cert_file = self.dir / "broker.pem"
         self.broker_key_file = self.dir / "broker.key"
+        self.registry_file = self.dir / "registry.db"
+
+    def registry(self) -> DeviceRegistry:
+        """The device registry of the certificates this CA issued."""
+        ensure_dir(self.dir)
+        return DeviceRegistry(self.registry_file)
 
     # -- CA ---------------------------------------------------------------------------
     def ensure(self) -> LocalCA:
@@ -147,10 +156,13 @@ class LocalCA:
     # -- devices ----------------------------------------------------------------------
     def create_device(self, device_id: str, out_dir: Path) -> DeviceCredentials:
         """Issue a new key and certificate for ``device_id`` into ``out_dir`` (key file
-        owner-only) and copy the CA certificate there. Returns the paths.
-        Raises ``InvalidParameter`` for a device id IoT Core would refuse."""
+        owner-only), copy the CA certificate there and register the certificate ``ACTIVE``.
+        Returns the paths. Raises ``InvalidParameter`` for a device id IoT Core would refuse
+        or one of the app's own names (``facegate-...``)."""
         if not isinstance(device_id, str) or not DEVICE_ID_PATTERN.match(device_id):
             raise InvalidParameter(f"device id must match [a-zA-Z0-9_:-]{{1,128}}, not {device_id!r}")
+        if device_id.startswith(RESERVED_PREFIX):
+            raise InvalidParameter(f"device ids starting with {RESERVED_PREFIX!r} are the app's own")
         self.ensure()
         out = ensure_dir(Path(out_dir))
         return self._write_device(
@@ -159,16 +171,28 @@ class LocalCA:
             )
         )
 
-    def _write_device(self, creds: DeviceCredentials) -> DeviceCredentials:
+    def _write_device(self, creds: DeviceCredentials, role: str = "device") -> DeviceCredentials:
         ensure_dir(creds.cert_file.parent)
         key, cert = self._issue(creds.device_id, server=False)
+        pem = cert.public_bytes(serialization.Encoding.PEM)
         atomic_write_bytes(creds.key_file, _key_pem(key))
-        atomic_write_bytes(creds.cert_file, cert.public_bytes(serialization.Encoding.PEM))
+        atomic_write_bytes(creds.cert_file, pem)
         atomic_write_bytes(creds.ca_file, self.ca_file.read_bytes())
+        registry = self.registry()
+        try:
+            registry.register(pem, role)
+        finally:
+            registry.close()
         return creds
 
-    def device_credentials(self, device_id: str) -> DeviceCredentials:
-        """The app's own credentials for ``device_id`` under the PKI folder, issued on first use."""
+    def monitor_credentials(self) -> DeviceCredentials:
+        """The app's live-view identity (``facegate-monitor``): may subscribe, never publish."""
+        return self.device_credentials(MONITOR_NAME, role="monitor")
+
+    def device_credentials(self, device_id: str, role: str = "device") -> DeviceCredentials:
+        """The app's own credentials for ``device_id`` under the PKI folder, issued (and
+        registered) on first use. A certificate issued before the registry existed is
+        registered now; one the operator revoked stays revoked."""
         folder = self.dir / "devices" / device_id
         creds = DeviceCredentials(
             device_id,
@@ -181,7 +205,12 @@ class LocalCA:
             with open(self.dir / ".lock", "a") as lock:
                 fcntl.flock(lock, fcntl.LOCK_EX)
                 if not (creds.cert_file.is_file() and creds.key_file.is_file() and creds.ca_file.is_file()):
-                    return self._write_device(creds)
+                    return self._write_device(creds, role)
+        registry = self.registry()
+        try:
+            registry.register(creds.cert_file.read_bytes(), role, only_if_new=True)
+        finally:
+            registry.close()
         return creds
 
 

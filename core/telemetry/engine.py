@@ -149,7 +149,16 @@ class RuleEngine:
                     elif action.kind == "stream":
                         buffered.append((action.key, entry.seq, dumps(out)))
         if table_items:
-            self.table.put_items(self.table_name, [out for _entry, out in table_items])
+            # DynamoDB refuses an item without its key attributes; IoT Core then runs the error
+            # action for that action only, and the message's other actions still happen.
+            keyed = []
+            for entry, out in table_items:
+                if isinstance(out.get("DeviceID"), str) and isinstance(out.get("Datetime"), str):
+                    keyed.append(out)
+                else:
+                    errors.append((entry, "sensor table: DeviceID and Datetime must be strings (the table's keys)"))
+            if keyed:
+                self.table.put_items(self.table_name, keyed)
         for kind, (records, ids) in events.items():
             self._append_events(kind, records, ids, errors)
         # Each object is written atomically with its own fsync; writing several at once lets
@@ -162,6 +171,9 @@ class RuleEngine:
             else:
                 raise exc
         self.journal.commit_progress(CURSOR, entries[-1].seq, errors, buffered)
+        # Once stored, a payload need not stay whole in the journal too: the logs page shows
+        # a preview, and the stores (and the stream buffer) hold the message itself.
+        self.journal.compact(entries[0].seq - 1, entries[-1].seq)
         self.processed += len(entries) - len(errors)
         self.failed += len(errors)
         for entry, reason in errors:
@@ -181,7 +193,13 @@ class RuleEngine:
         refuses one by one so one poisoned message cannot stall the engine. Storage that
         is unavailable (locked, disk) raises, and the whole batch is retried."""
         try:
-            self.events.append(kind, [r for _e, r in records], ids)
+            self.events.append(
+                kind,
+                [r for _e, r in records],
+                ids,
+                received=[e.ts_ms for e, _r in records],
+                senders=[e.client_id for e, _r in records],
+            )
             return
         except (sqlite3.OperationalError, OSError):
             raise
@@ -189,7 +207,7 @@ class RuleEngine:
             log.warning("event store refused a %s batch; storing one by one", kind)
         for (entry, record), message_id in zip(records, ids, strict=True):
             try:
-                self.events.append(kind, [record], [message_id])
+                self.events.append(kind, [record], [message_id], received=[entry.ts_ms], senders=[entry.client_id])
             except (sqlite3.OperationalError, OSError):
                 raise
             except Exception as exc:  # noqa: BLE001 - recorded as this message's error

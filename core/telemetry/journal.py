@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.events.records import quotes_name as _quotes_name
 from core.storage.files import ensure_dir
 
 _SCHEMA = """
@@ -254,6 +255,17 @@ class Journal:
             )
             con.execute("UPDATE stream_batches SET done = 1 WHERE stream = ? AND first_seq = ?", (stream, first_seq))
 
+    def compact(self, after_seq: int, upto_seq: int) -> int:
+        """Cut the payloads of processed messages ``after_seq < seq <= upto_seq`` to the
+        preview the logs page shows: the stores hold them now (event store, table, objects,
+        stream buffer), so the journal need not be a third full copy. The id stays (a
+        redelivery is still recognised) and so does the receipt time. Returns how many."""
+        with self._write_lock, self._conn() as con:
+            return con.execute(
+                "UPDATE journal SET payload = substr(payload, 1, ?) WHERE seq > ? AND seq <= ? AND length(payload) > ?",
+                (PREVIEW_CHARS + 1, after_seq, upto_seq, PREVIEW_CHARS + 1),
+            ).rowcount
+
     def prune(self, before_ms: int) -> int:
         """Forget processed messages received before ``before_ms`` (and older errors and
         finished batch plans). Messages still waiting in a stream buffer are kept. Returns
@@ -279,12 +291,15 @@ class Journal:
         payload = "CAST(payload AS TEXT)"
         with self._write_lock, self._conn() as con:
             con.execute("PRAGMA secure_delete=ON")
+            # Escapes decoded (a device may write "Pe\u006eny"): json_extract for JSON, every
+            # string literal (core.events.records.quotes_name) for what is not JSON.
+            con.create_function("quotes_name", 2, _quotes_name, deterministic=True)
             removed = con.execute(
-                f"DELETE FROM journal WHERE topic IN ({marks}) AND "
-                f"CASE WHEN json_valid({payload}) THEN json_extract({payload}, '$.Person') END = ?",
-                (*topics, name),
+                f"DELETE FROM journal WHERE topic IN ({marks}) AND CASE WHEN json_valid({payload}) "
+                f"THEN json_extract({payload}, '$.Person') = ? ELSE quotes_name({payload}, ?) END",
+                (*topics, name, name),
             ).rowcount
-            con.execute("DELETE FROM errors WHERE instr(payload_preview, ?) > 0", (f'"{name}"',))
+            con.execute("DELETE FROM errors WHERE quotes_name(payload_preview, ?)", (name,))
         self._conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL held the old pages
         return removed
 

@@ -37,7 +37,7 @@ def split_endpoint(endpoint: str, default_port: int = 8883) -> tuple[str, int]:
         raise ConfigError(f"FACEGATE_MQTT_ENDPOINT must be host or host:port, not {endpoint!r}") from None
 
 
-def mqtt_credentials(settings: Settings, ca, identity: str) -> tuple[Path, Path, Path | None]:
+def mqtt_credentials(settings: Settings, ca, identity: str, role: str = "device") -> tuple[Path, Path, Path | None]:
     """``(cert, key, ca)`` files: the configured ones, else the local CA's for ``identity``."""
     if settings.mqtt_cert_file:
         return (
@@ -45,7 +45,7 @@ def mqtt_credentials(settings: Settings, ca, identity: str) -> tuple[Path, Path,
             Path(settings.mqtt_key_file),
             Path(settings.mqtt_ca_file) if settings.mqtt_ca_file else None,
         )
-    creds = ca.device_credentials(identity)
+    creds = ca.device_credentials(identity, role)
     return creds.cert_file, creds.key_file, creds.ca_file
 
 
@@ -138,6 +138,10 @@ class TelemetryStack:
         self.broker = None
         self.subscription = None
         self._status_task: asyncio.Task | None = None
+        from core.telemetry.gateway import build_gateway
+
+        # What the broker and the IoT Data HTTPS endpoint (in this process) publish through.
+        self.gateway = build_gateway(settings, store=self._ingest, refused=self._refused)
 
     def _ingest(self, batch) -> None:
         self.journal.append(batch)
@@ -150,16 +154,15 @@ class TelemetryStack:
         if self.settings.mqtt_endpoint:
             self._start_subscription()
             return
-        from core.telemetry.broker import Broker, TopicPolicy, server_ssl_context
+        from core.telemetry.broker import Broker, server_ssl_context
 
         ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
         self.broker = Broker(
             host=self.host,
             port=self.port,
             ssl_context=ssl_ctx,
-            policy=TopicPolicy(self.settings.topic_prefix),
-            ingest=self._ingest,
-            refused=self._refused,
+            gateway=self.gateway,
+            registry=self.ca.registry(),
         )
         self.engine.start()
         await self.broker.start()
@@ -173,7 +176,7 @@ class TelemetryStack:
         from core.telemetry.subscriber import BrokerSubscription
 
         host, port = split_endpoint(self.settings.mqtt_endpoint)
-        cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID)
+        cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID, "monitor")
         self.subscription = BrokerSubscription(
             endpoint=host,
             port=port,
@@ -265,9 +268,11 @@ def build_local_publisher(settings: Settings, mode: str):
     if host in ("0.0.0.0", "::", ""):
         host = "127.0.0.1"
     cert, key, ca = mqtt_credentials(settings, LocalCA(paths.pki), settings.device_id)
-    # One connection per process: the client id is the device id plus this process's id, and
-    # every Services built for the same connection settings shares it (core.telemetry.shared).
-    client_id = f"{settings.device_id}-{os.getpid()}"
+    # The client id is the thing name, exactly (the broker accepts no other): one connection
+    # per process and connection settings (core.telemetry.shared), and only the process that
+    # drains the shared outbox connects, so the app, the Web API and the CLI never take each
+    # other's session over.
+    client_id = settings.device_id
     connection = (
         "local",
         host,
@@ -290,5 +295,8 @@ def build_local_publisher(settings: Settings, mode: str):
             ca_file=ca,
             client_id=client_id,
             prefix=settings.topic_prefix,
+            # The SDK's IoT Core flow control is 100 publishes/s: the default device quota.
+            # Above that (or with the quota off) send freely; a PUBACK 0x97 means "later".
+            flow_control=0 < settings.device_messages_per_second <= 100,
         ),
     )

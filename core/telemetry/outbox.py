@@ -9,6 +9,7 @@ the Web API, the CLI): all of them add, one at a time drains (an exclusive ``flo
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import sqlite3
@@ -16,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from core.storage.files import ensure_dir
+from core.events.records import quotes_name
+from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +110,18 @@ class Outbox:
         """Drop the unsent and refused records whose ``Person`` is ``name`` (a forgotten person's
         record is not delivered later), then rewrite the file so that no sent or deleted record
         lingers in free pages or the WAL. Returns how many records were dropped."""
+        # Escapes decoded: json_extract for JSON, every string literal for the rest (the logs
+        # page's test form queues any bytes).
         person = (
-            "CASE WHEN json_valid(CAST(payload AS TEXT)) THEN json_extract(CAST(payload AS TEXT), '$.Person') END = ?"
+            "CASE WHEN json_valid(CAST(payload AS TEXT)) THEN json_extract(CAST(payload AS TEXT), '$.Person') = ? "
+            "ELSE quotes_name(CAST(payload AS TEXT), ?) END"
         )
         with self._write_lock:
             con = self._conn()
+            con.create_function("quotes_name", 2, quotes_name, deterministic=True)
             with con:
                 dropped = sum(
-                    con.execute(f"DELETE FROM {table} WHERE {person}", (name,)).rowcount
+                    con.execute(f"DELETE FROM {table} WHERE {person}", (name, name)).rowcount
                     for table in ("outbox", "refused")
                 )
             try:
@@ -128,6 +134,16 @@ class Outbox:
                     exc,
                 )
         return dropped
+
+    # -- the sending process's connection, for the others' status ----------------------
+    def write_sender_state(self, state: dict) -> None:
+        atomic_write_bytes(Path(str(self.path) + ".sender.json"), json.dumps(state).encode())
+
+    def sender_state(self) -> dict | None:
+        try:
+            return json.loads(Path(str(self.path) + ".sender.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
 
     def close(self) -> None:
         con = getattr(self._local, "con", None)

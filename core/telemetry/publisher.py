@@ -2,7 +2,11 @@
 over mutual TLS, QoS 1, fed from the durable on-disk outbox.
 
 ``publish`` returns once the record is in the outbox; a sender thread keeps up to
-``max_inflight`` records in flight and deletes each one when its PUBACK arrives. Each
+``max_inflight`` records in flight and deletes each one when its PUBACK arrives. Only the
+process that drains the shared outbox connects, with the thing name as client id exactly (as
+IoT Core's policy variable ``${iot:Connection.Thing.ThingName}`` requires); the others show
+its connection state. A PUBACK "quota exceeded" (0x97: the broker's per-device quota or its
+disk guard) means "later": the record stays and is sent again after a pause. Each
 PUBLISH carries the record's id in the MQTT 5 user property ``facegate-id`` (the payload
 stays exactly the course's), which is how the rule engine recognises a redelivery.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -25,6 +30,8 @@ from core.telemetry.payloads import MAX_MESSAGE_BYTES, BadMessage, check_record
 log = logging.getLogger(__name__)
 
 _OK_REASONS = (0, 16)  # SUCCESS, NO_MATCHING_SUBSCRIBERS
+_LATER_REASONS = (0x97,)  # QUOTA_EXCEEDED: send again after a pause, never give the record up
+RETRY_PAUSE_S = 1.0
 
 
 def encode_payload(payload: dict) -> bytes:
@@ -42,8 +49,9 @@ def encode_payload(payload: dict) -> bytes:
 class MqttPublisher(EventPublisher):
     """Publishes course records to ``<prefix>/<topic>`` at ``endpoint:port``.
 
-    ``iot_core`` keeps the SDK's AWS IoT Core flow control (100 publishes/s per connection,
-    IoT Core's own limit); the local broker has no such limit, so it is switched off there.
+    ``iot_core`` keeps the SDK's AWS IoT Core flow control (100 publishes/s and 512 KiB/s per
+    connection, IoT Core's own limits); ``flow_control`` asks for the same throttling from the
+    local broker, whose per-device quota defaults to those limits.
     """
 
     def __init__(
@@ -58,6 +66,7 @@ class MqttPublisher(EventPublisher):
         client_id: str,
         prefix: str,
         iot_core: bool = False,
+        flow_control: bool | None = None,
         max_inflight: int = 512,
     ):
         from awscrt import mqtt5
@@ -79,13 +88,15 @@ class MqttPublisher(EventPublisher):
         self._last_sent = 0
         self._last_settle = 0.0
         self._last_error = ""
+        self._pause_until = 0.0
         self._tried = threading.Event()  # a first connection attempt has succeeded or failed
         flow = (
             mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
-            if iot_core
+            if (iot_core if flow_control is None else flow_control)
             else mqtt5.ExtendedValidationAndFlowControlOptions.NONE
         )
-        self._client = mqtt5_client_builder.mtls_from_path(
+        self._client = None
+        self._build_client = lambda: mqtt5_client_builder.mtls_from_path(
             endpoint=endpoint,
             port=port,
             cert_filepath=str(cert_file),
@@ -103,7 +114,6 @@ class MqttPublisher(EventPublisher):
             on_lifecycle_connection_failure=self._on_connect_failed,
             on_lifecycle_disconnection=self._on_disconnected,
         )
-        self._client.start()
         self._thread = threading.Thread(target=self._drain_forever, name="mqtt-outbox", daemon=True)
         self._thread.start()
 
@@ -141,12 +151,20 @@ class MqttPublisher(EventPublisher):
         return message_id
 
     def status(self) -> dict:
-        """``state`` is ``connecting`` until the first attempt ends (a page opened during
-        start-up is not a fault), then ``connected`` or ``offline``."""
-        connected = self._connected.is_set()
+        """Connection and outbox state. ``state`` is ``connecting`` until the first attempt
+        ends (a page opened during start-up is not a fault), then ``connected`` or
+        ``offline``; in a process that is not sending (another one drains the shared outbox)
+        it is that process's connection (``"sender": "another process"``)."""
+        connected, tried, sender = self._connected.is_set(), self._tried.is_set(), "this process"
+        if self._client is None:
+            state = self.outbox.sender_state()
+            alive = bool(state) and _alive(state.get("pid"))
+            connected = alive and bool(state.get("connected"))
+            tried, sender = alive, ("another process" if alive else "none yet")
         return {
-            "state": "connected" if connected else ("offline" if self._tried.is_set() else "connecting"),
+            "state": "connected" if connected else ("offline" if tried else "connecting"),
             "connected": connected,
+            "sender": sender,
             "outbox_depth": self.outbox.depth(),
             "endpoint": self.endpoint,
             "client_id": self.client_id,
@@ -170,7 +188,9 @@ class MqttPublisher(EventPublisher):
         self._closed.set()
         self._wake.set()
         self._thread.join(timeout=10)
-        self._client.stop()
+        if self._client is not None:
+            self._client.stop()
+            self.outbox.write_sender_state({"pid": os.getpid(), "connected": False})
         self.outbox.release()
 
     # -- connection events (awscrt threads) -------------------------------------------
@@ -178,16 +198,27 @@ class MqttPublisher(EventPublisher):
         self._last_error = ""
         self._connected.set()
         self._tried.set()
+        self._share_state()
         self._wake.set()
 
     def _on_connect_failed(self, data) -> None:
         self._last_error = f"connect failed: {data.exception}"
         self._connected.clear()
         self._tried.set()
+        self._share_state()
 
     def _on_disconnected(self, data) -> None:
         self._last_error = f"disconnected: {data.exception}"
         self._connected.clear()
+        self._share_state()
+
+    def _share_state(self) -> None:
+        try:
+            self.outbox.write_sender_state(
+                {"pid": os.getpid(), "connected": self._connected.is_set(), "last_error": self._last_error}
+            )
+        except OSError as exc:  # status only; sending goes on
+            log.debug("could not share the connection state: %s", exc)
 
     def _on_done(self, seq: int, future) -> None:
         try:
@@ -204,6 +235,10 @@ class MqttPublisher(EventPublisher):
             self._inflight.discard(seq)
             if reason in _OK_REASONS:
                 self._acked.append(seq)
+            elif reason in _LATER_REASONS:
+                self._resend_from = seq if self._resend_from is None else min(self._resend_from, seq)
+                self._pause_until = time.monotonic() + RETRY_PAUSE_S
+                self._last_error = f"broker asked to send later (reason code {reason}): quota or disk reserve"
             else:
                 self._refused.append((seq, f"broker refused with reason code {reason}"))
         self._wake.set()
@@ -242,7 +277,10 @@ class MqttPublisher(EventPublisher):
         if not self.outbox.try_become_drainer():
             self._closed.wait(1.0)
             return 0
-        if not self._connected.is_set():
+        if self._client is None:
+            self._client = self._build_client()
+            self._client.start()
+        if not self._connected.is_set() or time.monotonic() < self._pause_until:
             return 0
         with self._lock:
             if self._resend_from is not None:
@@ -267,3 +305,11 @@ class MqttPublisher(EventPublisher):
             future.add_done_callback(lambda f, s=seq: self._on_done(s, f))
             self._last_sent = max(self._last_sent, seq)
         return len(rows)
+
+
+def _alive(pid) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, TypeError, ValueError):
+        return False
+    return True

@@ -18,12 +18,13 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from core.access.sessions import require_admin
+from core.config import zone_info
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
 from core.images.codec import decode_image, encode_jpeg, prepare_photo
@@ -100,17 +101,20 @@ class CaptureResult:
         return self.largest.name if self.door_opened else None
 
 
-def photo_key(stem: str, when: datetime) -> str:
-    """The course's capture key ``<stem>_<YYYYmmddHHMMSS>.jpg``; ``stem`` is cleaned to [A-Za-z0-9_-]."""
+def photo_key(stem: str, when: datetime, zone: tzinfo | None = None) -> str:
+    """The course's capture key ``<stem>_<YYYYmmddHHMMSS>.jpg`` in the device's local time
+    (``zone``: ``FACEGATE_TIMEZONE``; UTC when not given), as the course's device names its
+    uploads; ``stem`` is cleaned to [A-Za-z0-9_-]."""
     stem = re.sub(r"[^A-Za-z0-9_\-]", "", stem or "")[:64] or "image"
-    return f"{stem}_{when.strftime('%Y%m%d%H%M%S')}.jpg"
+    return f"{stem}_{when.astimezone(zone or UTC).strftime('%Y%m%d%H%M%S')}.jpg"
 
 
 def _unique_key(services, stem: str, when: datetime) -> str:
-    key = photo_key(stem, when)
+    zone = zone_info(services.settings.timezone)
+    key = photo_key(stem, when, zone)
     n = 2
     while services.objects.exists(services.settings.photos_bucket, key):
-        key = photo_key(f"{stem}-{n}", when)  # two captures in the same second keep both
+        key = photo_key(f"{stem}-{n}", when, zone)  # two captures in the same second keep both
         n += 1
     return key
 
@@ -237,9 +241,13 @@ def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | Non
 
 def _publish(services, result: CaptureResult) -> None:
     s = services.settings
+    zone = zone_info(s.timezone)  # the course's local stamps, read back in the same zone
     batches = [
-        ("auth", records.auth_log_records(s.device_id, result.when, result.picture_name, result.largest.matches)),
-        ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces])),
+        (
+            "auth",
+            records.auth_log_records(s.device_id, result.when, result.picture_name, result.largest.matches, zone),
+        ),
+        ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces], zone)),
     ]
     if result.door_opened:
         batches.append(("door", [records.door_open_record(s.device_id, result.when, result.person)]))

@@ -30,14 +30,16 @@ aws these objects are the event store.
 
 from __future__ import annotations
 
+import base64
 import logging
+import secrets
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.access.sessions import operator, require_admin
 from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
-from core.events.records import json_lines, parse_json_lines
+from core.events.records import json_lines, parse_json_lines, quotes_name
 from core.usecases import history, people
 
 log = logging.getLogger(__name__)
@@ -155,8 +157,9 @@ def forget_person(services, name: str) -> dict:
     """Erase ``name`` everywhere (see the module doc). Needs an admin.
 
     ``name`` is a person's display name or id. Returns counts ``{"faces", "objects",
-    "captures", "collections", "log_records"}``. Raises InvalidPersonName for a name that
-    cannot be a person, ResourceNotFound when nothing at
+    "captures", "collections", "log_records"}`` and ``"erasure"``, the opaque id the log line
+    carries instead of the name. Raises InvalidPersonName for a name that cannot be a person,
+    ResourceNotFound when nothing at
     all was found under that name, AdminRequired."""
     require_admin()
     try:
@@ -192,15 +195,19 @@ def forget_person(services, name: str) -> dict:
         log_records += services.telemetry.forget_person(name)
     if not (faces or objects or captures or log_records):
         raise ResourceNotFound(f"nothing is stored about {name!r}")
+    # Never the name: logs leave the data directory (journald, a terminal, a support ticket).
+    # The erasure id ties this line to what the caller was told.
+    erasure = secrets.token_hex(6)
     log.warning(
-        "forgot person %s: %d faces, %d objects, %d captures, %d log records",
-        name,
+        "forgot a person (erasure %s): %d faces, %d objects, %d captures, %d log records",
+        erasure,
         faces,
         len(objects),
         captures,
         log_records,
     )
     return {
+        "erasure": erasure,
         "faces": faces,
         "objects": len(objects),
         "captures": captures,
@@ -226,17 +233,20 @@ _PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
 
 def _forget_in_log_objects(services, name: str) -> int:
     """Rewrite the rules' auth and door log objects without the records naming ``name``
-    (delete an object left empty). Returns how many records went."""
+    (delete an object left empty). Returns how many records went. Names are compared
+    decoded (a device may send ``"Pe\\u006eny"``); a rule-error copy names the person when
+    its IoT error message's ``base64OriginalPayload`` quotes the name."""
     bucket = services.settings.logs_bucket
     removed = 0
     for obj in services.objects.list_objects(bucket, ""):
-        if not (obj.key.endswith(_PERSON_LOGS) or obj.key.startswith(_PERSON_ERROR_LOGS)):
+        error_copy = obj.key.startswith(_PERSON_ERROR_LOGS)
+        if not (obj.key.endswith(_PERSON_LOGS) or error_copy):
             continue
         body = services.objects.get_object(bucket, obj.key)
-        if f'"{name}"'.encode() not in body:
+        if not error_copy and not quotes_name(body.decode("utf-8", errors="replace"), name):
             continue  # the common case, without parsing
         records = parse_json_lines(body)
-        kept = [r for r in records if r.get("Person") != name]
+        kept = [r for r in records if not _names(r, name)]
         if len(kept) == len(records):
             continue
         removed += len(records) - len(kept)
@@ -245,6 +255,20 @@ def _forget_in_log_objects(services, name: str) -> int:
         else:
             services.objects.delete_object(bucket, obj.key)
     return removed
+
+
+def _names(record: dict, name: str) -> bool:
+    """Whether a log record (or an IoT rule's error message about one) names ``name``."""
+    if record.get("Person") == name:
+        return True
+    original = record.get("base64OriginalPayload")
+    if not isinstance(original, str):
+        return False
+    try:
+        text = base64.b64decode(original, validate=False).decode("utf-8", errors="replace")
+    except ValueError:
+        return False
+    return quotes_name(text, name)
 
 
 class Purger:

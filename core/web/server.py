@@ -275,7 +275,10 @@ def bind(host: str, port: int, backlog: int = Limits.backlog) -> socket.socket:
     """A listening TCP socket (SO_REUSEADDR; port 0 = any free port). Raises
     ServiceUnavailable when the address cannot be bound."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio turns on TCP_NODELAY only for sockets whose proto says TCP
+    # (accepted sockets inherit it). Without it uvicorn's separate header and body writes wait
+    # for the client's delayed ACK: ~45 ms on every response (bench/api.py's "plumbing" line).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

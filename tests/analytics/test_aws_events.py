@@ -81,6 +81,7 @@ def test_same_chart_sql_runs_on_the_aws_store(aws):
         "door_opens": 2,
         "sensor_readings": 15,
         "faces_analysed": 5,
+        "unreadable": 0,
     }
     assert Q.identification_by_day(con, Q.AnalyticsFilter())["captures"].tolist() == [2, 2, 1]
 

@@ -85,7 +85,7 @@ def test_columnar_copy_matches_journal_across_sealed_segments(tmp_path):
         con = mirror.cursor()
         assert con.execute("SELECT count(*) FROM door").fetchone()[0] == min(lo + 4, 30)
     segments = sorted(p.name for p in (tmp_path / "columnar").glob("door-*.parquet"))
-    assert segments == [f"door-{7 * k:012d}-{7 * k + 7:012d}.parquet" for k in range(4)]  # 28 sealed, 2 in the tail
+    assert segments == [f"door-v2-{7 * k:012d}-{7 * k + 7:012d}.parquet" for k in range(4)]  # 28 sealed, 2 in the tail
     con = mirror.cursor()
     assert con.execute("SELECT count(DISTINCT seq), min(ts), max(ts) FROM door").fetchone() == (
         30,
@@ -112,9 +112,9 @@ def test_small_segments_are_compacted_and_still_load_whole(tmp_path):
     names = sorted(p.name for p in (tmp_path / "columnar").glob("*.parquet"))
     # 24 sealed segments of 2 rows: 0-20 and 20-40 merged, 40-48 still small, 49-50 in the tail.
     assert names == [
-        "sensor-000000000000-000000000020.parquet",
-        "sensor-000000000020-000000000040.parquet",
-        *[f"sensor-{lo:012d}-{lo + 2:012d}.parquet" for lo in range(40, 48, 2)],
+        "sensor-v2-000000000000-000000000020.parquet",
+        "sensor-v2-000000000020-000000000040.parquet",
+        *[f"sensor-v2-{lo:012d}-{lo + 2:012d}.parquet" for lo in range(40, 48, 2)],
     ]
     fresh = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=2).cursor()
     assert fresh.execute("SELECT count(*), count(DISTINCT seq), sum(value) FROM sensor").fetchone() == (

@@ -30,6 +30,7 @@ def test_kpis_count_captures_not_records(con):
         "door_opens": 2,
         "sensor_readings": 15,
         "faces_analysed": 5,
+        "unreadable": 0,
     }
 
 
@@ -128,7 +129,14 @@ def test_empty_store_gives_empty_frames_not_errors(tmp_path):
     from core.events.local import LocalEventStore
 
     con = LocalEventStore(tmp_path / "e.db").columnar()
-    assert Q.filter_options(con) == {"devices": [], "people": [], "first": None, "last": None}
+    assert Q.filter_options(con) == {
+        "devices": [],
+        "people": [],
+        "first": None,
+        "last": None,
+        "future": 0,
+        "no_time": 0,
+    }
     data = Q.chart_data(con, ALL)
     assert data["kpis"]["captures"] == 0
     assert all(len(v) == 0 for k, v in data.items() if k not in ("kpis", "emotion", "auth_history", "door_history"))

@@ -115,3 +115,19 @@ def test_history_filters_by_door_and_period_in_a_grid(app, enrol, labelled, serv
     assert len(_cards(app)) == 1
     app.segmented_control(key="history_door").set_value("closed").run()
     assert len(_cards(app)) == 1 and "人物を特定できませんでした" in _cards(app)[0]
+
+
+def test_capture_times_are_shown_in_the_browsers_zone_with_the_zone(app, labelled, services):
+    """Issue 12 §4: a browser in Tokyo reads JST on the camera card and in the history."""
+    from core.app.times import local_text
+    from core.usecases import history
+
+    app.context = {"timezone": "Asia/Tokyo"}
+    _capture(app, jpeg(labelled["howard"][1]))
+    cap = history.list_captures(services)[0]
+    from zoneinfo import ZoneInfo
+
+    shown = local_text(cap.when, ZoneInfo("Asia/Tokyo"))
+    assert shown.endswith(" JST") and f"{shown[11:]}" in texts(app)  # the camera card: the time, JST
+    open_page(app, "history")
+    assert shown in texts(app)  # the history: date, time, JST

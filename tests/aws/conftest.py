@@ -10,7 +10,7 @@ import pytest
 
 from core.config import load_settings
 from core.deploy.stack import Deployer, DeployOptions
-from tests.aws.fakes import CertificatesFromCsr, EventualDetach, FakeCloudFormation, inventory
+from tests.aws.fakes import CertificatesFromCsr, EventualDetach, FakeCloudFormation, intercept, inventory
 
 REGION = "ap-northeast-1"
 STACK = "facegate"
@@ -59,10 +59,32 @@ class Account:
         self.detach = EventualDetach(iot, raw_iot, lag=2)
         self._clients["iot"] = iot
 
-    def client(self, name):
-        if name not in self._clients:
-            self._clients[name] = self.session.client(name, region_name=REGION)
-        return self._clients[name]
+    def client(self, name, region=None):
+        key = name if region in (None, REGION) else (name, region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(name, region_name=region or REGION)
+            if name == "quicksight":
+                self._quicksight(self._clients[key])
+        return self._clients[key]
+
+    def _quicksight(self, client):
+        """QuickSight as subscribed by the learner: moto keeps users; DescribeAccountSubscription
+        (not in moto) answers Enterprise edition."""
+        moto_qs = self.session.client("quicksight", region_name=REGION)
+        moto_qs.register_user(
+            IdentityType="IAM", Email="learner@example.com", UserRole="AUTHOR", AwsAccountId="123456789012",
+            Namespace="default", UserName="learner", IamArn="arn:aws:iam::123456789012:user/learner",
+        )  # fmt: skip
+        self.quicksight_edition = "ENTERPRISE"
+
+        def answer(op, params):
+            if op == "DescribeAccountSubscription":
+                info = {"AccountName": "learner", "Edition": self.quicksight_edition}
+                info["AccountSubscriptionStatus"] = "ACCOUNT_CREATED"
+                return {"AccountInfo": info, "Status": 200}
+            return None
+
+        intercept(client, answer)
 
     def settings(self, **env):
         base = {"FACEGATE_DATA_DIR": str(self.tmp / "data")}

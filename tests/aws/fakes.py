@@ -946,6 +946,13 @@ class _Role(_Type):
         iam = cf.aws("iam")
         kwargs = {"RoleName": name, "AssumeRolePolicyDocument": json.dumps(props["AssumeRolePolicyDocument"])}
         if props.get("PermissionsBoundary"):
+            # IAM refuses a boundary that does not exist (moto does not check).
+            try:
+                iam.get_policy(PolicyArn=props["PermissionsBoundary"])
+            except Exception as exc:  # noqa: BLE001
+                raise AwsError(
+                    "InvalidInput", f"Scope ARN: {props['PermissionsBoundary']} does not exist or is not attachable."
+                ) from exc
             kwargs["PermissionsBoundary"] = props["PermissionsBoundary"]
         role = iam.create_role(**kwargs)["Role"]
         self._policies(cf, name, props, {})
@@ -1301,6 +1308,7 @@ def inventory(session, region: str, cf: FakeCloudFormation) -> dict[str, list]:
         "iot certificates": [x["certificateId"] for x in iot.list_certificates()["certificates"]],
         "iot topic rules": [r["ruleName"] for r in iot.list_topic_rules()["rules"]],
         "iam roles": [r["RoleName"] for r in c("iam").list_roles()["Roles"]],
+        "iam policies": [p["PolicyName"] for p in c("iam").list_policies(Scope="Local")["Policies"]],
         "firehose delivery streams": c("firehose").list_delivery_streams()["DeliveryStreamNames"],
         "glue databases": [d["Name"] for d in c("glue").get_databases()["DatabaseList"]],
         "athena workgroups": [

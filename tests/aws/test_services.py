@@ -77,7 +77,8 @@ def test_search_lambda_answers_the_courses_device_request_in_the_aws_world(aws_s
             {"FaceMatches": [{"Similarity": 98.5, "Face": face}]},
             {
                 "CollectionId": "facegate",
-                "Image": {"Bytes": b"\xff\xd8 a photo"},
+                # Rekognition reads the device's photo where it lies, as the course's Lambda asks it to
+                "Image": {"S3Object": {"Bucket": "facegate-photos", "Name": "image01_20190808181200.jpg"}},
                 "MaxFaces": 10,
                 "FaceMatchThreshold": 75.0,
                 "QualityFilter": "NONE",
@@ -92,6 +93,7 @@ def test_search_lambda_answers_the_courses_device_request_in_the_aws_world(aws_s
             ),
         }
         answer = search.handler(event, None)
+        assert answer["statusCode"] == 200, answer
         stub.assert_no_pending_responses()
     assert answer["statusCode"] == 200, answer
     body = json.loads(answer["body"])

@@ -219,7 +219,7 @@ def test_the_inventory_sees_each_kind_of_leftover(account):
     left = account.left()
     expected = {
         "cloudformation stacks", "s3 buckets", "dynamodb tables", "rekognition collections", "iot things",
-        "iot policies", "iot certificates", "iot topic rules", "iam roles", "firehose delivery streams",
+        "iot policies", "iot certificates", "iot topic rules", "iam roles", "iam policies", "firehose delivery streams",
         "glue databases", "athena workgroups", "log groups", "lambda functions", "rest apis", "api keys",
         "usage plans", "quicksight assets",
     }  # fmt: skip

@@ -274,8 +274,10 @@ def test_an_integration_pointing_at_the_wrong_function_is_refused(tmp_path):
 
 
 def test_the_deploying_users_policy_covers_every_service_without_wildcard_actions(rendered):
-    policy = json.loads((tpl.DEPLOY_DIR / "deployer-policy.json").read_text())
-    actions = [a for st in policy["Statement"] for a in _as_list(st["Action"])]
+    from core.deploy.policies import DEPLOYER_POLICY_FILES
+
+    statements = [st for path in DEPLOYER_POLICY_FILES for st in json.loads(path.read_text())["Statement"]]
+    actions = [a for st in statements for a in _as_list(st["Action"])]
     assert not [a for a in actions if "*" in a]
     services = {a.split(":")[0] for a in actions}
     prefix = {"ApiGateway": "apigateway", "KinesisFirehose": "firehose", "Logs": "logs", "IAM": "iam"}
@@ -338,6 +340,11 @@ def test_the_template_alone_deploys_two_stacks_side_by_side(account):
     s3.create_bucket(Bucket="code", CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
     s3.put_bucket_versioning(Bucket="code", VersioningConfiguration={"Status": "Enabled"})
     version = s3.put_object(Bucket="code", Key="c.zip", Body=code_zip({"x.py": ""}))["VersionId"]
+    from core.deploy import policies  # the documented one-time step: the role boundary exists
+
+    account.session.client("iam", region_name="ap-northeast-1").create_policy(
+        PolicyName=policies.BOUNDARY_POLICY_NAME, PolicyDocument=json.dumps(policies.boundary_policy())
+    )
     cfn = account.cf.client()
     body = tpl.template_json(tpl.render_template())
     for stack in ("facegate-a", "facegate-b"):

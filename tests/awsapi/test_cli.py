@@ -14,6 +14,7 @@ import pytest
 
 from .conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.slow  # each `aws` command is a new process (~1 s) and a 20 MB transfer
 COLLECTION = "cli-authentication-collection"
 BUCKET = "cli-rekognition-collection-source"
 

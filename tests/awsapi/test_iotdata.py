@@ -69,7 +69,7 @@ def test_each_course_log_reaches_the_event_store(endpoint, broker, kind):
             assert stored[field] == value, field
     # the broker saw the credential's own identity, as it sees an MQTT device's certificate
     recent = broker.journal.recent(topic, 1)
-    assert recent and recent[0]["client_id"] == "id001-iotdata"
+    assert recent and recent[0]["client_id"] == "id001"  # the thing name, exactly
 
 
 def test_qos_0_from_the_phone_page_is_stored_too(endpoint, broker):
@@ -109,23 +109,6 @@ def test_the_rule_engine_refusal_is_visible_like_an_mqtt_one(endpoint, broker):
     wait_for(lambda: broker.journal.error_count() == errors_before + 1, timeout=30)
 
 
-def _rule_engine_refuses_string_values() -> bool:
-    try:
-        from core.telemetry.payloads import check_record
-
-        check_record("sensor", {"DeviceID": "id001", "Datetime": "2019-08-08T09:12:31Z", "Value": "123"})
-    except ImportError:
-        return False
-    except Exception:  # noqa: BLE001 - BadMessage: still refused
-        return True
-    return False
-
-
-@pytest.mark.xfail(
-    condition=_rule_engine_refuses_string_values(),
-    strict=True,
-    reason="issue 12 §3 (devices helper): the rule engine still refuses the course's string Value",
-)
 def test_the_course_sensor_scripts_string_value(endpoint, broker):
     """The course's pub_sensor_data.py sends ``"Value": "123"`` (its int() is commented out);
     IoT Core's ``SELECT *`` rule stores it as sent."""
@@ -134,6 +117,35 @@ def test_the_course_sensor_scripts_string_value(endpoint, broker):
     payload = {"DeviceID": "id001", "Datetime": _now(), "Value": "123"}
     iot.publish(topic="handson/sensorLogData", qos=1, payload=json.dumps(payload))
     wait_for(lambda: len(_events(endpoint, "sensor")) == before + 1, timeout=15)
+    assert _events(endpoint, "sensor").iloc[-1]["Value"] == "123"  # as sent
+
+
+def test_the_disk_guard_and_the_quota_answer_503_and_429_over_https(endpoint, broker):
+    """The same gateway as MQTT (issue 13 §5): no space left for new data is 503, a device over
+    its quota is 429 (ThrottlingException), and both recover."""
+    iot = endpoint.client("iot-data", cred=endpoint.device)
+    payload = json.dumps({"DeviceID": "id001", "Datetime": _now(), "Value": 1}).encode()
+    guard = broker.gateway.disk
+    guard.reserve_bytes, guard._free = guard.free_bytes() + 10 * 2**30, None
+    try:
+        with pytest.raises(ClientError) as err:
+            iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert "storage full" in err.value.response["Error"]["Message"]
+    finally:
+        guard.reserve_bytes, guard._free = 512 * 2**20, None
+    quotas = broker.gateway.quotas
+    saved = quotas.messages_per_s
+    quotas.messages_per_s, quotas._buckets = 1.0, {}
+    try:
+        iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # the one allowed this second
+        with pytest.raises(ClientError) as err:
+            iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+        assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert err.value.response["Error"]["Code"] == "ThrottlingException"
+    finally:
+        quotas.messages_per_s, quotas._buckets = saved, {}
+    iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # recovered
 
 
 def test_without_a_broker_publish_is_503(endpoint, broker):

@@ -365,3 +365,36 @@ def test_unimplemented_features_say_so(endpoint, bucket):
     with pytest.raises(ClientError) as err:
         s3.get_bucket_acl(Bucket=bucket)
     assert _code(err.value) == "NotImplemented" and err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 501
+
+
+def _signed_s3(endpoint, method: str, path: str, body: bytes, headers: dict | None = None) -> requests.Response:
+    """A request signed as botocore signs S3, with a body of our choosing (hostile input)."""
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method=method, url=endpoint.url + path, data=body, headers=dict(headers or {}))
+    req.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+    S3SigV4Auth(
+        Credentials(endpoint.admin.access_key_id, endpoint.admin.secret_access_key), "s3", "ap-northeast-1"
+    ).add_auth(req)
+    prepared = req.prepare()
+    return requests.request(method, prepared.url, data=body, headers=dict(prepared.headers), timeout=30)
+
+
+def test_hostile_xml_and_paths_are_refused_without_harm(endpoint, bucket):
+    import base64
+
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+        b"<Delete><Object><Key>&b;</Key></Object></Delete>"
+    )
+    md5 = base64.b64encode(hashlib.md5(bomb).digest()).decode()
+    r = _signed_s3(endpoint, "POST", f"/{bucket}?delete", bomb, {"Content-MD5": md5})
+    assert r.status_code == 400 and b"<Code>MalformedXML</Code>" in r.content
+    r = _signed_s3(endpoint, "POST", f"/{bucket}?delete", b"<Delete><Object><Key>x", {"Content-MD5": md5})
+    assert r.status_code == 400
+    for path in (f"/{bucket}/..%2F..%2Fcredentials.json", f"/{bucket}/a%00b", "/..%2Faws/x"):
+        r = _signed_s3(endpoint, "GET", path, b"")
+        assert r.status_code in (400, 404) and b"<Error>" in r.content, (path, r.status_code, r.content[:200])
+    assert "credentials" not in r.text

@@ -149,22 +149,23 @@ def test_logs_older_than_the_log_retention_are_purged_locally(settings, services
     now = datetime.now(UTC)
     ev = services.events
 
-    def add(kind, records, tag):
-        ev.append(kind, records, [f"{tag}-{i}" for i in range(len(records))])
+    def add(kind, records, tag, received):
+        # Retention follows the time of receipt (tests/analytics/test_device_times.py).
+        at_ms = [int(received.timestamp() * 1000)] * len(records)
+        ev.append(kind, records, [f"{tag}-{i}" for i in range(len(records))], received=at_ms)
 
     # Past the 365-day cutoff but within the one-day slack: nothing is deleted yet (a deletion
     # rebuilds every process's analytics copy, so it waits until it is worth it).
-    add("auth", auth_log_records("id001", now - timedelta(days=365, hours=6), "a.jpg", []), "edge")
+    edge = now - timedelta(days=365, hours=6)
+    add("auth", auth_log_records("id001", edge, "a.jpg", []), "edge", edge)
     assert retention.purge(services, now).log_records == 0
-    add(
-        "auth",
-        auth_log_records("id001", now - timedelta(days=400), "b.jpg", [{"Face": {"ExternalImageId": "amy"}}]),
-        "old",
-    )
-    add("analysis", analysis_log_records(now - timedelta(days=400), [{"Gender": {"Value": "Female"}}]), "old-a")
-    add("door", [door_open_record("id001", now - timedelta(days=400), "amy")], "old-d")
-    add("sensor", [sensor_record("id001", now - timedelta(days=400), 1.0)], "old-s")
-    add("auth", auth_log_records("id001", now - timedelta(days=10), "c.jpg", []), "new")
+    old = now - timedelta(days=400)
+    add("auth", auth_log_records("id001", old, "b.jpg", [{"Face": {"ExternalImageId": "amy"}}]), "old", old)
+    add("analysis", analysis_log_records(old, [{"Gender": {"Value": "Female"}}]), "old-a", old)
+    add("door", [door_open_record("id001", old, "amy")], "old-d", old)
+    add("sensor", [sensor_record("id001", old, 1.0)], "old-s", old)
+    new = now - timedelta(days=10)
+    add("auth", auth_log_records("id001", new, "c.jpg", []), "new", new)
     logs = settings.logs_bucket
     services.objects.put_object(logs, "1000-auth-log-data.json", b'{"Person": "amy"}')
     services.objects.put_object(logs, "2000-auth-log-data.json", b'{"Person": "bo"}')
@@ -221,10 +222,13 @@ def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
             timeout=120,
         )
         assert proc.returncode == 0, proc.stderr
+        run.stderr = proc.stderr
         return json.loads(proc.stdout)
 
     assert run("purge")["captures"] == 0
-    assert run("forget-person", "amy") == {
+    forgot = run("forget-person", "amy")
+    erasure = forgot.pop("erasure")
+    assert forgot == {
         "forgotten": "amy",
         "faces": 1,
         "objects": 3,
@@ -232,6 +236,8 @@ def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
         "collections": 1,
         "log_records": 0,
     }
+    # The operator is told on stdout; the log (stderr, journald...) has the erasure id only.
+    assert erasure in run.stderr and "amy" not in run.stderr
 
 
 def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):

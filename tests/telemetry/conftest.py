@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from core.config import zone_info
 from core.events.local import LocalEventStore
 from core.objects.local import LocalObjectStore
 from core.telemetry.local import TelemetryStack, build_local_publisher, telemetry_paths
@@ -39,7 +40,7 @@ class StackRunner:
     def __init__(self, settings, **kwargs):
         self.settings, self.kwargs = settings, kwargs
         data = settings.data_dir
-        self.events = LocalEventStore(data / "events" / "events.db")
+        self.events = LocalEventStore(data / "events" / "events.db", zone=zone_info(settings.timezone))
         self.objects = LocalObjectStore(data / "objects")
         self.stack: TelemetryStack | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -63,10 +64,24 @@ class StackRunner:
         self.stack = None
 
 
+# Streams in these tests run at thousands of messages/s: the per-device quota stays on (it is
+# what every publish passes through) but above IoT Core's 100/s default, so the publisher's
+# SDK flow control is off. tests/telemetry/test_quotas.py runs the defaults.
+TEST_QUOTA_PER_SECOND = 20_000
+
+
 @pytest.fixture
-def tele_settings(settings):
+def tele_settings(settings, monkeypatch):
     """Settings with the broker on a free port (the CA is created in the test's data dir)."""
-    return dataclasses.replace(settings, mqtt_port=free_port(), analysis_buffer_seconds=60.0)
+    monkeypatch.setenv("FACEGATE_DEVICE_MESSAGES_PER_SECOND", str(TEST_QUOTA_PER_SECOND))
+    monkeypatch.setenv("FACEGATE_DEVICE_BYTES_PER_SECOND", str(TEST_QUOTA_PER_SECOND * 4096))
+    return dataclasses.replace(
+        settings,
+        mqtt_port=free_port(),
+        analysis_buffer_seconds=60.0,
+        device_messages_per_second=TEST_QUOTA_PER_SECOND,
+        device_bytes_per_second=TEST_QUOTA_PER_SECOND * 4096,
+    )
 
 
 @pytest.fixture

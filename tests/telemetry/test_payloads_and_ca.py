@@ -15,7 +15,7 @@ from cryptography import x509
 from core.errors import InvalidParameter
 from core.events.records import analysis_log_records, auth_log_records, door_open_record, sensor_record, utc_now
 from core.telemetry.ca import LocalCA
-from core.telemetry.payloads import BadMessage, check_message
+from core.telemetry.payloads import BadMessage, check_message, check_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,15 +37,44 @@ def test_the_course_records_pass_the_checks():
     [
         ("sensor", b"\xff\xfe", "not JSON"),
         ("sensor", b"[1, 2]", "JSON object"),
-        ("sensor", b'{"DeviceID": "id001", "Datetime": "t", "Value": true}', "Value must be a number"),
-        ("door", b'{"DeviceID": "id001", "Datetime": "t"}', "Person is missing"),
-        ("analysis", b'{"Datetime": "t", "AgeRange-Low": 1.5}', "whole number"),
-        ("auth", b'{"DeviceID": "", "Datetime": "t", "PictureName": "p", "AuthenticationResult": true}', "DeviceID"),
+        ("sensor", b'"just text"', "JSON object"),
+        ("sensor", b'{"Value": NaN}', "not JSON"),
+        ("door", b"{" * 100_000 + b"}" * 100_000, "128 KB"),
+        ("door", b'{"a":' * 20_000 + b"1" + b"}" * 20_000, "nested too deeply"),
     ],
 )
-def test_bad_payloads_say_why(kind, payload, reason):
+def test_what_iot_core_refuses_is_refused_with_a_reason(kind, payload, reason):
     with pytest.raises(BadMessage, match=reason):
         check_message(kind, payload)
+
+
+@pytest.mark.parametrize(
+    "kind, payload",
+    [
+        ("sensor", {"DeviceID": "id001", "Datetime": "2019-08-08T09:12:31Z", "Value": "123"}),
+        ("sensor", {"DeviceID": "id001", "Datetime": "t", "Value": True}),
+        ("door", {"DeviceID": "id001", "Datetime": "t"}),
+        ("analysis", {"Datetime": "t", "AgeRange-Low": "15"}),
+        ("auth", {"DeviceID": "", "Datetime": "t", "AuthenticationResult": True}),
+        ("auth", {}),
+    ],
+)
+def test_any_json_object_passes_as_iot_cores_select_star_takes_it(kind, payload):
+    assert check_message(kind, json.dumps(payload).encode()) == payload
+
+
+@pytest.mark.parametrize(
+    "kind, payload, reason",
+    [
+        ("sensor", {"DeviceID": "id001", "Datetime": "t", "Value": True}, "Value must be a number"),
+        ("door", {"DeviceID": "id001", "Datetime": "t"}, "Person is missing"),
+        ("analysis", {"Datetime": "t", "AgeRange-Low": 1.5}, "whole number"),
+        ("auth", {"DeviceID": "", "Datetime": "t", "PictureName": "p", "AuthenticationResult": True}, "DeviceID"),
+    ],
+)
+def test_the_apps_own_records_keep_the_courses_types(kind, payload, reason):
+    with pytest.raises(BadMessage, match=reason):
+        check_record(kind, payload)
 
 
 def test_local_ca_issues_device_certificates(tmp_path):
