@@ -197,13 +197,15 @@ def test_api_answers_every_hostile_request_with_a_4xx_and_stays_up(world, settin
 
 # --- the pages ------------------------------------------------------------------------------
 def test_camera_page_explains_every_bad_upload(world, settings):
-    from core.images.codec import MAX_UPLOAD_BYTES
+    """Every hostile upload gets a sentence and stores nothing. The one photo among them (a
+    face JPEG with 6 MB of trailing bytes, over Rekognition's 5 MB) is shrunk and identified
+    since issue 17 §11: it must show its verdict, never a silent page; over the 40 MB upload
+    limit the same photo is refused as too large."""
+    from core.images.codec import MAX_IMAGE_BYTES, MAX_UPLOAD_BYTES
 
     services, face = world
     before = _disk_state(settings)
     at = _start(None)  # the camera is a viewer's page
-    # A photo with 6 MB of trailing bytes is a photo for the camera page (it shrinks large
-    # uploads, issue 17 §11); over the upload limit it is refused like the others.
     bad = [(n, d) for n, d in corpus.bad_images(face) if not n.startswith("oversize")]
     bad.append(("oversize-upload.jpg", face + b"\x00" * (MAX_UPLOAD_BYTES + 1)))
     for name, data in bad:
@@ -213,6 +215,18 @@ def test_camera_page_explains_every_bad_upload(world, settings):
         shown = [e.value for e in at.error]
         assert shown and any(("画像" in m or "顔" in m or "入力" in m) for m in shown), (name, shown)
     assert _disk_state(settings) == before
+
+    (name, big) = next((n, d) for n, d in corpus.bad_images(face) if n.startswith("oversize"))
+    assert len(big) > MAX_IMAGE_BYTES  # what the Web API refuses with 413
+    at.file_uploader(key="camera_upload").set_value((name, big, "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    verdict = " ".join(str(e.value) for e in at.get("markdown") + at.get("info") + at.get("success"))
+    assert "人物を特定できませんでした" in verdict and "ドアは閉じたままです" in verdict, verdict  # penny: nobody
+    stored = [o for o in services.objects.list_objects(settings.photos_bucket, "") if o.key.endswith(".jpg")]
+    photo = next(o for o in stored if "/" not in o.key)
+    assert photo.size <= MAX_IMAGE_BYTES, photo.size  # shrunk: the trailing 6 MB are gone
+    assert _disk_state(settings)["faces"] == before["faces"]
 
 
 def test_people_page_explains_bad_files_and_keeps_hostile_names_as_text(world, settings, admin):
