@@ -10,7 +10,7 @@ import streamlit as st
 from core.access import sessions
 from core.app import i18n
 from core.errors import FaceGateError
-from pages._access import ADMIN_PAGES, browser_session, sign_in_panel, write_sign_in_cookie
+from pages._access import ADMIN_PAGES, browser_session, note_acting, sign_in_panel, write_sign_in_cookie
 from pages._shared import (
     default_language,
     error_text,
@@ -203,6 +203,7 @@ except FaceGateError as exc:
 # Who is acting: admin-only pages join the navigation only for an admin, and every page runs
 # inside acting_as(session) so core's require_admin() sees the same answer (core.access).
 session = browser_session(get_settings())
+note_acting(session)  # fragments compare who acts now with this (pages._access.acting_fragment)
 is_admin = sessions.is_admin(session)
 pages = [
     st.Page(HERE / file, title=tr(title), icon=icon, url_path=url)

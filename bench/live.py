@@ -2,8 +2,8 @@
 known person's name appears, that strangers are never named, one auth log per appearance, and
 the server's memory over the stream.
 
-Starts the app (local world; amy and bernadette enrolled with one photo each, cooldown 0 so
-every appearance is logged) and Debian chromium at 390x844 whose fake camera loops a video of
+Starts the app (local world; amy and bernadette enrolled with one photo each, cooldown 15 s so
+each appearance is logged, a split one once) and Debian chromium at 390x844 whose fake camera loops a video of
 people appearing one after another with gaps (tests/browser/harness.live_video: each frame
 carries a face marker and its index). A probe in the page samples every camera frame and every
 frame shown back (requestVideoFrameCallback): the name latency is from the first camera frame
@@ -99,8 +99,9 @@ def main() -> int:
         "FACEGATE_DATA_DIR": str(data),
         "FACEGATE_SECRETS_FILE": str(tmp / "none.toml"),
         "FACEGATE_PUBLISHER": "direct",
-        "FACEGATE_LIVE_COOLDOWN_SECONDS": "0",
+        "FACEGATE_LIVE_COOLDOWN_SECONDS": "15",  # < the loop (34 s): each appearance logs, a split one once
         "FACEGATE_LIVE_IDENTIFICATIONS_PER_MINUTE": "600",
+        "FACEGATE_LOG_LEVEL": "INFO",  # the server log says when each face appeared and was named
     }
     os.environ.update(env)
     import numpy as np
@@ -146,13 +147,17 @@ def main() -> int:
         start_live(page)
         t_start = time.monotonic()
         end = t_start + args.minutes * 60
+        statuses = []
         while True:
             rss.append((time.monotonic() - t_start, rss_mb(url.pid)))
+            status = page.locator(".st-key-live_status")
+            statuses.append(" ".join(status.inner_text().split()) if status.count() else "(no status: not playing)")
             if time.monotonic() >= end:
                 break
             page.wait_for_timeout(1000 * min(args.rss_every, max(0.0, end - time.monotonic())))
         cam, shown = live_probe(page)
-        status = page.locator(".st-key-live_status").inner_text()
+    log = "\n".join(line for f in tmp.glob("streamlit-*.log") for line in f.read_text().splitlines() if "live:" in line)
+    (tmp / "live.log").write_text(log)
 
     # --- figures -------------------------------------------------------------------------
     cam_index, entered = segments_played(cam, starts, period)
@@ -167,6 +172,10 @@ def main() -> int:
         per_second[int(sample["t"] // 1000)].add(i)
     seconds = sorted(per_second)[2:-1]  # the stream's first seconds and the cut-off last one
     fps = [len(per_second[s]) for s in seconds]
+    by_second = defaultdict(list)
+    for sample in shown:
+        by_second[int(sample["t"] // 1000)].append(sample["p"])
+    presented = [min(by_second[s + 1]) - min(by_second[s]) for s in seconds if by_second[s] and by_second[s + 1]]
     cam_per_second = defaultdict(int)
     for sample in cam:
         cam_per_second[int(sample["t"] // 1000)] += 1
@@ -200,7 +209,9 @@ def main() -> int:
     print(
         f"  shown frames/s with overlays             median {statistics.median(fps):5.1f}   "
         f"p10 {pct(fps, 0.10):5.1f}   ratio to camera {statistics.median(fps) / statistics.median(cam_fps):4.2f}"
+        "   (distinct camera frames the probe saw come back: a lower bound)"
     )
+    print(f"  frames the page presented/s              median {statistics.median(presented):5.1f}   (repeats included)")
     if latencies:
         print(
             f"  known name shown after the face entered  p50 {statistics.median(latencies):5.2f} s   "
@@ -225,7 +236,9 @@ def main() -> int:
         half = rss[len(rss) // 2 :]
         slope = (half[-1][1] - half[0][1]) / max(1e-9, (half[-1][0] - half[0][0]) / 60)
         print(f"  RSS change over the second half: {slope:+.2f} MB/min")
-    print("  page status at the end: " + " ".join(status.split()))
+    for (t, _), text in zip(rss, statuses, strict=True):
+        print(f"  status at {t / 60:4.1f} min: {text}")
+    print(f"  server log of the live session: {tmp / 'live.log'} ({log.count('appeared')} faces appeared)")
     return 0
 
 

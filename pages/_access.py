@@ -7,10 +7,13 @@ sign-in is Streamlit's OIDC ``st.login`` instead of the admin password.
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 from core.access import sessions
 from core.app import i18n
+from pages._shared import get_settings
 
 i18n.register(
     {
@@ -58,6 +61,7 @@ i18n.register(
 
 
 SESSION_KEY = "facegate_session"
+_ACTING_KEY = "facegate_acting"  # who the last full run acted as (the router sets it)
 COOKIE = "facegate_session"
 _COOKIE_PENDING = "facegate_cookie_pending"
 # Pages only an admin sees in the navigation; Streamlit runs no page that is not in it, and the
@@ -90,15 +94,16 @@ def _cookie_token() -> str | None:
         return None
 
 
-def browser_session(settings) -> sessions.Session | None:
+def browser_session(settings, *, touch: bool = True) -> sessions.Session | None:
     """The live session of this browser tab, or None (an anonymous viewer). A password
     sign-in survives a reload through a cookie holding the session token (the session itself
-    stays on the server and still expires there)."""
+    stays on the server and still expires there). ``touch=False``: a check that does not
+    count as use (a fragment refreshing itself)."""
     ctl = sessions.access_control(settings)
     token = st.session_state.get(SESSION_KEY)
-    session = ctl.session(token)
+    session = ctl.session(token, touch=touch)
     if session is None and token is None:
-        session = ctl.session(_cookie_token())
+        session = ctl.session(_cookie_token(), touch=touch)
         if session is not None:
             st.session_state[SESSION_KEY] = session.token
     if oidc_configured() and st.user.is_logged_in:
@@ -179,3 +184,32 @@ def sign_in_panel(settings) -> None:
                 if signed is not None:
                     remember(signed)
                     st.rerun()
+
+
+def note_acting(session: sessions.Session | None) -> None:
+    """The router, on every full run: remember who this run acts as, for ``acting_fragment``."""
+    st.session_state[_ACTING_KEY] = session.token if session is not None else ""
+
+
+def acting_fragment(*, run_every: float | None = None):
+    """``st.fragment`` whose every run, a fragment-only rerun included, checks again who is
+    acting. A fragment rerun does not pass through the router, so without this it would keep
+    the rights of the full run that drew it: an open Logs tab kept streaming admin-only logs
+    after a sign-out or the idle expiry. The body runs inside ``acting_as`` the live session
+    (checked without counting as use, so an unattended tab still expires); when that is no
+    longer who the page was drawn for, the whole app runs again instead (navigation, tabs and
+    data for who acts now)."""
+
+    def wrap(body):
+        @functools.wraps(body)
+        def run(*args, **kwargs):
+            session = browser_session(get_settings(), touch=False)
+            drawn_for = st.session_state.get(_ACTING_KEY)
+            if drawn_for is not None and drawn_for != (session.token if session is not None else ""):
+                st.rerun()
+            with sessions.acting_as(session):
+                return body(*args, **kwargs)
+
+        return st.fragment(run, run_every=run_every)
+
+    return wrap

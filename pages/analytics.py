@@ -15,6 +15,7 @@ from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.app.times import offset_minutes, zone_label
 from core.errors import FaceGateError
+from pages._access import acting_fragment
 from pages._shared import get_services, get_settings, lang, show_error, tr, viewer_zone
 
 i18n.register(
@@ -221,7 +222,7 @@ def _sensor_section(key: str, f: queries.AnalyticsFilter, first, last) -> None:
             chosen = {"minute": "hour", "hour": "day"}[coarser]
             st.caption(tr("analytics.bucket.coarser", bucket=tr(f"analytics.bucket.{chosen}")))
 
-    @st.fragment(run_every=5 if live else None)
+    @acting_fragment(run_every=5 if live else None)  # re-checks who acts at every refresh
     def sensor_chart() -> None:
         fig = figures.sensor_figure(_sensor(key, f, chosen), lang())
         if fig is None:

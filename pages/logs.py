@@ -14,9 +14,11 @@ from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.app.times import local_text, zone_label
 from core.errors import FaceGateError, InvalidParameter
-from core.events.port import KIND_TOPICS, KINDS, kind_for_topic, topic_for
+from core.events.port import KIND_TOPICS, kind_for_topic, topic_for
 from core.events.records import sensor_record, utc_now
 from core.telemetry.phone import iso_utc_ms, sensor_records_from_readings
+from core.usecases import logs
+from pages._access import acting_fragment
 from pages._shared import get_services, get_settings, local_time, show_error, through_router, tr, viewer_zone
 from pages.components.phone_sensors import phone_sensors
 
@@ -125,7 +127,7 @@ telemetry = svc.telemetry
 st.title(tr("logs.title"))
 
 
-@st.fragment(run_every=3)
+@acting_fragment(run_every=3)
 def status_panel() -> None:
     status = svc.publisher.status()
     if status.get("direct"):
@@ -167,11 +169,12 @@ def _received(ms: int) -> str:
     return local_text(ms, viewer_zone(), millis=True)
 
 
-@st.fragment(run_every=2)
+@acting_fragment(run_every=2)
 def live_tail(topic: str | None) -> None:
-    # A fragment rerun runs outside the router's acting_as: the caller passes only topics this
-    # browser may see, ``topic`` None (all) only for an admin.
-    rows = telemetry.recent(topic, 30) if telemetry is not None else []
+    # Every run, this fragment's own reruns included, acts as whoever is signed in now
+    # (acting_fragment): after a sign-out or the idle expiry it tails the sensor stream only.
+    topic = logs.readable_topic(svc, topic)
+    rows = logs.recent_messages(svc, topic, 30)
     if rows:
         st.dataframe(
             inert_frame(
@@ -192,19 +195,11 @@ def live_tail(topic: str | None) -> None:
         )
         return
     # No broker journal (direct publishing, or the aws world): show what the store holds.
-    kinds = [kind_for_topic(topic, settings.topic_prefix)] if topic else list(KINDS)
-    frames = []
-    for kind in kinds:
-        if kind is None:
-            continue
-        frame = svc.events.recent(kind, limit=10)
-        if len(frame):
-            frames.append(frame.assign(kind=kind))
-    if not frames:
+    shown = logs.stored_recently(svc, topic)
+    if shown.empty:
         st.info(tr("logs.no_messages"))
         return
     st.caption(tr("logs.stored_recently"))
-    shown = pd.concat(frames, ignore_index=True)
     zone = viewer_zone()
     for column in ("Datetime", "ReceivedAt"):  # in the viewer's zone; an absurd year shows as it is
         if column in shown:
@@ -241,7 +236,7 @@ LIVE_MINUTES = 5
 _AXES = ("Value", "AccelX", "AccelY", "AccelZ")
 
 
-@st.fragment(run_every=2)
+@acting_fragment(run_every=2)
 def sensor_live() -> None:
     """The last few minutes of sensor readings at their own resolution (each reading its own
     point, milliseconds apart from a phone), redrawn every 2 s: the analytics chart's finest
@@ -263,7 +258,7 @@ def sensor_live() -> None:
     )
 
 
-@st.fragment
+@acting_fragment()
 def phone_panel() -> None:
     st.caption(tr("logs.phone_help", device=settings.device_id))
     text = {

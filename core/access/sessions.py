@@ -282,8 +282,10 @@ class AccessControl:
                 self._sessions.pop(next(iter(self._sessions)))
         return session
 
-    def session(self, token: str | None) -> Session | None:
-        """The live session for ``token`` (and mark it used), or None when unknown or expired."""
+    def session(self, token: str | None, *, touch: bool = True) -> Session | None:
+        """The live session for ``token``, or None when unknown or expired. ``touch`` marks it
+        used; a check that no person caused (a page refreshing itself) passes ``touch=False``
+        so that an unattended open page still expires after the idle time."""
         if not token or not isinstance(token, str):
             return None
         with self._lock:
@@ -293,7 +295,8 @@ class AccessControl:
             if not self._live(*entry):
                 self._sessions.pop(token, None)
                 return None
-            self._sessions[token] = (entry[0], self.clock())
+            if touch:
+                self._sessions[token] = (entry[0], self.clock())
             return entry[0]
 
     def _live(self, session: Session, last_used: float) -> bool:

@@ -21,7 +21,6 @@ from core.errors import InvalidParameter, NoFaceInImage
 from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
-from core.faces.search import nearest
 from core.faces.store import FaceStore, StoredFace
 from core.images.codec import decode_image, image_bytes, image_limit
 
@@ -168,16 +167,16 @@ class LocalFaceCollections(FaceCollections):
         return face
 
     def _matches(self, collection_id, probe, max_faces, threshold, exclude: str | None = None) -> list[dict]:
-        m = self.store.matrix(collection_id)
+        index = self.store.search_index(collection_id)
         # Faces below the threshold are dropped below, so the search need not rank them
         # (the margin covers the rounding of Similarity to 5 decimals).
         radius = distance_for_similarity(threshold) + 1e-3 if threshold > 0 else None
-        hits = nearest(m, probe, max_faces + (1 if exclude else 0), radius)
+        hits = index.nearest(probe, max_faces + (1 if exclude else 0), radius)
         hits = [(fid, d) for fid, d in hits if fid != exclude][:max_faces]
         wanted = [(fid, similarity_from_distance(d)) for fid, d in hits]
         wanted = [(fid, s) for fid, s in wanted if s >= threshold]
         records = self.store.faces_by_id(collection_id, [fid for fid, _ in wanted])
-        # A face deleted between the matrix read and this lookup is simply skipped.
+        # A face deleted between the index read and this lookup is simply skipped.
         return [{"Similarity": s, "Face": self._face_record(records[fid])} for fid, s in wanted if fid in records]
 
     # --- collections -----------------------------------------------------------------

@@ -4,7 +4,10 @@ face vectors, plus an in-memory matrix per collection for 1:N search.
 Why SQLite: every write (index, delete) is one transaction, so a process killed mid-write
 leaves the old or the new state, never a half-written index; readers in other processes
 see a consistent snapshot. Each write bumps the collection's ``generation``; searchers
-compare it (one indexed read) and reload their matrix only when it changed.
+compare it (one indexed read) and, when it changed, apply only what changed since their
+generation: the faces added (``seq`` only grows) and the deletions, which ``face_deletions``
+records by seq (no biometric data) so that a 1M-face index is never reloaded for one
+enrolment or deletion (``core.faces.search.SearchIndex``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import CollectionNotFound, ResourceAlreadyExists
-from core.faces.search import SearchMatrix
+from core.faces.search import SearchIndex
 from core.storage.files import ensure_dir
 
 POOL_SIZE = 8  # idle connections kept; more are opened under load and closed after
@@ -43,6 +46,12 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
 CREATE INDEX IF NOT EXISTS faces_by_person ON faces(collection_id, external_image_id);
+CREATE TABLE IF NOT EXISTS face_deletions (
+    collection_id TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS face_deletions_by_generation ON face_deletions(collection_id, generation);
 """
 
 
@@ -62,7 +71,7 @@ class FaceStore:
         ensure_dir(self.path.parent)
         self._idle: list[sqlite3.Connection] = []  # pooled connections not in use
         self._pool_lock = threading.Lock()
-        self._cache: dict[str, SearchMatrix] = {}
+        self._cache: dict[str, SearchIndex] = {}
         self._cache_lock = threading.Lock()
         con = sqlite3.connect(self.path, timeout=30)
         con.execute("PRAGMA journal_mode=WAL")
@@ -112,6 +121,7 @@ class FaceStore:
         with self._conn(write=True) as con:
             self._require(con, collection_id)
             con.execute("DELETE FROM faces WHERE collection_id = ?", (collection_id,))
+            con.execute("DELETE FROM face_deletions WHERE collection_id = ?", (collection_id,))
             con.execute("DELETE FROM collections WHERE collection_id = ?", (collection_id,))
         with self._cache_lock:
             self._cache.pop(collection_id, None)
@@ -162,14 +172,22 @@ class FaceStore:
         """Delete; returns the ids that existed (and are now gone)."""
         with self._conn(write=True) as con:
             self._require(con, collection_id)
-            deleted = []
+            deleted, seqs = [], []
             for face_id in face_ids:
-                cur = con.execute("DELETE FROM faces WHERE collection_id = ? AND face_id = ?", (collection_id, face_id))
-                if cur.rowcount:
+                row = con.execute(
+                    "DELETE FROM faces WHERE collection_id = ? AND face_id = ? RETURNING seq", (collection_id, face_id)
+                ).fetchone()
+                if row is not None:
                     deleted.append(face_id)
+                    seqs.append(row[0])
             if deleted:
-                con.execute(
-                    "UPDATE collections SET generation = generation + 1 WHERE collection_id = ?", (collection_id,)
+                (generation,) = con.execute(
+                    "UPDATE collections SET generation = generation + 1 WHERE collection_id = ? RETURNING generation",
+                    (collection_id,),
+                ).fetchone()
+                con.executemany(
+                    "INSERT INTO face_deletions (collection_id, generation, seq) VALUES (?, ?, ?)",
+                    [(collection_id, generation, seq) for seq in seqs],
                 )
         return deleted
 
@@ -222,30 +240,74 @@ class FaceStore:
         return out
 
     # --- search --------------------------------------------------------------------
-    def matrix(self, collection_id: str) -> SearchMatrix:
-        """The collection's vectors, reloaded only when another writer changed them."""
+    def search_index(self, collection_id: str) -> SearchIndex:
+        """The collection's search index, brought up to date with what any process wrote:
+        only the faces added and deleted since this process last looked are applied."""
         with self._conn() as con:
-            row = con.execute("SELECT generation FROM collections WHERE collection_id = ?", (collection_id,)).fetchone()
+            row = con.execute(
+                "SELECT created, generation FROM collections WHERE collection_id = ?", (collection_id,)
+            ).fetchone()
             if row is None:
                 raise CollectionNotFound(f"collection {collection_id!r} does not exist")
-            generation = row[0]
+            created, generation = row
             cached = self._cache.get(collection_id)
-            if cached is not None and cached.generation == generation:
+            if cached is not None and cached.created == created and cached.generation == generation:
                 return cached
-            # Read ids and vectors in one snapshot so they line up.
-            rows = con.execute(
-                "SELECT face_id, vector FROM faces WHERE collection_id = ? ORDER BY seq", (collection_id,)
-            ).fetchall()
-        face_ids = [r[0] for r in rows]
-        vectors = (
-            np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
-            if rows
-            else np.zeros((0, 128), dtype=np.float32)
-        )
-        m = SearchMatrix(generation, face_ids, vectors, np.einsum("ij,ij->i", vectors, vectors))
-        with self._cache_lock:
-            self._cache[collection_id] = m
-        return m
+            with self._cache_lock:  # one refresh at a time; the others then find it current
+                cached = self._cache.get(collection_id)
+                if cached is not None and cached.created == created and cached.generation == generation:
+                    return cached
+                if (
+                    cached is not None
+                    and cached.created == created
+                    and cached.generation < generation
+                    and self._catch_up(con, collection_id, cached, generation)
+                ):
+                    return cached
+                index = SearchIndex(generation, created)
+                # Read ids and vectors in one snapshot so they line up.
+                rows = con.execute(
+                    "SELECT seq, face_id, vector FROM faces WHERE collection_id = ? ORDER BY seq", (collection_id,)
+                ).fetchall()
+                if rows:
+                    index.append(
+                        [r[0] for r in rows],
+                        [r[1] for r in rows],
+                        np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1),
+                    )
+                self._cache[collection_id] = index
+                return index
+
+    @staticmethod
+    def _catch_up(con, collection_id: str, index: SearchIndex, generation: int) -> bool:
+        """Apply the deletions and additions since ``index.generation`` (inside the caller's read
+        snapshot). False when the index cannot be brought up to date that way (reload it)."""
+        last_seq = index.last_seq
+        deleted = [  # faces both added and deleted since are in neither list
+            r[0]
+            for r in con.execute(
+                "SELECT seq FROM face_deletions WHERE collection_id = ? AND generation > ? AND seq <= ?",
+                (collection_id, index.generation, last_seq),
+            )
+        ]
+        added = con.execute(
+            "SELECT seq, face_id, vector FROM faces WHERE collection_id = ? AND seq > ? ORDER BY seq",
+            (collection_id, last_seq),
+        ).fetchall()
+        (count,) = con.execute("SELECT COUNT(*) FROM faces WHERE collection_id = ?", (collection_id,)).fetchone()
+        if len(index) - len(set(deleted)) + len(added) != count:
+            return False  # e.g. a deletion by a version that kept no log: reload
+        index.remove(deleted)
+        if added:
+            index.append(
+                [r[0] for r in added],
+                [r[1] for r in added],
+                np.frombuffer(b"".join(r[2] for r in added), dtype=np.float32).reshape(len(added), -1),
+            )
+        if len(index) != count:
+            return False
+        index.generation = generation
+        return True
 
 
 class _Tx:

@@ -20,8 +20,12 @@ and never logged.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from core.live.tracker import same_face
 from core.web.ratelimit import RateLimiter
 
 PENDING, KNOWN, UNKNOWN, NO_FACE = "pending", "known", "unknown", "no_face"
@@ -69,13 +73,28 @@ class RecordDue:
 
 
 class Cooldown:
-    """At most one start per key per ``seconds``; thread-safe, shared by sessions."""
+    """At most one start per key per ``seconds``; thread-safe, shared by sessions. Strangers
+    have no name to key on: their face signatures are kept for the same time instead."""
 
-    def __init__(self, seconds: float, max_keys: int = 10_000):
+    def __init__(self, seconds: float, max_keys: int = 10_000, max_faces: int = 64):
         self.seconds = float(seconds)
         self.max_keys = max_keys
         self._last: dict[str, float] = {}
+        self._faces: deque[tuple[float, np.ndarray]] = deque(maxlen=max_faces)
         self._lock = threading.Lock()
+
+    def try_start_stranger(self, signature: np.ndarray | None, now: float) -> bool:
+        """True (and the face is remembered) unless the same face (``same_face``) started within
+        ``seconds``: a stranger whose appearance was split in two (the stream stalled, the face
+        was lost for a while) is logged once. Without a signature, always True."""
+        if signature is None:
+            return True
+        with self._lock:
+            for at, seen in self._faces:
+                if now - at < self.seconds and same_face(seen, signature):
+                    return False
+            self._faces.append((now, signature))
+            return True
 
     def try_start(self, key: str, now: float) -> bool:
         """True (and the cooldown starts) when ``key`` has not started within ``seconds``."""

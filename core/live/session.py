@@ -116,6 +116,7 @@ class _Appearance:
     ident: Identity
     born: float  # clock() of the frame it was first detected on
     wall: datetime
+    signature: np.ndarray | None = None  # the face when it was last searched (core.live.detector)
 
 
 @dataclass
@@ -227,8 +228,11 @@ class LiveSession:
         the face has already left looks like a ghost. Counted in passes, not seconds, so boxes
         stay on a loaded machine where passes come seldom."""
         out = []
+        # After a stall (no frame for a while) the first frames come before the detector has
+        # looked at them: the old boxes would label whoever stands there now.
+        fresh = max(0.8, 2.5 * (self._tracker.pass_interval or 0.0))
         for t in self._tracker.tracks:
-            if t.misses:
+            if t.misses or now - t.seen > fresh:
                 continue
             ident = t.data["appearance"].ident
             if ident.stale:  # found again after a moment: may be someone else until checked
@@ -316,8 +320,17 @@ class LiveSession:
         due = self.policy.ended(ident)
         if due is not None and ident.evidence is not None:
             still, face, when = ident.evidence
-            self._queue_record(_RecordJob(appearance.id, due, still, face, when))
+            self._record_due(appearance, due, still, face, when)
         ident.evidence = None
+
+    def _record_due(self, appearance: _Appearance, due: RecordDue, still, face, when) -> None:
+        """Queue the records due (holding the lock), unless it is a stranger logged moments ago."""
+        if due.person is None and not self.policy.cooldown.try_start_stranger(appearance.signature, self.clock()):
+            log.info("live: appearance %d: the same stranger was logged within the cooldown", appearance.id)
+            if appearance.id in self._sightings:
+                self._sightings[appearance.id].records = "none"
+            return
+        self._queue_record(_RecordJob(appearance.id, due, still, face, when))
 
     # --- identification worker ------------------------------------------------------------
     def _next_job(self, now: float):
@@ -352,9 +365,10 @@ class LiveSession:
                 appearance: _Appearance = track.data["appearance"]
                 self.policy.started(track.box.area, appearance.ident, now)
                 box = track.box.ratios(*size(frame.yuv))
-            self._identify(track, appearance, frame, box)
+                signature = track.data.get("signature")
+            self._identify(track, appearance, frame, box, signature)
 
-    def _identify(self, track: Track, appearance: _Appearance, frame: _Frame, box: dict) -> None:
+    def _identify(self, track: Track, appearance: _Appearance, frame: _Frame, box: dict, signature=None) -> None:
         ident = appearance.ident
         still = capture.Still(i420_to_rgb(frame.yuv))
         self.stats.call(self.clock())
@@ -411,9 +425,10 @@ class LiveSession:
             self.stats.error(None)
             if ident.state == UNKNOWN:
                 ident.evidence = (still, face, frame.wall)
+                appearance.signature = signature
             sighting = self._sight(appearance)
             if due is not None:
-                self._queue_record(_RecordJob(appearance.id, due, still, face, frame.wall))
+                self._record_due(appearance, due, still, face, frame.wall)
             elif ident.state == KNOWN and sighting.records == "pending":
                 sighting.records = "none"  # cooldown: nothing to write
 

@@ -111,6 +111,11 @@ class FaceTracker:
         self._ids = itertools.count(1)
 
     @property
+    def pass_interval(self) -> float | None:
+        """The smoothed time between detection passes (None before the second pass)."""
+        return self._pass_interval
+
+    @property
     def tracks(self) -> list[Track]:
         return list(self._tracks.values())
 

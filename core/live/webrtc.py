@@ -41,9 +41,11 @@ class _Delay:
 
 
 class _FrameGaps:
-    """Frames lost before the callback, read from the timestamps: the newest-frame relay below
-    skips frames the server had no time for, and the gap in ``pts`` tells how many (in units
-    of the camera's own frame interval, the smallest gap seen lately)."""
+    """Camera frames that never reached the callback, read from the timestamps: the newest-frame
+    relay below skips frames the server had no time for (and the browser's encoder may skip some
+    too); a gap of n camera intervals means n - 1 frames were not shown. The camera's interval is
+    the median gap lately (a frame-rate adapter keeps frames at slightly uneven intervals, so a
+    gap must be clearly longer than usual to count)."""
 
     def __init__(self, window: int = 90):
         self._last = None
@@ -57,8 +59,8 @@ class _FrameGaps:
             return 0
         gap = pts - last
         self._gaps.append(gap)
-        nominal = min(self._gaps)
-        return max(0, round(gap / nominal) - 1)
+        nominal = sorted(self._gaps)[len(self._gaps) // 2]
+        return max(0, int(gap / nominal + 0.3) - 1)
 
 
 def frames_callback(session):

@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -69,8 +70,15 @@ class RunningApp(str):
 
 
 @contextlib.contextmanager
-def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 60.0):
-    """Run the app on a free loopback port; yield its base URL (``.pid``: the server); stop it."""
+def running_app(
+    data_dir: Path,
+    extra_env: dict | None = None,
+    timeout: float = 60.0,
+    address: str = "127.0.0.1",
+    tls: tuple[Path, Path] | None = None,
+):
+    """Run the app on a free port (loopback unless ``address``; over HTTPS with ``tls`` =
+    (certificate, key), as ``make run-https``); yield its base URL (``.pid``: the server); stop it."""
     port = free_port()
     env = {
         **os.environ,
@@ -85,13 +93,14 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
             "--server.port",
             str(port),
             "--server.address",
-            "127.0.0.1",
+            address,
             "--server.headless",
             "true",
             "--browser.gatherUsageStats",
             "false",
             "--server.fileWatcherType",
             "none",
+            *(("--server.sslCertFile", str(tls[0]), "--server.sslKeyFile", str(tls[1])) if tls else ()),
         ),
         cwd=ROOT,
         env=env,
@@ -99,15 +108,17 @@ def running_app(data_dir: Path, extra_env: dict | None = None, timeout: float = 
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = RunningApp(f"http://127.0.0.1:{port}")
+    url = RunningApp(f"{'https' if tls else 'http'}://{address}:{port}")
     url.pid = proc.pid
+    # The health check trusts the app's own self-signed certificate, as a phone told to does.
+    context = ssl._create_unverified_context() if tls else None  # noqa: S323
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log.name}")
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=context) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -135,6 +146,7 @@ def phone_browser(
     camera_allowed: bool = True,
     timezone: str | None = None,
     init_script: str | None = None,
+    ignore_https_errors: bool = False,
 ):
     """A chromium page at 390x844 whose camera plays ``video`` (Chromium's test pattern when
     None); ``camera_allowed=False`` is a user who has not let the page use the camera;
@@ -156,6 +168,7 @@ def phone_browser(
             has_touch=True,
             locale=locale,
             permissions=["camera"] if camera_allowed else [],
+            ignore_https_errors=ignore_https_errors,
         )
         if init_script:
             ctx.add_init_script(init_script)
@@ -256,8 +269,10 @@ def start_live(page) -> None:
 
 # Installed in every frame before any script: samples what the camera delivers and what the
 # server sends back, frame by frame (requestVideoFrameCallback), reading the live_video marks.
-# window.__liveCam: {t, n, m} per camera frame; window.__liveOut: {t, n, m, g, r} per shown
-# frame, where g / r count (sampled) pixels of the known (green) / unknown (red) overlay colours.
+# window.__liveCam: {t, n, m, p} per camera frame; window.__liveOut: {t, n, m, p, g, r} per shown
+# frame: t the page clock (ms), n the frame's index, m the face marker, p the video's count of
+# frames presented so far (a busy page samples fewer frames than are shown), g / r (sampled)
+# pixels of the known (green) / unknown (red) overlay colours.
 LIVE_PROBE_JS = (
     """
 (() => {
@@ -270,14 +285,14 @@ LIVE_PROBE_JS = (
   function sample(video, sink, colours) {
     const canvas = document.createElement('canvas'); canvas.width = W; canvas.height = H;
     const ctx = canvas.getContext('2d', {willReadFrequently: true});
-    const step = (now) => {
+    const step = (now, meta) => {
       if (video.videoWidth) {
         ctx.drawImage(video, 0, 0, W, H);
         const px = ctx.getImageData(0, 0, W, H).data;
         const lum = (x, y) => { const i = (Math.round(y) * W + Math.round(x)) * 4; return px[i] + px[i+1] + px[i+2]; };
         let n = 0;
         for (let b = 0; b < BITS; b++) if (lum((b + 0.5) * SIDE / 2, H - SIDE / 4) > 384) n |= (1 << b);
-        const rec = {t: now, n: n, m: lum(MARKER / 4, MARKER / 4) > 384};
+        const rec = {t: now, n: n, m: lum(MARKER / 4, MARKER / 4) > 384, p: meta.presentedFrames};
         if (colours) {
           let g = 0, r = 0;
           for (let y = 0; y < H - SIDE / 2; y += 2) for (let x = 0; x < W; x += 2) {

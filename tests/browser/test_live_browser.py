@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -147,3 +148,26 @@ def test_live_names_each_person_once_and_logs_each_appearance(live_app, labelled
     finally:
         os.environ.clear()
         os.environ.update(old)
+
+
+def test_live_over_https_on_the_lan_address(live_app, labelled, tmp_path):
+    """As ``make run-https`` serves a phone: HTTPS with the app's self-signed certificate on this
+    machine's LAN address; the video goes over WebRTC between the LAN addresses (no STUN)."""
+    from core.app.lan import ensure_certificate, lan_ip
+
+    _, env = live_app
+    address = lan_ip()
+    if not address or address.startswith("127."):
+        pytest.skip("this machine has no LAN address")
+    tls = ensure_certificate(tmp_path / "tls")
+    live_video([(None, 4.0), (labelled["amy"][2], 60.0)], tmp_path / "amy.mjpeg")
+    # A second server on the same data (amy enrolled), reached at the LAN address over HTTPS.
+    with (
+        running_app(Path(env["FACEGATE_DATA_DIR"]), extra_env=env, address=address, tls=tls) as url,
+        phone_browser(tmp_path / "amy.mjpeg", tmp_path / "lan-profile", ignore_https_errors=True) as page,
+    ):
+        assert url.startswith(f"https://{address}:")
+        page.goto(url)
+        start_live(page)
+        seen = page.locator(".st-key-live_seen")
+        expect(seen.get_by_text("✅ amy さん", exact=False)).to_have_count(1, timeout=120_000)

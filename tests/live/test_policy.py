@@ -155,3 +155,16 @@ def test_a_face_found_again_is_checked_again_and_keeps_no_name_meanwhile(policy)
     fresh = Identity()
     policy.reacquired(fresh, 2.0)  # never identified yet: nothing to re-check
     assert not fresh.stale
+
+
+def test_the_same_stranger_is_logged_once_per_cooldown():
+    import numpy as np
+
+    c = Cooldown(30)
+    face = np.array([1.0, 0.0, 0.0])
+    other = np.array([0.0, 1.0, 0.0])
+    assert c.try_start_stranger(face, 0.0)
+    assert not c.try_start_stranger(np.array([0.99, 0.14, 0.0]), 5.0)  # the same face again
+    assert c.try_start_stranger(other, 6.0)  # someone else
+    assert c.try_start_stranger(face, 31.0)  # cooled down
+    assert c.try_start_stranger(None, 31.0) and c.try_start_stranger(None, 31.0)  # no signature: no dedupe
