@@ -8,6 +8,7 @@ The settings page writes ``settings.json`` through ``save_user_settings``.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import re
@@ -105,6 +106,10 @@ class Settings:
     admin_password: str = field(default="", repr=False)
     admin_emails: str = ""
     session_idle_minutes: float = 30.0
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto the app believes (comma-separated
+    # IPs or CIDRs, e.g. "127.0.0.1" behind a local nginx); empty = none, so a client cannot pick
+    # the address that sign-in throttling counts it under.
+    trusted_proxies: str = ""
     # Local Web API rate limit per API key (the course's usage plan: rate 50/s, burst 200).
     api_rate_per_second: float = 50.0
     api_burst: int = 200
@@ -206,6 +211,11 @@ def _validate(s: Settings) -> None:
                     f"{env_name(name)} and {env_name(other)} are both {getattr(s, name)}: "
                     "each server needs its own port"
                 )
+    for proxy in filter(None, (p.strip() for p in s.trusted_proxies.split(","))):
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(f"FACEGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
     if not 1 <= s.session_idle_minutes <= 24 * 60:
         raise ConfigError("FACEGATE_SESSION_IDLE_MINUTES must be between 1 and 1440")
     if s.api_rate_per_second <= 0 or s.api_burst < 1:

@@ -63,6 +63,8 @@ i18n.register(
 SESSION_KEY = "facegate_session"
 _ACTING_KEY = "facegate_acting"  # who the last full run acted as (the router sets it)
 COOKIE = "facegate_session"
+DEVICE_COOKIE = "facegate_device"  # a known device: sign-in throttling does not slow it for others' failures
+_DEVICE_PENDING = "facegate_device_pending"
 _COOKIE_PENDING = "facegate_cookie_pending"
 # Pages only an admin sees in the navigation; Streamlit runs no page that is not in it, and the
 # core functions behind people, history and settings refuse viewers as well. Analytics and
@@ -94,6 +96,14 @@ def _cookie_token() -> str | None:
         return None
 
 
+def device_token() -> str | None:
+    """The known-device token this browser sent (core.access.sessions.remember_device)."""
+    try:
+        return st.context.cookies.get(DEVICE_COOKIE)
+    except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
+        return None
+
+
 def browser_session(settings, *, touch: bool = True) -> sessions.Session | None:
     """The live session of this browser tab, or None (an anonymous viewer). A password
     sign-in survives a reload through a cookie holding the session token (the session itself
@@ -120,8 +130,12 @@ def browser_session(settings, *, touch: bool = True) -> sessions.Session | None:
 
 
 def remember(session: sessions.Session) -> None:
+    """Keep ``session`` for this tab and, through cookies, for reloads and new tabs; mark this
+    browser a known device (a password sign-in)."""
     st.session_state[SESSION_KEY] = session.token
     st.session_state[_COOKIE_PENDING] = (session.token, max(0, int(session.expires_at - session.control.clock())))
+    if session.via == "password" and session.control is not None:
+        st.session_state[_DEVICE_PENDING] = session.control.remember_device(session)
 
 
 def sign_out(settings) -> None:
@@ -139,9 +153,18 @@ def write_sign_in_cookie() -> None:
     if pending is None:
         return
     token, max_age = pending
+    cookies = [(COOKIE, token, int(max_age))]
+    device = st.session_state.pop(_DEVICE_PENDING, None)
+    if device:
+        cookies.append((DEVICE_COOKIE, device, sessions.DEVICE_DAYS * 86400))
     script = (
-        f"<script>document.cookie = '{COOKIE}={token}; path=/; max-age={int(max_age)}; SameSite=Strict'"
-        " + (location.protocol === 'https:' ? '; Secure' : '');</script>"
+        "<script>"
+        + "".join(
+            f"document.cookie = '{name}={value}; path=/; max-age={age}; SameSite=Strict'"
+            " + (location.protocol === 'https:' ? '; Secure' : '');"
+            for name, value, age in cookies
+        )
+        + "</script>"
     )
     with st.container(height=1, border=False, key="sign_in_cookie"):
         st.html(script, unsafe_allow_javascript=True)
@@ -171,8 +194,8 @@ def sign_in_panel(settings) -> None:
             if st.form_submit_button(tr("admin.set"), type="primary"):
                 if new != again:
                     st.error(tr("admin.mismatch"))
-                elif run_action(ctl.set_admin_password, new, setup_code=code) is not None:
-                    signed = run_action(ctl.sign_in, new, client_address())
+                elif run_action(ctl.set_admin_password, new, setup_code=code, client=client_address()) is not None:
+                    signed = run_action(ctl.sign_in, new, client_address(), device_token())
                     if signed is not None:
                         remember(signed)
                         st.rerun()
@@ -180,7 +203,7 @@ def sign_in_panel(settings) -> None:
         with st.form("admin_sign_in_form"):
             password = st.text_input(tr("admin.password"), type="password", key="admin_password")
             if st.form_submit_button(tr("admin.sign_in"), type="primary"):
-                signed = run_action(ctl.sign_in, password, client_address())
+                signed = run_action(ctl.sign_in, password, client_address(), device_token())
                 if signed is not None:
                     remember(signed)
                     st.rerun()

@@ -23,8 +23,18 @@ Sign-in, local world and aws alike (the app runs on the operator's machine in bo
   whose e-mail is in ``FACEGATE_ADMIN_EMAILS`` are admins, everyone else signed in is a viewer.
 
 Sessions expire after ``FACEGATE_SESSION_IDLE_MINUTES`` without use and after 12 hours in
-any case; changing the password ends every other session. Failed sign-ins are throttled
-per client (exponential back-off after 5) and overall.
+any case; changing the password ends every other session.
+
+Failed sign-ins and setup codes are throttled so that guessing is slow and nobody can lock the
+owner out (figures in docs/security-and-privacy.md):
+
+* per client: 5 free failures, then an exponential back-off (1 s, doubling, at most 15 min).
+  The client is the connection's address (``FACEGATE_TRUSTED_PROXIES`` says which proxies'
+  ``X-Forwarded-For`` counts); a **known device** (a browser that signed in before: the
+  ``facegate_device`` cookie) is its own client, whatever address it shares with others.
+* overall: once 30 failures from anyone fall within 10 min, clients the app does not know
+  may try once per 2 s between them all (a slow-down, never a lockout); known devices are not
+  slowed by other people's failures.
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import hashlib
 import hmac
 import json
 import logging
@@ -51,8 +62,11 @@ VIEWER, ADMIN = "viewer", "admin"
 MAX_SESSION_S = 12 * 3600
 FREE_FAILURES = 5  # per client before the back-off starts
 MAX_BACKOFF_S = 900
-GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before everyone waits
+GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before the slow-down
 GLOBAL_WINDOW_S = 600
+GLOBAL_SPACING_S = 2.0  # during the slow-down: one attempt per this many seconds from unknown clients
+DEVICE_DAYS = 90  # a known device stays known this long after its last sign-in
+MAX_DEVICES = 1000
 
 
 class AdminRequired(AccessDenied):
@@ -91,23 +105,31 @@ class Session:
 
 
 class _Throttle:
-    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and a global
-    ceiling so that many clients cannot share the guessing."""
+    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and an overall
+    slow-down so that many clients cannot share the guessing. The slow-down spaces the attempts
+    of unknown clients GLOBAL_SPACING_S apart instead of refusing everyone for the window: 30
+    failures from an attacker used to lock the real admin out everywhere for 10 minutes."""
 
     def __init__(self, clock):
         self.clock = clock
         self.per_client: dict[str, tuple[int, float]] = {}  # client -> (failures, next allowed)
-        self.recent: list[float] = []
+        self.recent: list[float] = []  # the last GLOBAL_FAILURES failures' times
+        self.next_unknown = 0.0  # during the slow-down: when an unknown client may try next
 
-    def check(self, client: str) -> None:
+    def check(self, client: str, *, known: bool = False) -> None:
+        """Raise Throttled when ``client`` must wait; ``known``: a known device (never slowed
+        by the others' failures)."""
         now = self.clock()
         _n, allowed = self.per_client.get(client, (0, 0.0))
         if now < allowed:
             raise Throttled(f"too many wrong passwords: wait {int(allowed - now) + 1} s")
+        if known:
+            return
         self.recent = [t for t in self.recent if now - t < GLOBAL_WINDOW_S]
         if len(self.recent) >= GLOBAL_FAILURES:
-            wait = GLOBAL_WINDOW_S - (now - self.recent[0])
-            raise Throttled(f"too many wrong passwords from everyone: wait {int(wait) + 1} s")
+            if now < self.next_unknown:
+                raise Throttled(f"many wrong passwords from everyone: wait {int(self.next_unknown - now) + 1} s")
+            self.next_unknown = now + GLOBAL_SPACING_S
 
     def failed(self, client: str) -> None:
         now = self.clock()
@@ -115,7 +137,7 @@ class _Throttle:
         n += 1
         delay = 0.0 if n < FREE_FAILURES else min(2.0 ** (n - FREE_FAILURES), MAX_BACKOFF_S)
         self.per_client[client] = (n, now + delay)
-        self.recent.append(now)
+        self.recent = [*self.recent[-(GLOBAL_FAILURES - 1) :], now]
         if len(self.per_client) > 10_000:  # bounded memory under a spray of client ids
             self.per_client.pop(next(iter(self.per_client)))
 
@@ -138,6 +160,7 @@ class AccessControl:
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[Session, float]] = {}  # token -> (session, last used)
         self._throttle = _Throttle(clock)
+        self._devices: dict[str, float] = {}  # known-device token -> when it was issued
 
     # --- the stored password --------------------------------------------------------
     def _read(self) -> dict:
@@ -201,7 +224,7 @@ class AccessControl:
             self.setup_code_path.unlink()
 
     def set_admin_password(
-        self, new_password: str, *, setup_code: str | None = None, session: Session | None = None
+        self, new_password: str, *, setup_code: str | None = None, session: Session | None = None, client: str = "local"
     ) -> int:
         """Set or change the local admin password. The first time it needs the setup code (or
         an admin/operator session); later an admin session. Ends every other session and
@@ -212,7 +235,7 @@ class AccessControl:
         source = self.password_source()
         if source == "secrets":
             raise AccessDenied("the admin password is set by FACEGATE_ADMIN_PASSWORD_HASH; change it there")
-        client = "setup"
+        client = "setup:" + str(client or "local")[:128]  # each client its own bucket (and the overall one)
         if source == "unset" and setup_code is not None:
             self._throttle.check(client)
             expected = ""
@@ -239,12 +262,18 @@ class AccessControl:
             return generation
 
     # --- sign-in --------------------------------------------------------------------
-    def sign_in(self, password: str, client: str = "local") -> Session:
-        """An admin session for the right password. Raises AdminPasswordNotSet (first run),
-        Throttled (too many failures: wait) and WrongPassword."""
-        client = str(client or "local")[:128]
+    def sign_in(self, password: str, client: str = "local", device: str | None = None) -> Session:
+        """An admin session for the right password. ``client``: the address it comes from;
+        ``device``: the browser's known-device token (``remember_device``), if any, which is
+        then the throttled client instead and is not slowed by other clients' failures.
+        Raises AdminPasswordNotSet (first run), Throttled (too many failures: wait) and
+        WrongPassword."""
+        known = self.known_device(device)
+        client = (
+            f"device:{hashlib.sha256(str(device).encode()).hexdigest()[:16]}" if known else str(client or "local")[:128]
+        )
         with self._lock:
-            self._throttle.check(client)
+            self._throttle.check(client, known=known)
         stored, generation = self._stored()
         if not stored:
             raise AdminPasswordNotSet("no admin password yet: set one first")
@@ -256,6 +285,26 @@ class AccessControl:
                 raise WrongPassword("wrong password")
             self._throttle.succeeded(client)
             return self._issue("admin", ADMIN, "password", generation)
+
+    def remember_device(self, session: Session | None) -> str:
+        """A known-device token for the browser that just signed in as ``session`` (an admin's
+        password session), valid DEVICE_DAYS after its last sign-in; kept in memory (a restart
+        forgets known devices: they sign in as any client, slowed but never locked out)."""
+        require_admin(session)
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self._devices[token] = self.clock()
+            while len(self._devices) > MAX_DEVICES:
+                self._devices.pop(next(iter(self._devices)))
+        return token
+
+    def known_device(self, device: str | None) -> bool:
+        """True when ``device`` is a known-device token that has not expired."""
+        if not device or not isinstance(device, str):
+            return False
+        with self._lock:
+            seen = self._devices.get(device)
+            return seen is not None and self.clock() - seen < DEVICE_DAYS * 86400
 
     def oidc_session(self, email: str | None) -> Session:
         """The session for someone signed in through ``st.login``: admin when ``email`` is in
@@ -331,7 +380,7 @@ def access_control(settings) -> AccessControl:
             # Settings changed (e.g. the admin hash in secrets): keep the live sessions.
             fresh = AccessControl(settings)
             if ctl is not None:
-                fresh._sessions, fresh._throttle = ctl._sessions, ctl._throttle
+                fresh._sessions, fresh._throttle, fresh._devices = ctl._sessions, ctl._throttle, ctl._devices
             ctl = _controls[key] = fresh
         return ctl
 

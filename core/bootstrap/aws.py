@@ -15,8 +15,7 @@ import threading
 from core.aws.clients import aws_client, aws_errors
 from core.bootstrap.services import Services
 from core.config import Settings
-from core.events.aws import build_aws_event_store
-from core.events.port import EventPublisher
+from core.events.port import EventPublisher, EventStore
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
 
@@ -72,6 +71,66 @@ class LazyPublisher(EventPublisher):
                 self._publisher.close()
 
 
+class LazyClient:
+    """A boto3 client made on first use: creating one loads its service model (the S3 model
+    alone is ~0.3 s on a Lambda core), and the Web API's functions never touch S3."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name):
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = self._factory()
+        return getattr(self._client, name)
+
+
+class LazyEventStore(EventStore):
+    """Builds the aws event store on first use. Its readers need pandas (~0.3 s to import);
+    the Web API's Lambda functions never read events, so their cold start never pays for it."""
+
+    def __init__(self, factory):
+        self._factory = factory
+        self._store: EventStore | None = None
+        self._lock = threading.Lock()
+
+    def resolve(self) -> EventStore:
+        with self._lock:
+            if self._store is None:
+                self._store = self._factory()
+            return self._store
+
+    def append(self, kind, records, ids):
+        return self.resolve().append(kind, records, ids)
+
+    def query(self, kind, **kwargs):
+        return self.resolve().query(kind, **kwargs)
+
+    def purge_before(self, cutoff):
+        return self.resolve().purge_before(cutoff)
+
+    def forget_person(self, name):
+        return self.resolve().forget_person(name)
+
+    def columnar(self, **kwargs):
+        return self.resolve().columnar(**kwargs)
+
+    def __getattr__(self, name):  # the adapter's own attributes (sensor_table, athena, ...)
+        return getattr(self.resolve(), name)
+
+
+def _event_store_factory(settings: Settings, session):
+    def build() -> EventStore:
+        from core.events.aws import build_aws_event_store
+
+        return build_aws_event_store(settings, session=session)
+
+    return build
+
+
 def _iot_publisher_factory(settings: Settings, session):
     """The IoT engineer's awsiotsdk publisher + outbox, pointed at the ATS endpoint with the
     device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
@@ -102,9 +161,9 @@ def build_aws_services(settings: Settings, session=None) -> Services:
     session = session or boto3.session.Session()
     return Services(
         settings=settings,
-        objects=S3ObjectStore(aws_client("s3", settings.region, session)),
+        objects=S3ObjectStore(LazyClient(lambda: aws_client("s3", settings.region, session))),
         faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
         publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
-        events=build_aws_event_store(settings, session=session),
+        events=LazyEventStore(_event_store_factory(settings, session)),
         quicksight=build_quicksight(settings, session),
     )

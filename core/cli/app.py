@@ -17,6 +17,14 @@ def _settings():
     return load_settings()
 
 
+def forwarded_allow_ips(settings) -> str:
+    """``FACEGATE_TRUSTED_PROXIES`` as uvicorn's ``FORWARDED_ALLOW_IPS`` (comma-separated, no
+    spaces). Streamlit serves the app with uvicorn, whose default believes ``X-Forwarded-For``
+    from loopback: any local process, or a client reaching the app through nothing at all on
+    this machine, could then choose the address that sign-in throttling counts it under."""
+    return ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+
+
 def _print_qr(url: str) -> None:
     import qrcode
 
@@ -63,6 +71,8 @@ def _run(args) -> int:
 
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
+    # Read by uvicorn.Config when Streamlit builds it: only these proxies' forwarding headers count.
+    os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips(_settings())
     threading.Thread(target=warm, name="facegate-warm-up", daemon=True).start()
     options = [o for o in args.options if o != "--"]
     sys.argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), *options]

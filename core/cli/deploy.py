@@ -22,7 +22,6 @@ def _deployer(args):
         stack_name=args.stack or settings.stack_name,
         region=args.region or settings.region,
         parameters=params,
-        vendor=not getattr(args, "no_vendor", False),
     )
     return Deployer(settings, options)
 
@@ -91,11 +90,6 @@ def add_parser(sub) -> None:
                 action="append",
                 metavar="Key=Value",
                 help="template parameter override, e.g. PhotosRetentionDays=3 (repeatable)",
-            )
-            p.add_argument(
-                "--no-vendor",
-                action="store_true",
-                help="do not pip-install deploy/lambda-requirements.txt into the code zip",
             )
         if name == "down":
             p.add_argument("--yes", action="store_true", help="do not ask for confirmation")

@@ -94,7 +94,6 @@ class DeployOptions:
     stack_name: str
     region: str
     parameters: dict = field(default_factory=dict)  # template parameter overrides
-    vendor: bool = True  # install deploy/lambda-requirements.txt into the code zip
     wait_delay: int = 10  # seconds between CloudFormation polls
     detach_timeout: float = DETACH_TIMEOUT_SECONDS  # longest wait for IoT to detach a certificate
     sleep: Callable[[float], None] = time.sleep
@@ -114,6 +113,7 @@ class Deployer:
         self.options = options
         self._clients = clients or (lambda name, region=None: aws_client(name, region or options.region))
         self._cache: dict = {}
+        self.bytecode = ""
         self.secrets_file = Path(secrets_file) if secrets_file else state.secrets_path()
 
     def sleep(self, seconds: float) -> None:
@@ -274,8 +274,9 @@ class Deployer:
         current version is that exact build (its SHA-256 is in the object's metadata).
         Returns ``(key, version id)``; the functions run that version."""
         with tempfile.TemporaryDirectory(prefix="facegate-lambda-") as tmp:
-            requirements = package.LAMBDA_REQUIREMENTS if self.options.vendor else None
-            path, digest = package.build_lambda_zip(Path(tmp), requirements=requirements)
+            built = package.build_lambda_zip(Path(tmp))
+            path, digest = built.path, built.sha256
+            self.bytecode = built.bytecode
             s3 = self.client("s3")
             try:
                 with aws_errors():
@@ -528,6 +529,11 @@ class Deployer:
             "client_id": creds.client_id,
             "app_config": str(self.secrets_file),
             "lambda_code": f"{code[0]}?versionId={code[1]}",
+            "lambda_bytecode": self.bytecode
+            or (
+                f"none: no Python {package.PYTHON_VERSION} found (python{package.PYTHON_VERSION} or "
+                "FACEGATE_LAMBDA_PYTHON), so every cold start compiles the sources"
+            ),
         }
 
     # ------------------------------------------------------------------ status

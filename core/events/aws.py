@@ -19,8 +19,10 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # imported where a frame is built: the Lambda functions never build one
+    import pandas as pd
 
 from core.aws.clients import aws_client, aws_errors
 from core.errors import InvalidParameter, ServiceUnavailable
@@ -40,7 +42,9 @@ KEY_SLACK = timedelta(minutes=16)
 def _bound_us(value, name: str) -> int | None:
     if value is None or value == "":
         return None
-    us = parse_datetime_us(value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
+    if hasattr(value, "to_pydatetime"):  # a pandas Timestamp
+        value = value.to_pydatetime()
+    us = parse_datetime_us(value)
     if us is None:
         raise InvalidParameter(f"{name} is not a date/time: {value!r}")
     return us
@@ -52,6 +56,8 @@ def _iso(us: int) -> str:
 
 def _frame(kind: str, records: list[dict], since: int | None, until: int | None, limit: int | None) -> pd.DataFrame:
     """Payload-named frame in the same shape as the local store's ``query``."""
+    import pandas as pd  # noqa: PLC0415 (see the import at the top)
+
     stamps = [parse_datetime_us(r.get("Datetime")) for r in records]
     keep = [
         (s, r)

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import abc
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # pandas costs ~0.3 s to import: only the code that builds a frame imports it
+    import pandas as pd
 
 KIND_TOPICS = {
     "auth": "authLogData",

@@ -6,8 +6,6 @@ we will decode, ``InvalidImageFormat`` for anything that is not a whole JPEG or 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import warnings
 from dataclasses import dataclass
@@ -145,22 +143,6 @@ def image_limit(image) -> int:
         if isinstance(image, dict) and "S3Object" in image and "Bytes" not in image
         else MAX_IMAGE_BYTES
     )
-
-
-def decode_base64_image(text: str) -> bytes:
-    """The course's phone variant: a data URI or bare base64 (everything up to the first
-    comma is dropped). Raises InvalidImageFormat when it is not base64."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidParameter("image_base64str must be a non-empty string")
-    payload = text.split(",", 1)[1] if "," in text else text
-    payload = "".join(payload.split())
-    try:
-        return base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        try:
-            return base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-        except (binascii.Error, ValueError):
-            raise InvalidImageFormat("image_base64str is not valid base64") from None
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 88, max_side: int | None = None) -> bytes:

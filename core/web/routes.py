@@ -49,7 +49,7 @@ from core.errors import (
     ServiceUnavailable,
     Throttled,
 )
-from core.images.codec import decode_base64_image
+from core.images.dataurl import decode_base64_image
 from core.objects.port import check_key
 
 log = logging.getLogger(__name__)

@@ -51,6 +51,8 @@ class Account:
         self.cf = FakeCloudFormation(session, REGION)
         self.tmp = tmp_path
         self.monkeypatch = monkeypatch
+        # Compiling bytecode for Python 3.12 is tested once, in test_lambda_package.py.
+        monkeypatch.setenv("FACEGATE_LAMBDA_PYTHON", "none")
         self.secrets = tmp_path / "secrets.toml"
         self._clients = {"cloudformation": self.cf.client()}
         iot = session.client("iot", region_name=REGION)
@@ -96,7 +98,6 @@ class Account:
             stack,
             REGION,
             parameters={"QuickSightPrincipalArn": QUICKSIGHT_USER, **(parameters or {})},
-            vendor=False,
             wait_delay=0,
             sleep=lambda _s: None,
         )

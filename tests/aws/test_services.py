@@ -35,7 +35,7 @@ def test_aws_backend_builds_aws_adapters_with_standard_retries(aws_settings):
     services = build_services(aws_settings)
     assert isinstance(services.objects, S3ObjectStore)
     assert isinstance(services.faces, RekognitionFaceCollections)
-    assert isinstance(services.events, AwsEventStore)
+    assert isinstance(services.events.resolve(), AwsEventStore)  # built on first use (Lambda never uses it)
     assert isinstance(services.api, HttpFaceApi)
     for client in (services.objects.client, services.faces.client):
         assert client.meta.region_name == REGION and client.meta.config.retries["mode"] == "standard"

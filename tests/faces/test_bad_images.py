@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from core.errors import ImageTooLarge, InvalidImageFormat, InvalidParameter
-from core.images.codec import decode_base64_image, decode_image
+from core.images.codec import decode_image
+from core.images.dataurl import decode_base64_image
 from tests.faces.conftest import encode
 
 
