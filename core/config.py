@@ -312,6 +312,17 @@ def zone_info(name: str):
         raise ConfigError(f"FACEGATE_TIMEZONE must be an IANA zone like Asia/Tokyo, not {name!r}") from None
 
 
+def records_zone(settings: Settings):
+    """The zone of the course's zone-less stamps (``YYYY-mm-dd HH:MM:SS`` in auth and analysis
+    logs), written and read in the same zone: the clock of whatever serves the course's Web API,
+    whose ``timestamp`` the device copies into its logs. Locally that is this machine, in
+    ``FACEGATE_TIMEZONE``; in aws it is Lambda's clock, UTC, and Athena/QuickSight read such
+    times as UTC too (photo keys and pages still use the local and the viewer's zone)."""
+    from datetime import UTC  # noqa: PLC0415
+
+    return UTC if settings.backend == "aws" else zone_info(settings.timezone)
+
+
 def _read_secrets(path: Path) -> dict:
     if not path.is_file():
         return {}

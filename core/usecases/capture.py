@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from core.access.sessions import require_admin
-from core.config import zone_info
+from core.config import records_zone, zone_info
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
 from core.images.codec import decode_image, encode_jpeg, prepare_photo
@@ -241,7 +241,7 @@ def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | Non
 
 def _publish(services, result: CaptureResult) -> None:
     s = services.settings
-    zone = zone_info(s.timezone)  # the course's local stamps, read back in the same zone
+    zone = records_zone(s)  # the course's zone-less stamps, read back in the same zone
     batches = [
         (
             "auth",
