@@ -15,9 +15,8 @@ from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot
 from core.live.stats import STALL_SECONDS
 from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
-from core.usecases import people
 from pages._access import acting_fragment
-from pages._shared import error_text, get_services, local_time, md, tr
+from pages._shared import error_text, get_services, tr
 
 i18n.register(
     {
@@ -220,10 +219,9 @@ def _status(snap: LiveSnapshot, backend: str) -> None:
 
 
 def _sighting(s, cooldown_seconds: float) -> None:
-    when = local_time(s.seen_at, "%H:%M:%S")
+    when = s.seen_at.strftime("%H:%M:%S UTC")
     known = s.state == KNOWN
-    name = md(people.display_names(get_services(), [s.person]).get(s.person, s.person)) if known else ""
-    who = tr("live.known", person=name, similarity=s.similarity or 0.0) if known else tr("live.unknown")
+    who = tr("live.known", person=s.person, similarity=s.similarity or 0.0) if known else tr("live.unknown")
     door = tr(f"live.door.{s.door}", seconds=cooldown_seconds) if s.door else ""
     line = f"{who} · {when}" + (f" · {door}" if door else "")
     st.markdown(line)
