@@ -10,6 +10,7 @@ import streamlit as st
 from core.access import sessions
 from core.app import i18n
 from core.errors import FaceGateError
+from core.storage.files import storage_full
 from pages._access import ADMIN_PAGES, browser_session, note_acting, write_sign_in_cookie
 from pages._shared import (
     default_language,
@@ -208,7 +209,13 @@ home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="hom
 navigation = st.navigation([home, *pages], position="hidden")
 chrome(pages)
 with sessions.acting_as(session):
-    navigation.run()
+    try:
+        navigation.run()
+    except Exception as exc:
+        # A full disk, whatever raised it, is a sentence and not a traceback (issue 13 §14).
+        if storage_full(exc, get_settings().data_dir) is None:
+            raise
+        show_error(exc)
 # Scripts last: each sits in a 1 px box, which at the top would push the page down.
 translate_camera_widgets()
 write_sign_in_cookie()

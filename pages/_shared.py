@@ -28,6 +28,10 @@ i18n.register(
             "That setup code is not right. Enter the contents of the file admin-setup-code (in the data folder) "
             "on this computer.",
         ),
+        "error.storage_full": (
+            "データを保存するディスクがいっぱいです。空き容量を増やしてから、もう一度お試しください。",
+            "The disk that holds FaceGate's data is full. Free some space, then try again.",
+        ),
         "error.wrong_password": (
             "パスワードが違います。",
             "Wrong password.",
@@ -200,8 +204,12 @@ def error_text(exc: BaseException) -> str:
     own text; every other domain error is mapped by its code (core.app.i18n)."""
     from core.access.passwords import PasswordRejected
     from core.access.sessions import WrongPassword, WrongSetupCode
+    from core.storage.files import storage_full
     from core.usecases.people import InvalidPersonName
 
+    full = storage_full(exc)
+    if full is not None:  # whatever raised it (an OSError, SQLite), said plainly
+        return tr("error.storage_full")
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
     if isinstance(exc, WrongSetupCode):

@@ -51,6 +51,7 @@ from core.errors import (
 )
 from core.images.dataurl import decode_base64_image
 from core.objects.port import check_key
+from core.storage.files import storage_full
 
 log = logging.getLogger(__name__)
 
@@ -262,6 +263,9 @@ def error_response(exc: Exception, request_id: str, route: str = "", variant: st
     "device") says the body was valid and Rekognition (the faces port) refused; None means
     the request itself was refused. Unknown exceptions become a 500 that names only the
     request id (the stack trace goes to the log, never the body)."""
+    if not isinstance(exc, FaceGateError):
+        data_dir = services.settings.data_dir if services is not None else None
+        exc = storage_full(exc, data_dir) or exc  # a full disk is 503, not a 500
     if not isinstance(exc, FaceGateError):
         log.exception("request %s failed unexpectedly", request_id)
         text = f"[FAILED]An error occurred : Internal error (request id {request_id})"
