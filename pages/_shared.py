@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
@@ -21,19 +22,24 @@ from core.app.times import viewer_zone as zone_for
 from core.bootstrap import Services, shared_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
+from core.storage.files import storage_full
 from core.usecases.people import InvalidPersonName
 
 i18n.register(
     {
         "people.bad_name": (
-            "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
-            "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
+            "この名前は使えません。1〜64 文字で、改行などの制御文字を含めないでください。",
+            "This name cannot be used: give 1 to 64 characters without control characters (such as line breaks).",
         ),
         "error.wrong_setup_code": (
             "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
             "内容をそのまま入力してください。",
             "That setup code is not right. Enter the contents of the file admin-setup-code (in the data folder) "
             "on this computer.",
+        ),
+        "error.storage_full": (
+            "データを保存するディスクがいっぱいです。空き容量を増やしてから、もう一度お試しください。",
+            "The disk that holds FaceGate's data is full. Free some space, then try again.",
         ),
         "error.wrong_password": (
             "パスワードが違います。",
@@ -142,6 +148,15 @@ def tr(key: str, /, **values) -> str:
     return i18n.t(key, lang(), **values)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")
+
+
+def md(text: str) -> str:
+    """``text`` (a person's name, typed by someone) safe inside Markdown: shown as typed, never
+    as formatting, a link or a formula (every Streamlit text element renders Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
     ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
@@ -155,14 +170,15 @@ def viewer_zone():
     return zone_for(name, get_settings().timezone)
 
 
-def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``);
-    a time out of the calendar's range (a device's clock) is shown in UTC, never raised on."""
+def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S", zone: bool = True) -> str:
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)
+    unless ``zone`` is False (a date alone); a time out of the calendar's range (a device's
+    clock) is shown in UTC, never raised on."""
     try:
         local = when.astimezone(viewer_zone())
     except (OverflowError, ValueError):
         local = when.astimezone(UTC)
-    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip() if zone else local.strftime(fmt)
 
 
 def error_text(exc: BaseException) -> str:
@@ -170,6 +186,9 @@ def error_text(exc: BaseException) -> str:
     whose fix differs (which secret was wrong, why a name or password was refused) have their
     own text; every other domain error is mapped by its code (core.app.i18n)."""
 
+    full = storage_full(exc)
+    if full is not None:  # whatever raised it (an OSError, SQLite), said plainly
+        return tr("error.storage_full")
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
     if isinstance(exc, WrongSetupCode):
@@ -293,6 +312,25 @@ def set_cookie(name: str, value: str, max_age_s: int) -> None:
 def cookie(name: str) -> str | None:
     """The value of cookie ``name`` this browser sent when the session began, or None."""
     try:
-        return st.context.cookies.get(name)
+        value = st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None
+    return value if isinstance(value, str) else None  # AppTest's stand-in context is no browser
+
+
+LANG_COOKIE = "facegate_lang"
+
+
+def remembered_language() -> str | None:
+    """The language this browser chose last time (a cookie), or None."""
+    value = cookie(LANG_COOKIE)
+    return value if value in i18n.LANGUAGES else None
+
+
+def remember_language() -> None:
+    """Keep the language choice for the next visit: a reload is a new Streamlit session, and
+    without this the choice fell back to the browser's language (issue 17 §12)."""
+    chosen = st.session_state.get("lang")
+    if chosen in i18n.LANGUAGES and chosen != st.session_state.get("_lang_saved", remembered_language()):
+        set_cookie(LANG_COOKIE, chosen, 365 * 24 * 3600)
+        st.session_state["_lang_saved"] = chosen

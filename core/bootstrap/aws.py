@@ -161,7 +161,7 @@ def _iot_publisher_factory(settings: Settings, session):
 
     def build() -> EventPublisher:
         from core.deploy.state import device_credentials  # noqa: PLC0415 (built on first publish: Lambda never publishes)
-        from core.telemetry.aws import build_iot_core_publisher  # noqa: PLC0415 (built on first publish: Lambda never publishes)
+        from core.telemetry.aws import build_iot_core_publisher, process_client_id  # noqa: PLC0415 (as above)
 
         creds = device_credentials(settings)
         return build_iot_core_publisher(
@@ -169,7 +169,7 @@ def _iot_publisher_factory(settings: Settings, session):
             endpoint=iot_data_endpoint(settings, session),
             cert_file=creds.cert_file,
             key_file=creds.key_file,
-            client_id=creds.client_id,
+            client_id=process_client_id(creds.client_id),  # the thing name + this process
         )
 
     return build

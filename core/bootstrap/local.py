@@ -4,7 +4,7 @@ directory, records through the local MQTT broker or straight into the event stor
 from __future__ import annotations
 
 from core.bootstrap.services import Services
-from core.config import Settings, zone_info
+from core.config import Settings, records_zone
 from core.events.direct import DirectPublisher
 from core.events.local import LocalEventStore
 from core.events.port import EventPublisher, EventStore
@@ -22,7 +22,7 @@ def build_local_services(settings: Settings) -> Services:
     owner_only_umask()  # biometric data: nothing under the data dir readable by others
     data = ensure_dir(settings.data_dir)
     objects = LocalObjectStore(data / "objects")
-    events = LocalEventStore(data / "events" / "events.db", zone=zone_info(settings.timezone))
+    events = LocalEventStore(data / "events" / "events.db", zone=records_zone(settings))
     faces = LocalFaceCollections(data, objects=objects, region=settings.region)
     return Services(
         settings=settings,

@@ -72,7 +72,7 @@ class TopicPolicy:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     messages: float
     size: float
@@ -120,7 +120,10 @@ class DiskGuard:
     def free_bytes(self) -> int:
         now = time.monotonic()
         if self._free is None or now - self._at >= self.interval_s:
-            st = os.statvfs(self.path)
+            where = self.path
+            while not where.exists() and where != where.parent:  # the data dir is made later
+                where = where.parent
+            st = os.statvfs(where)
             self._free, self._at = st.f_bavail * st.f_frsize, now
         return self._free
 

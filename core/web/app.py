@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from core.access.throttle import RateLimiter
+from core.storage.files import storage_full
 from core.web import routes
 from core.web.apikeys import ApiKeyInfo, ApiKeyStore
 from core.web.server import ASGIApp, Limits, LimitsMiddleware, Scope
@@ -106,7 +107,9 @@ def create_app(services: routes.ApiBackend, keys: ApiKeyStore | None = None, lim
             return await _handle(request)
         except ClientDisconnect:  # gone, or its body was refused (and answered) by the limits
             return Response(status_code=400)
-        except Exception:  # never a traceback to the client
+        except Exception as exc:  # never a traceback to the client
+            if storage_full(exc, s.data_dir) is not None:  # a full disk: 503 and a plain reason
+                return _response(routes.error_response(exc, str(uuid.uuid4()), services=services))
             log.exception("API server error")
             return _response(routes.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
 

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from core.config import BUCKET_PATTERN, Settings, current_collection
+from core.config import BUCKET_PATTERN, Settings, current_collection, records_zone
 from core.errors import (
     AccessDenied,
     CollectionNotFound,
@@ -53,6 +53,7 @@ from core.errors import (
 from core.faces.port import FaceCollections
 from core.images.dataurl import decode_base64_image
 from core.objects.port import ObjectStore, check_key
+from core.storage.files import storage_full
 
 log = logging.getLogger(__name__)
 
@@ -220,9 +221,10 @@ def parse_image_request(body: dict) -> ImageRequest:
 # --- responses ---------------------------------------------------------------------------
 
 
-def _timestamp() -> str:
-    # Lambda's clock is UTC; the course's handler printed datetime.now() there.
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _timestamp(settings) -> str:
+    # The course's handler stamps datetime.now() of the machine that serves it (Lambda: UTC);
+    # its device copies the stamp into its logs, which are read back in records_zone.
+    return datetime.now(UTC).astimezone(records_zone(settings)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _json_default(value):
@@ -280,6 +282,9 @@ def error_response(
     the request itself was refused. Unknown exceptions become a 500 that names only the
     request id (the stack trace goes to the log, never the body)."""
     if not isinstance(exc, FaceGateError):
+        data_dir = services.settings.data_dir if services is not None else None
+        exc = storage_full(exc, data_dir) or exc  # a full disk is 503, not a 500
+    if not isinstance(exc, FaceGateError):
         log.exception("request %s failed unexpectedly", request_id)
         text = f"[FAILED]An error occurred : Internal error (request id {request_id})"
         return _failed(500, text, "InternalError", request_id)
@@ -319,14 +324,17 @@ def search_faces(request: ImageRequest, services: ApiBackend) -> dict:
         MaxFaces=MAX_FACES,
         FaceMatchThreshold=request.threshold,
     )
-    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
+    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(services.settings), **result}}
 
 
 def analyze_faces(request: ImageRequest, services: ApiBackend) -> dict:
     """The /analyze success body; ``analysis`` is empty for a photo without a face (DetectFaces
     answers an empty FaceDetails, and the course's Lambda passes it on with 200)."""
     result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
-    return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result.get("FaceDetails", [])}}
+    return {
+        "msg": ANALYSIS_DONE,
+        "payloads": {"timestamp": _timestamp(services.settings), "analysis": result.get("FaceDetails", [])},
+    }
 
 
 ROUTES = {"search": search_faces, "analyze": analyze_faces}
