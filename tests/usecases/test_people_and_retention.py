@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from core.errors import ResourceAlreadyExists, ResourceNotFound
 from core.usecases import history, people, retention
 from core.usecases.capture import capture_photo
 from tests.fakes import face_of, photo
@@ -20,30 +20,29 @@ def test_enrol_keeps_photo_thumbnail_and_record_and_reports_each_image(svc):
     assert [o.indexed for o in outcomes] == [True, False, False]
     assert outcomes[1].error is not None and outcomes[2].reasons == ["NO_FACE"]
     (person,) = people.list_people(svc)
-    assert person.name == "Taro_Yamada" and person.face_count == 1 and person.thumb_key
+    assert person.name == "Taro_Yamada" and person.display_name == "Taro Yamada"
+    assert person.face_count == 1 and person.thumb_key
     keys = [o.key for o in svc.objects.list_objects(svc.settings.faces_bucket, "people/Taro_Yamada/")]
-    assert sorted(k.rsplit(".", 1)[-1] for k in keys) == ["jpg", "jpg", "json"]
+    # photo, thumbnail, enrolment record, and the profile (the name says more than the id)
+    assert sorted(k.rsplit(".", 1)[-1] for k in keys) == ["jpg", "jpg", "json", "json"]
 
 
-def test_rename_reindexes_then_deletes_the_old_faces(svc):
+def test_rename_changes_the_display_name_only(svc):
     people.enrol_person(svc, "amy", [("a.jpg", face_of("amy")), ("b.jpg", face_of("amy", side=60))])
-    old_ids = set(people.get_person(svc, "amy").face_ids)
-    renamed = people.rename_person(svc, "amy", "Amy_F")
-    assert renamed.name == "Amy_F" and renamed.face_count == 2 and not old_ids & set(renamed.face_ids)
-    assert [p.name for p in people.list_people(svc)] == ["Amy_F"]
-    assert svc.objects.list_objects(svc.settings.faces_bucket, "people/amy/") == []
+    ids = set(people.get_person(svc, "amy").face_ids)
+    renamed = people.rename_person(svc, "amy", "Amy F")
+    assert renamed.name == "amy" and renamed.display_name == "Amy F" and set(renamed.face_ids) == ids
+    assert [p.display_name for p in people.list_people(svc)] == ["Amy F"]
 
 
-def test_rename_refuses_taken_names_and_faces_without_photos(svc):
+def test_rename_refuses_a_name_someone_else_has(svc):
     people.enrol_person(svc, "amy", [("a.jpg", face_of("amy"))])
     people.enrol_person(svc, "penny", [("p.jpg", face_of("penny"))])
     with pytest.raises(ResourceAlreadyExists):
-        people.rename_person(svc, "amy", "penny")
-    # A face indexed outside the app (no stored photo) cannot be re-keyed: refuse, change nothing.
-    svc.faces.index_faces(CollectionId=svc.settings.collection, Image={"Bytes": face_of("amy")}, ExternalImageId="amy")
-    with pytest.raises(InvalidParameter, match="no stored photo"):
-        people.rename_person(svc, "amy", "Amy_F")
-    assert len(people.get_person(svc, "amy").face_ids) == 2
+        people.rename_person(svc, "amy", "PENNY")  # names are compared without case
+    with pytest.raises(people.InvalidPersonName):
+        people.rename_person(svc, "amy", "   ")
+    assert people.get_person(svc, "amy").display_name == "amy"
 
 
 def test_corrections_enrol_the_face_and_are_noted(svc):
