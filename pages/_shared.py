@@ -6,6 +6,7 @@ session shares one face engine per process.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 
@@ -338,3 +339,15 @@ def cookie(name: str) -> str | None:
         return st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None
+
+
+def private_image(data: bytes, width: int) -> None:
+    """Show a biometric image (a face thumbnail, a capture) inline in the page, as a data URI.
+
+    ``st.image`` hands the bytes to Streamlit's media file manager, which serves them at a
+    ``/media/<hash>.jpg`` URL that answers anyone who has the URL, with no session, and for a
+    while after the admin signed out. Inline, the image only ever travels inside the admin's own
+    page (issue 13 §15)."""
+    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    encoded = base64.b64encode(data).decode("ascii")
+    st.html(f'<img src="data:{mime};base64,{encoded}" alt="" style="width:{int(width)}px;max-width:100%;height:auto">')

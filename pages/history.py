@@ -7,7 +7,16 @@ import streamlit as st
 from core.app import i18n
 from core.app.times import local_text
 from core.usecases import history, people
-from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr, viewer_zone
+from pages._shared import (
+    error_text,
+    get_services,
+    private_image,
+    reason_text,
+    run_action,
+    through_router,
+    tr,
+    viewer_zone,
+)
 
 through_router()
 i18n.register(
@@ -129,7 +138,7 @@ for cap in captures:
     with st.container(border=True, key=f"capture_{cap.capture_id}"):
         thumb = history.thumbnail(svc, cap)
         if thumb:
-            st.image(thumb, width=240)
+            private_image(thumb, 240)  # no /media URL (SECURITY.md)
         lines = []
         for n, f in enumerate(cap.faces, start=1):
             who = f.person or tr("common.unknown_person")

@@ -8,7 +8,7 @@ from core.app import i18n
 from core.errors import ResourceNotFound
 from core.images.codec import MAX_IMAGE_BYTES
 from core.usecases import people, retention
-from pages._shared import error_text, get_services, reason_text, run_action, through_router, tr
+from pages._shared import error_text, get_services, private_image, reason_text, run_action, through_router, tr
 
 through_router()
 i18n.register(
@@ -112,7 +112,7 @@ with st.expander(tr("people.enrol"), expanded=True):
 def _thumb(key: str | None, width: int = 72) -> None:
     if key:
         try:
-            st.image(people.thumbnail(svc, key), width=width)
+            private_image(people.thumbnail(svc, key), width)  # no /media URL (SECURITY.md)
             return
         except ResourceNotFound:
             pass
