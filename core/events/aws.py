@@ -72,8 +72,8 @@ def _frame(kind: str, records: list[dict], since: int | None, until: int | None,
         if field not in frame:
             frame[field] = pd.Series([None] * len(frame), dtype="object")
     frame["Datetime"] = pd.to_datetime(pd.Series([s for s, _ in keep], dtype="float64"), unit="us", utc=True)
-    for column in frame.columns:
-        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
+    for column in frame.columns:  # DynamoDB numbers arrive as Decimal, in object columns only
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, Decimal)).any():
             frame[column] = frame[column].map(lambda v: float(v) if isinstance(v, Decimal) else v)
     return frame.reset_index(drop=True)
 
