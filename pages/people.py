@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.app import i18n
 from core.errors import ResourceNotFound
-from core.images.codec import MAX_UPLOAD_BYTES, decode_image, encode_jpeg
+from core.images.codec import MAX_UPLOAD_BYTES, decode_image
 from core.usecases import people, retention
 from core.usecases.capture import FaceResult, draw_faces
 from pages._shared import (
@@ -153,7 +153,7 @@ def _enrol(name: str, images: list[tuple[str, bytes]], boxes: list, source: str,
 def _face_picker(n: int, data: bytes, review: people.PhotoReview) -> int | None:
     rgb = decode_image(data, max_bytes=MAX_UPLOAD_BYTES).rgb
     marks = [FaceResult(box=b, detail={}, searched=False) for b in review.faces]
-    private_image(encode_jpeg(draw_faces(rgb, marks, max_side=480, unknown_label="")), 300)  # no /media URL
+    private_image(draw_faces(rgb, marks, max_side=480, unknown_label=""), 300)  # no /media URL
     st.caption(tr("people.choose_face", n=len(review.faces)))
     return st.segmented_control(
         tr("people.which_face"),
