@@ -6,8 +6,10 @@ session shares one face engine per process.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
+import re
 
 import streamlit as st
 
@@ -19,8 +21,8 @@ from core.errors import FaceGateError
 i18n.register(
     {
         "people.bad_name": (
-            "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
-            "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
+            "この名前は使えません。1〜64 文字で、改行などの制御文字を含めないでください。",
+            "This name cannot be used: give 1 to 64 characters without control characters (such as line breaks).",
         ),
         "error.wrong_setup_code": (
             "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
@@ -170,6 +172,15 @@ def tr(key: str, /, **values) -> str:
     return i18n.t(key, lang(), **values)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")
+
+
+def md(text: str) -> str:
+    """``text`` (a person's name, typed by someone) safe inside Markdown: shown as typed, never
+    as formatting, a link or a formula (every Streamlit text element renders Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
     ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
@@ -186,16 +197,17 @@ def viewer_zone():
     return zone_for(name, get_settings().timezone)
 
 
-def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``);
-    a time out of the calendar's range (a device's clock) is shown in UTC, never raised on."""
+def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S", zone: bool = True) -> str:
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)
+    unless ``zone`` is False (a date alone); a time out of the calendar's range (a device's
+    clock) is shown in UTC, never raised on."""
     from datetime import UTC
 
     try:
         local = when.astimezone(viewer_zone())
     except (OverflowError, ValueError):
         local = when.astimezone(UTC)
-    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip() if zone else local.strftime(fmt)
 
 
 def error_text(exc: BaseException) -> str:
@@ -335,6 +347,38 @@ def set_cookie(name: str, value: str, max_age_s: int) -> None:
 def cookie(name: str) -> str | None:
     """The value of cookie ``name`` this browser sent when the session began, or None."""
     try:
-        return st.context.cookies.get(name)
+        value = st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None
+    return value if isinstance(value, str) else None  # AppTest's stand-in context is no browser
+
+
+LANG_COOKIE = "facegate_lang"
+
+
+def remembered_language() -> str | None:
+    """The language this browser chose last time (a cookie), or None."""
+    value = cookie(LANG_COOKIE)
+    return value if value in i18n.LANGUAGES else None
+
+
+def remember_language() -> None:
+    """Keep the language choice for the next visit: a reload is a new Streamlit session, and
+    without this the choice fell back to the browser's language (issue 17 §12)."""
+    chosen = st.session_state.get("lang")
+    if chosen in i18n.LANGUAGES and chosen != st.session_state.get("_lang_saved", remembered_language()):
+        set_cookie(LANG_COOKIE, chosen, 365 * 24 * 3600)
+        st.session_state["_lang_saved"] = chosen
+
+
+def private_image(data: bytes, width: int | str) -> None:
+    """Show a biometric image (a face thumbnail, a capture) inline in the page, as a data URI.
+
+    ``st.image`` hands the bytes to Streamlit's media file manager, which serves them at a
+    ``/media/<hash>.jpg`` URL that answers anyone who has the URL, with no session, and for a
+    while after the admin signed out. Inline, the image only ever travels inside the admin's own
+    page (issue 13 §15). ``width``: pixels, or "stretch" (the container's width)."""
+    size = "width:100%" if width == "stretch" else f"width:{int(width)}px;max-width:100%"
+    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    encoded = base64.b64encode(data).decode("ascii")
+    st.html(f'<img src="data:{mime};base64,{encoded}" alt="" style="{size};height:auto">')

@@ -20,6 +20,12 @@ MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024  # Rekognition's limit for an image it rea
 MAX_PIXELS = 40_000_000  # ~ a 48 MP phone photo; beyond it decoding alone costs >120 MB
 MIN_SIDE = 16
 FORMATS = ("JPEG", "PNG")
+# What the app accepts from a phone's gallery (a 12 MP photo is typically 4-8 MB) before it
+# shrinks the photo; Rekognition's own 5 MB stays the limit of the Web API contract itself.
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+# The long side photos are shrunk to before identification: the local engine works on at most
+# 1024 px anyway, and 1920 px keeps the faces of a group photo large enough for Rekognition.
+PHOTO_MAX_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,23 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise InvalidImageFormat("could not convert image to RGB")
     return DecodedImage(np.ascontiguousarray(arr), fmt)
+
+
+def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
+    """The photo as identification takes it: a JPEG at most PHOTO_MAX_SIDE pixels on its long
+    side and within Rekognition's 5 MB, with its decoded pixels. A JPEG that already fits is
+    kept byte for byte. Raises ImageTooLarge (over MAX_UPLOAD_BYTES or 40 MP) and
+    InvalidImageFormat."""
+    decoded = decode_image(image, max_bytes=MAX_UPLOAD_BYTES)
+    fits = decoded.format == "JPEG" and len(image) <= MAX_IMAGE_BYTES
+    if fits and max(decoded.width, decoded.height) <= PHOTO_MAX_SIDE:
+        return image, decoded
+    quality = 90
+    photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    while len(photo) > MAX_IMAGE_BYTES and quality > 50:  # only noise-like photos get here
+        quality -= 15
+        photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    return photo, decode_image(photo)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -155,9 +155,12 @@ def get_capture(services, capture_id: str) -> Capture:
     return _to_capture(_read(services, capture_id))
 
 
-def list_captures(services, person: str | None = None, limit: int = 50) -> list[Capture]:
+def list_captures(
+    services, person: str | None = None, limit: int = 50, since: datetime | None = None, door: bool | None = None
+) -> list[Capture]:
     """Newest first. ``person`` filters to captures where that person was identified on any
-    face; ``UNKNOWN`` to captures with at least one face nobody matched."""
+    face; ``UNKNOWN`` to captures with at least one face nobody matched. ``since`` keeps
+    captures taken at or after it; ``door`` True/False keeps those that did / did not open it."""
     require_admin()
     infos = services.objects.list_objects(_bucket(services), HISTORY_PREFIX)
     # Newest objects first, reading only until ``limit`` match (one GET per record on S3). A
@@ -174,6 +177,8 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
         if person == UNKNOWN and all(f.person for f in cap.faces):
             continue
         if person not in (None, UNKNOWN) and all(f.person != person for f in cap.faces):
+            continue
+        if (since is not None and cap.when < since) or (door is not None and cap.door_opened != door):
             continue
         out.append(cap)
     out.sort(key=lambda c: c.when, reverse=True)
@@ -281,21 +286,41 @@ def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 
     Raises InvalidPersonName, ResourceAlreadyExists (the name is taken) and ResourceNotFound."""
     require_admin()
     cap = get_capture(services, capture_id)
-    name = people.person_key(name)
-    if any(p.name == name for p in people.list_people(services)):
-        raise ResourceAlreadyExists(f"a person named {name!r} already exists")
-    outcome = _enrol_face(services, cap, face_index, name)
+    person, display, exists = people.resolve_person(services, name)
+    if exists:
+        raise ResourceAlreadyExists(f"a person named {display!r} already exists")
+    outcome = _enrol_face(services, cap, face_index, person)
     if outcome.indexed:
+        people.set_display_name(services, person, display)
         _note(
             services,
             capture_id,
-            {"action": "new_person", "face": face_index, "person": name, "face_id": outcome.face_id},
+            {"action": "new_person", "face": face_index, "person": person, "face_id": outcome.face_id},
         )
     return outcome
 
 
+def wrong_match_cost(services, capture_id: str, face_index: int = 0) -> dict:
+    """What "wrong match" would delete, to say before it does: ``{"person", "display_name",
+    "face_id", "faces"}`` with ``faces`` the person's enrolled faces now (1 = their only face,
+    after which they are no longer identified; 0 = that face is already gone). Raises
+    InvalidParameter when the face had no match."""
+    require_admin()
+    cap = get_capture(services, capture_id)
+    face = _face(cap, face_index)
+    if not face.person or not face.face_id:
+        raise InvalidParameter("this face was not matched to anyone")
+    try:
+        person = people.get_person(services, face.person)
+        faces, display = (person.face_count if face.face_id in person.face_ids else 0), person.display_name
+    except ResourceNotFound:
+        faces, display = 0, people.display_names(services, [face.person]).get(face.person, face.person)
+    return {"person": face.person, "display_name": display, "face_id": face.face_id, "faces": faces}
+
+
 def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
-    """ "Wrong match": delete the enrolled face that produced this match.
+    """ "Wrong match": delete the enrolled face that produced this match. Its photo is kept for
+    ``people.UNDO_MINUTES`` so ``undo_wrong_match`` can bring it back.
 
     Returns ``{"person", "face_id", "deleted"}`` — ``deleted`` is False when that face was
     already gone. Raises InvalidParameter when the face had no match."""
@@ -304,7 +329,7 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
     face = _face(cap, face_index)
     if not face.person or not face.face_id:
         raise InvalidParameter("this face was not matched to anyone")
-    deleted = people.delete_face(services, face.person, face.face_id)
+    deleted = people.delete_face(services, face.person, face.face_id, keep_for_undo=True)
     _note(
         services,
         capture_id,
@@ -317,3 +342,17 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
         },
     )
     return {"person": face.person, "face_id": face.face_id, "deleted": deleted}
+
+
+def undo_wrong_match(services, capture_id: str, face_index: int = 0) -> people.ImageOutcome:
+    """Bring back the face a "wrong match" deleted (within ``people.UNDO_MINUTES``). Returns
+    the IndexFaces outcome; raises ResourceNotFound when it can no longer be brought back."""
+    require_admin()
+    cap = get_capture(services, capture_id)
+    face = _face(cap, face_index)
+    if not face.person or not face.face_id:
+        raise InvalidParameter("this face was not matched to anyone")
+    outcome = people.undo_delete_face(services, face.person, face.face_id)
+    if outcome.indexed:
+        _note(services, capture_id, {"action": "undo_wrong_match", "face": face_index, "person": face.person})
+    return outcome

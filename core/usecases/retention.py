@@ -78,6 +78,7 @@ def purge(services, now: datetime | None = None) -> PurgeReport:
     require_admin()
     now = now or datetime.now(UTC)
     captures = history.purge_expired(services, now)
+    people.purge_undo(services, now)  # deleted faces' photos kept for undo
     orphans = _purge_orphans(services, now) + services.objects.sweep_interrupted_writes()
     log_cutoff = now - timedelta(days=services.settings.retention_log_days)
     log_records = services.events.purge_before(log_cutoff)
@@ -155,12 +156,19 @@ def _collections(services) -> list[str]:
 def forget_person(services, name: str) -> dict:
     """Erase ``name`` everywhere (see the module doc). Needs an admin.
 
-    Returns counts ``{"faces", "objects", "captures", "collections", "log_records"}`` and
-    ``"erasure"``, the opaque id the log line carries instead of the name. Raises
-    InvalidPersonName for a name that cannot be a person, ResourceNotFound when nothing at
+    ``name`` is a person's display name or id. Returns counts ``{"faces", "objects",
+    "captures", "collections", "log_records"}`` and ``"erasure"``, the opaque id the log line
+    carries instead of the name. Raises InvalidPersonName for a name that cannot be a person,
+    ResourceNotFound when nothing at
     all was found under that name, AdminRequired."""
     require_admin()
-    name = people.person_key(name)
+    try:
+        name = people.person_key(name)
+    except people.InvalidPersonName:  # a display name such as 「山田 太郎」: find whose it is
+        found = people.find_person(services, name)
+        if found is None:
+            raise
+        name = found.name
     faces = collections = 0
     for cid in _collections(services):
         try:

@@ -131,6 +131,9 @@ def test_status_line_says_when_the_broker_cannot_be_reached(settings, admin, mon
         assert "1 件の問題" in seen
         assert "❌ **ログ送信** — 127.0.0.1:" in seen and "は保存済みで、接続が戻ると送られます。" in seen
         assert "ConnectionError" not in seen
+        # The panel stays folded (issue 17 §3: open, it pushed the camera's shutter off a phone's screen).
+        status = next(e for e in at.expander if "件の問題" in e.label)
+        assert not status.proto.expanded
     finally:
         st.cache_resource.clear()
 

@@ -262,10 +262,10 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
     at.switch_page(str(ROOT / "pages" / "admin.py")).run()
     at.button(key="admin_sign_out").click().run()
     assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
-    # Wrong password: a clear refusal; the right one signs in.
+    # Wrong password: a clear refusal that says what was wrong; the right one signs in.
     at.text_input(key="admin_password").input("not the password")
     at.button[0].click().run()
-    assert "権限がありません" in texts(at)
+    assert "パスワードが違います。" in texts(at)
     at.text_input(key="admin_password").input(PASSWORD)
     at.button[0].click().run()
     assert "people" in _link_pages(at)
