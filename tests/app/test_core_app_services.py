@@ -128,22 +128,23 @@ def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
     gets are the same object, face models loaded, the analytics copy loaded."""
     import threading
 
-    import streamlit as st
-
+    import core.bootstrap
+    from core.usecases.warmup import warm_up
     from pages import _shared
 
     built = []
-    real = _shared.build_services
-    monkeypatch.setattr(_shared, "build_services", lambda s: built.append(s) or real(s))
-    st.cache_resource.clear()
+    real = core.bootstrap.build_services
+    monkeypatch.setattr(core.bootstrap, "build_services", lambda s: built.append(s) or real(s))
+    monkeypatch.setattr(_shared, "get_settings", lambda: settings)
+    core.bootstrap.close_shared_services()
     try:
-        _shared.warm_up()
+        warmed = warm_up(settings)
         for thread in threading.enumerate():
             if thread.name == "facegate-columnar-warm":
                 thread.join(timeout=60)
         services = _shared.get_services()
-        assert len(built) == 1 and services is _shared.get_services()
+        assert len(built) == 1 and services is warmed is _shared.get_services()
         assert services.faces._engine is not None
         assert services.events._columnar is not None
     finally:
-        st.cache_resource.clear()
+        core.bootstrap.close_shared_services()
