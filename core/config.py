@@ -1,5 +1,9 @@
 """Settings: defaults < ``.streamlit/secrets.toml`` < ``<data dir>/settings.json`` < environment.
 
+In the aws world the stack owns the collection, the device id and the topic prefix (``deploy
+up`` writes them into secrets.toml): ``settings.json`` cannot override them and the settings
+page shows them read-only; they change only through ``deploy up`` (``STACK_OWNED``).
+
 Every setting has one environment variable ``FACEGATE_<NAME>``. ``load_settings`` validates
 and raises ``ConfigError`` with a message that names the variable and the accepted values.
 The settings page writes ``settings.json`` through ``save_user_settings``.
@@ -39,6 +43,16 @@ USER_SETTINGS = (
     "language",
 )
 
+# Settings the deployed stack owns in the aws world: the Web API searches the stack's collection
+# (an app enrolling elsewhere identifies nobody, and `down` would leave those faces behind), the
+# IoT policy allows only the stack's thing as client id and only the stack's topic prefix.
+STACK_OWNED = ("collection", "device_id", "topic_prefix")
+
+
+def stack_owned(backend: str) -> tuple[str, ...]:
+    """The settings the settings page and settings.json may not change in ``backend``."""
+    return STACK_OWNED if backend == "aws" else ()
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -73,6 +87,9 @@ class Settings:
     stack_name: str = "facegate"
     api_url: str = ""
     api_key: str = field(default="", repr=False)
+    # The API key's id (not the key) and its usage plan: the settings page shows the quota left.
+    api_key_id: str = ""
+    usage_plan_id: str = ""
     quicksight_dashboards: str = ""
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
@@ -149,6 +166,17 @@ class InvalidSetting(ConfigError):
     def __init__(self, setting: str, message: str):
         super().__init__(message)
         self.setting = setting
+
+
+class StackOwnedSetting(InvalidSetting):
+    """A setting the deployed stack owns (aws world) was to be changed outside ``deploy up``."""
+
+    def __init__(self, setting: str):
+        super().__init__(
+            setting,
+            f"{setting} belongs to the deployed stack in the aws world: change it with "
+            f"`{env_name(setting)}=... python -m core deploy up` (the settings page shows it read-only)",
+        )
 
 
 def _coerce(name: str, raw, kind):
@@ -364,8 +392,10 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
             values[key] = _coerce(key, raw, types[key])
     data_dir_raw = env.get(env_name("data_dir"), values.get("data_dir", Settings.data_dir))
     data_dir = _coerce("data_dir", data_dir_raw, Path)
+    owned = stack_owned(str(env.get(env_name("backend"), values.get("backend", Settings.backend))).strip())
     for key, raw in _read_user_settings(data_dir).items():
-        values[key] = _coerce(key, raw, types[key])
+        if key not in owned:
+            values[key] = _coerce(key, raw, types[key])
     for name, kind in types.items():
         if env_name(name) in env:
             values[name] = _coerce(name, env[env_name(name)], kind)
@@ -383,6 +413,9 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     unknown = set(changes) - set(USER_SETTINGS)
     if unknown:
         raise ConfigError(f"these settings cannot be changed here: {sorted(unknown)}")
+    for key in stack_owned(settings.backend):
+        if key in changes and str(changes[key]).strip() != str(getattr(settings, key)):
+            raise StackOwnedSetting(key)
     types = {f.name: type(f.default) for f in fields(Settings)}
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
@@ -405,8 +438,9 @@ def current_collection(settings: Settings) -> str:
     Long-running servers (the Web API, the AWS-compatible endpoint) were given ``settings``
     when they started; a collection chosen since on the Settings page or with ``python -m core
     faces use-collection`` is in ``settings.json``, re-read here when it changes. As in
-    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both."""
-    if env_name("collection") in os.environ:
+    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both, and in the
+    aws world the stack's collection is the only one."""
+    if env_name("collection") in os.environ or "collection" in stack_owned(settings.backend):
         return settings.collection
     path = user_settings_path(settings.data_dir)
     try:

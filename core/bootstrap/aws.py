@@ -137,7 +137,7 @@ def _iot_publisher_factory(settings: Settings, session):
 
     def build() -> EventPublisher:
         from core.deploy.state import device_credentials
-        from core.telemetry.aws import build_iot_core_publisher
+        from core.telemetry.aws import build_iot_core_publisher, process_client_id
 
         creds = device_credentials(settings)
         return build_iot_core_publisher(
@@ -145,7 +145,7 @@ def _iot_publisher_factory(settings: Settings, session):
             endpoint=iot_data_endpoint(settings, session),
             cert_file=creds.cert_file,
             key_file=creds.key_file,
-            client_id=creds.client_id,
+            client_id=process_client_id(creds.client_id),  # the thing name + this process
         )
 
     return build

@@ -75,7 +75,8 @@ def _run(args) -> int:
     os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips(_settings())
     threading.Thread(target=warm, name="facegate-warm-up", daemon=True).start()
     options = [o for o in args.options if o != "--"]
-    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), *options]
+    # streamlit_asgi.py: the same app with security headers (core.app.headers).
+    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_asgi.py"), *options]
     return streamlit_cli.main()
 
 

@@ -48,6 +48,8 @@ OUTPUT_SETTINGS = {
     "DeviceId": "device_id",
     "TopicPrefix": "topic_prefix",
     "ApiUrl": "api_url",
+    "ApiKeyId": "api_key_id",  # with the usage plan: the remaining quota on the settings page
+    "UsagePlanId": "usage_plan_id",
     "QuickSightDashboardId": "quicksight_dashboards",
     "GlueDatabase": "glue_database",
     "AthenaWorkGroup": "athena_workgroup",

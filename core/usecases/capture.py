@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from core.access.sessions import require_admin
-from core.config import records_zone, zone_info
+from core.config import current_collection, records_zone, zone_info
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
 from core.images.codec import decode_image, encode_jpeg, prepare_photo
@@ -172,14 +172,14 @@ def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
 def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
     """One FaceResult per FaceDetail, largest first, each searched against the collection.
 
-    The largest face is searched in the whole photo (the course's call); every other face in a
-    crop around it. Raises CollectionNotFound and service errors."""
+    The largest face is searched in the whole photo (the course's call, through the Web API:
+    the photo's one request against its quota); every other face in a crop around it, on the
+    collection directly. Raises CollectionNotFound and service errors."""
     faces = sorted((FaceResult(box=d["BoundingBox"], detail=d) for d in details), key=lambda f: -f.area)
     faces[0].largest = True
-    search = lambda image: _search(services, image, threshold)  # noqa: E731
     pending = list(faces[:MAX_FACES_SEARCHED])
     try:
-        whole = search(photo)
+        whole = _search(services, photo, threshold)  # the photo's one Web API request
     except NoFaceInImage:
         whole = None
     if whole is not None:
@@ -189,7 +189,8 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
             pending.remove(target)
     for face in pending:
         try:
-            _apply_matches(face, search(face_crop(rgb, face.box)).get("FaceMatches", []))
+            crop = face_crop(rgb, face.box)
+            _apply_matches(face, _search(services, crop, threshold, through_api=False).get("FaceMatches", []))
         except NoFaceInImage:
             face.searched = False
     for face in faces[MAX_FACES_SEARCHED:]:
@@ -197,14 +198,15 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
     return faces
 
 
-def _search(services, image: bytes, threshold: float) -> dict:
+def _search(services, image: bytes, threshold: float, *, through_api: bool = True) -> dict:
     """SearchFacesByImage as the course's ``/search`` answers it. Through the Web API client
-    when there is one (in aws: the deployed API with its key; locally: in process), so the
-    app and the course's scripts share one request/response path."""
-    if services.api is not None:
+    when there is one and ``through_api`` (in aws: the deployed API with its key; locally: in
+    process), so the app and the course's scripts share one request/response path; else on the
+    collection directly (see ``_analyze`` for why)."""
+    if through_api and services.api is not None:
         return services.api.search(image, threshold=threshold).payloads
     return services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection,
+        CollectionId=current_collection(services.settings),  # the one the Web API searches
         Image={"Bytes": image},
         MaxFaces=SEARCH_MAX_FACES,
         FaceMatchThreshold=threshold,
@@ -212,9 +214,11 @@ def _search(services, image: bytes, threshold: float) -> dict:
 
 
 def _analyze(services, photo: bytes) -> list[dict]:
-    """DetectFaces ALL as ``/analyze`` answers it (empty when no face)."""
-    if services.api is not None:
-        return services.api.analyze(photo).faces
+    """DetectFaces ALL, as ``/analyze`` answers it (empty when no face), on the faces service
+    directly: the one Web API request a photo spends is the course's ``/search`` that decides
+    the door. The deployed API's usage plan allows 2,000 requests a month; one ``/analyze``
+    plus a ``/search`` per face (up to 10) spent it in a few hundred photos (issue 14 §7).
+    The answer is the same: the ``/analyze`` route is this same call."""
     return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
 
 
