@@ -6,6 +6,7 @@ session shares one face engine per process.
 
 from __future__ import annotations
 
+import base64
 import functools
 import os
 import re
@@ -368,3 +369,16 @@ def remember_language() -> None:
     if chosen in i18n.LANGUAGES and chosen != st.session_state.get("_lang_saved", remembered_language()):
         set_cookie(LANG_COOKIE, chosen, 365 * 24 * 3600)
         st.session_state["_lang_saved"] = chosen
+
+
+def private_image(data: bytes, width: int | str) -> None:
+    """Show a biometric image (a face thumbnail, a capture) inline in the page, as a data URI.
+
+    ``st.image`` hands the bytes to Streamlit's media file manager, which serves them at a
+    ``/media/<hash>.jpg`` URL that answers anyone who has the URL, with no session, and for a
+    while after the admin signed out. Inline, the image only ever travels inside the admin's own
+    page (issue 13 §15). ``width``: pixels, or "stretch" (the container's width)."""
+    size = "width:100%" if width == "stretch" else f"width:{int(width)}px;max-width:100%"
+    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    encoded = base64.b64encode(data).decode("ascii")
+    st.html(f'<img src="data:{mime};base64,{encoded}" alt="" style="{size};height:auto">')

@@ -11,7 +11,17 @@ from core.app import i18n
 from core.app.times import local_text
 from core.usecases import history, people
 from core.usecases.people import UNDO_MINUTES
-from pages._shared import error_text, get_services, md, reason_text, run_action, through_router, tr, viewer_zone
+from pages._shared import (
+    error_text,
+    get_services,
+    md,
+    private_image,
+    reason_text,
+    run_action,
+    through_router,
+    tr,
+    viewer_zone,
+)
 
 through_router()
 i18n.register(
@@ -252,7 +262,7 @@ def _card(cap: history.Capture) -> None:
     with st.container(border=True, key=f"capture_{cap.capture_id}"):
         thumb = history.thumbnail(svc, cap)
         if thumb:
-            st.image(thumb, width="stretch")
+            private_image(thumb, "stretch")  # no /media URL (SECURITY.md)
         lines = []
         for n, f in enumerate(cap.faces, start=1):
             sim = f" · {f.similarity:.1f}%" if f.person and f.similarity is not None else ""

@@ -10,7 +10,17 @@ from core.errors import ResourceNotFound
 from core.images.codec import MAX_UPLOAD_BYTES, decode_image
 from core.usecases import people, retention
 from core.usecases.capture import FaceResult, draw_faces
-from pages._shared import error_text, get_services, local_time, md, reason_text, run_action, through_router, tr
+from pages._shared import (
+    error_text,
+    get_services,
+    local_time,
+    md,
+    private_image,
+    reason_text,
+    run_action,
+    through_router,
+    tr,
+)
 
 through_router()
 i18n.register(
@@ -143,7 +153,7 @@ def _enrol(name: str, images: list[tuple[str, bytes]], boxes: list, source: str,
 def _face_picker(n: int, data: bytes, review: people.PhotoReview) -> int | None:
     rgb = decode_image(data, max_bytes=MAX_UPLOAD_BYTES).rgb
     marks = [FaceResult(box=b, detail={}, searched=False) for b in review.faces]
-    st.image(draw_faces(rgb, marks, max_side=480, unknown_label=""), width=300)
+    private_image(draw_faces(rgb, marks, max_side=480, unknown_label=""), 300)  # no /media URL
     st.caption(tr("people.choose_face", n=len(review.faces)))
     return st.segmented_control(
         tr("people.which_face"),
@@ -281,7 +291,7 @@ with st.expander(tr("people.enrol"), expanded=True):
 def _thumb(key: str | None, width: int = 72) -> None:
     if key:
         try:
-            st.image(people.thumbnail(svc, key), width=width)
+            private_image(people.thumbnail(svc, key), width)  # no /media URL (SECURITY.md)
             return
         except ResourceNotFound:
             pass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.usecases import history
-from tests.app.conftest import jpeg, open_page, texts
+from tests.app.conftest import inline_images, jpeg, open_page, texts
 
 
 def _capture(app, data: bytes):
@@ -26,7 +26,7 @@ def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labe
     assert "顔 1: **amy** · " in seen and "🚪 ドア開" in seen
     assert "顔 1: **人物を特定できませんでした**" in seen
     # A thumbnail per capture (no phone QR code: AppTest's server is not on https).
-    assert "端末 id001" in seen and len(app.image) == 2
+    assert "端末 id001" in seen and len(inline_images(app)) == 2 and not app.image  # no /media URL
     # Filter: unknown faces only.
     app.selectbox(key="history_filter").set_value("__unknown__").run()
     assert len(_cards(app)) == 1 and "人物を特定できませんでした" in _cards(app)[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.app.conftest import blank_jpeg, jpeg, open_page, texts
+from tests.app.conftest import blank_jpeg, inline_images, jpeg, open_page, texts
 
 
 def _enrolled(services) -> dict:
@@ -55,7 +55,7 @@ def test_enrol_from_several_uploads_reports_each_image_and_clears_the_form(app, 
     # The list shows the person with a thumbnail, two faces and today's date.
     assert "**Amy Farrah**" in seen
     assert any("顔 2 件 · 登録 20" in c.value for c in app.caption)
-    assert any(img for img in app.image)
+    assert inline_images(app) and not app.image  # inline only: no /media URL for a face
     assert len(services.faces.faces_by_external_id(services.settings.collection)["Amy_Farrah"]) == 2
     # §6: the form is empty again for the next person.
     n = _form(app)
