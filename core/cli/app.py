@@ -51,9 +51,10 @@ def _cert(_args) -> dict:
 
 
 def _run(args) -> int:
-    """``streamlit run streamlit_app.py <options>`` in this process, after starting the app's
-    warm-up (``core.usecases.warmup``) beside the server's own start-up, so that the first
-    visitor does not pay for imports, face models and the analytics copy."""
+    """``streamlit run streamlit_asgi.py <options>`` (the app with its security headers) in this
+    process, after starting the app's warm-up (``core.usecases.warmup``) beside the server's own
+    start-up, so that the first visitor does not pay for imports, face models and the analytics
+    copy."""
     import logging
     import threading
 
@@ -146,7 +147,10 @@ def add_parser(sub) -> None:
     p = cmds.add_parser("cert", help="create (or reuse) the app's self-signed TLS certificate")
     p.set_defaults(func=_cert)
 
-    p = cmds.add_parser("run", help="serve the app (streamlit run streamlit_app.py OPTIONS), warmed up at start")
+    p = cmds.add_parser(
+        "run",
+        help="serve the app (streamlit run streamlit_asgi.py OPTIONS: the app with security headers), warmed up",
+    )
     p.add_argument("options", nargs=argparse.REMAINDER, help="streamlit's options, after --")
     p.set_defaults(func=_run)
 
