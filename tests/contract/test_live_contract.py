@@ -113,7 +113,8 @@ def test_aws_live_calls_rekognition_within_the_budget_and_the_page_shows_calls_p
     services = world.services
     _enrol(world, labelled["amy"][0].read_bytes())
     services.settings = dataclasses.replace(services.settings, collection="people")
-    services.api = LocalFaceApi(services)  # the Web API's routes on the aws adapters, as the Lambda runs them
+    # the Web API's routes on the aws adapters, as the Lambda runs them
+    services.api = LocalFaceApi(services.settings, services.faces, services.objects)
     services.publisher = DirectPublisher(services.events)
     calls: list[str] = []
     services.faces.client.meta.events.register(
