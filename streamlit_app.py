@@ -9,14 +9,19 @@ import streamlit as st
 
 from core.access import sessions
 from core.app import i18n
+from core.app.lan import phone_access, qr_png
 from core.errors import FaceGateError
-from pages._access import ADMIN_PAGES, browser_session, note_acting, write_sign_in_cookie
+from core.storage.files import storage_full
+from core.usecases.health import component_health
+from pages._access import ADMIN_PAGES, browser_session, note_acting, sign_in_panel, write_sign_in_cookie
 from pages._shared import (
     default_language,
     error_text,
     get_services,
     get_settings,
     preload_chart_library,
+    remember_language,
+    remembered_language,
     show_error,
     tr,
     translate_camera_widgets,
@@ -39,6 +44,11 @@ i18n.register(
         "chrome.status": ("{world} · 端末 {device} · {state}", "{world} · device {device} · {state}"),
         "chrome.all_ok": ("正常", "all OK"),
         "chrome.problems": ("{n} 件の問題", "{n} problem(s)"),
+        "chrome.sign_in_needed": (
+            "「{page}」は管理者だけが開けるページです。管理者としてサインインしてください"
+            "（サインインの期限が切れた場合も、もう一度サインインしてください）。",
+            "“{page}” is for administrators. Please sign in as an administrator (also when your sign-in has expired).",
+        ),
         "chrome.phone": ("スマートフォンで開く", "Open on a phone"),
         "chrome.phone_help": (
             "スマートフォンのカメラでこの QR コードを読み取ってください。",
@@ -131,7 +141,6 @@ st.html("""<style>
 
 @st.cache_data(ttl=20, show_spinner=False)
 def _health(settings_key: str):
-    from core.usecases.health import component_health
 
     return component_health(get_services())
 
@@ -145,7 +154,8 @@ def chrome(pages: list) -> None:
     with st.container(horizontal=True, key="page_links", gap="small"):
         for page in pages:
             st.page_link(page)
-    st.session_state.setdefault("lang", default_language(settings))
+    # This browser's last choice (a cookie: a reload starts a new session), else its languages.
+    st.session_state.setdefault("lang", remembered_language() or default_language(settings))
     # A constant label: a label that changed with the language would make a new widget and lose the choice.
     st.segmented_control(
         "言語 / Language",
@@ -174,7 +184,6 @@ def chrome(pages: list) -> None:
 
 def _phone_qr(settings) -> None:
     """The QR code only when a phone can use what it opens (https on a LAN address); else how."""
-    from core.app.lan import phone_access, qr_png
 
     address = st.get_option("server.address")
     port = int(st.get_option("server.port") or settings.app_port)
@@ -202,14 +211,42 @@ pages = [
     for file, url, title, icon in PAGES
     if (HERE / file).exists() and (is_admin or url not in ADMIN_PAGES)
 ]
+
+
+def _sign_in_first(url: str, title: str, icon: str):
+    """What a viewer gets at an admin page's URL (a bookmark, a session that expired): a
+    sentence in their language and the way to sign in — not Streamlit's English "Page not
+    found". The page itself is still not run for them (core refuses too: core.access)."""
+
+    def page() -> None:
+        st.title(f"{icon} {title}")
+        st.warning(tr("chrome.sign_in_needed", page=title), icon="🔑")
+        sign_in_panel(get_settings())  # signed in, this same URL shows the page
+
+    page.__name__ = f"sign_in_for_{url}"  # each page needs its own name
+    return st.Page(page, title=title, icon=icon, url_path=url)
+
+
+locked = [
+    _sign_in_first(url, tr(title), icon)
+    for file, url, title, icon in PAGES
+    if (HERE / file).exists() and not is_admin and url in ADMIN_PAGES
+]
 # Streamlit serves the default page only at "/", so "/" is a redirect and every page keeps its
 # own URL (/camera, /people, ...). Navigation is the link row in the chrome, on every screen.
 home = st.Page(lambda: st.switch_page(pages[0]), title="FaceGate", url_path="home", default=True)
-navigation = st.navigation([home, *pages], position="hidden")
+navigation = st.navigation([home, *pages, *locked], position="hidden")
 chrome(pages)
 with sessions.acting_as(session):
-    navigation.run()
+    try:
+        navigation.run()
+    except Exception as exc:
+        # A full disk, whatever raised it, is a sentence and not a traceback (issue 13 §14).
+        if storage_full(exc, get_settings().data_dir) is None:
+            raise
+        show_error(exc)
 # Scripts last: each sits in a 1 px box, which at the top would push the page down.
+remember_language()
 translate_camera_widgets()
 write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):

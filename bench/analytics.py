@@ -43,8 +43,9 @@ if sys.argv[3] == "warm":  # what `python -m core app run` does beside the serve
     import logging, threading
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
     t = time.perf_counter()
-    from pages._shared import warm_up
-    warm_up()
+    from core.config import load_settings
+    from core.usecases.warmup import warm_up
+    warm_up(load_settings())
     for thread in threading.enumerate():
         if thread.name == "facegate-columnar-warm":
             thread.join()

@@ -1,5 +1,9 @@
 """Settings: defaults < ``.streamlit/secrets.toml`` < ``<data dir>/settings.json`` < environment.
 
+In the aws world the stack owns the collection, the device id and the topic prefix (``deploy
+up`` writes them into secrets.toml): ``settings.json`` cannot override them and the settings
+page shows them read-only; they change only through ``deploy up`` (``STACK_OWNED``).
+
 Every setting has one environment variable ``FACEGATE_<NAME>``. ``load_settings`` validates
 and raises ``ConfigError`` with a message that names the variable and the accepted values.
 The settings page writes ``settings.json`` through ``save_user_settings``.
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from core.errors import ConfigError
+from core.storage.files import atomic_write_bytes
 
 COLLECTION_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_.\-]{1,255}$")
 DEVICE_ID_PATTERN = re.compile(r"^[a-zA-Z0-9_\-:]{1,128}$")
@@ -38,6 +43,16 @@ USER_SETTINGS = (
     "retention_log_days",
     "language",
 )
+
+# Settings the deployed stack owns in the aws world: the Web API searches the stack's collection
+# (an app enrolling elsewhere identifies nobody, and `down` would leave those faces behind), the
+# IoT policy allows only the stack's thing as client id and only the stack's topic prefix.
+STACK_OWNED = ("collection", "device_id", "topic_prefix")
+
+
+def stack_owned(backend: str) -> tuple[str, ...]:
+    """The settings the settings page and settings.json may not change in ``backend``."""
+    return STACK_OWNED if backend == "aws" else ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,9 @@ class Settings:
     stack_name: str = "facegate"
     api_url: str = ""
     api_key: str = field(default="", repr=False)
+    # The API key's id (not the key) and its usage plan: the settings page shows the quota left.
+    api_key_id: str = ""
+    usage_plan_id: str = ""
     quicksight_dashboards: str = ""
     quicksight_user_arn: str = ""
     quicksight_anonymous: bool = False
@@ -149,6 +167,17 @@ class InvalidSetting(ConfigError):
     def __init__(self, setting: str, message: str):
         super().__init__(message)
         self.setting = setting
+
+
+class StackOwnedSetting(InvalidSetting):
+    """A setting the deployed stack owns (aws world) was to be changed outside ``deploy up``."""
+
+    def __init__(self, setting: str):
+        super().__init__(
+            setting,
+            f"{setting} belongs to the deployed stack in the aws world: change it with "
+            f"`{env_name(setting)}=... python -m core deploy up` (the settings page shows it read-only)",
+        )
 
 
 def _coerce(name: str, raw, kind):
@@ -312,6 +341,17 @@ def zone_info(name: str):
         raise ConfigError(f"FACEGATE_TIMEZONE must be an IANA zone like Asia/Tokyo, not {name!r}") from None
 
 
+def records_zone(settings: Settings):
+    """The zone of the course's zone-less stamps (``YYYY-mm-dd HH:MM:SS`` in auth and analysis
+    logs), written and read in the same zone: the clock of whatever serves the course's Web API,
+    whose ``timestamp`` the device copies into its logs. Locally that is this machine, in
+    ``FACEGATE_TIMEZONE``; in aws it is Lambda's clock, UTC, and Athena/QuickSight read such
+    times as UTC too (photo keys and pages still use the local and the viewer's zone)."""
+    from datetime import UTC  # noqa: PLC0415
+
+    return UTC if settings.backend == "aws" else zone_info(settings.timezone)
+
+
 def _read_secrets(path: Path) -> dict:
     if not path.is_file():
         return {}
@@ -353,8 +393,10 @@ def load_settings(env: dict | None = None, secrets_file: Path | None = None) -> 
             values[key] = _coerce(key, raw, types[key])
     data_dir_raw = env.get(env_name("data_dir"), values.get("data_dir", Settings.data_dir))
     data_dir = _coerce("data_dir", data_dir_raw, Path)
+    owned = stack_owned(str(env.get(env_name("backend"), values.get("backend", Settings.backend))).strip())
     for key, raw in _read_user_settings(data_dir).items():
-        values[key] = _coerce(key, raw, types[key])
+        if key not in owned:
+            values[key] = _coerce(key, raw, types[key])
     for name, kind in types.items():
         if env_name(name) in env:
             values[name] = _coerce(name, env[env_name(name)], kind)
@@ -372,11 +414,13 @@ def save_user_settings(settings: Settings, changes: dict) -> Settings:
     unknown = set(changes) - set(USER_SETTINGS)
     if unknown:
         raise ConfigError(f"these settings cannot be changed here: {sorted(unknown)}")
+    for key in stack_owned(settings.backend):
+        if key in changes and str(changes[key]).strip() != str(getattr(settings, key)):
+            raise StackOwnedSetting(key)
     types = {f.name: type(f.default) for f in fields(Settings)}
     coerced = {k: _coerce(k, v, types[k]) for k, v in changes.items()}
     updated = dataclasses.replace(settings, **coerced)
     _validate(updated)
-    from core.storage.files import atomic_write_bytes
 
     path = user_settings_path(settings.data_dir)
     current = _read_user_settings(settings.data_dir)
@@ -394,8 +438,9 @@ def current_collection(settings: Settings) -> str:
     Long-running servers (the Web API, the AWS-compatible endpoint) were given ``settings``
     when they started; a collection chosen since on the Settings page or with ``python -m core
     faces use-collection`` is in ``settings.json``, re-read here when it changes. As in
-    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both."""
-    if env_name("collection") in os.environ:
+    ``load_settings``, ``FACEGATE_COLLECTION`` in the environment wins over both, and in the
+    aws world the stack's collection is the only one."""
+    if env_name("collection") in os.environ or "collection" in stack_owned(settings.backend):
         return settings.collection
     path = user_settings_path(settings.data_dir)
     try:

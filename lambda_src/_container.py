@@ -15,7 +15,7 @@ def services():
     if _services is None:
         with _lock:
             if _services is None:
-                from core.bootstrap import build_services
+                from core.bootstrap import build_services  # noqa: PLC0415 (built once per container, under the lock)
 
                 _services = build_services()
     return _services

@@ -15,6 +15,7 @@ from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot
 from core.live.stats import STALL_SECONDS
 from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
+from pages._access import acting_fragment
 from pages._shared import error_text, get_services, tr
 
 i18n.register(
@@ -170,7 +171,8 @@ def render_live() -> None:
         },
     )
     playing = bool(ctx.state.playing)
-    st.fragment(_panel, run_every=1.0 if playing else None)(live, playing)
+    # Re-checks who acts at every refresh, like every refreshing fragment (pages._access).
+    acting_fragment(run_every=1.0 if playing else None)(_panel)(live, playing)
 
 
 def _panel(live: LiveSession, playing: bool) -> None:

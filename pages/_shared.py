@@ -1,32 +1,46 @@
-"""What every page shares: the cached services, the current language, error display.
+"""What every page shares: the services, the current language, error display.
 
-The only place the app builds ``Services`` (through ``st.cache_resource``), so every page and
-session shares one face engine per process.
+Pages get ``Services`` only through ``get_services`` (the process's shared instance), so every
+page and session shares one face engine per process.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
+import json
 import os
+import re
+from datetime import UTC, timedelta, timezone
+from pathlib import Path
 
 import streamlit as st
 
+from core.access.passwords import PasswordRejected
+from core.access.sessions import WrongPassword, WrongSetupCode
 from core.app import i18n
-from core.bootstrap import Services, build_services
+from core.app.times import viewer_zone as zone_for
+from core.bootstrap import Services, shared_services
 from core.config import Settings, env_name, load_settings
 from core.errors import FaceGateError
+from core.storage.files import storage_full
+from core.usecases.people import InvalidPersonName
 
 i18n.register(
     {
         "people.bad_name": (
-            "この名前は使えません。英数字と _ . - : で入力してください（例: Taro_Yamada）。",
-            "This name cannot be used. Use letters, digits and _ . - : (for example Taro_Yamada).",
+            "この名前は使えません。1〜64 文字で、改行などの制御文字を含めないでください。",
+            "This name cannot be used: give 1 to 64 characters without control characters (such as line breaks).",
         ),
         "error.wrong_setup_code": (
             "セットアップコードが違います。このコンピューターのファイル admin-setup-code（データフォルダー内）の"
             "内容をそのまま入力してください。",
             "That setup code is not right. Enter the contents of the file admin-setup-code (in the data folder) "
             "on this computer.",
+        ),
+        "error.storage_full": (
+            "データを保存するディスクがいっぱいです。空き容量を増やしてから、もう一度お試しください。",
+            "The disk that holds FaceGate's data is full. Free some space, then try again.",
         ),
         "error.wrong_password": (
             "パスワードが違います。",
@@ -54,35 +68,23 @@ i18n.register(
 
 
 def through_router() -> None:
-    """Make sure this page runs inside ``streamlit_app.py`` (the chrome, the navigation).
+    """Make sure this page runs inside ``streamlit_app.py`` (the chrome, the navigation, the
+    caller's session). Every page calls this first (tests/app/test_pages_structure.py checks).
 
-    Streamlit decides once per process whether ``pages/`` is a legacy multipage folder; until the
-    router has called ``st.navigation`` it is, so a first request that deep-links (``/people``
-    right after start-up) would run the page bare. Then we switch that mode off and rerun, which
-    goes through the router."""
+    Why: the layout keeps pages in ``pages/``, the folder name Streamlit's legacy multipage mode
+    looks for. Streamlit ignores that folder once any session has run ``st.navigation``
+    (documented), but decides per process before the router has run, so a first request that
+    deep-links (``/people`` right after start-up, or an AppTest ``switch_page``) runs the page
+    bare. There is no public switch for it (Streamlit's advice is to rename the folder), so the
+    flag ``st.navigation`` itself sets is set here, in this one place, and the run starts over
+    through the router."""
     try:
-        from streamlit.runtime.pages_manager import PagesManager
+        from streamlit.runtime.pages_manager import PagesManager  # noqa: PLC0415 (Streamlit's private module: absent in a future Streamlit)
     except ImportError:  # a future Streamlit without the legacy mode
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
         st.rerun()
-
-
-def _close(services: Services) -> None:
-    services.close()  # e.g. the MQTT connection of services built for settings since changed
-
-
-@st.cache_resource(max_entries=2, show_spinner=False, on_release=_close)
-def _build_services(settings: Settings) -> Services:
-    services = build_services(settings)
-    # Load the local face models now, not on the first photo (the property loads them).
-    getattr(services.faces, "engine", None)
-    # Load the analytics copy of the events in the background, not on the first chart.
-    warm = getattr(services.events, "warm_columnar", None)
-    if warm is not None:
-        warm()
-    return services
 
 
 def get_settings() -> Settings:
@@ -91,27 +93,9 @@ def get_settings() -> Settings:
 
 
 def get_services() -> Services:
-    """The services for the current settings, built once per process per settings."""
-    return _build_services(get_settings())
-
-
-def warm_up() -> None:
-    """Do a new app process's slow first-page work before any browser asks (``python -m core app
-    run`` calls this beside the server's start-up): the imports the chart pages need, the
-    services (face models loaded, analytics copy loading in the background). Measured on these 2
-    cores with a million events: the analytics page's first render in a new process fell from
-    about 3 s to the warm figure (bench/analytics.py)."""
-    import duckdb  # noqa: F401 - imported for its import time
-    import plotly.graph_objects  # noqa: F401
-    import plotly.io  # noqa: F401
-
-    import core.analytics.figures  # noqa: F401
-    import core.analytics.queries  # noqa: F401
-
-    try:
-        get_services()
-    except FaceGateError:
-        pass  # the page will show the reason to the user
+    """The services for the current settings, built once per process per settings and shared
+    with the app's start-up warm-up (``core.bootstrap.shared_services``)."""
+    return shared_services(get_settings())
 
 
 _PRELOAD_JS = """<script>
@@ -130,7 +114,6 @@ _PRELOAD_JS = """<script>
 @functools.cache
 def _plotly_chunk() -> str | None:
     """The file name of Streamlit's plotly chunk (looked up once per process)."""
-    from pathlib import Path
 
     chunks = sorted((Path(st.__file__).parent / "static" / "static" / "js").glob("PlotlyChart.*.js"))
     return chunks[0].name if chunks else None
@@ -166,12 +149,18 @@ def tr(key: str, /, **values) -> str:
     return i18n.t(key, lang(), **values)
 
 
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|<>~$])")
+
+
+def md(text: str) -> str:
+    """``text`` (a person's name, typed by someone) safe inside Markdown: shown as typed, never
+    as formatting, a link or a formula (every Streamlit text element renders Markdown)."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
 def viewer_zone():
     """The viewer's time zone as the browser reports it (IANA name, else its UTC offset), or
     ``FACEGATE_TIMEZONE`` when there is no browser (tests, bare mode)."""
-    from datetime import timedelta, timezone
-
-    from core.app.times import viewer_zone as zone_for
 
     try:
         name, offset = st.context.timezone, st.context.timezone_offset
@@ -182,26 +171,25 @@ def viewer_zone():
     return zone_for(name, get_settings().timezone)
 
 
-def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``);
-    a time out of the calendar's range (a device's clock) is shown in UTC, never raised on."""
-    from datetime import UTC
-
+def local_time(when, fmt: str = "%Y-%m-%d %H:%M:%S", zone: bool = True) -> str:
+    """``when`` (an aware datetime) in the viewer's zone, with the zone's name (``JST``, ``UTC``)
+    unless ``zone`` is False (a date alone); a time out of the calendar's range (a device's
+    clock) is shown in UTC, never raised on."""
     try:
         local = when.astimezone(viewer_zone())
     except (OverflowError, ValueError):
         local = when.astimezone(UTC)
-    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip()
+    return f"{local.strftime(fmt)} {local.tzname() or ''}".strip() if zone else local.strftime(fmt)
 
 
 def error_text(exc: BaseException) -> str:
     """The user's sentence for ``exc``: the few errors whose code is shared with others but
     whose fix differs (which secret was wrong, why a name or password was refused) have their
     own text; every other domain error is mapped by its code (core.app.i18n)."""
-    from core.access.passwords import PasswordRejected
-    from core.access.sessions import WrongPassword, WrongSetupCode
-    from core.usecases.people import InvalidPersonName
 
+    full = storage_full(exc)
+    if full is not None:  # whatever raised it (an OSError, SQLite), said plainly
+        return tr("error.storage_full")
     if isinstance(exc, InvalidPersonName):
         return tr("people.bad_name")
     if isinstance(exc, WrongSetupCode):
@@ -303,7 +291,6 @@ _CAMERA_TEXT_JS = """<script>
 
 def translate_camera_widgets() -> None:
     """Put the camera widget's own buttons and prompts in the user's language (see above)."""
-    import json
 
     text = {source: tr(key) for source, key in _CAMERA_TEXT_KEYS.items()}
     with st.container(height=1, border=False, key="camera_text"):
@@ -313,7 +300,6 @@ def translate_camera_widgets() -> None:
 def set_cookie(name: str, value: str, max_age_s: int) -> None:
     """Set a first-party cookie in this browser (Streamlit cannot from the server): SameSite=
     Strict, Secure over https. Only for small, non-secret preferences (language, seen notices)."""
-    import json
 
     script = (
         f"<script>document.cookie = {json.dumps(name)} + '=' + encodeURIComponent({json.dumps(value)})"
@@ -327,6 +313,38 @@ def set_cookie(name: str, value: str, max_age_s: int) -> None:
 def cookie(name: str) -> str | None:
     """The value of cookie ``name`` this browser sent when the session began, or None."""
     try:
-        return st.context.cookies.get(name)
+        value = st.context.cookies.get(name)
     except Exception:  # noqa: BLE001 - no browser connection (AppTest, bare mode)
         return None
+    return value if isinstance(value, str) else None  # AppTest's stand-in context is no browser
+
+
+LANG_COOKIE = "facegate_lang"
+
+
+def remembered_language() -> str | None:
+    """The language this browser chose last time (a cookie), or None."""
+    value = cookie(LANG_COOKIE)
+    return value if value in i18n.LANGUAGES else None
+
+
+def remember_language() -> None:
+    """Keep the language choice for the next visit: a reload is a new Streamlit session, and
+    without this the choice fell back to the browser's language (issue 17 §12)."""
+    chosen = st.session_state.get("lang")
+    if chosen in i18n.LANGUAGES and chosen != st.session_state.get("_lang_saved", remembered_language()):
+        set_cookie(LANG_COOKIE, chosen, 365 * 24 * 3600)
+        st.session_state["_lang_saved"] = chosen
+
+
+def private_image(data: bytes, width: int | str) -> None:
+    """Show a biometric image (a face thumbnail, a capture) inline in the page, as a data URI.
+
+    ``st.image`` hands the bytes to Streamlit's media file manager, which serves them at a
+    ``/media/<hash>.jpg`` URL that answers anyone who has the URL, with no session, and for a
+    while after the admin signed out. Inline, the image only ever travels inside the admin's own
+    page (issue 13 §15). ``width``: pixels, or "stretch" (the container's width)."""
+    size = "width:100%" if width == "stretch" else f"width:{int(width)}px;max-width:100%"
+    mime = "image/png" if data[:8] == b"\x89PNG\r\n\x1a\n" else "image/jpeg"
+    encoded = base64.b64encode(data).decode("ascii")
+    st.html(f'<img src="data:{mime};base64,{encoded}" alt="" style="{size};height:auto">')

@@ -15,9 +15,11 @@ from core.analytics.spreadsheet import inert_frame
 from core.app import i18n
 from core.app.times import offset_minutes, zone_label
 from core.errors import FaceGateError
+from core.usecases import people as people_use_cases
 from pages._access import acting_fragment
-from pages._shared import get_services, get_settings, lang, show_error, tr, viewer_zone
+from pages._shared import get_services, get_settings, lang, show_error, through_router, tr, viewer_zone
 
+through_router()
 i18n.register(
     {
         "analytics.title": ("分析", "Analytics"),
@@ -181,7 +183,23 @@ def _plot(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _display_names(settings_key: str) -> dict[str, str]:
+    """Person id (what the logs carry) -> display name (core.usecases.people)."""
+
+    try:
+        return {p.name: p.display_name for p in people_use_cases.list_people(get_services())}
+    except FaceGateError:
+        return {}
+
+
+def _shown(person_id: str) -> str:
+    return _display_names(repr(get_settings())).get(person_id, person_id)
+
+
 def _history_table(frame, kind: str) -> None:
+    if "person" in frame.columns:  # the logs keep the id; people read the display name
+        frame = frame.assign(person=frame["person"].map(lambda v: _shown(v) if isinstance(v, str) else v))
     labels = {c: tr(f"analytics.col.{c}") for c in frame.columns}
     # Inert formulas here too: the table's own toolbar exports what it shows as CSV.
     st.dataframe(inert_frame(frame).rename(columns=labels), hide_index=True, width="stretch", height=320)
@@ -252,11 +270,12 @@ def main() -> None:
             tr("analytics.devices"), options["devices"], key="analytics_devices", placeholder=tr("analytics.choose")
         )
         unknown_label = tr("analytics.unknown")  # bound now: format_func may run outside this script run
+        shown = dict(_display_names(repr(get_settings())))
         people = st.multiselect(
             tr("analytics.people"),
             [*options["people"], queries.UNKNOWN],
             key="analytics_people",
-            format_func=lambda p: unknown_label if p == queries.UNKNOWN else p,
+            format_func=lambda p: unknown_label if p == queries.UNKNOWN else shown.get(p, p),
             placeholder=tr("analytics.choose"),
         )
     if isinstance(picked, (tuple, list)):

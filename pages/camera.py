@@ -8,12 +8,23 @@ from core.access import sessions
 from core.app import i18n
 from core.errors import FaceGateError
 from core.faces.attributes import EYE_AT_CAMERA_DEGREES
-from core.images.codec import decode_image
+from core.images.codec import MAX_UPLOAD_BYTES, decode_image
 from core.usecases import history, people
-from core.usecases.capture import MAX_UPLOAD_BYTES, attribute_rows, capture_photo, closest_person, draw_faces
+from core.usecases.capture import attribute_rows, capture_photo, closest_person, draw_faces
 from core.usecases.retention import human_duration
 from pages._live import render_live
-from pages._shared import cookie, error_text, get_services, lang, local_time, run_action, set_cookie, through_router, tr
+from pages._shared import (
+    cookie,
+    error_text,
+    get_services,
+    lang,
+    local_time,
+    md,
+    run_action,
+    set_cookie,
+    through_router,
+    tr,
+)
 
 through_router()
 i18n.register(
@@ -174,11 +185,12 @@ def _closest(result, n: int, photo: bytes) -> None:
         st.caption(tr("camera.closest_none"))
         return
     person, similarity = closest
-    st.markdown(tr("camera.closest", person=person, similarity=similarity, threshold=result.threshold))
-    if st.button(tr("camera.add_to", person=person), key=f"add_to_{result.capture_id}_{n}", width="stretch"):
+    name = md(people.display_names(get_services(), [person])[person])
+    st.markdown(tr("camera.closest", person=name, similarity=similarity, threshold=result.threshold))
+    if st.button(tr("camera.add_to", person=name), key=f"add_to_{result.capture_id}_{n}", width="stretch"):
         outcome = run_action(history.correct_as_person, get_services(), result.capture_id, person, n - 1)
         if outcome is not None and outcome.indexed:
-            st.success(tr("camera.added", person=person))
+            st.success(tr("camera.added", person=name))
         elif outcome is not None:
             st.error(error_text(outcome.error) if outcome.error else ", ".join(outcome.reasons))
 
@@ -187,7 +199,7 @@ def _face_card(result, face, n: int, photo: bytes) -> None:
     with st.container(border=True, key=f"face_card_{n}"):
         st.caption(tr("camera.face_largest", n=n) if face.largest else tr("camera.face_n", n=n))
         if face.person:
-            st.markdown(f"### {tr('camera.identified', person=face.person)}")
+            st.markdown(f"### {tr('camera.identified', person=md(face.name))}")
             st.markdown(tr("camera.similarity", similarity=face.similarity, threshold=result.threshold))
         elif face.searched:
             st.markdown(f"### {tr('camera.unknown')}")
@@ -209,7 +221,7 @@ def _verdict(result, photo: bytes) -> None:
     with st.container(key="verdict", border=True):
         when = local_time(result.when, "%H:%M:%S")
         if result.door_opened:
-            st.success(tr("camera.door_open", person=result.person, time=when), icon="🚪")
+            st.success(tr("camera.door_open", person=md(result.person_name), time=when), icon="🚪")
         else:
             st.info(tr("camera.door_closed", time=when), icon="🔒")
         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
@@ -217,7 +229,7 @@ def _verdict(result, photo: bytes) -> None:
             with st.container(gap="small"):
                 face = result.largest
                 if face.person:
-                    st.markdown(f"### {tr('camera.identified', person=face.person)}")
+                    st.markdown(f"### {tr('camera.identified', person=md(face.name))}")
                     st.caption(tr("camera.similarity", similarity=face.similarity, threshold=result.threshold))
                 elif face.searched:
                     st.markdown(f"### {tr('camera.unknown')}")

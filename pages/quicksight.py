@@ -6,8 +6,9 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from core.app import i18n
-from pages._shared import get_services, show_error, tr
+from pages._shared import get_services, show_error, through_router, tr
 
+through_router()
 i18n.register(
     {
         "quicksight.title": ("QuickSight", "QuickSight"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from core.app import i18n
-from core.config import LOW_MATCH_THRESHOLD, InvalidSetting, save_user_settings
+from core.config import LOW_MATCH_THRESHOLD, InvalidSetting, save_user_settings, stack_owned
 from core.errors import FaceGateError
+from core.web.quota import api_quota
 from pages._shared import env_overridden, get_settings, show_error, through_router, tr
 
 through_router()
@@ -33,6 +34,26 @@ i18n.register(
         ),
         "settings.language": ("表示言語の既定", "Default language"),
         "settings.lang.auto": ("ブラウザに合わせる", "Follow the browser"),
+        "settings.stack_owned": (
+            "AWS の世界では顔コレクション名・端末 ID・トピックの接頭辞はデプロイしたスタックのものです"
+            "（ここでは変更できません）。変えるには `python -m core deploy up` を実行してください"
+            "（例: `FACEGATE_DEVICE_ID=id002 python -m core deploy up`）。",
+            "In the aws world the face collection, device id and topic prefix belong to the deployed "
+            "stack (read-only here). To change them run `python -m core deploy up` "
+            "(e.g. `FACEGATE_DEVICE_ID=id002 python -m core deploy up`).",
+        ),
+        "settings.quota": (
+            "Web API の残り: {remaining:,} / {limit:,} 回（{period}、{resets} にリセット）。写真 1 枚で 1 回使います。",
+            "Web API quota left: {remaining:,} of {limit:,} requests ({period}, resets on {resets}). "
+            "Each photo uses one.",
+        ),
+        "settings.quota.MONTH": ("今月", "this month"),
+        "settings.quota.WEEK": ("今週", "this week"),
+        "settings.quota.DAY": ("今日", "today"),
+        "settings.quota_unreadable": (
+            "Web API の残り回数を読めませんでした: {why}",
+            "Could not read the Web API quota: {why}",
+        ),
         "settings.save": ("保存", "Save"),
         "settings.saved": ("保存しました。", "Saved."),
         "settings.invalid.match_threshold": (
@@ -80,6 +101,26 @@ i18n.register(
 
 settings = get_settings()
 st.title(tr("settings.title"))
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def _quota(_settings, plan_and_key: tuple):
+    """The deployed API's quota left, read at most once a minute (``plan_and_key`` keys the cache)."""
+    return api_quota(_settings)
+
+
+if settings.backend == "aws":
+    try:
+        quota = _quota(settings, (settings.region, settings.usage_plan_id, settings.api_key_id))
+    except FaceGateError as exc:
+        st.caption(tr("settings.quota_unreadable", why=exc.message))
+    else:
+        if quota is not None:
+            period = tr(f"settings.quota.{quota.period}")
+            message = tr(
+                "settings.quota", remaining=quota.remaining, limit=quota.limit, period=period, resets=quota.resets
+            )
+            (st.warning if quota.remaining < quota.limit * 0.1 else st.info)(message)
 if "settings_flash" in st.session_state:
     st.success(st.session_state.pop("settings_flash"))
 if settings.match_threshold < LOW_MATCH_THRESHOLD and "settings_pending" not in st.session_state:
@@ -95,9 +136,22 @@ with st.form("settings_form"):
         help=tr("settings.threshold_help"),
         key="set_threshold",
     )
-    collection = st.text_input(tr("settings.collection"), value=settings.collection, key="set_collection")
-    device_id = st.text_input(tr("settings.device_id"), value=settings.device_id, key="set_device_id")
-    topic_prefix = st.text_input(tr("settings.topic_prefix"), value=settings.topic_prefix, key="set_topic_prefix")
+    # In the aws world these are the stack's (core.config.STACK_OWNED): shown, not changeable.
+    owned = stack_owned(settings.backend)
+    collection = st.text_input(
+        tr("settings.collection"), value=settings.collection, key="set_collection", disabled="collection" in owned
+    )
+    device_id = st.text_input(
+        tr("settings.device_id"), value=settings.device_id, key="set_device_id", disabled="device_id" in owned
+    )
+    topic_prefix = st.text_input(
+        tr("settings.topic_prefix"),
+        value=settings.topic_prefix,
+        key="set_topic_prefix",
+        disabled="topic_prefix" in owned,
+    )
+    if owned:
+        st.caption(tr("settings.stack_owned"))
     keep_match = st.number_input(
         tr("settings.retention_match"),
         step=1.0,
@@ -158,6 +212,8 @@ if submitted:
         "retention_log_days": keep_logs,
         "language": language,
     }
+    for key in owned:
+        changes.pop(key)
     # A low threshold is allowed, but only once the admin has read what it does.
     if 0 <= threshold < LOW_MATCH_THRESHOLD and threshold < settings.match_threshold:
         st.session_state["settings_pending"] = changes

@@ -9,6 +9,30 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_FACES = ROOT.parent / "shared" / "data" / "faces"
 
+# `make test-fast` (pytest -m fast): the use cases on fakes (tests/usecases) and the modules below,
+# which need no face model, browser, broker, ../shared photos or child process.
+FAST_MODULES = {
+    "tests/test_config.py",
+    "tests/test_object_store.py",
+    "tests/test_import_rules.py",
+    "tests/app/test_pages_structure.py",
+    "tests/api/test_server_limits.py",
+    "tests/telemetry/test_rules.py",
+    "tests/security/test_ratelimit.py",
+    "tests/analytics/test_queries.py",
+    "tests/analytics/test_quicksight.py",
+}
+_NOT_FAST = ("slow", "browser", "broker")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        if (path in FAST_MODULES or path.startswith("tests/usecases/")) and not any(
+            item.get_closest_marker(name) for name in _NOT_FAST
+        ):
+            item.add_marker(pytest.mark.fast)
+
 
 @pytest.fixture(scope="session")
 def faces_dir() -> Path:

@@ -13,8 +13,8 @@ Who is acting is carried in a context variable: the router runs every page insid
 
 Sign-in, local world and aws alike (the app runs on the operator's machine in both):
 
-* an admin password, stored only as an argon2id (when ``argon2-cffi`` is installed) or
-  scrypt hash. It comes from ``FACEGATE_ADMIN_PASSWORD_HASH`` (secrets.toml or environment;
+* an admin password, stored only as an argon2id hash (``core.access.passwords``). It comes
+  from ``FACEGATE_ADMIN_PASSWORD_HASH`` (secrets.toml or environment;
   ``python -m core access hash-password`` makes one), else from ``<data dir>/access.json``
   set on first run — with the setup code from ``<data dir>/admin-setup-code`` (owner-only),
   so the first visitor on the LAN cannot claim the install — or with
@@ -53,18 +53,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.access.passwords import check_password, hash_password, verify_password
-from core.errors import AccessDenied, Throttled
+from core.access.throttle import (  # noqa: F401 - the figures are re-exported for the docs and tests
+    FREE_FAILURES,
+    GLOBAL_FAILURES,
+    GLOBAL_SPACING_S,
+    GLOBAL_WINDOW_S,
+    MAX_BACKOFF_S,
+    SignInThrottle,
+)
+from core.errors import AccessDenied
 from core.storage.files import atomic_write_bytes, ensure_dir
 
 log = logging.getLogger(__name__)
 
 VIEWER, ADMIN = "viewer", "admin"
 MAX_SESSION_S = 12 * 3600
-FREE_FAILURES = 5  # per client before the back-off starts
-MAX_BACKOFF_S = 900
-GLOBAL_FAILURES = 30  # failures from all clients within GLOBAL_WINDOW_S before the slow-down
-GLOBAL_WINDOW_S = 600
-GLOBAL_SPACING_S = 2.0  # during the slow-down: one attempt per this many seconds from unknown clients
 DEVICE_DAYS = 90  # a known device stays known this long after its last sign-in
 MAX_DEVICES = 1000
 
@@ -104,47 +107,6 @@ class Session:
         return self.role == ADMIN
 
 
-class _Throttle:
-    """Failed sign-ins: per client exponential back-off after FREE_FAILURES, and an overall
-    slow-down so that many clients cannot share the guessing. The slow-down spaces the attempts
-    of unknown clients GLOBAL_SPACING_S apart instead of refusing everyone for the window: 30
-    failures from an attacker used to lock the real admin out everywhere for 10 minutes."""
-
-    def __init__(self, clock):
-        self.clock = clock
-        self.per_client: dict[str, tuple[int, float]] = {}  # client -> (failures, next allowed)
-        self.recent: list[float] = []  # the last GLOBAL_FAILURES failures' times
-        self.next_unknown = 0.0  # during the slow-down: when an unknown client may try next
-
-    def check(self, client: str, *, known: bool = False) -> None:
-        """Raise Throttled when ``client`` must wait; ``known``: a known device (never slowed
-        by the others' failures)."""
-        now = self.clock()
-        _n, allowed = self.per_client.get(client, (0, 0.0))
-        if now < allowed:
-            raise Throttled(f"too many wrong passwords: wait {int(allowed - now) + 1} s")
-        if known:
-            return
-        self.recent = [t for t in self.recent if now - t < GLOBAL_WINDOW_S]
-        if len(self.recent) >= GLOBAL_FAILURES:
-            if now < self.next_unknown:
-                raise Throttled(f"many wrong passwords from everyone: wait {int(self.next_unknown - now) + 1} s")
-            self.next_unknown = now + GLOBAL_SPACING_S
-
-    def failed(self, client: str) -> None:
-        now = self.clock()
-        n, _ = self.per_client.get(client, (0, 0.0))
-        n += 1
-        delay = 0.0 if n < FREE_FAILURES else min(2.0 ** (n - FREE_FAILURES), MAX_BACKOFF_S)
-        self.per_client[client] = (n, now + delay)
-        self.recent = [*self.recent[-(GLOBAL_FAILURES - 1) :], now]
-        if len(self.per_client) > 10_000:  # bounded memory under a spray of client ids
-            self.per_client.pop(next(iter(self.per_client)))
-
-    def succeeded(self, client: str) -> None:
-        self.per_client.pop(client, None)
-
-
 class AccessControl:
     """The admin password, sessions and sign-in throttling of one data directory.
 
@@ -159,7 +121,7 @@ class AccessControl:
         self.idle_s = float(settings.session_idle_minutes) * 60
         self._lock = threading.RLock()
         self._sessions: dict[str, tuple[Session, float]] = {}  # token -> (session, last used)
-        self._throttle = _Throttle(clock)
+        self._throttle = SignInThrottle(clock)
         self._devices: dict[str, float] = {}  # known-device token -> when it was issued
 
     # --- the stored password --------------------------------------------------------

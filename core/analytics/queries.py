@@ -15,12 +15,14 @@ How the filters apply (the course's records do not all carry the same fields):
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
 from core.analytics.spreadsheet import inert_frame
+from core.errors import InvalidParameter
 
 UNKNOWN = "__unknown__"  # the person filter's value for "faces nobody matched"
 BUCKETS = {"minute": "1 minute", "hour": "1 hour", "day": "1 day"}
@@ -52,7 +54,8 @@ def _naive_utc(when: datetime) -> datetime:
 
 def _where(kind: str, f: AnalyticsFilter) -> tuple[str, list]:
     """SQL condition and parameters applying ``f`` to a view of ``kind``."""
-    parts, args = ["TRUE"], []
+    parts: list[str] = ["TRUE"]
+    args: list[object] = []
     if f.since:
         parts.append("ts >= ?")
         args.append(_naive_utc(f.since))
@@ -351,7 +354,6 @@ def chart_data(
 ) -> dict:
     """The data of ``charts`` (names from CHARTS; default every chart) for ``f`` from one
     connection. ``timings`` (if given) receives the seconds each chart's query took."""
-    import time
 
     out = {}
     steps = {
@@ -387,8 +389,6 @@ def history_csv(con, kind: str, f: AnalyticsFilter) -> bytes:
     elif kind == "door":
         _, rows = door_history(con, f, limit=10_000_000)
     else:
-        from core.errors import InvalidParameter
-
         raise InvalidParameter(f"history is kept for auth and door logs, not {kind!r}")
     # CRLF rows (RFC 4180): the writer then quotes a cell holding a bare CR, which a reader
     # would otherwise take for the end of the row.

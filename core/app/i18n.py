@@ -8,6 +8,8 @@ silent. ``error_message`` turns a domain error into a sentence with what to do n
 
 from __future__ import annotations
 
+from core.errors import FaceGateError, NoFaceInImage
+
 LANGUAGES = ("ja", "en")
 _STRINGS: dict[str, tuple[str, str]] = {}
 
@@ -20,7 +22,7 @@ def register(strings: dict[str, tuple[str, str]]) -> None:
         old = _STRINGS.get(key)
         if old is not None and old != tuple(pair):
             raise ValueError(f"i18n key {key!r} registered twice with different text")
-        _STRINGS[key] = tuple(pair)
+        _STRINGS[key] = (pair[0], pair[1])
 
 
 def t(key: str, lang: str = "ja", **values) -> str:
@@ -82,7 +84,6 @@ register(
 
 def error_message(exc, lang: str = "ja") -> str:
     """A user-facing sentence for a domain error (with what to do next)."""
-    from core.errors import FaceGateError, NoFaceInImage
 
     if isinstance(exc, NoFaceInImage):
         return t("error.NoFace", lang)

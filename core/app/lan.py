@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import ipaddress
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+import qrcode
+from cryptography import x509
+
 from core.storage.files import atomic_write_bytes, ensure_dir
+from core.tls import certificates
 
 CERT_DAYS = 825  # the longest validity Apple devices accept for a TLS server certificate
 
@@ -39,7 +42,6 @@ def app_url(port: int, https: bool, host: str | None = None) -> str:
 
 def qr_png(text: str, box_size: int = 6) -> bytes:
     """A PNG QR code of ``text``."""
-    import qrcode
 
     qr = qrcode.QRCode(border=2, box_size=box_size)
     qr.add_data(text)
@@ -57,10 +59,6 @@ def certificate_paths(data_dir: Path) -> tuple[Path, Path]:
 def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> tuple[Path, Path]:
     """Return (cert, key) paths of the app's self-signed certificate, creating it when missing,
     expiring within a week, or not covering the current LAN address. The key is owner-only."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     cert_path, key_path = certificate_paths(data_dir)
     hosts = ["localhost", "127.0.0.1", lan_ip(), socket.gethostname(), *(extra_hosts or [])]
@@ -76,33 +74,11 @@ def ensure_certificate(data_dir: Path, extra_hosts: list[str] | None = None) -> 
                 return cert_path, key_path
         except (ValueError, x509.ExtensionNotFound):
             pass  # unreadable or foreign: make a new one
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "FaceGate local app")])
-    alt = []
-    for h in hosts:
-        try:
-            alt.append(x509.IPAddress(ipaddress.ip_address(h)))
-        except ValueError:
-            alt.append(x509.DNSName(h))
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=CERT_DAYS))
-        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    key = certificates.new_key()
+    cert = certificates.issue("FaceGate local app", key, days=CERT_DAYS, server_names=hosts, usage="server")
     ensure_dir(cert_path.parent)
-    atomic_write_bytes(
-        key_path,
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()),
-    )
-    atomic_write_bytes(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    atomic_write_bytes(key_path, certificates.key_pem(key))
+    atomic_write_bytes(cert_path, certificates.cert_pem(cert))
     return cert_path, key_path
 
 

@@ -10,8 +10,10 @@ that says what to do.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
+import boto3
 import botocore.config
 import botocore.exceptions
 
@@ -32,7 +34,6 @@ LAMBDA_CONFIG = {"retries": {"mode": "standard", "total_max_attempts": 3}, "conn
 
 def in_lambda(env=None) -> bool:
     """True inside AWS Lambda (the runtime sets AWS_LAMBDA_FUNCTION_NAME)."""
-    import os
 
     return bool((os.environ if env is None else env).get("AWS_LAMBDA_FUNCTION_NAME"))
 
@@ -53,7 +54,6 @@ def client_config(env=None, **overrides) -> botocore.config.Config:
 
 def aws_client(service: str, region: str, session=None, **config_overrides):
     """A boto3 client for ``service`` in ``region`` using the standard credential chain."""
-    import boto3
 
     session = session or boto3.session.Session()
     return session.client(service, region_name=region, config=client_config(**config_overrides))

@@ -25,6 +25,10 @@ from core.awsapi.iotdata import BrokerRelay, IotDataApi
 from core.awsapi.rekognition import RekognitionApi
 from core.awsapi.s3 import S3Api
 from core.awsapi.s3store import S3Store
+from core.bootstrap import build_services
+from core.bootstrap.services import Services
+from core.config import Settings
+from core.errors import ConfigError
 
 log = logging.getLogger("facegate.awsapi")
 
@@ -55,7 +59,7 @@ def classify(req: AwsRequest) -> tuple[str, str]:
 class AwsEndpoint:
     """ASGI app serving S3, Rekognition and IoT Data on ``services`` (a local world)."""
 
-    def __init__(self, settings, services, relay: BrokerRelay | None = None):
+    def __init__(self, settings: Settings, services: Services, relay: BrokerRelay | None = None):
         self.settings = settings
         self.services = services
         self.credentials = CredentialStore(settings.data_dir)
@@ -94,7 +98,7 @@ class AwsEndpoint:
             swept = self.store.sweep_stale_uploads()
             if swept:
                 log.warning("aborted %d multipart uploads left unfinished for a week", swept)
-        except Exception:  # noqa: BLE001 - a sweep failure must not stop the endpoint
+        except Exception:
             log.exception("could not sweep stale multipart uploads")
 
     def close(self) -> None:
@@ -140,7 +144,7 @@ class AwsEndpoint:
             return response
         except AwsError as err:
             response = _RENDER[protocol](err, req)
-        except Exception:  # noqa: BLE001 - never a traceback to the client
+        except Exception:  # never a traceback to the client
             log.exception("request %s failed", req.request_id)
             code, message = _INTERNAL[protocol]
             response = _RENDER[protocol](AwsError(code, message, 500), req)
@@ -149,18 +153,14 @@ class AwsEndpoint:
         return response
 
 
-def build_endpoint(settings, services=None) -> AwsEndpoint:
+def build_endpoint(settings: Settings, services: Services | None = None) -> AwsEndpoint:
     """The endpoint on the local world of ``settings`` (services built when not given; the
     endpoint never publishes events itself, so they are built with the direct publisher)."""
     if settings.backend != "local":
-        from core.errors import ConfigError
-
         raise ConfigError(
             "the AWS-compatible endpoint is part of the local world; in the aws world use AWS itself "
             "(unset AWS_ENDPOINT_URL)"
         )
     if services is None:
-        from core.bootstrap import build_services
-
         services = build_services(dataclasses.replace(settings, publisher="direct"))
     return AwsEndpoint(settings, services)

@@ -21,6 +21,7 @@ import io
 import shlex
 from pathlib import Path
 
+from core.app.lan import certificate_paths
 from core.awsapi.credentials import Credential, CredentialStore
 from core.config import current_collection
 from core.errors import ConfigError, ResourceNotFound
@@ -136,8 +137,6 @@ def env_lines(settings, name: str | None = None, keys: bool = False, host: str |
         f"export AWS_REGION={q(settings.region)}",
     ]
     if https:
-        from core.app.lan import certificate_paths
-
         lines.append(f"export AWS_CA_BUNDLE={q(str(certificate_paths(settings.data_dir)[0].resolve()))}")
     notes.append(
         f"{cred.role} credentials {cred.access_key_id} ({cred.name}); endpoint {endpoint}; region {settings.region}"

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from core.awsapi.sigv4 import MAX_SKEW
+
 
 class AwsError(Exception):
     """An error in AWS's words: ``code`` (the exception name botocore raises), ``message``,
@@ -34,7 +36,6 @@ def _skew_message(failure) -> str:
     when, now = failure.extra.get("when"), failure.extra.get("now")
     if when is None or now is None:
         return failure.message
-    from core.awsapi.sigv4 import MAX_SKEW
 
     if when < now:
         return f"Signature expired: {_amz(when)} is now earlier than {_amz(now - MAX_SKEW)} ({_amz(now)} - 15 min.)"
@@ -123,7 +124,7 @@ def auth_error(protocol: str, failure, access_key_id: str = "") -> AwsError:
         status, code, text, fields = table.get(reason, (403, "AccessDenied", "Access Denied", {}))
         return AwsError(code, text, status, **fields)
     forbidden = protocol == "rest-json"  # IoT's data plane: 403 ForbiddenException for all of them
-    table = {
+    answers: dict[str, tuple[int, str, str]] = {
         "missing": (403, "MissingAuthenticationTokenException", "Missing Authentication Token"),
         "malformed": (400, "IncompleteSignatureException", message),
         "unsupported": (400, "IncompleteSignatureException", message),
@@ -143,7 +144,7 @@ def auth_error(protocol: str, failure, access_key_id: str = "") -> AwsError:
             f"Credential should be scoped to correct service. {message}",
         ),
     }
-    status, code, text = table.get(reason, (400, "InvalidSignatureException", message or _BAD_SIG))
+    status, code, text = answers.get(reason, (400, "InvalidSignatureException", message or _BAD_SIG))
     if forbidden:
         return AwsError("ForbiddenException", text, 403)
     return AwsError(code, text, status)

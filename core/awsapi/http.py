@@ -169,14 +169,14 @@ class BodyReader:
             self._sums[algorithm] = (Checksum(algorithm), value)
         trailer = req.header("x-amz-trailer")
         if trailer:
-            algorithm = algorithm_of_header(trailer)
-            if algorithm is None:
+            trailing = algorithm_of_header(trailer)
+            if trailing is None:
                 raise AwsError(
                     "InvalidRequest",
                     f"The value specified in the x-amz-trailer header is not supported: {trailer}",
                     400,
                 )
-            self._sums.setdefault(algorithm, (Checksum(algorithm), None))
+            self._sums.setdefault(trailing, (Checksum(trailing), None))
         self._content_md5 = req.header("content-md5")
 
     async def chunks(self):

@@ -27,6 +27,8 @@ from starlette.responses import Response
 from core.awsapi import policy
 from core.awsapi.errors import AwsError
 from core.awsapi.http import AwsRequest
+from core.telemetry.ca import LocalCA
+from core.telemetry.local import mqtt_credentials, read_broker_status, split_endpoint, telemetry_paths
 
 log = logging.getLogger("facegate.awsapi")
 
@@ -82,8 +84,8 @@ class _Link:
     """One MQTT 5 connection as an identity (awscrt, the SDK the app's own publisher uses)."""
 
     def __init__(self, identity: str, host: str, port: int, cert, key, ca):
-        from awscrt import mqtt5
-        from awsiot import mqtt5_client_builder
+        from awscrt import mqtt5  # noqa: PLC0415 (awscrt/awsiot are native and heavy: only when relaying)
+        from awsiot import mqtt5_client_builder  # noqa: PLC0415 (with awscrt)
 
         self.mqtt5 = mqtt5
         self.connected = threading.Event()
@@ -119,7 +121,9 @@ class _Link:
         reason = getattr(connack, "reason_code", None) if connack is not None else None
         self.refused = reason is not None and int(reason) != 0
         self.failure = (
-            f"reason code {int(reason)}" if self.refused else str(getattr(data, "exception", "") or "unreachable")
+            f"reason code {int(reason)}"
+            if reason is not None and self.refused
+            else str(getattr(data, "exception", "") or "unreachable")
         )
 
     def publish(self, topic: str, payload: bytes, retain: bool, message_id: str) -> int:
@@ -158,7 +162,6 @@ class BrokerRelay:
         self._lock = threading.Lock()
 
     def _endpoint(self) -> tuple[str, int]:
-        from core.telemetry.local import read_broker_status, split_endpoint
 
         s = self.settings
         if s.mqtt_endpoint:
@@ -176,8 +179,6 @@ class BrokerRelay:
         return host, int(status.get("port") or s.mqtt_port)
 
     def _link(self, identity: str) -> _Link:
-        from core.telemetry.ca import LocalCA
-        from core.telemetry.local import mqtt_credentials, telemetry_paths
 
         with self._lock:
             link = self._links.get(identity)
@@ -245,7 +246,7 @@ class IotDataApi:
         retain = (req.arg("retain", "false") or "false").lower() == "true"
         if not policy.may_publish(req.role):
             raise AwsError("ForbiddenException", "These credentials may not publish", 403)
-        identity = req.principal.name
+        identity = req.principal.name if req.principal else ""  # authenticate() set it
         await run_in_threadpool(self.relay.publish, identity, topic, body, retain)
         return Response(
             json.dumps({"message": "OK", "traceId": req.request_id}),

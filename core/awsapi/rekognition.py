@@ -28,6 +28,8 @@ from starlette.responses import Response
 from core.awsapi import policy
 from core.awsapi.errors import AwsError
 from core.awsapi.http import AwsRequest
+from core.bootstrap.services import Services
+from core.config import current_collection
 from core.errors import FaceGateError
 from core.faces.port import FaceCollections
 
@@ -55,7 +57,7 @@ _SERVER_ERRORS = ("ThrottlingException", "InternalServerError")
 @lru_cache(maxsize=1)
 def service_model():
     """botocore's Rekognition model (loaded once; ~0.1 s)."""
-    import botocore.session
+    import botocore.session  # noqa: PLC0415 (botocore's model loads on first use)
 
     return botocore.session.get_session().get_service_model("rekognition")
 
@@ -116,7 +118,7 @@ def _images(params: dict) -> list[dict]:
 
 
 class RekognitionApi:
-    def __init__(self, services):
+    def __init__(self, services: Services):
         self.services = services
         self._hinted: set[str] = set()
 
@@ -159,7 +161,7 @@ class RekognitionApi:
             raise AwsError("SerializationException", "The request body must be a JSON object", 400)
         shape = service_model().operation_model(op).input_shape
         params = _decode(shape, {k: v for k, v in raw.items() if k in shape.members}, op)
-        from botocore.validate import ParamValidator
+        from botocore.validate import ParamValidator  # noqa: PLC0415 (with the model, on first use)
 
         report = ParamValidator().validate(params, shape)
         if report.has_errors():
@@ -199,7 +201,6 @@ class RekognitionApi:
     def _collection_hint(self, collection_id) -> None:
         """A learner who makes their own collection (the course's step 1) is told which one the
         app and the Web API search, and how to switch, once per collection."""
-        from core.config import current_collection
 
         used = current_collection(self.services.settings)
         if not collection_id or collection_id == used or collection_id in self._hinted:

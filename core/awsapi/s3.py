@@ -256,7 +256,9 @@ class S3Api:
         else:
             after = req.arg("marker", "") or ""
         objects = await run_in_threadpool(self.store.list, bucket, prefix)
-        contents, prefixes, truncated, last = [], [], False, ""
+        contents: list = []
+        prefixes: list[str] = []
+        truncated, last = False, ""
         seen_prefixes = set()
         for obj in objects:
             if obj.key <= after:
@@ -447,8 +449,9 @@ class S3Api:
             raise AwsError("InvalidRequest", "Missing required header for this request: Content-MD5", 400)
         root = _parse_xml(body)
         quiet = (_text(root, "Quiet") or "").lower() == "true"
-        keys = [_text(o, "Key") for o in root if _local(o.tag) == "Object"]
-        if len(keys) > 1000 or any(k is None for k in keys):
+        found = [_text(o, "Key") for o in root if _local(o.tag) == "Object"]
+        keys = [k for k in found if k is not None]
+        if len(found) > 1000 or len(keys) != len(found):
             raise _malformed()
         result = ET.Element("DeleteResult", xmlns=NS)
         await run_in_threadpool(self.store.require_bucket, bucket)

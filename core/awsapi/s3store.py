@@ -17,6 +17,7 @@ removes temp files a killed process left behind.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import hashlib
 import json
@@ -318,20 +319,22 @@ class S3Store:
             (upload_id, number, size, etag, json.dumps(checksum), time.time()),
         )
 
-    def parts(self, upload_id: str) -> list[tuple[int, int, str, dict, datetime]]:
+    def parts(self, upload_id: str) -> builtins.list[tuple[int, int, str, dict, datetime]]:
         rows = self._sql(
             "SELECT part_number, size, etag, checksum, modified FROM parts WHERE upload_id = ? ORDER BY part_number",
             (upload_id,),
         )
         return [(n, s, e, json.loads(c or "{}"), datetime.fromtimestamp(m, UTC)) for n, s, e, c, m in rows]
 
-    def list_uploads(self, bucket: str) -> list[tuple[str, str, datetime]]:
+    def list_uploads(self, bucket: str) -> builtins.list[tuple[str, str, datetime]]:
         rows = self._sql(
             "SELECT upload_id, key, initiated FROM uploads WHERE bucket = ? ORDER BY key, initiated", (bucket,)
         )
         return [(u, k, datetime.fromtimestamp(t, UTC)) for u, k, t in rows]
 
-    def complete_upload(self, bucket: str, key: str, upload_id: str, wanted: list[tuple[int, str]]) -> ObjectMeta:
+    def complete_upload(
+        self, bucket: str, key: str, upload_id: str, wanted: builtins.list[tuple[int, str]]
+    ) -> ObjectMeta:
         """Join the listed parts (number, ETag) into the object. Raises InvalidPart,
         InvalidPartOrder, EntityTooSmall, NoSuchUpload."""
         info = self.upload(bucket, key, upload_id)

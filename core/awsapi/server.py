@@ -16,7 +16,10 @@ from pathlib import Path
 
 from starlette.requests import Request
 
+from core.app.lan import ensure_certificate
+from core.awsapi.app import _RENDER, AwsEndpoint, build_endpoint, classify
 from core.awsapi.errors import AwsError
+from core.awsapi.http import AwsRequest
 from core.awsapi.s3 import MAX_OBJECT_BYTES
 from core.web.server import BackgroundServer, Limits, serve
 
@@ -38,8 +41,6 @@ _REFUSED = {  # shared server's status -> (S3 code, S3 status)
 
 def refusal(status: int, message: str, scope):
     """The shared server's refusals as AWS words them, in the client's protocol."""
-    from core.awsapi.app import _RENDER, classify
-    from core.awsapi.http import AwsRequest
 
     req = AwsRequest.of(Request(scope))
     _service, protocol = classify(req)
@@ -63,14 +64,11 @@ def run_aws_endpoint(
     """Serve the endpoint until SIGTERM/SIGINT. ``on_ready(url)`` once the socket is bound.
     ``https`` serves TLS with the app's self-signed certificate (core.app.lan), for devices on
     the LAN. Raises ServiceUnavailable when the port is taken, ConfigError in the aws world."""
-    from core.awsapi.app import build_endpoint
 
     host = settings.bind_host if host is None else host
     port = settings.aws_port if port is None else port
     tls = None
     if https:
-        from core.app.lan import ensure_certificate
-
         tls = ensure_certificate(settings.data_dir)
     app = build_endpoint(settings)
     app.startup()
@@ -84,8 +82,7 @@ class ServerThread(BackgroundServer):
     """The endpoint (an ``AwsEndpoint``) served on a thread of this process, on a free port,
     started: ``url``, ``stop()``."""
 
-    def __init__(self, app, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None):
+    def __init__(self, app: AwsEndpoint, host: str = "127.0.0.1", port: int = 0, tls: tuple[Path, Path] | None = None):
         super().__init__(app, host, port, limits=LIMITS, refusal=refusal, tls=tls)
-        if hasattr(app, "startup"):
-            app.startup()
+        app.startup()
         self.start()

@@ -33,6 +33,7 @@ import hmac
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from urllib.parse import quote, unquote
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -157,8 +158,6 @@ def parse(authorization: str | None, headers, query: list[tuple[str, str]]) -> S
 
 def _from_http_date(text: str) -> str:
     try:
-        from email.utils import parsedate_to_datetime
-
         return parsedate_to_datetime(text).astimezone(UTC).strftime(_AMZ_DATE)
     except (TypeError, ValueError):
         return ""
@@ -408,6 +407,7 @@ class ChunkedDecoder:
         if not self.signed:
             return
         v = self.verified
+        assert v is not None  # signed requests were verified before their body is read
         text = "\n".join(
             [
                 "AWS4-HMAC-SHA256-PAYLOAD",
@@ -495,6 +495,7 @@ class ChunkedDecoder:
             return
         sig = getattr(self, "_trailer_sig", "")
         v = self.verified
+        assert v is not None  # signed requests were verified before their body is read
         text = "\n".join(
             [
                 "AWS4-HMAC-SHA256-TRAILER",

@@ -1,15 +1,18 @@
 """The one composition root: builds every adapter for the configured world.
 
-Pages, Lambda handlers and the CLI call ``build_services()`` (Streamlit through
-``st.cache_resource``) and then only talk to the ports on ``Services``. The local world's
-adapters are built in ``core.bootstrap.local``, the aws world's in ``core.bootstrap.aws``.
+Pages (through ``shared_services``: one per process and settings), Lambda handlers and the
+CLI call ``build_services()`` and then only talk to the ports on ``Services``. The local world's
+adapters are built in ``core.bootstrap.local``, the aws world's in ``core.bootstrap.aws``;
+each returns a complete ``Services``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 from core.bootstrap.services import Services
 from core.config import Settings, load_settings
-from core.web.client.port import FaceApi
 
 
 def build_services(settings: Settings | None = None) -> Services:
@@ -18,33 +21,43 @@ def build_services(settings: Settings | None = None) -> Services:
     if settings.backend == "aws":
         from core.bootstrap.aws import build_aws_services  # noqa: PLC0415 (the local world needs no boto3)
 
-        services = build_aws_services(settings)
-    else:
-        from core.bootstrap.local import build_local_services  # noqa: PLC0415 (Lambda ships no local engine)
+        return build_aws_services(settings)
+    from core.bootstrap.local import build_local_services  # noqa: PLC0415 (Lambda ships no local engine)
 
-        services = build_local_services(settings)
-    if services.api is None:
-        services.api = build_api_client(services)
-    if services.quicksight is None:
-        from core.quicksight import build_quicksight
-
-        services.quicksight = build_quicksight(settings)
-    return services
+    return build_local_services(settings)
 
 
-def build_api_client(services: Services) -> FaceApi:
-    """How the app reaches identification: in process locally (the same ``core.web.routes``
-    code the HTTP server runs, without a socket), the deployed API over HTTP in aws
-    (``FACEGATE_API_URL`` + ``FACEGATE_API_KEY``; a missing URL or key raises ConfigError
-    on the first call, not here)."""
-    settings = services.settings
-    if settings.backend == "aws":
-        from core.web.client.http import HttpFaceApi
-
-        return HttpFaceApi(settings.api_url, settings.api_key)
-    from core.web.client.local import LocalFaceApi
-
-    return LocalFaceApi(services)
+# The app process's Services, one per settings (see shared_services).
+_SHARED: OrderedDict[Settings, Services] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+SHARED_MAX = 2  # the settings page can change settings: the old ones' services are closed
 
 
-__all__ = ["Services", "build_api_client", "build_services"]
+def shared_services(settings: Settings) -> Services:
+    """The process's one ``Services`` for ``settings``, built and warmed on first use (face
+    models loaded now, the analytics copy loading in the background), so every page, session
+    and the app's start-up warm-up share one face engine. Keeps ``SHARED_MAX``; building
+    another closes the least recently used. Raises ConfigError."""
+    with _SHARED_LOCK:
+        services = _SHARED.get(settings)
+        if services is not None:
+            _SHARED.move_to_end(settings)
+            return services
+        services = build_services(settings)
+        services.faces.warm_up()
+        services.events.warm_columnar()
+        _SHARED[settings] = services
+        while len(_SHARED) > SHARED_MAX:
+            _settings, old = _SHARED.popitem(last=False)
+            old.close()  # e.g. the MQTT connection of settings since changed
+        return services
+
+
+def close_shared_services() -> None:
+    """Close and forget every shared ``Services`` (tests; process end)."""
+    with _SHARED_LOCK:
+        while _SHARED:
+            _SHARED.popitem()[1].close()
+
+
+__all__ = ["Services", "build_services", "close_shared_services", "shared_services"]

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from core.aws.clients import aws_client, aws_errors
 from core.bootstrap.services import Services
 from core.config import Settings
-from core.events.port import EventPublisher, EventStore
+from core.events.port import KINDS, EventPublisher, EventStore, topic_for
 from core.faces.aws import RekognitionFaceCollections
 from core.objects.aws import S3ObjectStore
+from core.telemetry.port import NoTelemetry
+from core.web.client.http import HttpFaceApi
+
+if TYPE_CHECKING:
+    import boto3
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +44,7 @@ class LazyPublisher(EventPublisher):
     """Builds the real MQTT publisher on first use: the app connects once it publishes,
     and processes that never publish (Lambda functions, the CLI) never connect."""
 
-    def __init__(self, factory):
+    def __init__(self, factory: Callable[[], EventPublisher]):
         self._factory = factory
         self._publisher: EventPublisher | None = None
         self._lock = threading.Lock()
@@ -53,6 +60,14 @@ class LazyPublisher(EventPublisher):
 
     def publish_many(self, kind, payloads):
         return self._get().publish_many(kind, payloads)  # keeps the outbox's one durable write
+
+    accepts_any_topic = True  # what it builds is an MQTT publisher
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        return self._get().publish_raw(topic, data)
+
+    def wait_drained(self, timeout: float) -> bool:
+        return True if self._publisher is None else self._publisher.wait_drained(timeout)
 
     def status(self):
         if self._publisher is None:
@@ -92,7 +107,7 @@ class LazyEventStore(EventStore):
     """Builds the aws event store on first use. Its readers need pandas (~0.3 s to import);
     the Web API's Lambda functions never read events, so their cold start never pays for it."""
 
-    def __init__(self, factory):
+    def __init__(self, factory: Callable[[], EventStore]):
         self._factory = factory
         self._store: EventStore | None = None
         self._lock = threading.Lock()
@@ -103,17 +118,26 @@ class LazyEventStore(EventStore):
                 self._store = self._factory()
             return self._store
 
-    def append(self, kind, records, ids):
-        return self.resolve().append(kind, records, ids)
+    def append(self, kind, records, ids, *, received=None, senders=None):
+        return self.resolve().append(kind, records, ids, received=received, senders=senders)
 
     def query(self, kind, **kwargs):
         return self.resolve().query(kind, **kwargs)
+
+    def recent(self, kind, limit=10):
+        return self.resolve().recent(kind, limit)
 
     def purge_before(self, cutoff):
         return self.resolve().purge_before(cutoff)
 
     def forget_person(self, name):
         return self.resolve().forget_person(name)
+
+    def warm_columnar(self):
+        return self.resolve().warm_columnar()
+
+    def seal(self):
+        return self.resolve().seal()
 
     def columnar(self, **kwargs):
         return self.resolve().columnar(**kwargs)
@@ -124,7 +148,7 @@ class LazyEventStore(EventStore):
 
 def _event_store_factory(settings: Settings, session):
     def build() -> EventStore:
-        from core.events.aws import build_aws_event_store
+        from core.events.aws import build_aws_event_store  # noqa: PLC0415 (its readers import pandas: Lambda never reads events)
 
         return build_aws_event_store(settings, session=session)
 
@@ -136,8 +160,8 @@ def _iot_publisher_factory(settings: Settings, session):
     device certificate ``deploy up`` stored. Raises ResourceNotFound without a certificate."""
 
     def build() -> EventPublisher:
-        from core.deploy.state import device_credentials
-        from core.telemetry.aws import build_iot_core_publisher
+        from core.deploy.state import device_credentials  # noqa: PLC0415 (built on first publish: Lambda never publishes)
+        from core.telemetry.aws import build_iot_core_publisher, process_client_id  # noqa: PLC0415 (as above)
 
         creds = device_credentials(settings)
         return build_iot_core_publisher(
@@ -145,18 +169,18 @@ def _iot_publisher_factory(settings: Settings, session):
             endpoint=iot_data_endpoint(settings, session),
             cert_file=creds.cert_file,
             key_file=creds.key_file,
-            client_id=creds.client_id,
+            client_id=process_client_id(creds.client_id),  # the thing name + this process
         )
 
     return build
 
 
-def build_aws_services(settings: Settings, session=None) -> Services:
+def build_aws_services(settings: Settings, session: boto3.session.Session | None = None) -> Services:
     """Adapters for the aws world. ``session`` is a ``boto3.session.Session`` (tests pass one
     bound to moto); by default a new one from the standard chain. Raises ConfigError."""
-    import boto3
+    import boto3  # noqa: PLC0415 (importing boto3 costs ~0.2 s; the local world never pays it)
 
-    from core.quicksight import build_quicksight
+    from core.quicksight import build_quicksight  # noqa: PLC0415 (with boto3)
 
     session = session or boto3.session.Session()
     return Services(
@@ -165,5 +189,9 @@ def build_aws_services(settings: Settings, session=None) -> Services:
         faces=RekognitionFaceCollections(aws_client("rekognition", settings.region, session)),
         publisher=LazyPublisher(_iot_publisher_factory(settings, session)),
         events=LazyEventStore(_event_store_factory(settings, session)),
+        # The deployed API with its key (a missing URL or key raises ConfigError on first use,
+        # so the app starts before `deploy up` has run).
+        api=HttpFaceApi(settings.api_url, settings.api_key),
+        telemetry=NoTelemetry([topic_for(kind, settings.topic_prefix) for kind in KINDS]),
         quicksight=build_quicksight(settings, session),
     )

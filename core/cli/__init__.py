@@ -17,6 +17,7 @@ import sys
 from datetime import date, datetime
 
 from core.errors import FaceGateError
+from core.storage.files import storage_full
 
 # Command groups, one module each (core/cli/<name>.py).
 GROUPS = ("faces", "api", "demo_data", "deploy", "iot", "serve", "events", "app", "access", "privacy", "awsapi")
@@ -43,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _data_dir():
+    """The data directory the settings name, or None when they cannot be read."""
+    try:
+        from core.config import load_settings
+
+        return load_settings().data_dir
+    except Exception:  # noqa: BLE001 - only used to tell a full disk apart
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=os.environ.get("FACEGATE_LOG_LEVEL", "WARNING"), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -56,7 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+    except Exception as exc:  # the CLI's last line of defence
+        full = storage_full(exc, _data_dir())
+        if full is not None:  # a full disk is said plainly (exit 2), whatever raised it
+            print(json.dumps(full.to_dict(), ensure_ascii=False), file=sys.stderr)
+            return 2
         if os.environ.get("FACEGATE_DEBUG") == "1":
             raise
         print(json.dumps({"error": "InternalError", "message": f"{type(exc).__name__}: {exc}"}), file=sys.stderr)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from core.bootstrap import build_services
 from core.config import Settings, load_settings
 from core.web.apikeys import ApiKeyStore
-from core.web.app import create_app, describe
-from core.web.server import ASGIApp, serve
+
+if TYPE_CHECKING:
+    from core.web.server import ASGIApp
 
 
 def _settings() -> Settings:
@@ -22,10 +23,16 @@ def _keys() -> ApiKeyStore:
 def asgi_app() -> ASGIApp:
     """The Web API on this process's services: what each server process (worker) imports and
     calls once (``serve(..., factory=True)``), so models and SQLite connections are its own."""
+    from core.bootstrap import build_services
+    from core.web.app import create_app
+
     return create_app(build_services(_settings()))
 
 
 def _serve(args) -> int:
+    from core.web.app import describe
+    from core.web.server import serve
+
     settings = _settings()
     keys = ApiKeyStore(settings.data_dir)
     serve(

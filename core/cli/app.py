@@ -8,12 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from core.config import Settings, load_settings
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _settings():
-    from core.config import load_settings
-
+def _settings() -> Settings:
     return load_settings()
 
 
@@ -51,22 +51,26 @@ def _cert(_args) -> dict:
 
 
 def _run(args) -> int:
-    """``streamlit run streamlit_app.py <options>`` in this process, after starting the app's
-    warm-up (pages._shared.warm_up) beside the server's own start-up, so that the first visitor
-    does not pay for imports, face models and the analytics copy."""
+    """``streamlit run streamlit_asgi.py <options>`` (the app with its security headers) in this
+    process, after starting the app's warm-up (``core.usecases.warmup``) beside the server's own
+    start-up, so that the first visitor does not pay for imports, face models and the analytics
+    copy."""
     import logging
     import threading
 
     from streamlit.web import cli as streamlit_cli
 
+    from core.errors import FaceGateError
+    from core.usecases.warmup import warm_up
+
     def warm() -> None:
         # Outside a script run Streamlit warns about a missing ScriptRunContext; expected here.
         logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").setLevel(logging.ERROR)
-        from pages._shared import warm_up
-
         try:
-            warm_up()
-        except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first page
+            warm_up(load_settings())
+        except FaceGateError:
+            pass  # the page will show the reason to the user
+        except Exception:  # a failed warm-up only means a slower first page
             logging.getLogger("facegate.app").exception("warm-up failed; the first page will do it")
 
     if str(ROOT) not in sys.path:
@@ -75,7 +79,8 @@ def _run(args) -> int:
     os.environ["FORWARDED_ALLOW_IPS"] = forwarded_allow_ips(_settings())
     threading.Thread(target=warm, name="facegate-warm-up", daemon=True).start()
     options = [o for o in args.options if o != "--"]
-    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_app.py"), *options]
+    # streamlit_asgi.py: the same app with security headers (core.app.headers).
+    sys.argv = ["streamlit", "run", str(ROOT / "streamlit_asgi.py"), *options]
     return streamlit_cli.main()
 
 
@@ -142,7 +147,10 @@ def add_parser(sub) -> None:
     p = cmds.add_parser("cert", help="create (or reuse) the app's self-signed TLS certificate")
     p.set_defaults(func=_cert)
 
-    p = cmds.add_parser("run", help="serve the app (streamlit run streamlit_app.py OPTIONS), warmed up at start")
+    p = cmds.add_parser(
+        "run",
+        help="serve the app (streamlit run streamlit_asgi.py OPTIONS: the app with security headers), warmed up",
+    )
     p.add_argument("options", nargs=argparse.REMAINDER, help="streamlit's options, after --")
     p.set_defaults(func=_run)
 

@@ -7,7 +7,7 @@ import time
 
 def _run(args):
     from core.bootstrap import build_services
-    from core.config import zone_info
+    from core.config import records_zone
     from core.events.demo import generate_demo_events
 
     services = build_services()
@@ -21,9 +21,9 @@ def _run(args):
             first_device=services.settings.device_id,
             seed=args.seed,
             utc_offset_minutes=None if args.utc_offset_hours is None else round(args.utc_offset_hours * 60),
-            zone=zone_info(services.settings.timezone),
+            zone=records_zone(services.settings),
         )
-        sealed = services.events.seal() if hasattr(services.events, "seal") else 0
+        sealed = services.events.seal()
         return {
             "stored": counts,
             "total": sum(counts.values()),

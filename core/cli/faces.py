@@ -187,7 +187,7 @@ def add_parser(sub) -> None:
 
 def _list_all(a):
     faces = _services().faces
-    out = {"Faces": []}
+    out: dict[str, list] = {"Faces": []}
     token = None
     while True:
         kwargs = {"CollectionId": a.collection, "MaxResults": 4096}

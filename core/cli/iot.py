@@ -121,11 +121,6 @@ def _publish(args):
     publisher = services.publisher
     try:
         if args.topic:
-            if not hasattr(publisher, "publish_raw"):
-                raise InvalidParameter(
-                    "publishing to any topic needs the MQTT publisher (start `python -m core "
-                    "serve` or set FACEGATE_PUBLISHER=mqtt)"
-                )
             message_id = publisher.publish_raw(args.topic, args.payload.encode())
         else:
             try:
@@ -133,7 +128,7 @@ def _publish(args):
             except ValueError:
                 raise InvalidParameter("--payload must be a JSON object for --kind") from None
             message_id = publisher.publish(args.kind, record)
-        delivered = publisher.wait_drained(args.wait) if hasattr(publisher, "wait_drained") else True
+        delivered = publisher.wait_drained(args.wait)
         return {"message_id": message_id, "delivered": delivered, **publisher.status()}
     finally:
         services.close()
@@ -144,8 +139,8 @@ def _status(_args):
 
     services = build_services()
     try:
-        out = {"publisher": services.publisher.status()}
-        if services.telemetry is not None:
+        out: dict[str, object] = {"publisher": services.publisher.status()}
+        if services.telemetry.available:
             out["broker"] = services.telemetry.broker_status()
             out["rule_errors"] = services.telemetry.error_count()
         return out

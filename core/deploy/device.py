@@ -17,6 +17,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.x509.oid import NameOID
+
 from core.aws.clients import aws_errors
 from core.config import Settings
 from core.deploy import state
@@ -31,10 +37,6 @@ _PENDING_SLACK_SECONDS = 600
 
 def key_and_csr(common_name: str) -> tuple[bytes, str]:
     """A new EC P-256 private key (PEM, unencrypted; stored 0600) and its CSR (PEM)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
     csr = (
@@ -49,12 +51,10 @@ def key_and_csr(common_name: str) -> tuple[bytes, str]:
 
 
 def _public_key_der(pem: bytes | str) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     data = pem.encode() if isinstance(pem, str) else pem
     if b"CERTIFICATE" in data:
-        public = x509.load_pem_x509_certificate(data).public_key()
+        public: PublicKeyTypes = x509.load_pem_x509_certificate(data).public_key()
     else:
         public = serialization.load_pem_private_key(data, password=None).public_key()
     return public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -86,7 +86,7 @@ class DeviceIdentity:
         self.detach_timeout = detach_timeout
         self.sleep = sleep
         self.clock = clock
-        self._pending = _UNKNOWN  # the certificate of a pending key, looked up once
+        self._pending: object = _UNKNOWN  # the certificate of a pending key, looked up once
 
     # ------------------------------------------------------------------ listing
     def _pages(self, method: str, key: str, **kwargs) -> list:
@@ -155,7 +155,7 @@ class DeviceIdentity:
     def _pending_certificate(self) -> str | None:
         if self._pending is _UNKNOWN:
             self._pending = self._certificate_of_pending_key()
-        return self._pending
+        return self._pending if isinstance(self._pending, str) else None
 
     def _certificate_of_pending_key(self) -> str | None:
         """The certificate IoT made from our pending key, if it made one (matched by public key

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,7 @@ def _python_version(python: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
-def runtime_python(env: dict | None = None) -> str | None:
+def runtime_python(env: Mapping[str, str] | None = None) -> str | None:
     """A working Python of the runtime's version to compile bytecode with, or None
     (``FACEGATE_LAMBDA_PYTHON=none``: ship sources only). Looks at FACEGATE_LAMBDA_PYTHON,
     this interpreter, ``python3.12`` on PATH and pyenv's versions; a shim that does not run

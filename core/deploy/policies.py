@@ -30,6 +30,7 @@ import json
 import os
 from pathlib import Path
 
+from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template
 from core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,7 +206,7 @@ SCOPES.update({("apigateway", kind): [f"arn:aws:apigateway:*::{path}"] for kind,
 
 BOUNDARY_ARN = f"arn:aws:iam::${{aws:PrincipalAccount}}:policy/{BOUNDARY_POLICY_NAME}"
 _WITH_BOUNDARY = {"StringEquals": {"iam:PermissionsBoundary": BOUNDARY_ARN}}
-CONDITIONS = {
+CONDITIONS: dict[str, dict] = {
     # Roles are created, changed and trusted only with the boundary on them.
     "iam:CreateRole": _WITH_BOUNDARY,
     "iam:PutRolePolicy": _WITH_BOUNDARY,
@@ -261,7 +262,6 @@ def _schemas_dir() -> Path:
 
 def template_types() -> list[str]:
     """Every resource type in both templates (QuickSight's included)."""
-    from core.deploy.template import ARTIFACTS_TEMPLATE_FILE, load_template, render_template
 
     templates = (render_template(), load_template(ARTIFACTS_TEMPLATE_FILE))
     return sorted({r["Type"] for t in templates for r in t["Resources"].values()})
@@ -405,7 +405,7 @@ BOUNDARY_GRANTS = {
 
 
 def boundary_policy() -> dict:
-    grants = {a: (sorted(r), None) for a, r in BOUNDARY_GRANTS.items()}
+    grants: dict[str, tuple[list[str], dict | None]] = {a: (sorted(r), None) for a, r in BOUNDARY_GRANTS.items()}
     return {"Version": "2012-10-17", "Statement": _statements(grants, "Boundary")}
 
 
@@ -458,7 +458,7 @@ APP_SCOPES = {
 
 def app_policy(iam=None) -> dict:
     iam = iam or _iam_reference()
-    grants = {}
+    grants: dict[str, tuple[list[str], dict | None]] = {}
     for action in APP_CALLS:
         details = action_details(iam, action)
         if details is None:

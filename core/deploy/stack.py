@@ -19,6 +19,7 @@ import math
 import re
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,8 @@ OUTPUT_SETTINGS = {
     "DeviceId": "device_id",
     "TopicPrefix": "topic_prefix",
     "ApiUrl": "api_url",
+    "ApiKeyId": "api_key_id",  # with the usage plan: the remaining quota on the settings page
+    "UsagePlanId": "usage_plan_id",
     "QuickSightDashboardId": "quicksight_dashboards",
     "GlueDatabase": "glue_database",
     "AthenaWorkGroup": "athena_workgroup",
@@ -79,8 +82,6 @@ def _error_code(exc: botocore.exceptions.ClientError) -> str:
 def _canonical(document) -> str:
     """A policy document (dict, or the URL-encoded JSON IAM may return) in one comparable form."""
     if isinstance(document, str):
-        import urllib.parse
-
         document = json.loads(urllib.parse.unquote(document))
     return json.dumps(document, sort_keys=True)
 
@@ -187,7 +188,8 @@ class Deployer:
             if stack is None or not stack["StackStatus"].endswith("_IN_PROGRESS"):
                 return stack
             self.sleep(max(self.options.wait_delay, 1))
-        raise DeployFailed(f"stack {name} stayed {stack['StackStatus']} for too long; see the CloudFormation console")
+        status = stack["StackStatus"] if stack else "gone"
+        raise DeployFailed(f"stack {name} stayed {status} for too long; see the CloudFormation console")
 
     def ensure_stack(self, name: str, template: dict, parameters: dict, template_bucket: str | None = None) -> dict:
         """Create ``name`` or update it to ``template``; wait; return the stack description.
@@ -243,7 +245,10 @@ class Deployer:
                     raise
             else:
                 self._wait(name, "stack_update_complete")
-        return self._describe(name)
+        stack = self._describe(name)
+        if stack is None:
+            raise DeployFailed(f"stack {name} is not there after it was created or updated")
+        return stack
 
     def stack_resources(self, name: str) -> list[dict]:
         """``ListStackResources`` of ``name`` (works in every state, even without outputs);
@@ -589,7 +594,7 @@ class Deployer:
         stack = self._settle(name)
         if stack is None:
             return "NOT_DEPLOYED"
-        failure = None
+        failure = DeployFailed(f"stack {name} could not be deleted")
         for _attempt in range(3):
             for bucket in self.physical_ids(name, "AWS::S3::Bucket"):
                 self.empty_bucket(bucket)

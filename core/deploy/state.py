@@ -145,8 +145,8 @@ def remove_local_state(settings: Settings, stack_name: str) -> None:
 # ------------------------------------------------------------------ app configuration
 def secrets_path(env: dict | None = None) -> Path:
     """The secrets file ``core.config.load_settings`` reads."""
-    env = os.environ if env is None else env
-    return Path(env.get("FACEGATE_SECRETS_FILE", ".streamlit/secrets.toml"))
+    source = os.environ if env is None else env
+    return Path(source.get("FACEGATE_SECRETS_FILE", ".streamlit/secrets.toml"))
 
 
 def _toml_value(value) -> str:

@@ -49,7 +49,7 @@ _COURSE_CONTRACT = {
 _SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _CfnLoader(_SafeLoader):
+class _CfnLoader(_SafeLoader):  # type: ignore[misc,valid-type]  # the base is chosen at import
     """YAML with CloudFormation's short tags (!Ref, !Sub, !GetAtt, ...)."""
 
 

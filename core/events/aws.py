@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
 if TYPE_CHECKING:  # imported where a frame is built: the Lambda functions never build one
     import pandas as pd
 
@@ -72,8 +74,8 @@ def _frame(kind: str, records: list[dict], since: int | None, until: int | None,
         if field not in frame:
             frame[field] = pd.Series([None] * len(frame), dtype="object")
     frame["Datetime"] = pd.to_datetime(pd.Series([s for s, _ in keep], dtype="float64"), unit="us", utc=True)
-    for column in frame.columns:
-        if frame[column].map(lambda v: isinstance(v, Decimal)).any():
+    for column in frame.columns:  # DynamoDB numbers arrive as Decimal, in object columns only
+        if frame[column].dtype == object and frame[column].map(lambda v: isinstance(v, Decimal)).any():
             frame[column] = frame[column].map(lambda v: float(v) if isinstance(v, Decimal) else v)
     return frame.reset_index(drop=True)
 
@@ -93,7 +95,6 @@ class AwsEventStore(EventStore):
             raise InvalidParameter(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if len(records) != len(ids):
             raise InvalidParameter("records and ids must have the same length")
-        from boto3.dynamodb.types import TypeSerializer
 
         serializer = TypeSerializer()
         with aws_errors():
@@ -139,7 +140,6 @@ class AwsEventStore(EventStore):
         return _frame(kind, records, lo, hi, limit)
 
     def _sensor(self, device, lo, hi, limit) -> list[dict]:
-        from boto3.dynamodb.types import TypeDeserializer
 
         des = TypeDeserializer()
         names, values, cond = {"#d": "Datetime"}, {}, []
@@ -155,7 +155,7 @@ class AwsEventStore(EventStore):
                 key = "DeviceID = :dev AND #d BETWEEN :lo AND :hi"  # inclusive; ``_frame`` drops == hi
             else:
                 key = " AND ".join(["DeviceID = :dev", *cond])
-            kwargs = {
+            kwargs: dict[str, object] = {
                 "TableName": self.sensor_table,
                 "KeyConditionExpression": key,
                 "ExpressionAttributeValues": values,
@@ -166,7 +166,7 @@ class AwsEventStore(EventStore):
                 kwargs["ScanIndexForward"] = False  # newest first, stop after ``limit``
             pages = self.dynamodb.get_paginator("query").paginate(**kwargs)
         else:
-            kwargs = {"TableName": self.sensor_table}
+            kwargs = {"TableName": self.sensor_table}  # the same dict type as above
             if cond:
                 kwargs.update(
                     FilterExpression=" AND ".join(cond),
@@ -174,7 +174,7 @@ class AwsEventStore(EventStore):
                     ExpressionAttributeNames=names,
                 )
             pages = self.dynamodb.get_paginator("scan").paginate(**kwargs)
-        out = []
+        out: list[dict] = []
         for page in pages:
             out.extend({k: des.deserialize(v) for k, v in item.items()} for item in page.get("Items", []))
             if device and limit and len(out) >= limit:
@@ -185,7 +185,7 @@ class AwsEventStore(EventStore):
         prefix, suffix = LOG_PREFIXES[kind]
         paginator = self.s3.get_paginator("list_objects_v2")
         slack = int(KEY_SLACK.total_seconds() * 1000)
-        keys = []
+        keys: list[str] = []
         if kind == "analysis":
             if lo is None or hi is None:
                 prefixes = [prefix]

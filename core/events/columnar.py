@@ -18,10 +18,12 @@ up incrementally from the journal by ``seq`` on every ``cursor()`` call. Measure
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -34,6 +36,10 @@ SEGMENT_ROWS = 20_000
 COMPACT_FACTOR = 10  # 10 segments of one size become one of the next: 20k, 200k, 2M rows
 # The layout version is in the name: files of an older layout are not read (and are removed).
 LAYOUT = "v2"
+# After a segment could not be written (no space, the folder gone), sealing waits this long:
+# the rows stay in memory meanwhile, so queries are unaffected.
+SEAL_RETRY_S = 60.0
+log = logging.getLogger(__name__)
 _SEGMENT_NAME = re.compile(rf"^(?P<kind>[a-z]+)-{LAYOUT}-(?P<lo>\d{{12}})-(?P<hi>\d{{12}})\.parquet$")
 
 
@@ -68,6 +74,7 @@ class ColumnarMirror:
         self._sealed = {kind: 0 for kind in KIND_COLUMNS}  # highest seq known to be in a segment file
         self._loaded = {kind: False for kind in KIND_COLUMNS}
         self.sealed_last_refresh = 0
+        self._seal_after = 0.0  # monotonic time before which sealing is not tried again
         for entry in os.scandir(self.dir):  # segments of an older layout (e.g. with ``extra``)
             if entry.name.endswith(".parquet") and not _SEGMENT_NAME.match(entry.name):
                 with contextlib.suppress(FileNotFoundError):
@@ -88,7 +95,11 @@ class ColumnarMirror:
     def _segment_files(self, kind: str) -> dict[int, list[tuple[int, Path]]]:
         """first seq (exclusive) -> [(last seq, path)] of this kind's segment files."""
         out: dict[int, list[tuple[int, Path]]] = {}
-        for entry in os.scandir(self.dir):
+        try:
+            entries = list(os.scandir(self.dir))
+        except OSError:  # the folder is gone or unreadable: no segments, the journal has every row
+            return out
+        for entry in entries:
             m = _SEGMENT_NAME.match(entry.name)
             if m and m["kind"] == kind:
                 out.setdefault(int(m["lo"]), []).append((int(m["hi"]), Path(entry.path)))
@@ -112,24 +123,45 @@ class ColumnarMirror:
             try:
                 self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM read_parquet([{listing}])")
             except duckdb.IOException:
-                if attempt == 2:
-                    raise
-                continue
+                if attempt < 2:
+                    continue
+                self._drop_unreadable(kind, cover)
+                return
+            except duckdb.Error:
+                self._drop_unreadable(kind, cover)
+                return
             self._watermark[kind] = self._sealed[kind] = cover[-1][1]
             return
+
+    def _drop_unreadable(self, kind: str, cover: list[tuple[int, int, Path]]) -> None:
+        """A segment that cannot be read (damaged, cut short) is only a cache: remove the ones
+        that fail alone; their rows come from the journal and are sealed again (the INSERT that
+        failed added nothing)."""
+        for _, _, path in cover:
+            try:
+                self._duck.execute(f"SELECT count(*) FROM read_parquet('{str(path).replace(chr(39), chr(39) * 2)}')")
+            except duckdb.Error as exc:
+                log.warning("columnar copy: dropping unreadable segment %s (%s)", path.name, str(exc).splitlines()[0])
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     def _write_segment(self, kind: str, lo: int, hi: int) -> bool:
         path = self.dir / f"{kind}-{LAYOUT}-{lo:012d}-{hi:012d}.parquet"
         if path.exists():  # another process wrote it: same rows, same file
             return False
         tmp = self.dir / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-        self._duck.execute(
-            f"COPY (SELECT * FROM rows_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
-            f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)",
-            [lo, hi],
-        )
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        try:
+            self._duck.execute(
+                f"COPY (SELECT * FROM rows_{kind} WHERE seq > ? AND seq <= ? ORDER BY seq) "
+                f"TO '{tmp}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)",
+                [lo, hi],
+            )
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # a half-written file must not fill the disk further
+            raise
         return True
 
     def _compact(self, kind: str) -> None:
@@ -173,15 +205,22 @@ class ColumnarMirror:
             self._duck.execute(f"INSERT INTO rows_{kind} SELECT * FROM frame")
             self._watermark[kind] = int(frame["seq"].iloc[-1])
         # Seal every complete segment (all its rows are committed once a later seq is visible).
+        if time.monotonic() < self._seal_after:
+            return
         sealed_any = False
-        while self._watermark[kind] > self._sealed[kind] + size:
-            lo = self._sealed[kind]
-            if self._write_segment(kind, lo, lo + size):
-                self.sealed_last_refresh += 1
-            self._sealed[kind] = lo + size
-            sealed_any = True
-        if sealed_any:
-            self._compact(kind)
+        try:
+            while self._watermark[kind] > self._sealed[kind] + size:
+                lo = self._sealed[kind]
+                if self._write_segment(kind, lo, lo + size):
+                    self.sealed_last_refresh += 1
+                self._sealed[kind] = lo + size
+                sealed_any = True
+            if sealed_any:
+                self._compact(kind)
+        except (duckdb.Error, OSError) as exc:
+            # Segments only speed up the next process's start: the rows are in memory already.
+            self._seal_after = time.monotonic() + SEAL_RETRY_S
+            log.warning("columnar copy: cannot write segments now (%s); retrying in %.0f s", exc, SEAL_RETRY_S)
 
     def close(self) -> None:
         self._duck.close()

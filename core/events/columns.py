@@ -192,7 +192,7 @@ def to_row(kind: str, record: dict, zone: tzinfo | None = None) -> tuple:
         unreadable += 1
     if raw_time is not None and not isinstance(raw_time, str):
         extra["Datetime"] = raw_time
-    row = [ts]
+    row: list[object] = [ts]
     known = {"Datetime"}
     for field, _, typ in KIND_COLUMNS[kind]:
         known.add(field)

@@ -62,7 +62,8 @@ def generate_demo_events(
         raise InvalidParameter("events, days and devices must be at least 1")
     rng = np.random.default_rng(seed)
     if utc_offset_minutes is None:
-        utc_offset_minutes = int(datetime.now().astimezone().utcoffset().total_seconds() // 60)
+        offset = datetime.now().astimezone().utcoffset() or timedelta(0)
+        utc_offset_minutes = int(offset.total_seconds() // 60)
     end = (end or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     start = end - timedelta(days=days)
     device_ids = [first_device] + [f"id{n:03d}" for n in range(2, devices + 1) if f"id{n:03d}" != first_device]

@@ -24,13 +24,19 @@ import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from core.config import zone_info
 from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
 from core.events.port import KINDS, EventStore
 from core.storage.files import ensure_dir
+from core.storage.sqlite import ThreadConnections
+
+if TYPE_CHECKING:
+    from core.events.columnar import ColumnarMirror
 
 
 def _schema() -> str:
@@ -98,30 +104,21 @@ class LocalEventStore(EventStore):
     def __init__(self, path: Path, segment_rows: int | None = None, zone=None):
         """``zone``: where times written without a zone are read (``FACEGATE_TIMEZONE``'s
         ``ZoneInfo``; default this machine's zone)."""
-        from core.config import zone_info
-
         self.path = Path(path)
         self._segment_rows = segment_rows
         self.zone = zone if zone is not None else zone_info("")
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         con = self._conn()
         con.executescript(_schema())
         _upgrade(con)
         self.path.chmod(0o600)
-        self._columnar = None
-        self._columnar_id = None
+        self._columnar: ColumnarMirror | None = None
+        self._columnar_id: str | None = None
         self._columnar_lock = threading.Lock()
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            # FULL: a committed append survives power loss, which QoS 1 acknowledgement relies on.
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     @staticmethod
     def _check_kind(kind: str) -> None:
@@ -216,7 +213,7 @@ class LocalEventStore(EventStore):
                 self._columnar.close()
                 self._columnar = None
             if self._columnar is None:
-                from core.events.columnar import ColumnarMirror
+                from core.events.columnar import ColumnarMirror  # noqa: PLC0415 (duckdb and pyarrow load only when analytics asks)
 
                 self._columnar = ColumnarMirror(
                     self.path,
@@ -281,4 +278,5 @@ class LocalEventStore(EventStore):
         """Write every complete segment of the journal to Parquet now (demo-data calls this
         after a bulk load so that the first page render does not). Returns segments written."""
         self.columnar().close()
+        assert self._columnar is not None  # columnar() made it
         return self._columnar.sealed_last_refresh

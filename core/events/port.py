@@ -15,11 +15,14 @@ Payloads are built by ``core.events.records`` exactly as the course's (HANDSON.m
 from __future__ import annotations
 
 import abc
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pandas costs ~0.3 s to import: only the code that builds a frame imports it
     import pandas as pd
+
+from core.errors import InvalidParameter
 
 KIND_TOPICS = {
     "auth": "authLogData",
@@ -54,12 +57,30 @@ class EventPublisher(abc.ABC):
         durable in one write."""
         return [self.publish(kind, p) for p in payloads]
 
+    # Whether ``publish_raw`` accepts any topic and bytes (the MQTT publishers, whose broker
+    # and rules judge them), or only the four kinds go through ``publish`` (the direct one).
+    accepts_any_topic: bool = False
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        """Queue ``data`` as is for ``topic`` (the logs page's test form, ``iot publish
+        --topic``); returns its message id. Raises InvalidParameter where the world has no
+        broker to judge arbitrary messages (``accepts_any_topic`` is False)."""
+        raise InvalidParameter(
+            "publishing to any topic needs the MQTT publisher (start `python -m core serve` or set "
+            "FACEGATE_PUBLISHER=mqtt)"
+        )
+
     def status(self) -> dict:
         """``{"connected": bool, "outbox_depth": int, "endpoint": str}`` for the UI."""
         return {"connected": True, "outbox_depth": 0, "endpoint": "direct"}
 
+    def wait_drained(self, timeout: float) -> bool:
+        """True once every accepted record has left this process (tests, shutdown, the CLI),
+        False on timeout. Publishers without an outbox have nothing pending."""
+        return True
+
     def close(self) -> None:
-        pass
+        return None
 
 
 class EventStore(abc.ABC):
@@ -114,6 +135,17 @@ class EventStore(abc.ABC):
         """Remove the auth and door records naming ``name`` (``Person``); returns how many.
         This default removes nothing: the aws world's records are the S3 log objects, which
         ``core.usecases.retention.forget_person`` rewrites through the object store."""
+        return 0
+
+    def warm_columnar(self) -> threading.Thread | None:
+        """Start loading the analytics copy in the background now, so the first analytics page
+        does not wait for it (an app calls this at start). Returns the loading thread, or None
+        where there is nothing to load (the default)."""
+        return None
+
+    def seal(self) -> int:
+        """Write what a bulk load left in memory or the journal to the analytics copy now
+        (demo-data calls it); returns how many segments were written. Nothing by default."""
         return 0
 
     def columnar(self, *, since=None, until=None):

@@ -76,9 +76,9 @@ def door_open_record(device_id: str, when: datetime, person: str) -> dict:
     return {"DeviceID": device_id, "Datetime": iso_utc(when), "Person": person}
 
 
-def sensor_record(device_id: str, when: datetime, value: float | None = None, **axes: float) -> dict:
+def sensor_record(device_id: str, when: datetime, value: float | None = None, **axes: float | None) -> dict:
     """``Value`` is the course's distance reading; ``AccelX``... are the later board's axes."""
-    record = {"DeviceID": device_id, "Datetime": iso_utc(when)}
+    record: dict[str, object] = {"DeviceID": device_id, "Datetime": iso_utc(when)}
     if value is not None:
         record["Value"] = value
     record.update({k: v for k, v in axes.items() if v is not None})
@@ -110,7 +110,8 @@ def parse_json_lines(body: bytes) -> list[dict]:
     written back to back (Firehose without a delimiter). Unreadable tails are skipped."""
     text = body.decode("utf-8", errors="replace")
     decoder = json.JSONDecoder()
-    out, pos = [], 0
+    out: list[dict] = []
+    pos = 0
     while True:
         while pos < len(text) and text[pos] in " \t\r\n":
             pos += 1

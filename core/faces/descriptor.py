@@ -14,6 +14,7 @@ fails too, dlib runs the descriptor (logged once; ``status`` says why).
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import logging
@@ -49,7 +50,7 @@ class DlibDescriptor:
     runtime = "dlib"
 
     def __init__(self, model_path: Path):
-        import dlib
+        import dlib  # noqa: PLC0415 (dlib is heavy: only for the dlib runtime)
 
         self._net = dlib.face_recognition_model_v1(str(model_path))
         self._lock = threading.Lock()
@@ -69,7 +70,7 @@ class OnnxDescriptor:
     runtime = "onnxruntime"
 
     def __init__(self, model_bytes_or_path, threads: int = INTRA_OP_THREADS):
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415 (onnxruntime is heavy: loaded with the model, on first use)
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
@@ -93,8 +94,6 @@ def release_freed_memory() -> None:
     """Give the heap that loading freed back to the system (glibc keeps it otherwise): building
     a session parses the 22 MB model and copies its weights, ~45 MB that RSS would keep."""
     try:
-        import ctypes
-
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc: nothing to do
         pass

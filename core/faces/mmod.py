@@ -19,7 +19,7 @@ PYRAMID_STEP = 5 / 6  # pyramid_down<6>: each level is 5/6 of the one above
 
 class MmodDetector:
     def __init__(self, dat_path: Path, threads: int = 2):
-        import onnxruntime as ort
+        import onnxruntime as ort  # noqa: PLC0415 (onnxruntime is heavy: loaded with the model, on first use)
 
         loss, entries = dlib_net.read_network(Path(dat_path).read_bytes())
         bound = dlib_net.bind(dlib_net.mmod_detector(), entries)
@@ -42,7 +42,7 @@ class MmodDetector:
         """(left, top, right, bottom, score) in ``rgb`` pixels, best first, after dlib's
         non-max suppression. ``upsample`` doubles the image that many times first (finds
         faces of ~40 px instead of ~80)."""
-        import cv2
+        import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the model, on first use)
 
         h, w = rgb.shape[:2]
         scale = 2.0**upsample

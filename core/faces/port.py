@@ -78,15 +78,18 @@ class FaceCollections(abc.ABC):
         fallback, why) once it has loaded; None where there is no such engine (Rekognition)."""
         return None
 
+    def warm_up(self) -> None:
+        """Load what the first call would otherwise load (the local engine's models), so an
+        app started in the background answers its first photo at full speed. Rekognition has
+        nothing to load, so by default nothing."""
+        return None
+
     def faces_by_external_id(self, collection_id: str) -> dict[str, list[dict]]:
         """Group every face in the collection by ExternalImageId (a person)."""
         people: dict[str, list[dict]] = {}
-        token = None
+        token: str | None = None
         while True:
-            kwargs = {"CollectionId": collection_id, "MaxResults": 4096}
-            if token:
-                kwargs["NextToken"] = token
-            page = self.list_faces(**kwargs)
+            page = self.list_faces(CollectionId=collection_id, MaxResults=4096, NextToken=token)
             for face in page.get("Faces", []):
                 people.setdefault(face.get("ExternalImageId", ""), []).append(face)
             token = page.get("NextToken")

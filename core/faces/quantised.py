@@ -107,7 +107,7 @@ def _options():
     global _SESSION_OPTIONS
     with _OPTIONS_LOCK:
         if _SESSION_OPTIONS is None:
-            import onnxruntime as ort
+            import onnxruntime as ort  # noqa: PLC0415 (optional: search stays exact without it)
 
             so = ort.SessionOptions()
             # One thread per session: SearchIndex spreads blocks over the cores itself (a
@@ -121,8 +121,8 @@ def _options():
 
 def _session(codes_t: np.ndarray, k: int):
     """A session computing TopK-smallest of ``norms + scale * (a - 128) @ codes_t``."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    import onnxruntime as ort  # noqa: PLC0415 (optional: search stays exact without it)
+    from onnx import TensorProto, helper, numpy_helper  # noqa: PLC0415 (with onnxruntime)
 
     dim, n = codes_t.shape
     nodes = [
@@ -160,8 +160,8 @@ def _session(codes_t: np.ndarray, k: int):
 def available() -> bool:
     """Whether onnxruntime and onnx are importable (otherwise search stays exact float32)."""
     try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
+        import onnx  # noqa: F401, PLC0415 (the question is whether it imports)
+        import onnxruntime  # noqa: F401, PLC0415
     except ImportError:
         return False
     return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -20,6 +21,12 @@ MAX_S3_IMAGE_BYTES = 15 * 1024 * 1024  # Rekognition's limit for an image it rea
 MAX_PIXELS = 40_000_000  # ~ a 48 MP phone photo; beyond it decoding alone costs >120 MB
 MIN_SIDE = 16
 FORMATS = ("JPEG", "PNG")
+# What the app accepts from a phone's gallery (a 12 MP photo is typically 4-8 MB) before it
+# shrinks the photo; Rekognition's own 5 MB stays the limit of the Web API contract itself.
+MAX_UPLOAD_BYTES = 40 * 1024 * 1024
+# The long side photos are shrunk to before identification: the local engine works on at most
+# 1024 px anyway, and 1920 px keeps the faces of a group photo large enough for Rekognition.
+PHOTO_MAX_SIDE = 1920
 
 
 @dataclass(frozen=True)
@@ -47,14 +54,14 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
+            img: Image.Image = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
             if img.width * img.height > MAX_PIXELS:
                 raise ImageTooLarge(f"image is {img.width}x{img.height} pixels; the limit is {MAX_PIXELS} pixels")
             if min(img.width, img.height) < MIN_SIDE:
                 raise InvalidImageFormat(
                     f"image is {img.width}x{img.height}; each side must be at least {MIN_SIDE} pixels"
                 )
-            fmt = img.format
+            fmt = img.format or ""
             img.load()  # truncated files fail here, not later
             img = ImageOps.exif_transpose(img)
             img = _to_rgb(img)
@@ -70,6 +77,23 @@ def decode_image(data: bytes, max_bytes: int = MAX_IMAGE_BYTES) -> DecodedImage:
     if arr.ndim != 3 or arr.shape[2] != 3:
         raise InvalidImageFormat("could not convert image to RGB")
     return DecodedImage(np.ascontiguousarray(arr), fmt)
+
+
+def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
+    """The photo as identification takes it: a JPEG at most PHOTO_MAX_SIDE pixels on its long
+    side and within Rekognition's 5 MB, with its decoded pixels. A JPEG that already fits is
+    kept byte for byte. Raises ImageTooLarge (over MAX_UPLOAD_BYTES or 40 MP) and
+    InvalidImageFormat."""
+    decoded = decode_image(image, max_bytes=MAX_UPLOAD_BYTES)
+    fits = decoded.format == "JPEG" and len(image) <= MAX_IMAGE_BYTES
+    if fits and max(decoded.width, decoded.height) <= PHOTO_MAX_SIDE:
+        return image, decoded
+    quality = 90
+    photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    while len(photo) > MAX_IMAGE_BYTES and quality > 50:  # only noise-like photos get here
+        quality -= 15
+        photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
+    return photo, decode_image(photo)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
@@ -88,7 +112,15 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def image_bytes(image: dict, objects=None) -> bytes:
+class ObjectReader(Protocol):
+    """What ``image_bytes`` needs of an object store (``core.objects.port.ObjectStore``)."""
+
+    def get_object(self, bucket: str, key: str) -> bytes: ...
+
+    def size_of(self, bucket: str, key: str) -> int | None: ...
+
+
+def image_bytes(image: dict, objects: ObjectReader | None = None) -> bytes:
     """Resolve a Rekognition ``Image`` argument (``Bytes`` or ``S3Object``) to bytes. Raises
     InvalidParameter for a malformed argument, InvalidS3Object when the object is not there."""
     if not isinstance(image, dict):
@@ -100,8 +132,8 @@ def image_bytes(image: dict, objects=None) -> bytes:
         if objects is None:
             raise InvalidParameter("S3Object images need an object store")
         try:
-            path = getattr(objects, "object_path", None)  # the local store: refuse a huge file before reading it
-            if path is not None and path(s3["Bucket"], s3["Name"]).stat().st_size > MAX_S3_IMAGE_BYTES:
+            size = objects.size_of(s3["Bucket"], s3["Name"])  # refuse a huge file before reading it
+            if size is not None and size > MAX_S3_IMAGE_BYTES:
                 raise ImageTooLarge(
                     f"the S3 object is over Rekognition's {MAX_S3_IMAGE_BYTES} byte limit for S3 images"
                 )

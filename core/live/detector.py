@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from typing import Protocol
 
 import numpy as np
 
@@ -45,6 +46,14 @@ def warm_up() -> None:
     _five_points()
 
 
+class FaceDetector(Protocol):
+    """What a live session needs of a detector (``HogFaceDetector``)."""
+
+    def detect(self, image: np.ndarray) -> list[Box]: ...
+
+    def signature(self, luma: np.ndarray, box: Box) -> np.ndarray | None: ...
+
+
 class HogFaceDetector:
     def __init__(self, max_side: int = 640, upsample: int = 0, min_score: float = 0.0):
         self.max_side = max_side
@@ -58,7 +67,11 @@ class HogFaceDetector:
 
         h, w = image.shape[:2]
         scale = min(1.0, self.max_side / max(h, w))
-        small = image if scale == 1.0 else cv2.resize(image, (round(w * scale), round(h * scale)), cv2.INTER_AREA)
+        # The third positional argument of cv2.resize is ``dst``, not the interpolation: this
+        # call always used OpenCV's default (INTER_LINEAR); kept so, explicitly (INTER_AREA was
+        # probably meant: a change for the live helper to measure).
+        size = (round(w * scale), round(h * scale))
+        small = image if scale == 1.0 else cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
         detector, lock = _frontal_detector()
         with lock:
             rects, scores, _ = detector.run(np.ascontiguousarray(small), self.upsample, self.min_score)

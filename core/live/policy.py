@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.access.throttle import RateLimiter
 from core.live.tracker import same_face
-from core.web.ratelimit import RateLimiter
 
 PENDING, KNOWN, UNKNOWN, NO_FACE = "pending", "known", "unknown", "no_face"
 
@@ -62,7 +62,7 @@ class Identity:
     # so it is shown as being identified, not under the old name.
     stale: bool = False
     stale_since: float | None = None  # when the change was seen (an older attempt's answer is void)
-    evidence: object = None  # the session's last unknown attempt (still + face), for a stranger's records
+    evidence: tuple | None = None  # the session's last unknown attempt (still + face), for a stranger's records
 
 
 @dataclass(frozen=True)

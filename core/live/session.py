@@ -28,8 +28,10 @@ from datetime import datetime
 
 import numpy as np
 
+from core.bootstrap.services import Services
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events.records import utc_now
+from core.live.detector import FaceDetector, HogFaceDetector
 from core.live.frames import i420_to_rgb, planes, size
 from core.live.overlay import TrackView, draw_tracks
 from core.live.policy import (
@@ -134,12 +136,12 @@ class LiveSession:
 
     def __init__(
         self,
-        services,
+        services: Services,
         *,
         cooldown: Cooldown,
         budget: CallBudget,
         config: PolicyConfig | None = None,
-        detector=None,
+        detector: FaceDetector | None = None,
         detect_interval: float = 0.1,
         max_sightings: int = 30,
         clock=time.monotonic,
@@ -180,9 +182,7 @@ class LiveSession:
                 return
             self.join()
             if self._detector is None:
-                from core.live.detector import HogFaceDetector  # noqa: PLC0415 (dlib, loaded by its worker)
-
-                self._detector = HogFaceDetector()
+                self._detector = HogFaceDetector()  # dlib loads on its first detection, in the worker
             self._stop = threading.Event()
             self._threads = [
                 threading.Thread(target=self._detect_loop, name="live-detect", daemon=True),
@@ -271,6 +271,7 @@ class LiveSession:
             idle_since = now
             try:
                 luma = planes(frame.yuv)[0]  # the Y plane: greyscale
+                assert self._detector is not None  # start() made it
                 boxes = self._detector.detect(luma)
             except Exception as exc:  # noqa: BLE001 - a bad frame must not end the stream
                 self.stats.error(FaceGateError(f"face detector: {type(exc).__name__}: {exc}"))
@@ -306,8 +307,8 @@ class LiveSession:
         return _Appearance(next(self._appearance_ids), Identity(), born, wall)
 
     def _signature(self, luma: np.ndarray, box: Box):
-        signature = getattr(self._detector, "signature", None)
-        return signature(luma, box) if signature is not None else None
+        assert self._detector is not None  # the detection worker made it before any box
+        return self._detector.signature(luma, box)
 
     def _end(self, ended: list[Track]) -> None:
         """Tracks that left the frame (called holding the lock)."""

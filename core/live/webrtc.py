@@ -48,7 +48,7 @@ class _FrameGaps:
     gap must be clearly longer than usual to count)."""
 
     def __init__(self, window: int = 90):
-        self._last = None
+        self._last: int | None = None
         self._gaps: deque[int] = deque(maxlen=window)
 
     def dropped_before(self, pts: int | None) -> int:

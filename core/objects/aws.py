@@ -46,7 +46,7 @@ class S3ObjectStore(ObjectStore):
 
     def list_objects(self, bucket, prefix=""):
         _check_bucket(bucket)
-        out = []
+        out: list[ObjectInfo] = []
         with aws_errors():
             for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 out.extend(ObjectInfo(o["Key"], int(o["Size"]), o["LastModified"]) for o in page.get("Contents", []))

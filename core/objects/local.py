@@ -35,6 +35,12 @@ class LocalObjectStore(ObjectStore):
         (core.awsapi's S3): write a ``.tmp-*`` file beside it and rename it into place."""
         return self._path(bucket, key)
 
+    def size_of(self, bucket: str, key: str) -> int | None:
+        try:
+            return self._path(bucket, key).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            raise ResourceNotFound(f"no object {key!r} in bucket {bucket!r}") from None
+
     def put_object(self, bucket, key, data, content_type="application/octet-stream"):
         atomic_write_bytes(self._path(bucket, key), bytes(data))
 

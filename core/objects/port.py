@@ -47,6 +47,12 @@ class ObjectStore(abc.ABC):
     def list_objects(self, bucket: str, prefix: str = "") -> list[ObjectInfo]:
         """Every object whose key starts with ``prefix``, sorted by key."""
 
+    def size_of(self, bucket: str, key: str) -> int | None:
+        """The object's size in bytes when the store knows it without reading the object, else
+        None (S3 would need a request; callers then read and check). Raises ResourceNotFound
+        when a store that knows says the object is not there."""
+        return None
+
     def exists(self, bucket: str, key: str) -> bool:
         return any(o.key == key for o in self.list_objects(bucket, key))
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from core.config import Settings
+from core.errors import ConfigError
+from core.quicksight.local import LocalQuickSight
 from core.quicksight.port import DashboardEmbed, QuickSightDashboards, dashboard_ids
 
 __all__ = ["DashboardEmbed", "QuickSightDashboards", "build_quicksight", "dashboard_ids"]
@@ -11,11 +13,9 @@ __all__ = ["DashboardEmbed", "QuickSightDashboards", "build_quicksight", "dashbo
 def build_quicksight(settings: Settings, session=None) -> QuickSightDashboards:
     """The local listing, or the aws embedder (its client is created on first use)."""
     if settings.backend != "aws":
-        from core.quicksight.local import LocalQuickSight
-
         return LocalQuickSight(settings.quicksight_dashboards)
-    from core.aws.clients import aws_client
-    from core.quicksight.aws import AwsQuickSight
+    from core.aws.clients import aws_client  # noqa: PLC0415 (each world imports only its adapter (boto3 in aws))
+    from core.quicksight.aws import AwsQuickSight  # noqa: PLC0415 (each world imports only its adapter (boto3 in aws))
 
     return AwsQuickSight(
         lambda: aws_client("quicksight", settings.region, session),
@@ -32,7 +32,6 @@ def allowed_domains(raw: str) -> list[str]:
     """``settings.quicksight_allowed_domains`` ("https://a:8501, https://b") as a list.
     Raises ConfigError for an entry that is not an https origin (QuickSight embeds only into
     https pages; http is allowed for localhost only)."""
-    from core.errors import ConfigError
 
     out = []
     for part in (raw or "").split(","):

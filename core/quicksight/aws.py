@@ -109,16 +109,14 @@ class AwsQuickSight(QuickSightDashboards):
         }
         if self.allowed_domains:
             common["AllowedDomains"] = self.allowed_domains
-        if self.anonymous:
-            op = "GenerateEmbedUrlForAnonymousUser"
-            call = lambda: self._quicksight().generate_embed_url_for_anonymous_user(
-                Namespace="default", AuthorizedResourceArns=[self.dashboard_arn(dashboard_id)], **common
-            )
-        else:
-            op = "GenerateEmbedUrlForRegisteredUser"
-            call = lambda: self._quicksight().generate_embed_url_for_registered_user(UserArn=self.user_arn, **common)
+        op = "GenerateEmbedUrlForAnonymousUser" if self.anonymous else "GenerateEmbedUrlForRegisteredUser"
         try:
-            response = call()
+            if self.anonymous:
+                response = self._quicksight().generate_embed_url_for_anonymous_user(
+                    Namespace="default", AuthorizedResourceArns=[self.dashboard_arn(dashboard_id)], **common
+                )
+            else:
+                response = self._quicksight().generate_embed_url_for_registered_user(UserArn=self.user_arn, **common)
         except botocore.exceptions.ClientError as exc:
             return self._problem(dashboard_id, op, exc)
         except (botocore.exceptions.NoCredentialsError, botocore.exceptions.PartialCredentialsError):

@@ -1,3 +1,3 @@
 """Local durable storage shared by every local adapter: atomic owner-only files
-(``files.py``) and the owner-only permission audit of the data directory
-(``permissions.py``)."""
+(``files.py``), the owner-only permission audit of the data directory (``permissions.py``)
+and per-thread SQLite connections in WAL mode (``sqlite.py``)."""

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+from core.errors import StorageFull
 
 # Local files hold biometric data: owner-only by default.
 FILE_MODE = 0o600
@@ -63,3 +67,44 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.close(dir_fd)
     except OSError:
         pass
+
+
+# --- a full disk, said as one error ------------------------------------------------------
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+_SQLITE_FULL, _SQLITE_IOERR = 13, 10
+_NEARLY_FULL_BYTES = 1024 * 1024
+_DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "disk quota exceeded")
+
+
+def storage_full(exc: BaseException, data_dir: Path | str | None = None) -> StorageFull | None:
+    """The ``StorageFull`` that ``exc`` means, or None when it is not about a full disk: an
+    OSError ENOSPC/EDQUOT anywhere in its chain, SQLite's SQLITE_FULL, a library's "No space
+    left on device", and SQLite's generic "disk I/O error" when ``data_dir``'s file system has
+    less than 1 MB free (SQLite says so when its WAL or shared memory cannot grow). The Web
+    API answers it 503, the CLI and the pages say it plainly, instead of a 500 or a traceback."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StorageFull):
+            return current
+        code = getattr(current, "sqlite_errorcode", None)
+        if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
+            return _full(data_dir)
+        if code is not None and code & 0xFF == _SQLITE_FULL:
+            return _full(data_dir)
+        if any(text in str(current).lower() for text in _DISK_FULL_TEXTS):
+            return _full(data_dir)
+        if code is not None and code & 0xFF == _SQLITE_IOERR and data_dir is not None:
+            try:
+                if shutil.disk_usage(data_dir).free < _NEARLY_FULL_BYTES:
+                    return _full(data_dir)
+            except OSError:
+                pass
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _full(data_dir) -> StorageFull:
+    where = f" ({data_dir})" if data_dir is not None else ""
+    return StorageFull(f"the disk holding FaceGate's data is full{where}: free some space and try again")

@@ -13,7 +13,7 @@ from core.storage.files import FILE_MODE
 def owner_only_problems(data_dir: Path) -> list[str]:
     """Files and folders under ``data_dir`` that someone other than the owner can read, write or
     enter (local biometric data must be owner-only). Returns their paths; empty is good."""
-    bad = []
+    bad: list[str] = []
     root = Path(data_dir)
     if not root.exists():
         return bad

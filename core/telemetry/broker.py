@@ -203,7 +203,7 @@ class _Connection:
                 self.send(wire.packet(wire.DISCONNECT, 0, bytes([exc.reason]) + wire.enc_properties([])))
         except ssl.SSLError as exc:
             log.info("TLS error from %s: %s", self.client_id or "client", exc)
-        except Exception:  # noqa: BLE001 - a decoder bug must cost one connection, not the broker
+        except Exception:  # a decoder bug must cost one connection, not the broker
             log.exception("closing %s after an unexpected error", self.client_id or "client")
         finally:
             self.broker._forget(self)
@@ -249,6 +249,10 @@ class _Connection:
         self.connack(wire.RC_SUCCESS)
         return keep_alive
 
+    def _identity(self) -> Identity:
+        assert self.identity is not None, "PUBLISH or SUBSCRIBE before CONNECT"  # run() reads CONNECT first
+        return self.identity
+
     def _on_publish(self, flags: int, body: bytes) -> None:
         qos = (flags >> 1) & 0x03
         if qos == 3:  # MQTT-3.3.1-4: both QoS bits set is a malformed packet
@@ -273,7 +277,7 @@ class _Connection:
         if not wire.valid_topic_name(topic):
             raise ProtocolError(f"invalid topic name {topic!r}", wire.RC_TOPIC_NAME_INVALID)
         try:
-            broker.gateway.admit(self.identity, topic, payload)
+            broker.gateway.admit(self._identity(), topic, payload)
         except (AccessDenied, Throttled, StorageFull) as exc:
             if isinstance(exc, AccessDenied):
                 broker.stats.not_authorised += 1
@@ -301,7 +305,7 @@ class _Connection:
             _options, pos = wire.read_u8(body, pos)  # we grant QoS 0 whatever was asked
             if not wire.valid_topic_filter(flt):
                 codes.append(wire.RC_TOPIC_FILTER_INVALID if self.version == 5 else 0x80)
-            elif not self.broker.policy.may_subscribe(self.identity, flt):
+            elif not self.broker.policy.may_subscribe(self._identity(), flt):
                 codes.append(wire.RC_NOT_AUTHORIZED if self.version == 5 else 0x80)
             else:
                 self.subscriptions[flt] = 0
@@ -446,7 +450,7 @@ class Broker:
                     continue
                 self._active = await loop.run_in_executor(None, self.registry.active)
                 self._generation = generation
-            except Exception:  # noqa: BLE001 - keep serving with what we know; try again
+            except Exception:  # keep serving with what we know; try again
                 log.exception("could not read the device registry")
                 continue
             for conn in list(self._clients.values()):
@@ -464,6 +468,7 @@ class Broker:
         self.stats.connections_total += 1
         conn = _Connection(self, reader, writer)
         task = asyncio.current_task()
+        assert task is not None  # asyncio runs each client callback in a task
         self._tasks.add(task)
         self._conns.add(conn)
         try:
@@ -485,14 +490,19 @@ class Broker:
             del self._clients[conn.client_id]
 
     # -- messages ---------------------------------------------------------------------
+    def _woken(self) -> asyncio.Event:
+        assert self._wake is not None, "the broker is not started"
+        return self._wake
+
     def _accept(self, pending: _Pending) -> None:
         self._pending.append(pending)
-        self._wake.set()
+        self._woken().set()
 
     async def _commit_loop(self) -> None:
+        wake = self._woken()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
+            await wake.wait()
+            wake.clear()
             # Everything that arrived while the previous batch was being written goes in
             # one transaction: group commit is what makes durable-before-ack affordable.
             batch, self._pending = self._pending, []
@@ -503,7 +513,7 @@ class Broker:
         loop = asyncio.get_running_loop()
         try:
             await loop.run_in_executor(self._executor, self.gateway.store, [p.inbound for p in batch])
-        except Exception:  # noqa: BLE001 - a storage failure must not kill the broker
+        except Exception:  # a storage failure must not kill the broker
             log.exception("could not store %d messages; closing their connections so they retry", len(batch))
             for p in batch:
                 if p.conn is not None:

@@ -12,22 +12,21 @@ with a client id equal to that name, and only while the registry says ``ACTIVE``
 
 from __future__ import annotations
 
-import datetime as dt
 import fcntl
-import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from core.config import DEVICE_ID_PATTERN
 from core.errors import InvalidParameter
 from core.storage.files import atomic_write_bytes, ensure_dir
 from core.telemetry.registry import MONITOR_NAME, RESERVED_PREFIX, DeviceRegistry
+from core.tls import certificates
 
 CA_NAME = "FaceGate local CA"
 BROKER_NAME = "facegate-broker"
@@ -47,16 +46,6 @@ class DeviceCredentials:
     @property
     def client_id(self) -> str:
         return self.device_id
-
-
-def _key_pem(key) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class LocalCA:
@@ -86,72 +75,33 @@ class LocalCA:
                 self._create_ca()
             if not self.broker_cert_file.is_file() or not self.broker_key_file.is_file():
                 key, cert = self._issue(BROKER_NAME, server=True)
-                atomic_write_bytes(self.broker_key_file, _key_pem(key))
-                atomic_write_bytes(self.broker_cert_file, cert.public_bytes(serialization.Encoding.PEM))
+                atomic_write_bytes(self.broker_key_file, certificates.key_pem(key))
+                atomic_write_bytes(self.broker_cert_file, certificates.cert_pem(cert))
         return self
 
     def _create_ca(self) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
-            .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS * 2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        atomic_write_bytes(self.ca_key_file, _key_pem(key))
-        atomic_write_bytes(self.ca_file, cert.public_bytes(serialization.Encoding.PEM))
+        key = certificates.new_key()
+        cert = certificates.issue(CA_NAME, key, days=DEVICE_DAYS * 2, ca=True, key_identifiers=True)
+        atomic_write_bytes(self.ca_key_file, certificates.key_pem(key))
+        atomic_write_bytes(self.ca_file, certificates.cert_pem(cert))
 
-    def _load_ca(self):
+    def _load_ca(self) -> certificates.Issuer:
         key = serialization.load_pem_private_key(self.ca_key_file.read_bytes(), password=None)
-        cert = x509.load_pem_x509_certificate(self.ca_file.read_bytes())
-        return key, cert
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # the CA key this class wrote
+        return certificates.Issuer(x509.load_pem_x509_certificate(self.ca_file.read_bytes()), key)
 
-    def _issue(self, common_name: str, *, server: bool):
-        ca_key, ca_cert = self._load_ca()
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(_now() - dt.timedelta(minutes=5))
-            .not_valid_after(_now() + dt.timedelta(days=DEVICE_DAYS))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+    def _issue(self, common_name: str, *, server: bool) -> tuple[certificates.PrivateKey, x509.Certificate]:
+        key = certificates.new_key()
+        cert = certificates.issue(
+            common_name,
+            key,
+            days=DEVICE_DAYS,
+            issuer=self._load_ca(),
+            server_names=["localhost", "127.0.0.1"] if server else (),
+            usage="server" if server else "client",
+            key_identifiers=True,
         )
-        if server:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-                ),
-                critical=False,
-            )
-            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        else:
-            builder = builder.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        return key, builder.sign(ca_key, hashes.SHA256())
+        return key, cert
 
     # -- devices ----------------------------------------------------------------------
     def create_device(self, device_id: str, out_dir: Path) -> DeviceCredentials:
@@ -174,8 +124,8 @@ class LocalCA:
     def _write_device(self, creds: DeviceCredentials, role: str = "device") -> DeviceCredentials:
         ensure_dir(creds.cert_file.parent)
         key, cert = self._issue(creds.device_id, server=False)
-        pem = cert.public_bytes(serialization.Encoding.PEM)
-        atomic_write_bytes(creds.key_file, _key_pem(key))
+        pem = certificates.cert_pem(cert)
+        atomic_write_bytes(creds.key_file, certificates.key_pem(key))
         atomic_write_bytes(creds.cert_file, pem)
         atomic_write_bytes(creds.ca_file, self.ca_file.read_bytes())
         registry = self.registry()

@@ -98,7 +98,7 @@ class RuleEngine:
                 if time.monotonic() >= next_prune:
                     next_prune = time.monotonic() + PRUNE_EVERY_S
                     self.journal.prune(int((time.time() - JOURNAL_RETENTION_S) * 1000))
-            except Exception:  # noqa: BLE001 - a store hiccup must not end the engine; retry
+            except Exception:  # a store hiccup must not end the engine; retry
                 log.exception("rule engine batch failed; retrying")
                 done = 0
                 self._stop.wait(1.0)
@@ -163,13 +163,14 @@ class RuleEngine:
             self._append_events(kind, records, ids, errors)
         # Each object is written atomically with its own fsync; writing several at once lets
         # the disk overlap them (one at a time, auth/door logs were bound to ~250 objects/s).
-        for (entry, _bucket, _key, _data), exc in zip(objects, self._pool.map(self._put_object, objects), strict=True):
-            if exc is None:
+        results = zip(objects, self._pool.map(self._put_object, objects), strict=True)
+        for (entry, _bucket, _key, _data), failure in results:
+            if failure is None:
                 continue
-            if isinstance(exc, FaceGateError):  # e.g. a template that renders an invalid key
-                errors.append((entry, f"object action failed: {exc.message}"))
+            if isinstance(failure, FaceGateError):  # e.g. a template that renders an invalid key
+                errors.append((entry, f"object action failed: {failure.message}"))
             else:
-                raise exc
+                raise failure
         self.journal.commit_progress(CURSOR, entries[-1].seq, errors, buffered)
         # Once stored, a payload need not stay whole in the journal too: the logs page shows
         # a preview, and the stores (and the stream buffer) hold the message itself.
@@ -221,7 +222,7 @@ class RuleEngine:
         for bucket, stream in self._streams:
             while True:
                 count, size, oldest = self.journal.buffer_state(stream)
-                if not count:
+                if not count or oldest is None:
                     break
                 oldest_ms = self._ts_of(oldest)
                 age = time.time() - oldest_ms / 1000

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import AccessDenied, InvalidParameter, StorageFull, Throttled
+from core.telemetry.journal import Journal
+from core.telemetry.paths import telemetry_paths
 from core.telemetry.registry import Identity
 from core.telemetry.wire import valid_topic_filter, valid_topic_name
 
@@ -70,7 +72,7 @@ class TopicPolicy:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     messages: float
     size: float
@@ -118,7 +120,10 @@ class DiskGuard:
     def free_bytes(self) -> int:
         now = time.monotonic()
         if self._free is None or now - self._at >= self.interval_s:
-            st = os.statvfs(self.path)
+            where = self.path
+            while not where.exists() and where != where.parent:  # the data dir is made later
+                where = where.parent
+            st = os.statvfs(where)
             self._free, self._at = st.f_bavail * st.f_frsize, now
         return self._free
 
@@ -227,9 +232,6 @@ def open_gateway(settings) -> DeviceGateway:
     """A gateway for a process other than the telemetry stack's (e.g. the IoT Data HTTPS
     endpoint): it appends to the same journal, which the rule engine polls. Quotas count per
     process."""
-    from core.telemetry.journal import Journal  # noqa: PLC0415
-    from core.telemetry.local import telemetry_paths  # noqa: PLC0415
-
     journal = Journal(telemetry_paths(settings).journal)
 
     def refused(inbound: Inbound, reason: str) -> None:

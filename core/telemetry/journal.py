@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.events.records import quotes_name as _quotes_name
 from core.storage.files import ensure_dir
+from core.storage.sqlite import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS journal (
@@ -82,7 +83,7 @@ def preview(payload: bytes) -> str:
 class Journal:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         # Writers in this process queue here rather than in SQLite's busy handler, whose
         # back-off sleeps (up to 100 ms) stalled the stream under contention.
         self._write_lock = threading.Lock()
@@ -92,14 +93,7 @@ class Journal:
         self.path.chmod(0o600)
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged message survives power loss too, not only kill -9.
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def relax_sync_for_this_thread(self) -> None:
         """The rule engine's progress needs no fsync: a cursor move lost to a power cut only
@@ -108,10 +102,7 @@ class Journal:
         self._conn().execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._db.close()
 
     # -- writing (the broker's ingest thread) -----------------------------------------
     def append(self, messages) -> int:

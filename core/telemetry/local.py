@@ -14,12 +14,23 @@ import logging
 import os
 import signal
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from core.config import Settings
 from core.errors import ConfigError
 from core.storage.files import atomic_write_bytes, ensure_dir
+from core.telemetry.broker import Broker, server_ssl_context
+from core.telemetry.ca import LocalCA
+from core.telemetry.engine import RuleEngine
+from core.telemetry.gateway import build_gateway
+from core.telemetry.journal import Journal
+from core.telemetry.outbox import Outbox
+from core.telemetry.paths import TelemetryPaths, telemetry_paths  # noqa: F401 - re-exported (tests, CLI)
+from core.telemetry.publisher import MqttPublisher
+from core.telemetry.rules import course_rules
+from core.telemetry.sensor_table import LocalSensorTable
+from core.telemetry.shared import shared_publisher
+from core.telemetry.subscriber import BrokerSubscription
 
 log = logging.getLogger(__name__)
 
@@ -47,35 +58,6 @@ def mqtt_credentials(settings: Settings, ca, identity: str, role: str = "device"
         )
     creds = ca.device_credentials(identity, role)
     return creds.cert_file, creds.key_file, creds.ca_file
-
-
-@dataclass(frozen=True)
-class TelemetryPaths:
-    root: Path
-
-    @property
-    def pki(self) -> Path:
-        return self.root / "pki"
-
-    @property
-    def journal(self) -> Path:
-        return self.root / "journal.db"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox.db"
-
-    @property
-    def tables(self) -> Path:
-        return self.root / "tables.db"
-
-    @property
-    def status(self) -> Path:
-        return self.root / "broker.json"
-
-
-def telemetry_paths(settings: Settings) -> TelemetryPaths:
-    return TelemetryPaths(Path(settings.data_dir) / "telemetry")
 
 
 def read_broker_status(settings: Settings) -> dict | None:
@@ -110,11 +92,6 @@ class TelemetryStack:
         stream_max_age_s: float = 60.0,
         stream_max_bytes: int = 5 * 1024 * 1024,
     ):
-        from core.telemetry.ca import LocalCA
-        from core.telemetry.engine import RuleEngine
-        from core.telemetry.journal import Journal
-        from core.telemetry.rules import course_rules
-        from core.telemetry.sensor_table import LocalSensorTable
 
         self.settings = settings
         self.paths = telemetry_paths(settings)
@@ -135,11 +112,9 @@ class TelemetryStack:
         )
         self.host = host or settings.bind_host
         self.port = settings.mqtt_port if port is None else port
-        self.broker = None
-        self.subscription = None
+        self.broker: Broker | None = None
+        self.subscription: BrokerSubscription | None = None
         self._status_task: asyncio.Task | None = None
-        from core.telemetry.gateway import build_gateway
-
         # What the broker and the IoT Data HTTPS endpoint (in this process) publish through.
         self.gateway = build_gateway(settings, store=self._ingest, refused=self._refused)
 
@@ -154,7 +129,6 @@ class TelemetryStack:
         if self.settings.mqtt_endpoint:
             self._start_subscription()
             return
-        from core.telemetry.broker import Broker, server_ssl_context
 
         ssl_ctx = server_ssl_context(self.ca.ca_file, self.ca.broker_cert_file, self.ca.broker_key_file)
         self.broker = Broker(
@@ -173,7 +147,6 @@ class TelemetryStack:
 
     def _start_subscription(self) -> None:
         """External broker (``FACEGATE_MQTT_ENDPOINT``): the engine is one of its subscribers."""
-        from core.telemetry.subscriber import BrokerSubscription
 
         host, port = split_endpoint(self.settings.mqtt_endpoint)
         cert, key, ca = mqtt_credentials(self.settings, self.ca, RULES_CLIENT_ID, "monitor")
@@ -205,6 +178,7 @@ class TelemetryStack:
         self._write_status(stopped=True)
 
     def status(self) -> dict:
+        broker: dict
         if self.broker:
             broker = self.broker.state()
         elif self.subscription:
@@ -235,7 +209,7 @@ class TelemetryStack:
             await asyncio.sleep(1.0)
             try:
                 await loop.run_in_executor(None, self._write_status)
-            except Exception:  # noqa: BLE001 - status is best effort; the broker goes on
+            except Exception:  # status is best effort; the broker goes on
                 log.exception("could not write broker status")
 
     async def run(self, ready=None) -> None:
@@ -254,10 +228,6 @@ class TelemetryStack:
 def build_local_publisher(settings: Settings, mode: str):
     """The publisher for the local world: ``mqtt`` (outbox + awsiotsdk to the local broker
     or ``FACEGATE_MQTT_ENDPOINT``) or ``None`` for the caller to use the direct one."""
-    from core.telemetry.ca import LocalCA
-    from core.telemetry.outbox import Outbox
-    from core.telemetry.publisher import MqttPublisher
-    from core.telemetry.shared import shared_publisher
 
     paths = telemetry_paths(settings)
     if mode == "auto" and not settings.mqtt_endpoint and read_broker_status(settings) is None:

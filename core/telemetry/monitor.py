@@ -6,18 +6,19 @@ from __future__ import annotations
 
 from core.config import Settings
 from core.events.port import KINDS, topic_for
+from core.telemetry.journal import Journal
 from core.telemetry.local import read_broker_status, telemetry_paths
+from core.telemetry.outbox import Outbox
+from core.telemetry.port import TelemetryMonitor
 
 
-class LocalTelemetryMonitor:
+class LocalTelemetryMonitor(TelemetryMonitor):
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._journal = None
+        self._journal: Journal | None = None
 
-    def _j(self):
+    def _j(self) -> Journal:
         if self._journal is None:
-            from core.telemetry.journal import Journal
-
             self._journal = Journal(telemetry_paths(self.settings).journal)
         return self._journal
 
@@ -46,8 +47,6 @@ class LocalTelemetryMonitor:
         removed = self._j().forget_person(name, [topic_for(k, self.settings.topic_prefix) for k in ("auth", "door")])
         outbox = telemetry_paths(self.settings).outbox
         if outbox.exists():
-            from core.telemetry.outbox import Outbox
-
             box = Outbox(outbox)
             try:
                 removed += box.forget_person(name)

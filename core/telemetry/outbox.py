@@ -19,6 +19,7 @@ from pathlib import Path
 
 from core.events.records import quotes_name
 from core.storage.files import atomic_write_bytes, ensure_dir
+from core.storage.sqlite import ThreadConnections
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class Outbox:
     def __init__(self, path: Path):
         self.path = Path(path)
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         # Writers in this process queue here rather than in SQLite's busy handler, whose
         # back-off sleeps (up to 100 ms) stalled the stream under contention.
         self._write_lock = threading.Lock()
@@ -53,13 +54,7 @@ class Outbox:
         self._lock_fd: int | None = None
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def relax_sync_for_this_thread(self) -> None:
         """The sender's deletes need no fsync: a delete lost to a power cut only means the
@@ -146,10 +141,7 @@ class Outbox:
             return None
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._db.close()
 
     def depth(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
@@ -175,7 +167,4 @@ class Outbox:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._db.close()

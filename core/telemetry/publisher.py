@@ -69,8 +69,8 @@ class MqttPublisher(EventPublisher):
         flow_control: bool | None = None,
         max_inflight: int = 512,
     ):
-        from awscrt import mqtt5
-        from awsiot import mqtt5_client_builder
+        from awscrt import mqtt5  # noqa: PLC0415 (awscrt/awsiot are native and heavy: only when connecting)
+        from awsiot import mqtt5_client_builder  # noqa: PLC0415 (with awscrt)
 
         self._mqtt5 = mqtt5
         self.outbox, self.prefix = outbox, prefix
@@ -95,7 +95,7 @@ class MqttPublisher(EventPublisher):
             if (iot_core if flow_control is None else flow_control)
             else mqtt5.ExtendedValidationAndFlowControlOptions.NONE
         )
-        self._client = None
+        self._client: mqtt5.Client | None = None
         self._build_client = lambda: mqtt5_client_builder.mtls_from_path(
             endpoint=endpoint,
             port=port,
@@ -140,6 +140,8 @@ class MqttPublisher(EventPublisher):
         self._wake.set()
         return [r[0] for r in rows]
 
+    accepts_any_topic = True
+
     def publish_raw(self, topic: str, data: bytes) -> str:
         """Queue any bytes for any topic (the logs page's test form, like IoT Core's test
         client): the broker and the rule engine judge it. Returns the message id."""
@@ -157,7 +159,7 @@ class MqttPublisher(EventPublisher):
         it is that process's connection (``"sender": "another process"``)."""
         connected, tried, sender = self._connected.is_set(), self._tried.is_set(), "this process"
         if self._client is None:
-            state = self.outbox.sender_state()
+            state = self.outbox.sender_state() or {}
             alive = bool(state) and _alive(state.get("pid"))
             connected = alive and bool(state.get("connected"))
             tried, sender = alive, ("another process" if alive else "none yet")
@@ -250,7 +252,7 @@ class MqttPublisher(EventPublisher):
             self._wake.clear()  # before looking, so a publish during the pass is not lost
             try:
                 sent = self._drain_once()
-            except Exception:  # noqa: BLE001 - e.g. the disk is briefly locked; try again
+            except Exception:  # e.g. the disk is briefly locked; try again
                 log.exception("outbox sender failed; retrying")
                 sent = 0
                 self._closed.wait(1.0)
@@ -277,9 +279,10 @@ class MqttPublisher(EventPublisher):
         if not self.outbox.try_become_drainer():
             self._closed.wait(1.0)
             return 0
-        if self._client is None:
-            self._client = self._build_client()
-            self._client.start()
+        client = self._client
+        if client is None:
+            client = self._client = self._build_client()
+            client.start()
         if not self._connected.is_set() or time.monotonic() < self._pause_until:
             return 0
         with self._lock:
@@ -301,7 +304,7 @@ class MqttPublisher(EventPublisher):
             )
             with self._lock:
                 self._inflight.add(seq)
-            future = self._client.publish(packet)
+            future = client.publish(packet)
             future.add_done_callback(lambda f, s=seq: self._on_done(s, f))
             self._last_sent = max(self._last_sent, seq)
         return len(rows)

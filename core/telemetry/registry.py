@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from cryptography.x509.oid import NameOID
 
 from core.errors import InvalidParameter, ResourceNotFound
 from core.storage.files import ensure_dir
+from core.storage.sqlite import ThreadConnections
 
 ROLES = ("device", "monitor")
 ACTIVE, REVOKED = "ACTIVE", "REVOKED"
@@ -85,25 +85,16 @@ class DeviceRegistry:
     def __init__(self, path: Path):
         self.path = Path(path)
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         with self._conn() as con:
             con.executescript(_SCHEMA)
         self.path.chmod(0o600)
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def close(self) -> None:
-        con = getattr(self._local, "con", None)
-        if con is not None:
-            con.close()
-            self._local.con = None
+        self._db.close()
 
     # -- writing ----------------------------------------------------------------------
     def register(self, cert: bytes, role: str = "device", *, only_if_new: bool = False) -> str:
@@ -153,7 +144,7 @@ class DeviceRegistry:
 
     @staticmethod
     def _match(con, thing: str, certificate: str | None) -> list[str]:
-        sql, args = "SELECT certificate_id FROM certificates WHERE thing = ?", [thing]
+        sql, args = "SELECT certificate_id FROM certificates WHERE thing = ?", list[object]([thing])
         if certificate:
             sql += " AND substr(certificate_id, 1, ?) = ?"
             args += [len(certificate), certificate.lower()]

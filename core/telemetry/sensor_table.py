@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from pathlib import Path
 
 from core.errors import InvalidParameter
 from core.storage.files import ensure_dir
+from core.storage.sqlite import ThreadConnections
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -27,18 +27,12 @@ class LocalSensorTable:
     def __init__(self, path: Path):
         self.path = Path(path)
         ensure_dir(self.path.parent)
-        self._local = threading.local()
+        self._db = ThreadConnections(self.path)
         self._conn().executescript(_SCHEMA)
         self.path.chmod(0o600)
 
     def _conn(self) -> sqlite3.Connection:
-        con = getattr(self._local, "con", None)
-        if con is None:
-            con = sqlite3.connect(self.path, timeout=30)
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")
-            self._local.con = con
-        return con
+        return self._db.connection()
 
     def put_items(self, table: str, items: list[dict]) -> None:
         """PutItem for each item; raises ``InvalidParameter`` when a key attribute is missing."""

@@ -1,6 +1,6 @@
 """One MQTT connection per process and connection settings, however many ``Services`` use it.
 
-Why: the app builds ``Services`` per settings (``st.cache_resource`` keeps the last two), so a
+Why: the app builds ``Services`` per settings (``core.bootstrap.shared_services`` keeps the last two), so a
 change on the settings page (a new threshold) built a second ``MqttPublisher`` in the same
 process with the same client id (``<device>-<pid>``). MQTT allows one connection per client
 id, so the broker disconnected each for the other (session take-over) and both reconnected:
@@ -22,8 +22,7 @@ _live: dict[Hashable, list] = {}  # key -> [publisher, holders]
 
 
 class SharedPublisher(EventPublisher):
-    """A holder's share of one process-wide publisher. Publishing, status and everything else
-    the real publisher offers (``publish_raw``, ``wait_drained``, ``outbox``) go to it."""
+    """A holder's share of one process-wide publisher: every method of the port goes to it."""
 
     def __init__(self, key: Hashable, publisher: EventPublisher):
         self._key = key
@@ -36,12 +35,18 @@ class SharedPublisher(EventPublisher):
     def publish_many(self, kind: str, payloads: list[dict]) -> list[str]:
         return self._publisher.publish_many(kind, payloads)
 
+    @property
+    def accepts_any_topic(self) -> bool:  # type: ignore[override]  # the shared publisher's answer
+        return self._publisher.accepts_any_topic
+
+    def publish_raw(self, topic: str, data: bytes) -> str:
+        return self._publisher.publish_raw(topic, data)
+
     def status(self) -> dict:
         return self._publisher.status()
 
-    def __getattr__(self, name: str):
-        # Only reached for what this class does not define: the real publisher's extras.
-        return getattr(self._publisher, name)
+    def wait_drained(self, timeout: float) -> bool:
+        return self._publisher.wait_drained(timeout)
 
     def close(self) -> None:
         """Release this share; the connection closes when no holder is left."""

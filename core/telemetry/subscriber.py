@@ -35,8 +35,8 @@ class BrokerSubscription:
         topic_filter: str,
         ingest,
     ):
-        from awscrt import mqtt5
-        from awsiot import mqtt5_client_builder
+        from awscrt import mqtt5  # noqa: PLC0415 (awscrt/awsiot are native and heavy: only when connecting)
+        from awsiot import mqtt5_client_builder  # noqa: PLC0415 (with awscrt)
 
         self._mqtt5 = mqtt5
         self._ingest = ingest
@@ -123,7 +123,7 @@ class BrokerSubscription:
                 batch.append(more)
             try:
                 self._ingest([inbound for inbound, _ in batch])
-            except Exception:  # noqa: BLE001 - not acknowledged: the broker redelivers after reconnect
+            except Exception:  # not acknowledged: the broker redelivers after reconnect
                 log.exception("could not store %d messages from the broker", len(batch))
                 continue
             self.received += len(batch)

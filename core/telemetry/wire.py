@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections.abc import Sequence
+from typing import Any
 
 CONNECT, CONNACK, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP = 1, 2, 3, 4, 5, 6, 7
 SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK, PINGREQ, PINGRESP, DISCONNECT, AUTH = 8, 9, 10, 11, 12, 13, 14, 15
@@ -144,7 +146,12 @@ def read_u32(buf: bytes, pos: int) -> tuple[int, int]:
     return struct.unpack_from("!I", buf, pos)[0], pos + 4
 
 
-def read_properties(buf: bytes, pos: int) -> tuple[list[tuple[int, object]], int]:
+# An MQTT 5 property: (identifier, value); the value is an int, str, bytes or (name, value)
+# pair depending on the identifier.
+Property = tuple[int, Any]
+
+
+def read_properties(buf: bytes, pos: int) -> tuple[list[Property], int]:
     """MQTT 5 properties as ``[(id, value), ...]`` (user properties are ``(name, value)``).
     Every field is read inside the declared property length, so a property cut short is a
     ``ProtocolError`` (malformed packet), never an exception from ``struct`` or indexing."""
@@ -153,7 +160,8 @@ def read_properties(buf: bytes, pos: int) -> tuple[list[tuple[int, object]], int
     if end > len(buf):
         raise ProtocolError("truncated properties")
     region = bytes(buf[:end])  # reads past ``end`` fail as truncation, not into the payload
-    props = []
+    props: list[Property] = []
+    value: Any
     while pos < end:
         pid, pos = decode_varint(region, pos)
         if pid in _BYTE:
@@ -178,7 +186,7 @@ def read_properties(buf: bytes, pos: int) -> tuple[list[tuple[int, object]], int
     return props, end
 
 
-def enc_properties(props: list[tuple[int, object]]) -> bytes:
+def enc_properties(props: Sequence[Property]) -> bytes:
     out = bytearray()
     for pid, value in props:
         out += encode_varint(pid)

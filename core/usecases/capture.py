@@ -24,21 +24,16 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from core.access.sessions import require_admin
-from core.config import zone_info
+from core.bootstrap.services import Services
+from core.config import current_collection, records_zone, zone_info
 from core.errors import CollectionNotFound, FaceGateError, NoFaceInImage
 from core.events import records
-from core.images.codec import MAX_IMAGE_BYTES, DecodedImage, decode_image, encode_jpeg
+from core.images.codec import decode_image, encode_jpeg, prepare_photo
 from core.images.crop import box_to_frame, crop_region, detail_to_frame, face_crop
 from core.usecases.history import save_capture
-from core.usecases.people import ensure_collection
+from core.usecases.people import display_names, ensure_collection
 
 SEARCH_MAX_FACES = 10  # the course's /search handler
-# What the app accepts from a phone's gallery (a 12 MP photo is typically 4-8 MB) before it
-# shrinks the photo; Rekognition's own 5 MB stays the limit of the Web API contract itself.
-MAX_UPLOAD_BYTES = 40 * 1024 * 1024
-# The long side photos are shrunk to before identification: the local engine works on at most
-# 1024 px anyway, and 1920 px keeps the faces of a group photo large enough for Rekognition.
-PHOTO_MAX_SIDE = 1920
 MAX_FACES_SEARCHED = 10  # faces beyond the 10 largest are boxed and analysed, not searched
 
 # Attributes shown on the result card, in order. Absent in a FaceDetail = the engine cannot
@@ -69,10 +64,16 @@ class FaceResult:
     matches: list[dict] = field(default_factory=list)  # FaceMatches as returned
     searched: bool = True  # False when the face could not be searched (too small, poor quality)
     largest: bool = False
+    display_name: str | None = None  # the person's display name (core.usecases.people)
 
     @property
     def area(self) -> float:
         return self.box["Width"] * self.box["Height"]
+
+    @property
+    def name(self) -> str | None:
+        """What to show for the matched person: the display name, else the id."""
+        return self.display_name or self.person
 
 
 @dataclass
@@ -95,6 +96,11 @@ class CaptureResult:
     def largest(self) -> FaceResult:
         return self.faces[0]
 
+    @property
+    def person_name(self) -> str | None:
+        """The display name of who opened the door (``person`` is their id)."""
+        return self.largest.name if self.door_opened else None
+
 
 def photo_key(stem: str, when: datetime, zone: tzinfo | None = None) -> str:
     """The course's capture key ``<stem>_<YYYYmmddHHMMSS>.jpg`` in the device's local time
@@ -104,7 +110,7 @@ def photo_key(stem: str, when: datetime, zone: tzinfo | None = None) -> str:
     return f"{stem}_{when.astimezone(zone or UTC).strftime('%Y%m%d%H%M%S')}.jpg"
 
 
-def _unique_key(services, stem: str, when: datetime) -> str:
+def _unique_key(services: Services, stem: str, when: datetime) -> str:
     zone = zone_info(services.settings.timezone)
     key = photo_key(stem, when, zone)
     n = 2
@@ -164,17 +170,19 @@ def _apply_matches(face: FaceResult, matches: list[dict]) -> None:
         face.face_id = best["Face"]["FaceId"]
 
 
-def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float) -> list[FaceResult]:
+def identify_faces(
+    services: Services, photo: bytes, rgb: np.ndarray, details: list[dict], threshold: float
+) -> list[FaceResult]:
     """One FaceResult per FaceDetail, largest first, each searched against the collection.
 
-    The largest face is searched in the whole photo (the course's call); every other face in a
-    crop around it. Raises CollectionNotFound and service errors."""
+    The largest face is searched in the whole photo (the course's call, through the Web API:
+    the photo's one request against its quota); every other face in a crop around it, on the
+    collection directly. Raises CollectionNotFound and service errors."""
     faces = sorted((FaceResult(box=d["BoundingBox"], detail=d) for d in details), key=lambda f: -f.area)
     faces[0].largest = True
-    search = lambda image: _search(services, image, threshold)  # noqa: E731
     pending = list(faces[:MAX_FACES_SEARCHED])
     try:
-        whole = search(photo)
+        whole = _search(services, photo, threshold)  # the photo's one Web API request
     except NoFaceInImage:
         whole = None
     if whole is not None:
@@ -184,7 +192,8 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
             pending.remove(target)
     for face in pending:
         try:
-            _apply_matches(face, search(face_crop(rgb, face.box)).get("FaceMatches", []))
+            crop = face_crop(rgb, face.box)
+            _apply_matches(face, _search(services, crop, threshold, through_api=False).get("FaceMatches", []))
         except NoFaceInImage:
             face.searched = False
     for face in faces[MAX_FACES_SEARCHED:]:
@@ -192,28 +201,31 @@ def identify_faces(services, photo: bytes, rgb: np.ndarray, details: list[dict],
     return faces
 
 
-def _search(services, image: bytes, threshold: float) -> dict:
+def _search(services: Services, image: bytes, threshold: float, *, through_api: bool = True) -> dict:
     """SearchFacesByImage as the course's ``/search`` answers it. Through the Web API client
-    when there is one (in aws: the deployed API with its key; locally: in process), so the
-    app and the course's scripts share one request/response path."""
-    if services.api is not None:
+    when ``through_api`` (in aws: the deployed API with its key; locally: in
+    process), so the app and the course's scripts share one request/response path; else on the
+    collection directly (see ``_analyze`` for why)."""
+    if through_api:
         return services.api.search(image, threshold=threshold).payloads
     return services.faces.search_faces_by_image(
-        CollectionId=services.settings.collection,
+        CollectionId=current_collection(services.settings),  # the one the Web API searches
         Image={"Bytes": image},
         MaxFaces=SEARCH_MAX_FACES,
         FaceMatchThreshold=threshold,
     )
 
 
-def _analyze(services, photo: bytes) -> list[dict]:
-    """DetectFaces ALL as ``/analyze`` answers it (empty when no face)."""
-    if services.api is not None:
-        return services.api.analyze(photo).faces
+def _analyze(services: Services, photo: bytes) -> list[dict]:
+    """DetectFaces ALL, as ``/analyze`` answers it (empty when no face), on the faces service
+    directly: the one Web API request a photo spends is the course's ``/search`` that decides
+    the door. The deployed API's usage plan allows 2,000 requests a month; one ``/analyze``
+    plus a ``/search`` per face (up to 10) spent it in a few hundred photos (issue 14 §7).
+    The answer is the same: the ``/analyze`` route is this same call."""
     return services.faces.detect_faces(Image={"Bytes": photo}, Attributes=["ALL"]).get("FaceDetails", [])
 
 
-def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | None:
+def closest_person(services: Services, photo: bytes, box: dict) -> tuple[str, float] | None:
     """The enrolled person most like the face in ``box`` of ``photo`` and the similarity, at
     any similarity (what an admin needs to judge a face below the threshold), or None when
     nobody is enrolled or the face cannot be searched. Admins only: it names people."""
@@ -234,9 +246,9 @@ def closest_person(services, photo: bytes, box: dict) -> tuple[str, float] | Non
     return matches[0]["Face"]["ExternalImageId"], float(matches[0]["Similarity"])
 
 
-def _publish(services, result: CaptureResult) -> None:
+def _publish(services: Services, result: CaptureResult) -> None:
     s = services.settings
-    zone = zone_info(s.timezone)  # the course's local stamps, read back in the same zone
+    zone = records_zone(s)  # the course's zone-less stamps, read back in the same zone
     batches = [
         (
             "auth",
@@ -244,7 +256,7 @@ def _publish(services, result: CaptureResult) -> None:
         ),
         ("analysis", records.analysis_log_records(result.when, [f.detail for f in result.faces], zone)),
     ]
-    if result.door_opened:
+    if result.door_opened and result.person is not None:
         batches.append(("door", [records.door_open_record(s.device_id, result.when, result.person)]))
     try:
         for kind, recs in batches:
@@ -256,24 +268,9 @@ def _publish(services, result: CaptureResult) -> None:
         result.publish_error = exc
 
 
-def prepare_photo(image: bytes) -> tuple[bytes, DecodedImage]:
-    """The photo as identification takes it: a JPEG at most PHOTO_MAX_SIDE pixels on its long
-    side and within Rekognition's 5 MB, with its decoded pixels. A JPEG that already fits is
-    kept byte for byte. Raises ImageTooLarge (over MAX_UPLOAD_BYTES or 40 MP) and
-    InvalidImageFormat."""
-    decoded = decode_image(image, max_bytes=MAX_UPLOAD_BYTES)
-    fits = decoded.format == "JPEG" and len(image) <= MAX_IMAGE_BYTES
-    if fits and max(decoded.width, decoded.height) <= PHOTO_MAX_SIDE:
-        return image, decoded
-    quality = 90
-    photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
-    while len(photo) > MAX_IMAGE_BYTES and quality > 50:  # only noise-like photos get here
-        quality -= 15
-        photo = encode_jpeg(decoded.rgb, quality=quality, max_side=PHOTO_MAX_SIDE)
-    return photo, decode_image(photo)
-
-
-def capture_photo(services, image: bytes, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+def capture_photo(
+    services: Services, image: bytes, source_name: str = "image", when: datetime | None = None
+) -> CaptureResult:
     """Store, identify, analyse and log one photo; return what happened.
 
     A large photo is shrunk first (``prepare_photo``). Raises InvalidImageFormat /
@@ -284,7 +281,9 @@ def capture_photo(services, image: bytes, source_name: str = "image", when: date
     return capture_still(services, Still.from_bytes(image), source_name, when)
 
 
-def capture_still(services, still: Still, source_name: str = "image", when: datetime | None = None) -> CaptureResult:
+def capture_still(
+    services: Services, still: Still, source_name: str = "image", when: datetime | None = None
+) -> CaptureResult:
     """``capture_photo`` for an image already decoded (e.g. a video frame). Raises as it does."""
     when = (when or records.utc_now()).astimezone(UTC)
     details = _analyze(services, still.jpeg)
@@ -302,7 +301,7 @@ LIVE_SEARCH_FACE_SIDE = 160
 LIVE_CROP_MARGIN = 0.4  # less than a photo's 0.6: a neighbour's face should stay out of the crop
 
 
-def identify_face(services, still: Still, box: dict) -> FaceResult:
+def identify_face(services: Services, still: Still, box: dict) -> FaceResult:
     """Search the face at ``box`` (a BoundingBox in ratios of ``still``) in the collection,
     through the same Web API call as a photo's faces. Returns a FaceResult (``person`` None
     when nobody matched at the configured threshold; ``detail`` empty until ``record_face``).
@@ -339,13 +338,16 @@ def record_face(
     return _store_and_publish(services, still, [face], source_name, when)
 
 
-def _store_and_publish(services, still: Still, faces: list[FaceResult], source_name: str, when: datetime):
+def _store_and_publish(services: Services, still: Still, faces: list[FaceResult], source_name: str, when: datetime):
     """Store the photo, keep the history record, publish the records (faces largest first,
     the first deciding the door)."""
     s = services.settings
     stem = source_name.rsplit(".", 1)[0] if source_name else "image"
     key = _unique_key(services, stem, when)
     services.objects.put_object(s.photos_bucket, key, still.jpeg, "image/jpeg")
+    names = display_names(services, [f.person for f in faces])
+    for face in faces:
+        face.display_name = names.get(face.person) if face.person else None
     largest = faces[0]
     result = CaptureResult(
         capture_id=key[: -len(".jpg")],
@@ -360,7 +362,8 @@ def _store_and_publish(services, still: Still, faces: list[FaceResult], source_n
         person=largest.person,
         photo=still.jpeg,
     )
-    save_capture(services, result, draw_faces(still.rgb, faces, max_side=320))
+    # The stored thumbnail carries numbers, not names: a rename would leave a stale name in it.
+    save_capture(services, result, draw_faces(still.rgb, faces, max_side=320, names=False))
     _publish(services, result)
     return result
 
@@ -369,7 +372,25 @@ def _store_and_publish(services, still: Still, faces: list[FaceResult], source_n
 _OK, _UNKNOWN, _UNSEARCHED = (22, 163, 74), (220, 38, 38), (234, 179, 8)
 
 
-def _font(size: int):
+# Fonts with Japanese glyphs where systems usually have one (Pillow's own font is Latin only).
+_CJK_FONTS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/ipafont-gothic/ipag.ttf",
+    "/usr/share/fonts/truetype/fonts-japanese-gothic.ttf",
+    "/System/Library/Fonts/Hiragino Sans GB.ttc",
+    "C:/Windows/Fonts/meiryo.ttc",
+)
+
+
+def _font(size: int, text: str = ""):
+    """A font for ``text`` at ``size`` px, or None when no font here has its glyphs."""
+    if not text.isascii():
+        for path in _CJK_FONTS:
+            try:
+                return ImageFont.truetype(path, size)
+            except OSError:
+                continue
+        return None
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has one fixed-size bitmap font
@@ -377,26 +398,34 @@ def _font(size: int):
 
 
 def draw_faces(
-    rgb: np.ndarray, faces: list[FaceResult], max_side: int | None = 1280, unknown_label: str = "?"
+    rgb: np.ndarray,
+    faces: list[FaceResult],
+    max_side: int | None = 1280,
+    unknown_label: str = "?",
+    names: bool = True,
 ) -> bytes:
     """JPEG of the photo with a box per face: green with the name when identified, red with
-    ``unknown_label`` when not, yellow when the face could not be searched."""
+    ``unknown_label`` when not, yellow when the face could not be searched. Each label starts
+    with the face's number (the cards below use it); without ``names``, or without a font for
+    the name, the label is the number and the similarity only."""
     img = Image.fromarray(rgb)
     if max_side and max(img.size) > max_side:
         img.thumbnail((max_side, max_side))
     w, h = img.size
     draw = ImageDraw.Draw(img)
     line = max(2, int(min(w, h) / 160))
-    font = _font(max(12, int(min(w, h) / 22)))
+    size = max(12, int(min(w, h) / 22))
     for i, face in enumerate(faces, start=1):
         b = face.box
         x0, y0 = b["Left"] * w, b["Top"] * h
         x1, y1 = x0 + b["Width"] * w, y0 + b["Height"] * h
         colour = _OK if face.person else (_UNKNOWN if face.searched else _UNSEARCHED)
         draw.rectangle([x0, y0, x1, y1], outline=colour, width=line)
-        label = f"{i} {face.person or unknown_label}"
-        if face.similarity is not None and face.person:
-            label += f" {face.similarity:.0f}%"
+        who = (face.name if face.person else unknown_label) if names else ""
+        sim = f" {face.similarity:.0f}%" if face.similarity is not None and face.person else ""
+        label, font = f"{i} {who}".rstrip() + sim, _font(size, who or "")
+        if font is None:
+            label, font = f"{i}{sim}", _font(size)
         tx0, ty0, tx1, ty1 = draw.textbbox((0, 0), label, font=font)
         th, tw = ty1 - ty0 + 4, tx1 - tx0 + 6
         ty = y0 - th if y0 - th >= 0 else y1
@@ -412,7 +441,7 @@ def attribute_rows(detail: dict) -> list[tuple[str, object, float | None]]:
     None when the engine did not give the attribute (show "not available", never False);
     AgeRange is ``(low, high)``, Emotions the top emotion's Type, EyeDirection ``(yaw, pitch)``
     in degrees, flags are bools."""
-    rows = []
+    rows: list[tuple[str, object, float | None]] = []
     for name in ATTRIBUTES:
         v = detail.get(name)
         if v is None or (name == "Emotions" and not v):

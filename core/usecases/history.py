@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from core.access.sessions import require_admin
+from core.bootstrap.services import Services
 from core.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from core.images.codec import decode_image
 from core.images.crop import face_crop
@@ -64,7 +65,7 @@ class Capture:
         return self.person is not None
 
 
-def _bucket(services) -> str:
+def _bucket(services: Services) -> str:
     return services.settings.photos_bucket
 
 
@@ -74,7 +75,7 @@ def _record_key(capture_id: str) -> str:
     return f"{HISTORY_PREFIX}{capture_id}.json"
 
 
-def save_capture(services, result, thumbnail: bytes) -> None:
+def save_capture(services: Services, result, thumbnail: bytes) -> None:
     """Store the history record and thumbnail of a ``core.usecases.capture.CaptureResult``."""
     faces = []
     for f in result.faces:
@@ -109,13 +110,13 @@ def save_capture(services, result, thumbnail: bytes) -> None:
     _write(services, result.capture_id, record)
 
 
-def _write(services, capture_id: str, record: dict) -> None:
+def _write(services: Services, capture_id: str, record: dict) -> None:
     services.objects.put_object(
         _bucket(services), _record_key(capture_id), json.dumps(record, ensure_ascii=False).encode(), "application/json"
     )
 
 
-def _read(services, capture_id: str) -> dict:
+def _read(services: Services, capture_id: str) -> dict:
     try:
         return json.loads(services.objects.get_object(_bucket(services), _record_key(capture_id)))
     except ValueError:
@@ -149,21 +150,28 @@ def _to_capture(rec: dict) -> Capture:
     )
 
 
-def get_capture(services, capture_id: str) -> Capture:
+def get_capture(services: Services, capture_id: str) -> Capture:
     """Raises ResourceNotFound (also for an expired or deleted capture)."""
     require_admin()
     return _to_capture(_read(services, capture_id))
 
 
-def list_captures(services, person: str | None = None, limit: int = 50) -> list[Capture]:
+def list_captures(
+    services: Services,
+    person: str | None = None,
+    limit: int = 50,
+    since: datetime | None = None,
+    door: bool | None = None,
+) -> list[Capture]:
     """Newest first. ``person`` filters to captures where that person was identified on any
-    face; ``UNKNOWN`` to captures with at least one face nobody matched."""
+    face; ``UNKNOWN`` to captures with at least one face nobody matched. ``since`` keeps
+    captures taken at or after it; ``door`` True/False keeps those that did / did not open it."""
     require_admin()
     infos = services.objects.list_objects(_bucket(services), HISTORY_PREFIX)
     # Newest objects first, reading only until ``limit`` match (one GET per record on S3). A
     # correction rewrites a record, so order by the capture time once read.
     infos.sort(key=lambda o: o.last_modified, reverse=True)
-    out = []
+    out: list[Capture] = []
     for info in infos:
         if len(out) >= limit:
             break
@@ -175,12 +183,14 @@ def list_captures(services, person: str | None = None, limit: int = 50) -> list[
             continue
         if person not in (None, UNKNOWN) and all(f.person != person for f in cap.faces):
             continue
+        if (since is not None and cap.when < since) or (door is not None and cap.door_opened != door):
+            continue
         out.append(cap)
     out.sort(key=lambda c: c.when, reverse=True)
     return out[:limit]
 
 
-def thumbnail(services, capture: Capture) -> bytes | None:
+def thumbnail(services: Services, capture: Capture) -> bytes | None:
     require_admin()
     try:
         return services.objects.get_object(_bucket(services), capture.thumb_key)
@@ -188,13 +198,13 @@ def thumbnail(services, capture: Capture) -> bytes | None:
         return None
 
 
-def photo(services, capture: Capture) -> bytes:
+def photo(services: Services, capture: Capture) -> bytes:
     """The stored photo; raises ResourceNotFound."""
     require_admin()
     return services.objects.get_object(_bucket(services), capture.picture_name)
 
 
-def delete_capture(services, capture_id: str) -> None:
+def delete_capture(services: Services, capture_id: str) -> None:
     """Delete the photo, thumbnail and record of one capture (absent parts are fine)."""
     require_admin()
     try:
@@ -207,7 +217,7 @@ def delete_capture(services, capture_id: str) -> None:
     services.objects.delete_object(_bucket(services), _record_key(capture_id))
 
 
-def delete_captures_of(services, person: str) -> int:
+def delete_captures_of(services: Services, person: str) -> int:
     """Delete every capture in which ``person`` was identified. Returns how many."""
     require_admin()
     caps = list_captures(services, person=person, limit=10**9)
@@ -216,7 +226,7 @@ def delete_captures_of(services, person: str) -> int:
     return len(caps)
 
 
-def purge_expired(services, now: datetime | None = None) -> int:
+def purge_expired(services: Services, now: datetime | None = None) -> int:
     """Delete captures older than the retention settings. Returns how many were deleted."""
     require_admin()
     now = now or datetime.now(UTC)
@@ -236,13 +246,13 @@ def _face(cap: Capture, face_index: int) -> CaptureFace:
     return cap.faces[face_index]
 
 
-def _note(services, capture_id: str, correction: dict) -> None:
+def _note(services: Services, capture_id: str, correction: dict) -> None:
     rec = _read(services, capture_id)
     rec.setdefault("corrections", []).append({**correction, "at": datetime.now(UTC).isoformat()})
     _write(services, capture_id, rec)
 
 
-def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.ImageOutcome:
+def _enrol_face(services: Services, cap: Capture, face_index: int, person: str) -> people.ImageOutcome:
     face = _face(cap, face_index)
     rgb = decode_image(photo(services, cap)).rgb
     people.ensure_collection(services)
@@ -258,7 +268,7 @@ def _enrol_face(services, cap: Capture, face_index: int, person: str) -> people.
     )
 
 
-def correct_as_person(services, capture_id: str, person: str, face_index: int = 0) -> people.ImageOutcome:
+def correct_as_person(services: Services, capture_id: str, person: str, face_index: int = 0) -> people.ImageOutcome:
     """ "This is <person>": enrol face ``face_index`` of the capture to an existing person.
 
     Returns the IndexFaces outcome. Raises ResourceNotFound (capture or person missing)."""
@@ -275,27 +285,47 @@ def correct_as_person(services, capture_id: str, person: str, face_index: int = 
     return outcome
 
 
-def enrol_as_new_person(services, capture_id: str, name: str, face_index: int = 0) -> people.ImageOutcome:
+def enrol_as_new_person(services: Services, capture_id: str, name: str, face_index: int = 0) -> people.ImageOutcome:
     """Enrol face ``face_index`` of the capture as a new person ``name``.
 
     Raises InvalidPersonName, ResourceAlreadyExists (the name is taken) and ResourceNotFound."""
     require_admin()
     cap = get_capture(services, capture_id)
-    name = people.person_key(name)
-    if any(p.name == name for p in people.list_people(services)):
-        raise ResourceAlreadyExists(f"a person named {name!r} already exists")
-    outcome = _enrol_face(services, cap, face_index, name)
+    person, display, exists = people.resolve_person(services, name)
+    if exists:
+        raise ResourceAlreadyExists(f"a person named {display!r} already exists")
+    outcome = _enrol_face(services, cap, face_index, person)
     if outcome.indexed:
+        people.set_display_name(services, person, display)
         _note(
             services,
             capture_id,
-            {"action": "new_person", "face": face_index, "person": name, "face_id": outcome.face_id},
+            {"action": "new_person", "face": face_index, "person": person, "face_id": outcome.face_id},
         )
     return outcome
 
 
-def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
-    """ "Wrong match": delete the enrolled face that produced this match.
+def wrong_match_cost(services: Services, capture_id: str, face_index: int = 0) -> dict:
+    """What "wrong match" would delete, to say before it does: ``{"person", "display_name",
+    "face_id", "faces"}`` with ``faces`` the person's enrolled faces now (1 = their only face,
+    after which they are no longer identified; 0 = that face is already gone). Raises
+    InvalidParameter when the face had no match."""
+    require_admin()
+    cap = get_capture(services, capture_id)
+    face = _face(cap, face_index)
+    if not face.person or not face.face_id:
+        raise InvalidParameter("this face was not matched to anyone")
+    try:
+        person = people.get_person(services, face.person)
+        faces, display = (person.face_count if face.face_id in person.face_ids else 0), person.display_name
+    except ResourceNotFound:
+        faces, display = 0, people.display_names(services, [face.person]).get(face.person, face.person)
+    return {"person": face.person, "display_name": display, "face_id": face.face_id, "faces": faces}
+
+
+def mark_wrong_match(services: Services, capture_id: str, face_index: int = 0) -> dict:
+    """ "Wrong match": delete the enrolled face that produced this match. Its photo is kept for
+    ``people.UNDO_MINUTES`` so ``undo_wrong_match`` can bring it back.
 
     Returns ``{"person", "face_id", "deleted"}`` — ``deleted`` is False when that face was
     already gone. Raises InvalidParameter when the face had no match."""
@@ -304,7 +334,7 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
     face = _face(cap, face_index)
     if not face.person or not face.face_id:
         raise InvalidParameter("this face was not matched to anyone")
-    deleted = people.delete_face(services, face.person, face.face_id)
+    deleted = people.delete_face(services, face.person, face.face_id, keep_for_undo=True)
     _note(
         services,
         capture_id,
@@ -317,3 +347,17 @@ def mark_wrong_match(services, capture_id: str, face_index: int = 0) -> dict:
         },
     )
     return {"person": face.person, "face_id": face.face_id, "deleted": deleted}
+
+
+def undo_wrong_match(services: Services, capture_id: str, face_index: int = 0) -> people.ImageOutcome:
+    """Bring back the face a "wrong match" deleted (within ``people.UNDO_MINUTES``). Returns
+    the IndexFaces outcome; raises ResourceNotFound when it can no longer be brought back."""
+    require_admin()
+    cap = get_capture(services, capture_id)
+    face = _face(cap, face_index)
+    if not face.person or not face.face_id:
+        raise InvalidParameter("this face was not matched to anyone")
+    outcome = people.undo_delete_face(services, face.person, face.face_id)
+    if outcome.indexed:
+        _note(services, capture_id, {"action": "undo_wrong_match", "face": face_index, "person": face.person})
+    return outcome

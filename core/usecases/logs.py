@@ -12,25 +12,26 @@ from __future__ import annotations
 import pandas as pd
 
 from core.access.sessions import is_admin, require_admin
+from core.bootstrap.services import Services
 from core.events.port import KINDS, kind_for_topic, topic_for
 
 
-def sensor_topic(services) -> str:
+def sensor_topic(services: Services) -> str:
     return topic_for("sensor", services.settings.topic_prefix)
 
 
-def _require_reader(services, topic: str | None) -> None:
+def _require_reader(services: Services, topic: str | None) -> None:
     if topic != sensor_topic(services):
         require_admin()
 
 
-def readable_topic(services, topic: str | None) -> str | None:
+def readable_topic(services: Services, topic: str | None) -> str | None:
     """``topic`` when the caller may read it (None = every topic, an admin's), else the sensor
     topic: what a page should tail for whoever acts now."""
     return topic if is_admin() or topic == sensor_topic(services) else sensor_topic(services)
 
 
-def recent_messages(services, topic: str | None, limit: int = 30) -> list[dict]:
+def recent_messages(services: Services, topic: str | None, limit: int = 30) -> list[dict]:
     """The broker's newest messages on ``topic`` (None: every topic), newest first, as
     ``{"seq", "topic", "client_id", "received_ms", "payload"}``; empty without a local broker
     journal (direct publishing, the aws world). Raises AdminRequired for anything but the
@@ -39,7 +40,7 @@ def recent_messages(services, topic: str | None, limit: int = 30) -> list[dict]:
     return services.telemetry.recent(topic, limit) if services.telemetry is not None else []
 
 
-def stored_recently(services, topic: str | None, limit: int = 10) -> pd.DataFrame:
+def stored_recently(services: Services, topic: str | None, limit: int = 10) -> pd.DataFrame:
     """The newest ``limit`` records per kind that the event store holds for ``topic`` (None:
     every kind), with a ``kind`` column; what the page shows when there is no broker journal.
     Raises AdminRequired as ``recent_messages``."""

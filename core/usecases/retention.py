@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from core.access.sessions import operator, require_admin
+from core.bootstrap.services import Services
 from core.errors import CollectionNotFound, FaceGateError, ResourceNotFound
 from core.events.records import json_lines, parse_json_lines, quotes_name
 from core.usecases import history, people
@@ -50,8 +51,8 @@ def human_duration(hours: float, lang: str = "en") -> str:
     if hours >= 24 and hours % 24 == 0:
         n = int(hours // 24)
         return f"{n} 日" if lang == "ja" else f"{n} day{'s' if n != 1 else ''}"
-    n = f"{hours:g}"
-    return f"{n} 時間" if lang == "ja" else f"{n} hour{'s' if hours != 1 else ''}"
+    text = f"{hours:g}"
+    return f"{text} 時間" if lang == "ja" else f"{text} hour{'s' if hours != 1 else ''}"
 
 
 @dataclass
@@ -72,12 +73,13 @@ class PurgeReport:
         }
 
 
-def purge(services, now: datetime | None = None) -> PurgeReport:
+def purge(services: Services, now: datetime | None = None) -> PurgeReport:
     """Delete expired captures, unexplained photos and (locally) logs older than the log
     retention. Needs an admin (or the operator). Returns what was deleted; raises AdminRequired."""
     require_admin()
     now = now or datetime.now(UTC)
     captures = history.purge_expired(services, now)
+    people.purge_undo(services, now)  # deleted faces' photos kept for undo
     orphans = _purge_orphans(services, now) + services.objects.sweep_interrupted_writes()
     log_cutoff = now - timedelta(days=services.settings.retention_log_days)
     log_records = services.events.purge_before(log_cutoff)
@@ -86,7 +88,7 @@ def purge(services, now: datetime | None = None) -> PurgeReport:
     return PurgeReport(captures, orphans, now, log_records, log_objects)
 
 
-def _purge_log_objects(services, cutoff: datetime) -> int:
+def _purge_log_objects(services: Services, cutoff: datetime) -> int:
     bucket = services.settings.logs_bucket
     n = 0
     for obj in services.objects.list_objects(bucket, ""):
@@ -96,7 +98,7 @@ def _purge_log_objects(services, cutoff: datetime) -> int:
     return n
 
 
-def _identified_uploads(services, now: datetime) -> set[str]:
+def _identified_uploads(services: Services, now: datetime) -> set[str]:
     """Photo keys that an auth log within the match retention names as identified
     (``PictureName`` with ``AuthenticationResult`` true): a device's upload that /search
     recognised is an identified capture, not an unexplained file."""
@@ -115,7 +117,7 @@ def _identified_uploads(services, now: datetime) -> set[str]:
     return {str(name) for name in frame.loc[hit, "PictureName"].dropna()}
 
 
-def _purge_orphans(services, now: datetime) -> int:
+def _purge_orphans(services: Services, now: datetime) -> int:
     s = services.settings
     bucket = s.photos_bucket
     keep_until = now - timedelta(hours=s.retention_unknown_hours)
@@ -142,7 +144,7 @@ def _purge_orphans(services, now: datetime) -> int:
     return n
 
 
-def _collections(services) -> list[str]:
+def _collections(services: Services) -> list[str]:
     out, token = [], None
     while True:
         page = services.faces.list_collections(**({"NextToken": token} if token else {}))
@@ -152,15 +154,22 @@ def _collections(services) -> list[str]:
             return out
 
 
-def forget_person(services, name: str) -> dict:
+def forget_person(services: Services, name: str) -> dict:
     """Erase ``name`` everywhere (see the module doc). Needs an admin.
 
-    Returns counts ``{"faces", "objects", "captures", "collections", "log_records"}`` and
-    ``"erasure"``, the opaque id the log line carries instead of the name. Raises
-    InvalidPersonName for a name that cannot be a person, ResourceNotFound when nothing at
+    ``name`` is a person's display name or id. Returns counts ``{"faces", "objects",
+    "captures", "collections", "log_records"}`` and ``"erasure"``, the opaque id the log line
+    carries instead of the name. Raises InvalidPersonName for a name that cannot be a person,
+    ResourceNotFound when nothing at
     all was found under that name, AdminRequired."""
     require_admin()
-    name = people.person_key(name)
+    try:
+        name = people.person_key(name)
+    except people.InvalidPersonName:  # a display name such as 「山田 太郎」: find whose it is
+        found = people.find_person(services, name)
+        if found is None:
+            raise
+        name = found.name
     faces = collections = 0
     for cid in _collections(services):
         try:
@@ -183,8 +192,7 @@ def forget_person(services, name: str) -> dict:
             captures += 1
     services.faces.scrub_deleted()
     log_records = services.events.forget_person(name) + _forget_in_log_objects(services, name)
-    if services.telemetry is not None:
-        log_records += services.telemetry.forget_person(name)
+    log_records += services.telemetry.forget_person(name)
     if not (faces or objects or captures or log_records):
         raise ResourceNotFound(f"nothing is stored about {name!r}")
     # Never the name: logs leave the data directory (journald, a terminal, a support ticket).
@@ -208,7 +216,7 @@ def forget_person(services, name: str) -> dict:
     }
 
 
-def delete_person(services, name: str) -> dict:
+def delete_person(services: Services, name: str) -> dict:
     """Erase ``name`` everywhere: every face vector (in every collection), every stored photo
     and thumbnail, the captures in which they were identified or added by a correction, and the
     auth and door log records naming them (``forget_person``). Returns counts;
@@ -223,7 +231,7 @@ _PERSON_LOGS = ("-auth-log-data.json", "-door-open-log-data.json")
 _PERSON_ERROR_LOGS = ("rule-errors/auth/", "rule-errors/door/")
 
 
-def _forget_in_log_objects(services, name: str) -> int:
+def _forget_in_log_objects(services: Services, name: str) -> int:
     """Rewrite the rules' auth and door log objects without the records naming ``name``
     (delete an object left empty). Returns how many records went. Names are compared
     decoded (a device may send ``"Pe\\u006eny"``); a rule-error copy names the person when
@@ -267,7 +275,7 @@ class Purger:
     """Runs ``purge`` every ``settings.purge_interval_minutes`` in a daemon thread (as the
     operator) until ``stop()``. A failing purge is logged and tried again next time."""
 
-    def __init__(self, services, interval_s: float | None = None):
+    def __init__(self, services: Services, interval_s: float | None = None):
         self.services = services
         self.interval_s = interval_s or services.settings.purge_interval_minutes * 60
         self.runs = 0
@@ -290,7 +298,7 @@ class Purger:
                     )
             except FaceGateError as exc:
                 log.warning("purge failed: %s", exc)
-            except Exception:  # noqa: BLE001 - the purge must keep running next time
+            except Exception:  # the purge must keep running next time
                 log.exception("purge failed")
             self.runs += 1
             if self._stop.wait(self.interval_s):

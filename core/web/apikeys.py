@@ -17,13 +17,16 @@ import os
 import re
 import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from core.errors import InvalidParameter, ResourceNotFound
 from core.storage.files import atomic_write_bytes, ensure_dir
 
+T = TypeVar("T")
 KEY_NAME = re.compile(r"^[A-Za-z0-9_.\- ]{1,64}$")
 
 
@@ -72,7 +75,7 @@ class ApiKeyStore:
             self._cache = (st.st_mtime, st.st_size, keys)
             return keys
 
-    def _update(self, change) -> object:
+    def _update(self, change: Callable[[list[ApiKeyInfo]], tuple[list[ApiKeyInfo], T]]) -> T:
         """Apply ``change(keys) -> (keys, result)`` under a cross-process file lock."""
         ensure_dir(self.path.parent)
         lock_path = self.path.with_suffix(".lock")

@@ -25,10 +25,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from core.bootstrap.services import Services
+from core.access.throttle import RateLimiter
+from core.storage.files import storage_full
 from core.web import routes
 from core.web.apikeys import ApiKeyInfo, ApiKeyStore
-from core.web.ratelimit import RateLimiter
 from core.web.server import ASGIApp, Limits, LimitsMiddleware, Scope
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def proxy_event(request: Request, route: str, body: bytes, request_id: str, key:
     }
 
 
-def create_app(services: Services, keys: ApiKeyStore | None = None, limits: Limits | None = None) -> ASGIApp:
+def create_app(services: routes.ApiBackend, keys: ApiKeyStore | None = None, limits: Limits | None = None) -> ASGIApp:
     """The Web API on ``services`` behind the gateway's checks and the server limits.
     ``keys`` defaults to the data directory's key store. Each process (worker) counts the
     rate limit on its own, so the limit is per key per worker."""
@@ -107,7 +107,9 @@ def create_app(services: Services, keys: ApiKeyStore | None = None, limits: Limi
             return await _handle(request)
         except ClientDisconnect:  # gone, or its body was refused (and answered) by the limits
             return Response(status_code=400)
-        except Exception:  # noqa: BLE001 - never a traceback to the client
+        except Exception as exc:  # never a traceback to the client
+            if storage_full(exc, s.data_dir) is not None:  # a full disk: 503 and a plain reason
+                return _response(routes.error_response(exc, str(uuid.uuid4()), services=services))
             log.exception("API server error")
             return _response(routes.proxy_response(500, {"message": "Internal server error"}, str(uuid.uuid4())))
 
@@ -120,7 +122,7 @@ def create_app(services: Services, keys: ApiKeyStore | None = None, limits: Limi
         if method == "POST":
             try:
                 key = keys.verify(request.headers.get("x-api-key"))
-            except Exception:  # noqa: BLE001 - a broken key store locks out, never lets in
+            except Exception:  # a broken key store locks out, never lets in
                 log.exception("API key check failed")
             if key is None:
                 return _gateway(403, "Forbidden")

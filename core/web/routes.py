@@ -36,8 +36,9 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
-from core.config import BUCKET_PATTERN, current_collection
+from core.config import BUCKET_PATTERN, Settings, current_collection, records_zone
 from core.errors import (
     AccessDenied,
     CollectionNotFound,
@@ -49,10 +50,26 @@ from core.errors import (
     ServiceUnavailable,
     Throttled,
 )
+from core.faces.port import FaceCollections
 from core.images.dataurl import decode_base64_image
-from core.objects.port import check_key
+from core.objects.port import ObjectStore, check_key
+from core.storage.files import storage_full
 
 log = logging.getLogger(__name__)
+
+
+class ApiBackend(Protocol):
+    """What the routes use: ``Services``, or the in-process client's three ports."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def faces(self) -> FaceCollections: ...
+
+    @property
+    def objects(self) -> ObjectStore: ...
+
 
 DEFAULT_THRESHOLD = 80.0
 MAX_FACES = 10  # the course's SearchFacesByImage MaxFaces
@@ -90,7 +107,7 @@ class ImageRequest:
         """ "phone" (the image in the body) or "device" (an object in a bucket)."""
         return "phone" if self.image_bytes is not None else "device"
 
-    def rekognition_image(self, services) -> dict:
+    def rekognition_image(self, services: ApiBackend) -> dict:
         """Rekognition's ``Image`` argument: the bytes, or an ``S3Object`` that Rekognition reads
         itself (locally the faces port reads it from the object store; an absent bucket or key
         is InvalidS3Object). Never the faces bucket (enrolment photos: biometric data) or the
@@ -204,9 +221,10 @@ def parse_image_request(body: dict) -> ImageRequest:
 # --- responses ---------------------------------------------------------------------------
 
 
-def _timestamp() -> str:
-    # Lambda's clock is UTC; the course's handler printed datetime.now() there.
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+def _timestamp(settings) -> str:
+    # The course's handler stamps datetime.now() of the machine that serves it (Lambda: UTC);
+    # its device copies the stamp into its logs, which are read back in records_zone.
+    return datetime.now(UTC).astimezone(records_zone(settings)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _json_default(value):
@@ -241,7 +259,7 @@ def _as_botocore_says(exc: FaceGateError, route: str) -> str:
     )
 
 
-def _collection_hint(exc: FaceGateError, services) -> FaceGateError:
+def _collection_hint(exc: FaceGateError, services: ApiBackend | None) -> FaceGateError:
     """A missing collection, said plainly: which one FaceGate searches and how to change it."""
     if not isinstance(exc, CollectionNotFound) or services is None:
         return exc
@@ -256,11 +274,16 @@ def _collection_hint(exc: FaceGateError, services) -> FaceGateError:
     )
 
 
-def error_response(exc: Exception, request_id: str, route: str = "", variant: str | None = None, services=None) -> dict:
+def error_response(
+    exc: Exception, request_id: str, route: str = "", variant: str | None = None, services: ApiBackend | None = None
+) -> dict:
     """Map an error once to the course's status codes and texts. ``variant`` ("phone" or
     "device") says the body was valid and Rekognition (the faces port) refused; None means
     the request itself was refused. Unknown exceptions become a 500 that names only the
     request id (the stack trace goes to the log, never the body)."""
+    if not isinstance(exc, FaceGateError):
+        data_dir = services.settings.data_dir if services is not None else None
+        exc = storage_full(exc, data_dir) or exc  # a full disk is 503, not a 500
     if not isinstance(exc, FaceGateError):
         log.exception("request %s failed unexpectedly", request_id)
         text = f"[FAILED]An error occurred : Internal error (request id {request_id})"
@@ -293,7 +316,7 @@ def error_response(exc: Exception, request_id: str, route: str = "", variant: st
 # --- routes ------------------------------------------------------------------------------
 
 
-def search_faces(request: ImageRequest, services) -> dict:
+def search_faces(request: ImageRequest, services: ApiBackend) -> dict:
     """The /search success body. Raises domain errors (NoFaceInImage when no face)."""
     result = services.faces.search_faces_by_image(
         CollectionId=current_collection(services.settings),
@@ -301,14 +324,17 @@ def search_faces(request: ImageRequest, services) -> dict:
         MaxFaces=MAX_FACES,
         FaceMatchThreshold=request.threshold,
     )
-    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(), **result}}
+    return {"msg": SEARCH_DONE, "payloads": {"timestamp": _timestamp(services.settings), **result}}
 
 
-def analyze_faces(request: ImageRequest, services) -> dict:
+def analyze_faces(request: ImageRequest, services: ApiBackend) -> dict:
     """The /analyze success body; ``analysis`` is empty for a photo without a face (DetectFaces
     answers an empty FaceDetails, and the course's Lambda passes it on with 200)."""
     result = services.faces.detect_faces(Image=request.rekognition_image(services), Attributes=["ALL"])
-    return {"msg": ANALYSIS_DONE, "payloads": {"timestamp": _timestamp(), "analysis": result.get("FaceDetails", [])}}
+    return {
+        "msg": ANALYSIS_DONE,
+        "payloads": {"timestamp": _timestamp(services.settings), "analysis": result.get("FaceDetails", [])},
+    }
 
 
 ROUTES = {"search": search_faces, "analyze": analyze_faces}
@@ -324,7 +350,7 @@ def request_id_of(event, context=None) -> str:
     return str(rid) if rid else str(uuid.uuid4())
 
 
-def handle_route(route: str, event: dict, services, context=None) -> dict:
+def handle_route(route: str, event: dict, services: ApiBackend, context=None) -> dict:
     """Answer one proxy event for ``route`` ("search" or "analyze"). Never raises."""
     request_id = request_id_of(event, context)
     try:
@@ -350,7 +376,7 @@ def route_of(path: str) -> str | None:
     return None
 
 
-def handle_event(event: dict, services, context=None) -> dict:
+def handle_event(event: dict, services: ApiBackend, context=None) -> dict:
     """Dispatch a proxy event on its ``resource``/``path``. Unknown routes answer like API
     Gateway does: 403 ``{"message": "Missing Authentication Token"}``."""
     route = route_of(event.get("resource") or event.get("path") or "")

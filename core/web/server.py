@@ -244,7 +244,6 @@ def _config(
 ) -> uvicorn.Config:
     if not isinstance(app, (str, LimitsMiddleware)):
         app = LimitsMiddleware(app, limits, refusal)
-    tls_options = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
     config = uvicorn.Config(
         app,
         http=_GuardedH11Protocol,
@@ -265,7 +264,8 @@ def _config(
         log_config=None,  # the process's own logging; uvicorn adds no handlers
         log_level="error",  # client protocol errors (bad heads, timeouts) are not the operator's
         access_log=False,
-        **tls_options,
+        ssl_certfile=str(tls[0]) if tls else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
     config.head_timeout_s = limits.head_timeout_s  # type: ignore[attr-defined]  # read by _GuardedH11Protocol
     return config

@@ -31,7 +31,10 @@ def _analysis(when, low, high, gender, smile, device=None):
 
 def fill(store) -> None:
     """Five captures on three days, two door openings, 15 sensor readings (see test_queries)."""
-    match = lambda *names: [{"Face": {"ExternalImageId": n}} for n in names]
+
+    def match(*names):
+        return [{"Face": {"ExternalImageId": n}} for n in names]
+
     auth = (
         R.auth_log_records("id001", T0, "cap1.jpg", match("Taro"))
         + R.auth_log_records("id001", T0 + timedelta(hours=1), "cap2.jpg", match("Taro", "Hanako"))

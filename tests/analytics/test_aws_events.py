@@ -86,6 +86,38 @@ def test_same_chart_sql_runs_on_the_aws_store(aws):
     assert Q.identification_by_day(con, Q.AnalyticsFilter())["captures"].tolist() == [2, 2, 1]
 
 
+def test_what_iot_core_stored_as_sent_is_read_where_it_is_read(aws):
+    """Issue 12 §3 in the aws world: the course's ``"Value": "123"`` is a DynamoDB string, a
+    door log may lack ``Person``, ``"AgeRange-Low": "15"`` is a string in the Firehose log; the
+    charts read them as the local world does, and what cannot be read is counted."""
+    when = T0.strftime("%Y-%m-%dT%H:%M:%SZ")
+    aws.append(
+        "sensor",
+        [
+            {"DeviceID": "id001", "Datetime": when, "Value": "123"},
+            {
+                "DeviceID": "id001",
+                "Datetime": (T0 + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "Value": "abc",
+            },
+        ],
+        ["s1", "s2"],
+    )
+    aws.append("door", [{"DeviceID": "id001", "Datetime": when}], ["d1"])
+    aws.append("analysis", [{"Datetime": when, "AgeRange-Low": "15", "AgeRange-High": 20, "Smile": "true"}], ["n1"])
+    assert aws.query("sensor")["Value"].tolist() == ["123", "abc"]  # as stored
+    con = aws.columnar(since=T0 - timedelta(days=1), until=T0 + timedelta(days=1))
+    try:
+        f = Q.AnalyticsFilter()
+        series = Q.sensor_series(con, f, "day")
+        assert series["readings"].tolist() == [2] and series["max"].tolist() == [123.0]
+        kpis = Q.kpis(con, f)
+        assert kpis["unreadable"] == 1 and kpis["door_opens"] == 1
+        assert Q.age_distribution(con, f)["decade"].tolist() == [10]
+    finally:
+        con.close()
+
+
 def test_bad_input_is_a_domain_error(aws):
     with pytest.raises(InvalidParameter):
         aws.query("weather")
@@ -119,7 +151,10 @@ def test_athena_reader_polls_and_pages_results():
         "get_query_execution", {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}, {"QueryExecutionId": "q1"}
     )
     header = {"Data": [{"VarCharValue": c} for c in ("datetime", "agerange-low", "agerange-high", "gender", "smile")]}
-    row = lambda *v: {"Data": [{"VarCharValue": x} if x is not None else {} for x in v]}
+
+    def row(*v):
+        return {"Data": [{"VarCharValue": x} if x is not None else {} for x in v]}
+
     stub.add_response(
         "get_query_results",
         {

@@ -13,6 +13,7 @@ from core.events.records import sensor_record
 from tests.browser.harness import CHROMIUM, CHROMIUM_FLAGS, PHONE, horizontal_overflow, running_app, wait_idle
 
 pytestmark = pytest.mark.browser
+ADMIN_PASSWORD = "analytics-admin-password"
 
 
 @pytest.fixture
@@ -36,7 +37,15 @@ def test_analytics_on_a_phone_with_live_sensor_chart(tmp_path, browser_page):
     store = LocalEventStore(data / "events" / "events.db")
     generate_demo_events(store, 3000, days=2, devices=2, seed=3)
     page = browser_page
-    with running_app(data) as url:
+    # Analytics is an admin page: a deep link goes through the router, which shows it only
+    # to a signed-in admin.
+    with running_app(data, extra_env={"FACEGATE_ADMIN_PASSWORD": ADMIN_PASSWORD}) as url:
+        page.goto(f"{url}/admin")
+        page.get_by_label("Administrator password").fill(ADMIN_PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.locator(".st-key-page_links").get_by_text("Analytics").wait_for()
+        wait_idle(page)
+        page.wait_for_function("() => document.cookie.includes('facegate_session=')")
         page.goto(f"{url}/analytics")
         page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 4")
         wait_idle(page)

@@ -79,6 +79,26 @@ def test_logs_page_shows_absurd_times_without_breaking(absurd):
     assert not at.exception
 
 
+def test_the_admins_logs_page_shows_every_kind_with_absurd_times(absurd, admin):
+    """An admin's tail shows auth, door and analysis records too (a viewer's only sensors)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from tests.analytics.test_pages import ROOT
+
+    st.cache_data.clear()
+    at = AppTest.from_file(str(ROOT / "tests" / "app" / "router_entry.py"), default_timeout=90)
+    at.session_state["lang"] = "en"
+    at.session_state["facegate_session"] = admin.token  # through the router, as the app runs pages
+    at.run()
+    assert not at.exception, at.exception
+    at.switch_page(str(ROOT / "pages" / "logs.py")).run()
+    assert not at.exception, at.exception
+    shown = at.dataframe[0].value
+    assert {"auth", "door", "analysis", "sensor"} <= set(shown["kind"])
+    assert any(str(t).startswith("9999-12-31") for t in shown["Datetime"])  # shown as sent, not raised on
+
+
 def test_retention_purges_by_the_time_of_receipt_not_the_devices_clock(services):
     store = services.events
     now = datetime.now(UTC)

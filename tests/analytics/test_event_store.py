@@ -102,6 +102,35 @@ def test_columnar_copy_matches_journal_across_sealed_segments(tmp_path):
     assert fresh.execute("SELECT count(*), count(DISTINCT person) FROM door").fetchone() == (30, 3)
 
 
+def test_a_segment_that_cannot_be_read_is_dropped_and_the_copy_rebuilt_from_the_journal(tmp_path):
+    """Segments are a cache: a damaged one (a disk error, a file cut short) costs its rebuild
+    from the journal, not the Analytics page (issue 13 §5)."""
+    store = LocalEventStore(tmp_path / "events.db")
+    recs = [R.door_open_record("id001", T0 + timedelta(seconds=i), f"P{i % 3}") for i in range(30)]
+    store.append("door", recs, [f"d{i}" for i in range(30)])
+    ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7).cursor().close()
+    damaged = tmp_path / "columnar" / f"door-v2-{0:012d}-{7:012d}.parquet"
+    damaged.write_bytes(b"PAR1" + b"\0" * 100)  # not Parquet any more
+    con = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7).cursor()
+    assert con.execute("SELECT count(DISTINCT seq), count(DISTINCT person) FROM door").fetchone() == (30, 3)
+    assert damaged.read_bytes()[-4:] == b"PAR1"  # written again, whole
+
+
+def test_a_segment_that_cannot_be_written_leaves_the_copy_usable(tmp_path):
+    """Sealing writes Parquet next to the journal; when that fails (no space, the folder gone)
+    the rows stay in memory, queries answer, and sealing is tried again later."""
+    store = LocalEventStore(tmp_path / "events.db")
+    mirror = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=7)
+    (tmp_path / "columnar").rmdir()
+    (tmp_path / "columnar").write_text("a file where the segments folder was")
+    recs = [R.door_open_record("id001", T0 + timedelta(seconds=i), f"P{i % 3}") for i in range(30)]
+    store.append("door", recs, [f"d{i}" for i in range(30)])
+    con = mirror.cursor()
+    assert con.execute("SELECT count(*) FROM door").fetchone()[0] == 30
+    store.append("door", [R.door_open_record("id001", T0, "Q")], ["d30"])
+    assert mirror.cursor().execute("SELECT count(*) FROM door").fetchone()[0] == 31
+
+
 def test_small_segments_are_compacted_and_still_load_whole(tmp_path):
     store = LocalEventStore(tmp_path / "events.db")
     mirror = ColumnarMirror(store.path, tmp_path / "columnar", segment_rows=2)

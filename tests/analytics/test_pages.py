@@ -166,10 +166,10 @@ def test_quicksight_page_local_lists_what_would_be_embedded(settings, monkeypatc
 
 def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(settings, monkeypatch):
     import boto3
-    import streamlit as st
     from botocore.stub import Stubber
 
     import core.aws.clients
+    from core.bootstrap import close_shared_services
 
     for name, value in {
         "FACEGATE_BACKEND": "aws",
@@ -206,7 +206,7 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
             client if service == "quicksight" else real(service, region, session, **kw)
         ),
     )
-    st.cache_resource.clear()  # services for the aws settings, built with the stubbed client
+    close_shared_services()  # services for the aws settings, built with the stubbed client
     with stub:
         at = run_page("quicksight")
     stub.assert_no_pending_responses()
@@ -214,7 +214,7 @@ def test_quicksight_page_aws_embeds_each_dashboard_and_explains_problems(setting
     page_text = texts(at)
     assert "Not allowed" in page_text and "quicksight:GenerateEmbedUrlForRegisteredUser" in page_text
     assert any("quicksight.example/embed/ok" in str(f.proto) for f in frames), at
-    st.cache_resource.clear()
+    close_shared_services()
 
 
 def test_pages_open_through_the_real_router(filled, admin):

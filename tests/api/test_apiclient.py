@@ -3,12 +3,10 @@ server) answer the same questions the same way, through one request/response pat
 
 from __future__ import annotations
 
-import dataclasses
 import socket
 
 import pytest
 
-from core.bootstrap import build_api_client
 from core.errors import (
     AccessDenied,
     ConfigError,
@@ -27,7 +25,7 @@ from tests.api.conftest import png_bomb, to_jpeg
 @pytest.fixture(params=["in-process", "http"])
 def client(request, world, server, api_key):
     if request.param == "in-process":
-        return LocalFaceApi(world.services)
+        return LocalFaceApi(world.settings, world.services.faces, world.services.objects)
     return HttpFaceApi(server.url, api_key)
 
 
@@ -73,7 +71,7 @@ def test_errors_come_back_as_the_same_domain_errors(client, no_face_jpeg):
 
 def test_both_adapters_give_identical_answers(world, server, api_key):
     image = to_jpeg(world.people["amy"][3])
-    local = LocalFaceApi(world.services).search(image)
+    local = LocalFaceApi(world.settings, world.services.faces, world.services.objects).search(image)
     remote = HttpFaceApi(server.url, api_key).search(image)
     strip = lambda a: {k: v for k, v in a.payloads.items() if k != "timestamp"}  # noqa: E731
     assert local.matches == remote.matches and strip(local) == strip(remote)
@@ -90,10 +88,8 @@ def test_http_client_reports_a_bad_key_and_an_unreachable_api(server):
     assert "k" * 40 not in repr(HttpFaceApi(server.url, "k" * 40))
 
 
-def test_build_api_client_picks_the_world(world):
-    assert isinstance(world.services.api, LocalFaceApi)
-    aws = dataclasses.replace(world.settings, backend="aws", api_url="", api_key="")
-    client = build_api_client(dataclasses.replace(world.services, settings=aws))
-    assert isinstance(client, HttpFaceApi)
+def test_each_world_has_its_client(world):
+    assert isinstance(world.services.api, LocalFaceApi)  # aws: HttpFaceApi (tests/aws/test_services.py)
+    client = HttpFaceApi("", "")  # what the aws world builds before `deploy up` wrote the URL
     with pytest.raises(ConfigError, match="FACEGATE_API_URL"):
         client.search(b"\xff\xd8\xff")

@@ -44,6 +44,7 @@ def closed_by_server(sock: socket.socket) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_slow_loris_with_64kb_header_lines_is_cut_off_and_memory_stays_bounded(world, api_key):
     server = ServerProcess(world.env)
     try:

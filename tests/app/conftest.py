@@ -77,3 +77,9 @@ def enrol(services, labelled, admin):
         return outcomes
 
     return _enrol
+
+
+def inline_images(at) -> list[str]:
+    """The images shown inline as data URIs (pages._shared.private_image: biometric images get
+    no /media URL); ``at.image`` holds only those served through Streamlit's media manager."""
+    return [e.proto.body for e in at.get("html") if 'src="data:image/' in e.proto.body]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.errors import InvalidParameter, ResourceAlreadyExists, ServiceUnavailable
+from core.errors import ResourceAlreadyExists, ServiceUnavailable
 from core.events.port import EventPublisher
 from core.usecases import history, people, retention
 from core.usecases.capture import capture_photo, photo_key
@@ -65,21 +65,32 @@ def test_delete_person_removes_vectors_photos_and_their_captures(services, enrol
     assert services.objects.list_objects(services.settings.faces_bucket, "people/amy/") == []
 
 
-def test_rename_refuses_taken_names_and_faces_without_photos(services, enrol, labelled):
+def test_rename_changes_the_display_name_only_and_refuses_taken_names(services, enrol, labelled):
     enrol("amy", n=1)
     enrol("penny", n=1)
     with pytest.raises(ResourceAlreadyExists):
-        people.rename_person(services, "amy", "penny")
-    # A face indexed outside the app (no stored photo) cannot be re-keyed: refuse, change nothing.
+        people.rename_person(services, "amy", "Penny")  # another person's name, in any case
+    # A face indexed outside the app (no stored photo) does not stop a rename any more: the id,
+    # which Rekognition cannot change, stays; only the name people read changes.
     services.faces.index_faces(
         CollectionId=services.settings.collection,
         Image={"Bytes": jpeg(labelled["amy"][1])},
         ExternalImageId="amy",
         MaxFaces=1,
     )
-    with pytest.raises(InvalidParameter, match="no stored photo"):
-        people.rename_person(services, "amy", "Amy_F")
+    renamed = people.rename_person(services, "amy", " エイミー  ファラ ")
+    assert (renamed.name, renamed.display_name) == ("amy", "エイミー ファラ")
     assert len(people.get_person(services, "amy").face_ids) == 2
+    assert people.display_names(services, ["amy", "penny"]) == {"amy": "エイミー ファラ", "penny": "penny"}
+
+
+def test_display_names_and_ids():
+    assert people.new_person_id("Taro Yamada") == "Taro_Yamada"  # the course's example keeps its id
+    assert re.fullmatch(r"p-[0-9a-f]{10}", people.new_person_id("山田 太郎"))
+    assert people.clean_display_name("  山田\u3000 太郎 ") == "山田 太郎"
+    for bad in ("", "   ", "a\x07b", "x" * 65):
+        with pytest.raises(people.InvalidPersonName):
+            people.clean_display_name(bad)
 
 
 def test_retention_deletes_old_captures_by_outcome(services, enrol, labelled):
@@ -117,22 +128,23 @@ def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
     gets are the same object, face models loaded, the analytics copy loaded."""
     import threading
 
-    import streamlit as st
-
+    import core.bootstrap
+    from core.usecases.warmup import warm_up
     from pages import _shared
 
     built = []
-    real = _shared.build_services
-    monkeypatch.setattr(_shared, "build_services", lambda s: built.append(s) or real(s))
-    st.cache_resource.clear()
+    real = core.bootstrap.build_services
+    monkeypatch.setattr(core.bootstrap, "build_services", lambda s: built.append(s) or real(s))
+    monkeypatch.setattr(_shared, "get_settings", lambda: settings)
+    core.bootstrap.close_shared_services()
     try:
-        _shared.warm_up()
+        warmed = warm_up(settings)
         for thread in threading.enumerate():
             if thread.name == "facegate-columnar-warm":
                 thread.join(timeout=60)
         services = _shared.get_services()
-        assert len(built) == 1 and services is _shared.get_services()
+        assert len(built) == 1 and services is warmed is _shared.get_services()
         assert services.faces._engine is not None
         assert services.events._columnar is not None
     finally:
-        st.cache_resource.clear()
+        core.bootstrap.close_shared_services()

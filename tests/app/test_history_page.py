@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.app.conftest import jpeg, open_page, texts
+from core.usecases import history
+from tests.app.conftest import inline_images, jpeg, open_page, texts
 
 
 def _capture(app, data: bytes):
@@ -17,8 +18,6 @@ def _cards(app) -> list[str]:
 
 
 def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labelled, services):
-    from core.usecases import history
-
     enrol("amy")
     _capture(app, jpeg(labelled["amy"][4]))
     _capture(app, jpeg(labelled["howard"][1]))
@@ -27,7 +26,7 @@ def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labe
     assert "顔 1: **amy** · " in seen and "🚪 ドア開" in seen
     assert "顔 1: **人物を特定できませんでした**" in seen
     # A thumbnail per capture (no phone QR code: AppTest's server is not on https).
-    assert "端末 id001" in seen and len(app.image) == 2
+    assert "端末 id001" in seen and len(inline_images(app)) == 2 and not app.image  # no /media URL
     # Filter: unknown faces only.
     app.selectbox(key="history_filter").set_value("__unknown__").run()
     assert len(_cards(app)) == 1 and "人物を特定できませんでした" in _cards(app)[0]
@@ -44,8 +43,6 @@ def test_history_lists_filters_and_enrols_unknown_as_new_person(app, enrol, labe
 
 
 def test_wrong_match_deletes_the_face_that_caused_it(app, enrol, labelled, services):
-    from core.usecases import history
-
     # Enrol Penny's photo under the wrong name, so Penny is "recognised" as bernadette.
     enrol("penny", n=1, as_name="bernadette")
     enrol("bernadette", n=2)
@@ -56,6 +53,10 @@ def test_wrong_match_deletes_the_face_that_caused_it(app, enrol, labelled, servi
     open_page(app, "history")
     app.button(key=f"correct_{cap.capture_id}").click().run()
     app.button(key=f"wrong_{cap.capture_id}").click().run()
+    # §2: it says what is lost before it deletes anything.
+    assert "bernadette さんの登録済みの顔 3 件のうち、この一致の原因になった 1 件を削除します。" in texts(app)
+    assert len(services.faces.faces_by_external_id(services.settings.collection)["bernadette"]) == 3
+    app.button(key=f"wrong_sure_{cap.capture_id}").click().run()
     assert f"bernadette の顔 {culprit[:8]} を削除しました。" in texts(app)
     faces = services.faces.faces_by_external_id(services.settings.collection)["bernadette"]
     assert culprit not in {f["FaceId"] for f in faces} and len(faces) == 2
@@ -70,6 +71,50 @@ def test_wrong_match_deletes_the_face_that_caused_it(app, enrol, labelled, servi
     # Now the same face is Penny, and the door opens for her.
     _capture(app, jpeg(labelled["penny"][2]))
     assert "✅ penny さん" in texts(app)
+
+
+def test_wrong_match_on_someones_only_face_confirms_and_can_be_undone(app, enrol, labelled, services):
+    """Issue 17 §2: one tap no longer deletes Raj's only face: the page says it is his only
+    face, deletes it only when confirmed, and brings it back on undo."""
+    enrol("leonard", n=1, as_name="raj")
+    _capture(app, jpeg(labelled["leonard"][3]))
+    assert "✅ raj さん" in texts(app)
+    cap = history.list_captures(services)[0]
+    open_page(app, "history")
+    app.button(key=f"correct_{cap.capture_id}").click().run()
+    next(b for b in app.button if b.label == "誤認識: raj ではない").click().run()
+    seen = texts(app)
+    assert "これは raj さんの唯一の顔です。削除すると raj さんは登録者の一覧から消え" in seen
+    assert "30 分以内なら元に戻せます。" in seen
+    assert "raj" in services.faces.faces_by_external_id(services.settings.collection)  # nothing deleted yet
+    next(b for b in app.button if b.label == "削除する").click().run()
+    assert "raj" not in services.faces.faces_by_external_id(services.settings.collection)
+    next(b for b in app.button if b.label == "元に戻す（raj さんの顔）").click().run()
+    assert "raj さんの顔を元に戻しました。" in texts(app)
+    assert len(services.faces.faces_by_external_id(services.settings.collection)["raj"]) == 1
+    _capture(app, jpeg(labelled["leonard"][3]))
+    assert "✅ raj さん" in texts(app)
+
+
+def test_history_filters_by_door_and_period_in_a_grid(app, enrol, labelled, services):
+    """Issue 17 §15: on a PC a grid (columns) with filters, not one narrow column."""
+    from datetime import UTC, datetime, timedelta
+
+    from core.usecases.capture import capture_photo
+
+    enrol("amy")
+    capture_photo(services, jpeg(labelled["amy"][4]), "old.jpg", when=datetime.now(UTC) - timedelta(days=3))
+    _capture(app, jpeg(labelled["amy"][3]))
+    _capture(app, jpeg(labelled["howard"][1]))
+    open_page(app, "history")
+    assert len(app.columns) >= 3  # a row of the grid
+    assert len(_cards(app)) == 3
+    app.segmented_control(key="history_door").set_value("opened").run()
+    assert len(_cards(app)) == 2 and all("amy" in c for c in _cards(app))
+    app.segmented_control(key="history_period").set_value("1").run()
+    assert len(_cards(app)) == 1
+    app.segmented_control(key="history_door").set_value("closed").run()
+    assert len(_cards(app)) == 1 and "人物を特定できませんでした" in _cards(app)[0]
 
 
 def test_capture_times_are_shown_in_the_browsers_zone_with_the_zone(app, labelled, services):

@@ -116,7 +116,9 @@ def test_status_line_says_when_the_broker_cannot_be_reached(settings, admin, mon
     monkeypatch.setenv("FACEGATE_MQTT_PORT", str(free_port()))  # nobody listens there
     import streamlit as st
 
-    st.cache_resource.clear()
+    from core.bootstrap import close_shared_services
+
+    close_shared_services()
     st.cache_data.clear()
     try:
         at = _start(admin.token)
@@ -131,8 +133,11 @@ def test_status_line_says_when_the_broker_cannot_be_reached(settings, admin, mon
         assert "1 件の問題" in seen
         assert "❌ **ログ送信** — 127.0.0.1:" in seen and "は保存済みで、接続が戻ると送られます。" in seen
         assert "ConnectionError" not in seen
+        # The panel stays folded (issue 17 §3: open, it pushed the camera's shutter off a phone's screen).
+        status = next(e for e in at.expander if "件の問題" in e.label)
+        assert not status.proto.expanded
     finally:
-        st.cache_resource.clear()
+        close_shared_services()
 
 
 def test_app_pages_open_from_the_router(app):

@@ -678,7 +678,7 @@ class FakeCloudFormation:
                 else:
                     physical, attrs = handler.create(self, stack, logical, props)
                     res = _Resource(kind, physical, attrs, props)
-            except Exception as exc:  # noqa: BLE001 - any failure of a resource rolls the stack back
+            except Exception as exc:  # any failure of a resource rolls the stack back
                 message = getattr(exc, "message", None) or str(exc)
                 if old is not None and action == "replace" and "already exists" in message:
                     message = (
@@ -843,7 +843,7 @@ class _Bucket(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("s3").delete_bucket(Bucket=physical)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if "NoSuchBucket" not in str(exc):
                 raise
 
@@ -908,7 +908,7 @@ class _Thing(_Type):
         name = props.get("ThingName") or _name(stack, logical, cf.rng, limit=128)
         try:
             arn = cf.aws("iot").create_thing(thingName=name)["thingArn"]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise AwsError("ResourceAlreadyExistsException", f"{name} already exists") from exc
         return name, {"Arn": arn}
 
@@ -949,7 +949,7 @@ class _Role(_Type):
             # IAM refuses a boundary that does not exist (moto does not check).
             try:
                 iam.get_policy(PolicyArn=props["PermissionsBoundary"])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise AwsError(
                     "InvalidInput", f"Scope ARN: {props['PermissionsBoundary']} does not exist or is not attachable."
                 ) from exc
@@ -1028,7 +1028,7 @@ class _GlueTable(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("glue").delete_table(DatabaseName=props["DatabaseName"], Name=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its database
+        except Exception as exc:  # gone with its database
             if "EntityNotFound" not in str(exc):
                 raise
 
@@ -1074,7 +1074,7 @@ class _Function(_Type):
         version = {"VersionId": code["S3ObjectVersion"]} if code.get("S3ObjectVersion") else {}
         try:  # Lambda reads the zip when the function is created (moto does not check)
             cf.aws("s3").head_object(Bucket=code["S3Bucket"], Key=code["S3Key"], **version)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise AwsError(
                 "InvalidParameterValueException",
                 f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Key: {code['S3Key']} {version}",
@@ -1116,7 +1116,7 @@ class _Permission(_Type):
         function, sid = physical.split("|")
         try:
             cf.aws("lambda").remove_permission(FunctionName=function, StatementId=sid)
-        except Exception as exc:  # noqa: BLE001 - gone with its function
+        except Exception as exc:  # gone with its function
             if "ResourceNotFound" not in str(exc):
                 raise
 
@@ -1148,7 +1148,7 @@ class _Deployment(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("apigateway").delete_deployment(restApiId=props["RestApiId"], deploymentId=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its API
+        except Exception as exc:  # gone with its API
             if "NotFound" not in str(exc):
                 raise
 
@@ -1170,7 +1170,7 @@ class _Stage(_Type):
     def delete(self, cf, stack, physical, props):
         try:
             cf.aws("apigateway").delete_stage(restApiId=props["RestApiId"], stageName=physical)
-        except Exception as exc:  # noqa: BLE001 - gone with its API
+        except Exception as exc:  # gone with its API
             if "NotFound" not in str(exc):
                 raise
 
@@ -1216,7 +1216,7 @@ class _UsagePlanKey(_Type):
         key, plan = physical.split(":")
         try:
             cf.aws("apigateway").delete_usage_plan_key(usagePlanId=plan, keyId=key)
-        except Exception as exc:  # noqa: BLE001 - gone with its plan or key
+        except Exception as exc:  # gone with its plan or key
             if "NotFound" not in str(exc):
                 raise
 

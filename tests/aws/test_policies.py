@@ -406,6 +406,7 @@ def test_every_call_the_app_makes_in_the_aws_world_is_allowed(moto_session, tmp_
     from core.config import load_settings
     from core.events.aws import build_aws_event_store
     from core.quicksight.aws import AwsQuickSight
+    from core.web.quota import api_quota
 
     settings = dataclasses.replace(
         load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path)}, secrets_file=tmp_path / "none.toml"),
@@ -429,6 +430,7 @@ def test_every_call_the_app_makes_in_the_aws_world_is_allowed(moto_session, tmp_
     anonymous = AwsQuickSight(
         lambda: qs_client, dashboards="facegate-faces", account_id=ACCOUNT, region=REGION, anonymous=True
     )
+    apigateway = moto_session.client("apigateway", region_name=REGION)
     clients = [
         services.objects.client,
         services.faces.client,
@@ -436,11 +438,14 @@ def test_every_call_the_app_makes_in_the_aws_world_is_allowed(moto_session, tmp_
         events.s3,
         events.athena.athena,
         qs_client,
+        apigateway,
     ]
     calls: list = []
     for client in clients:
         _record(client, calls)
         intercept(client, lambda op, params: {})
+    plan = {"quota": {"limit": 2000, "period": "MONTH"}}
+    intercept(apigateway, lambda op, params: plan if op == "GetUsagePlan" else None)
     image = {"Bytes": b"\xff\xd8 photo"}
     attempts = [
         lambda: services.objects.put_object(settings.photos_bucket, "a_20260101000000.jpg", b"x"),
@@ -467,11 +472,12 @@ def test_every_call_the_app_makes_in_the_aws_world_is_allowed(moto_session, tmp_
         lambda: events.append("auth", [{"DeviceID": "id001", "Datetime": "2026-01-01T00:00:00Z"}], ["m2"]),
         lambda: quicksight.embed("facegate-faces"),
         lambda: anonymous.embed("facegate-faces"),
+        lambda: api_quota(dataclasses.replace(settings, usage_plan_id="p1", api_key_id="k1"), client=apigateway),
     ]
     for attempt in attempts:
         try:
             attempt()
-        except Exception:  # noqa: BLE001, S110 - the empty answers break parsing; the request is what we check
+        except Exception:  # noqa: BLE001 - the empty answers break parsing; the request is what we check
             pass
     statements = _load(policies.APP_POLICY_FILE)["Statement"]
     seen = set()
@@ -484,3 +490,4 @@ def test_every_call_the_app_makes_in_the_aws_world_is_allowed(moto_session, tmp_
             assert allowed(statements, action, arn), f"{service}.{model.name} needs {action} on {arn}"
     assert {"s3:PutObject", "rekognition:SearchFacesByImage", "dynamodb:Query", "athena:StartQueryExecution"} <= seen
     assert {"quicksight:GenerateEmbedUrlForRegisteredUser", "quicksight:GenerateEmbedUrlForAnonymousUser"} <= seen
+    assert {"GetUsagePlan", "GetUsage"} <= {model.name for _, model, _ in calls}  # the quota line

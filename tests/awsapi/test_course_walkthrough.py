@@ -19,9 +19,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -100,6 +100,10 @@ def local_world(tmp_path_factory):
         FACEGATE_AWS_PORT=str(aws_port),
         FACEGATE_LOG_LEVEL="ERROR",
         FACEGATE_ANALYSIS_BUFFER_SECONDS="2",
+        # A learner in Japan: the device's clock and FaceGate's zone are JST, so zone-less stamps
+        # (the Web API's timestamp, copied into auth and analysis logs) must round-trip (§4).
+        TZ="Asia/Tokyo",
+        FACEGATE_TIMEZONE="Asia/Tokyo",
         PATH=f"{BIN}:{os.environ.get('PATH', '')}",  # the course's scripts run "python"
         HOME=str(tmp_path_factory.mktemp("home")),
     )
@@ -156,6 +160,7 @@ def _face_detail_is_complete(data: Path, photo: Path) -> bool:
 
 def test_the_course_steps_1_to_4_against_make_run(local_world, device_workspace, labelled, tmp_path):
     env, data = local_world["env"], local_world["data"]
+    started = datetime.now(UTC).replace(microsecond=0)
     learner = _aws_env(env)  # the newest admin key: "learner"
     device = _aws_env(env, "--name", "id001")
     aws = [str(BIN / "aws")]
@@ -232,10 +237,13 @@ def test_the_course_steps_1_to_4_against_make_run(local_world, device_workspace,
     else:  # the course's formatter reads Eyeglasses ... directly: no analysis log without them
         assert len(_events(data, "analysis")) == 0
         pending.append("issue 12 §2: FaceDetail lacks Eyeglasses/Sunglasses/Beard/Mustache, so no analysis log")
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and len(_events(data, "sensor")) == 0:
-        time.sleep(0.2)
-    if len(_events(data, "sensor")) == 0:
-        pending.append('issue 12 §3: the rule engine refuses the course\'s "Value": "123"')
+    # The course's sensor script sends "Value": "123" (a string): stored as sent (issue 12 §3).
+    wait_for(lambda: len(_events(data, "sensor")) == 1, timeout=30)
+    assert _events(data, "sensor").iloc[-1]["Value"] == "123"
+    # Every record at the moment it was made, whatever zone its device wrote (issue 12 §4).
+    window = (started - timedelta(seconds=1), datetime.now(UTC) + timedelta(seconds=1))
+    for kind in ("auth", "door", "sensor", "analysis"):
+        for when in _events(data, kind)["Datetime"]:
+            assert window[0] <= when <= window[1], (kind, when, window)
     if pending:
         pytest.xfail("; ".join(pending))

@@ -148,6 +148,39 @@ def test_the_disk_guard_and_the_quota_answer_503_and_429_over_https(endpoint, br
     iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # recovered
 
 
+def test_a_revoked_device_cannot_publish_over_https_either(endpoint, broker):
+    """Issue 13 §3 on the HTTPS path: the relay publishes as the credential's thing, so
+    ``iot revoke-device`` refuses its HTTPS publishes too (403), and revoking the key itself
+    (``aws-credentials revoke``) refuses it before any of that."""
+    from core.awsapi.credentials import CredentialStore
+    from core.telemetry.ca import LocalCA
+    from core.telemetry.local import telemetry_paths
+
+    store = CredentialStore(endpoint.settings.data_dir)
+    iot = endpoint.client("iot-data", cred=store.create("board9", "device"))
+    payload = json.dumps({"DeviceID": "board9", "Datetime": _now(), "Value": 1}).encode()
+    iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+    registry = LocalCA(telemetry_paths(endpoint.settings).pki).registry()
+    try:
+        assert registry.revoke("board9") == 1
+    finally:
+        registry.close()
+
+    def refused() -> bool:
+        try:
+            iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+        except ClientError as exc:
+            return exc.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        return False
+
+    wait_for(refused, timeout=30, interval=0.5)
+    store.revoke("board9")
+    with pytest.raises(ClientError) as err:
+        iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert err.value.response["Error"]["Code"] in ("ForbiddenException", "UnrecognizedClientException")
+
+
 def test_without_a_broker_publish_is_503(endpoint, broker):
     """Checked last in this module: with the broker stopped the endpoint says so."""
     from core.awsapi.iotdata import BrokerRelay

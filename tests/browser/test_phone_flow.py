@@ -32,7 +32,7 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     assert horizontal_overflow(page) == 0
 
     # Enrol from the camera.
-    page.get_by_label("名前（英数字、例: Taro_Yamada）").fill("Amy")
+    page.get_by_label("名前（例: 山田 太郎、Taro Yamada）").fill("Amy")
     page.keyboard.press("Enter")
     take_photo(page)
     wait_idle(page)
@@ -64,7 +64,10 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     assert horizontal_overflow(page) == 0
     page.get_by_role("button", name="訂正する").first.click()
     page.get_by_role("button", name="誤認識: Amy ではない").click()
+    page.get_by_text("これは Amy さんの唯一の顔です。").wait_for()  # said before anything is deleted
+    page.get_by_role("button", name="削除する").click()
     page.get_by_text(re.compile(r"Amy の顔 [0-9a-f]{8} を削除しました。")).wait_for()
+    expect(page.get_by_role("button", name="元に戻す（Amy さんの顔）")).to_be_visible()
 
     # With the face gone, the same camera frame is no longer recognised.
     page.locator(".st-key-page_links").get_by_text("カメラ").click()

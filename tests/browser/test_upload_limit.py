@@ -1,7 +1,7 @@
 """Anonymous uploads cannot make the app hold memory beyond what the engine accepts (issue 13
 §10). Streamlit's default ``server.maxUploadSize`` is 200 MB; three anonymous 150 MB uploads
 took the app from 559 MB to 1.4 GB. The limit is now the photo limit of the camera page
-(``core.usecases.capture.MAX_UPLOAD_BYTES``), set in ``.streamlit/config.toml``.
+(``core.images.codec.MAX_UPLOAD_BYTES``), set in ``.streamlit/config.toml``.
 
 The real app is started, a browser opens the camera page as an anonymous viewer and uploads a
 small photo so that the upload request (its session id and XSRF token) can be replayed; then
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from core.usecases.capture import MAX_UPLOAD_BYTES
+from core.images.codec import MAX_UPLOAD_BYTES
 from tests.browser.harness import ROOT, phone_browser, running_app, wait_idle
 
 MB = 1024 * 1024

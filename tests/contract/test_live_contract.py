@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pytest
 from botocore.stub import ANY
 
 from core.events.direct import DirectPublisher
@@ -45,7 +46,9 @@ def test_a_live_appearance_is_identified_and_recorded_like_a_photo(world, labell
     services = world.services
     _enrol(world, labelled["amy"][0].read_bytes())
     services.settings = dataclasses.replace(services.settings, collection="people")
-    services.api = LocalFaceApi(services)  # the Web API's routes on this world's adapters
+    services.api = LocalFaceApi(
+        services.settings, services.faces, services.objects
+    )  # the routes on this world's adapters
     services.publisher = DirectPublisher(services.events)
     rgb = np.asarray(face_frame(labelled["amy"][2]))
     (box,) = HogFaceDetector().detect(rgb)
@@ -91,3 +94,68 @@ def test_a_live_appearance_is_identified_and_recorded_like_a_photo(world, labell
     assert door["Person"] == "amy"
     (analysis,) = services.events.query("analysis").to_dict("records")
     assert analysis["Gender"] in ("Female", "Male")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world", ["aws"], indirect=True)
+def test_aws_live_calls_rekognition_within_the_budget_and_the_page_shows_calls_per_minute(world, labelled):
+    """In the aws world each identification is a Rekognition SearchFacesByImage and each logged
+    appearance a DetectFaces: with a budget of one identification a minute, a second person
+    arriving waits (shown as pending, no call made), and the page's status line shows the
+    Rekognition calls of the last minute, counted here on the boto3 client itself."""
+    from streamlit.testing.v1 import AppTest
+
+    from core.live.detector import warm_up
+    from core.live.policy import CallBudget, Cooldown
+    from core.live.session import LiveSession
+    from tests.live.test_session import play
+
+    services = world.services
+    _enrol(world, labelled["amy"][0].read_bytes())
+    services.settings = dataclasses.replace(services.settings, collection="people")
+    services.api = LocalFaceApi(services)  # the Web API's routes on the aws adapters, as the Lambda runs them
+    services.publisher = DirectPublisher(services.events)
+    calls: list[str] = []
+    services.faces.client.meta.events.register(
+        "provide-client-params.rekognition.*", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[-1])
+    )
+    search = {"CollectionId": "people", "Image": {"Bytes": ANY}, "MaxFaces": 10, "FaceMatchThreshold": 80.0}
+    world.aws_answers(
+        "search_faces_by_image",
+        {
+            "SearchedFaceBoundingBox": CROP_BOX,
+            "SearchedFaceConfidence": 99.9,
+            "FaceMatches": [{"Similarity": 98.6, "Face": _face("amy")}],
+            "FaceModelVersion": "7.0",
+        },
+        params={**search, "QualityFilter": "NONE"},
+    )
+    world.aws_answers(
+        "detect_faces", {"FaceDetails": [DETAIL]}, params={"Image": {"Bytes": ANY}, "Attributes": ["ALL"]}
+    )
+    warm_up()
+    live = LiveSession(services, cooldown=Cooldown(60), budget=CallBudget(per_minute=1, burst=1))
+    try:
+        play(live, labelled["amy"][2], 0.5, until=lambda: live.snapshot().published.get("door") == 1)
+        play(live, None, 1.0)
+        # bernadette: detected, but the minute's one identification is spent.
+        play(live, labelled["bernadette"][3], 2.0, until=lambda: live.snapshot().stats.budget_waits > 0)
+        snap = live.snapshot()
+    finally:
+        live.stop()
+        live.join()
+    assert calls == ["SearchFacesByImage", "DetectFaces"]
+    assert [t.state for t in snap.tracks] == ["pending"]
+    assert [(s.person, s.door) for s in snap.sightings] == [("amy", "opened")]
+    assert snap.published == {"auth": 1, "analysis": 1, "door": 1}
+    assert snap.stats.calls_per_minute == len(calls) == 2
+
+    def status_line(snap):
+        from pages._live import _status
+
+        _status(snap, "aws")
+
+    page = AppTest.from_function(status_line, args=(snap,), default_timeout=30).run()
+    shown = " ".join(c.value for c in page.caption) + " ".join(i.value for i in page.info)
+    assert "Rekognition 呼び出し 2 回/分（照合の上限 1 回/分）" in shown, shown
+    assert "照合の上限（1 回/分）に達したため、照合を待たせています。" in shown, shown

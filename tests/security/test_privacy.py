@@ -240,8 +240,17 @@ def test_privacy_cli_purge_and_forget(settings, services, labelled, tmp_path):
     assert erasure in run.stderr and "amy" not in run.stderr
 
 
-def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):
-    at = _start(None)
+def test_camera_page_shows_the_privacy_notice_in_both_languages(settings, monkeypatch):
+    """Said in full (a notice box) on a browser's first visit; after that folded into
+    "🔒 写真の扱い" below the camera (issue 17 §3) — still there, one tap away, in both languages.
+    AppTest has no cookies, so the visit cookie is given by patching ``pages._shared.cookie``."""
+    import pages._shared
+
+    def folded(at) -> str:
+        box = next(e for e in at.expander if e.label.startswith(("🔒 写真の扱い", "🔒 What happens to your photo")))
+        return " ".join(str(m.value) for m in box.markdown)
+
+    at = _start(None)  # first visit: no cookie
     assert "2 日" not in texts(at)
     notice = " ".join(str(e.value) for e in at.info)
     assert "7 日" in notice and "8 時間" in notice and "自動削除" in notice
@@ -251,6 +260,18 @@ def test_camera_page_shows_the_privacy_notice_in_both_languages(settings):
     notice = " ".join(str(e.value) for e in at.info)
     assert "after 7 days when someone is identified, 8 hours when nobody is" in notice
     assert "(who was identified, when) are kept for 365 days" in texts(at)
+
+    seen = {"facegate_seen_camera": "1"}
+    monkeypatch.setattr(pages._shared, "cookie", lambda name: seen.get(name))
+    at = _start(None)  # a later visit: the notice box is gone, the same words are in the fold
+    assert not any("自動削除" in str(e.value) for e in at.info)
+    notice = folded(at)
+    assert "7 日" in notice and "8 時間" in notice and "自動削除" in notice and "365 日" in notice
+    at.session_state["lang"] = "en"
+    at.run()
+    notice = folded(at)
+    assert "after 7 days when someone is identified, 8 hours when nobody is" in notice
+    assert "(who was identified, when) are kept for 365 days" in notice
 
 
 def test_no_face_image_ever_goes_into_the_logs(settings, services, labelled, admin):

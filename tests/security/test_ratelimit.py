@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.web.ratelimit import RateLimiter
+from core.access.throttle import RateLimiter
 from tests.api.conftest import http
 from tests.security.conftest import running_api
 
@@ -29,12 +29,12 @@ def test_token_bucket_burst_then_rate():
 
 
 def test_memory_is_bounded_under_many_keys():
-    from core.web import ratelimit
+    from core.access import throttle
 
     limiter = RateLimiter(rate=1, burst=1)
-    for i in range(ratelimit.MAX_KEYS + 500):
+    for i in range(throttle.MAX_KEYS + 500):
         limiter.allow(f"key-{i}")
-    assert len(limiter._buckets) == ratelimit.MAX_KEYS
+    assert len(limiter) == throttle.MAX_KEYS
 
 
 def test_local_api_answers_429_per_key(tmp_path, monkeypatch, settings):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.access import passwords, sessions
+from core.access import passwords, sessions, throttle
 from core.access.sessions import AccessControl, AdminPasswordNotSet, AdminRequired, Session
 from core.config import load_settings, save_user_settings
 from core.errors import AccessDenied, Throttled
@@ -106,24 +106,43 @@ def test_password_is_stored_hashed_and_first_run_is_not_open(settings):
     assert not code_file.exists()
     stored = json.loads(ctl.path.read_text())
     assert PASSWORD not in ctl.path.read_text()
-    assert stored["admin_password_hash"].startswith(("$argon2", "scrypt$"))
+    assert stored["admin_password_hash"].startswith("$argon2id$")
     assert oct(ctl.path.stat().st_mode & 0o777) == "0o600"
     assert ctl.sign_in(PASSWORD, client="t").is_admin
     with pytest.raises(AccessDenied):
         ctl.sign_in("wrong password!", client="t")
 
 
-def test_scrypt_and_argon2_hashes_both_verify(monkeypatch):
-    argon = passwords.hash_password(PASSWORD)
-    monkeypatch.setattr(passwords, "_argon2", lambda: None)
-    scrypt = passwords.hash_password(PASSWORD)
-    assert scrypt.startswith("scrypt$") and scrypt != passwords.hash_password(PASSWORD)  # salted
-    assert passwords.verify_password(PASSWORD, scrypt) and not passwords.verify_password(PASSWORD + "x", scrypt)
-    for broken in ("", "scrypt$1$2", "scrypt$x$y$z$a$b", "$argon2id$garbage", "plain"):
+def test_argon2id_hashes_verify_and_broken_ones_match_nothing():
+    hashed = passwords.hash_password(PASSWORD)
+    assert hashed.startswith("$argon2id$") and hashed != passwords.hash_password(PASSWORD)  # salted
+    assert passwords.verify_password(PASSWORD, hashed) and not passwords.verify_password(PASSWORD + "x", hashed)
+    broken_ones = ("", "scrypt$1$2", "scrypt$x$y$z$a$b", "$argon2id$garbage", "$argon2id$v=19$m=8,t=1,p=1$", "plain")
+    for broken in broken_ones:
         assert not passwords.verify_password(PASSWORD, broken)
-    monkeypatch.undo()
-    if argon.startswith("$argon2"):
-        assert passwords.verify_password(PASSWORD, argon) and not passwords.verify_password("nope nope nope", argon)
+    # Parameters are read from the hash: one made with other (stronger) parameters still verifies.
+    from argon2 import PasswordHasher
+
+    stronger = PasswordHasher(time_cost=3, memory_cost=32 * 1024, parallelism=2).hash(PASSWORD)
+    assert passwords.verify_password(PASSWORD, stronger) and not passwords.verify_password(PASSWORD + "x", stronger)
+
+
+def test_a_scrypt_hash_stored_by_an_earlier_version_still_signs_in(settings):
+    """No admin is locked out by the upgrade: the scrypt hash an earlier version wrote to
+    access.json still verifies (read only; setting the password again stores argon2id)."""
+    import base64
+    import hashlib
+
+    salt = b"0123456789abcdef"
+    digest = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    old = f"scrypt${2**14}$8$1${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+    assert passwords.verify_password(PASSWORD, old) and not passwords.verify_password(PASSWORD + "x", old)
+    ctl = AccessControl(settings)
+    ctl.path.parent.mkdir(parents=True, exist_ok=True)
+    ctl.path.write_text(json.dumps({"admin_password_hash": old, "generation": 1}))
+    assert ctl.sign_in(PASSWORD, client="t").is_admin
+    with pytest.raises(AccessDenied):
+        ctl.sign_in("wrong password!", client="t")
 
 
 def test_sessions_expire_when_idle_and_after_twelve_hours(settings):
@@ -159,12 +178,11 @@ def test_changing_the_password_ends_other_sessions(settings):
 
 
 def test_wrong_passwords_are_throttled_per_client_then_overall(settings, monkeypatch):
-    monkeypatch.setattr(passwords, "_argon2", lambda: None)  # scrypt: the same path, 5x quicker
     clock = Clock()
     ctl = AccessControl(settings, clock=clock)
     with sessions.operator(settings, "tests"):
         ctl.set_admin_password(PASSWORD)
-    for _ in range(sessions.FREE_FAILURES):
+    for _ in range(throttle.FREE_FAILURES):
         with pytest.raises(AccessDenied):
             ctl.sign_in("guess guess guess", client="10.0.0.9")
     with pytest.raises(Throttled):
@@ -262,10 +280,10 @@ def test_viewer_in_the_app_sees_only_the_camera_and_can_sign_in(settings, servic
     at.switch_page(str(ROOT / "pages" / "admin.py")).run()
     at.button(key="admin_sign_out").click().run()
     assert {"people", "history", "analytics", "quicksight", "settings"}.isdisjoint(_link_pages(at))
-    # Wrong password: a clear refusal; the right one signs in.
+    # Wrong password: a clear refusal that says what was wrong; the right one signs in.
     at.text_input(key="admin_password").input("not the password")
     at.button[0].click().run()
-    assert "権限がありません" in texts(at)
+    assert "パスワードが違います。" in texts(at)
     at.text_input(key="admin_password").input(PASSWORD)
     at.button[0].click().run()
     assert "people" in _link_pages(at)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.access import passwords, sessions
+from core.access import sessions
 from core.access.sessions import AccessControl, WrongPassword, WrongSetupCode
 from core.cli.app import forwarded_allow_ips
 from core.config import load_settings
@@ -19,8 +19,7 @@ from tests.security.test_roles import PASSWORD, Clock
 
 
 @pytest.fixture
-def ctl(settings, monkeypatch):
-    monkeypatch.setattr(passwords, "_argon2", lambda: None)  # scrypt: the same path, quicker
+def ctl(settings):
     clock = Clock()
     ctl = AccessControl(settings, clock=clock)
     with sessions.operator(settings, "tests"):

@@ -43,13 +43,9 @@ def _metrics(at) -> dict:
 def _close_cached_services():
     """The app caches its services per process: close the MQTT publisher this test's settings
     made (its thread would otherwise keep reconnecting to the stopped broker), then forget it."""
-    import streamlit as st
+    from core.bootstrap import close_shared_services
 
-    from core.config import load_settings
-    from pages._shared import _build_services
-
-    _build_services(load_settings()).close()
-    st.cache_resource.clear()
+    close_shared_services()
 
 
 def test_logs_page_without_a_broker_stores_test_messages_directly(settings, services, admin):

@@ -267,6 +267,20 @@ def test_the_disk_guard_refuses_cleanly_and_recovers(quota_stack):
     assert stack.broker.stats.storage_full >= 2
 
 
+def test_the_disk_guard_reads_the_file_system_the_data_dir_will_be_made_on(tmp_path):
+    """``serve`` and the IoT Data endpoint build the gateway before the data dir exists: the
+    guard measures where it will be made instead of raising ``FileNotFoundError``."""
+    from core.telemetry.gateway import DiskGuard
+
+    later = tmp_path / "not" / "yet" / "made"
+    guard = DiskGuard(later, reserve_bytes=1)
+    assert guard.free_bytes() > 0
+    guard.check()  # more than one byte free: no StorageFull
+    guard.reserve_bytes, guard._free = guard.free_bytes() + 2**40, None
+    with pytest.raises(StorageFull):
+        guard.check()
+
+
 # -- 5. the analytics copy stays bounded ------------------------------------------------------
 def test_100_kb_extra_fields_stay_out_of_the_analytics_copy(tmp_path):
     store = LocalEventStore(tmp_path / "events.db")

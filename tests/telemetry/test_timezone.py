@@ -18,6 +18,7 @@ from core.config import load_settings
 from core.events.local import LocalEventStore
 from core.telemetry.ca import LocalCA
 from core.usecases.capture import photo_key
+from tests.analytics.test_aws_events import aws  # noqa: F401 - the moto event store fixture
 
 from .conftest import StackRunner, free_port, settle
 from .rawmqtt import RawClient, tls_context
@@ -136,3 +137,71 @@ def test_logs_and_analytics_pages_show_times_in_the_browsers_zone(services):
     assert table["Datetime"].tolist() == ["2019-08-08 05:12:30 EDT"]
     analytics = _page("analytics", "Asia/Tokyo")
     assert "Times are shown in Asia/Tokyo (UTC+09:00)." in _texts(analytics)
+
+
+# -- naive stamps are read in the zone of the clock that wrote them -------------------------
+def test_the_web_apis_timestamp_reads_back_as_the_moment_it_was_made(tmp_path):
+    """The course's device copies ``payloads.timestamp`` into its auth and analysis logs as
+    sent (no zone); the rule engine reads such times in ``FACEGATE_TIMEZONE``. So the local Web
+    API stamps in that zone, as the course's handler (``datetime.now()``) does on the machine
+    that serves it; a UTC stamp read in Tokyo would put every record nine hours early."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from core.bootstrap import build_services
+    from core.events.columns import parse_datetime_us
+    from core.web import routes
+    from tests.api.conftest import world_env
+    from tests.api.test_handlers import event
+
+    settings = load_settings(env=world_env(tmp_path / "data", FACEGATE_TIMEZONE="Asia/Tokyo"))
+    services = build_services(settings)
+    try:
+        wall = io.BytesIO()
+        Image.new("RGB", (320, 240), (180, 180, 180)).save(wall, format="PNG")
+        body = {"image_base64str": base64.b64encode(wall.getvalue()).decode()}
+        before = datetime.now(UTC).replace(microsecond=0)
+        response = routes.handle_event(event("analyze", body), services)
+        after = datetime.now(UTC)
+    finally:
+        services.close()
+    assert response["statusCode"] == 200, response["body"]
+    stamp = json.loads(response["body"])["payloads"]["timestamp"]
+    read = datetime.fromtimestamp(parse_datetime_us(stamp, TOKYO) / 1e6, UTC)
+    assert before <= read <= after, (stamp, read, before)
+
+
+def test_in_the_aws_world_the_apps_stamps_are_read_back_as_the_same_instant(tmp_path, aws):  # noqa: F811
+    """In aws the course's Lambda stamps UTC (Lambda's clock) and the aws event store, Athena
+    and QuickSight read zone-less times as UTC: the app's own auth and analysis logs must be
+    written so, whatever ``FACEGATE_TIMEZONE`` the app runs with (it still names photos in it)."""
+    from types import SimpleNamespace
+
+    from core.usecases import capture
+
+    local = load_settings(env={"FACEGATE_DATA_DIR": str(tmp_path), "FACEGATE_TIMEZONE": "Asia/Tokyo"})
+    settings = dataclasses.replace(local, backend="aws")
+    sent: list[tuple[str, dict]] = []
+    services = SimpleNamespace(settings=settings, publisher=SimpleNamespace(publish=lambda k, r: sent.append((k, r))))
+    when = datetime(2019, 8, 8, 9, 12, tzinfo=UTC)
+    face = capture.FaceResult(box={"Width": 0.5, "Height": 0.5, "Left": 0.1, "Top": 0.1}, detail={}, largest=True)
+    result = capture.CaptureResult(
+        capture_id="image01",
+        picture_name=capture.photo_key("image01", when, TOKYO),
+        when=when,
+        device_id="id001",
+        threshold=80.0,
+        width=640,
+        height=480,
+        faces=[face],
+        door_opened=False,
+        person=None,
+    )
+    capture._publish(services, result)
+    assert result.picture_name == "image01_20190808181200.jpg"  # photos keep the device's local time
+    assert {k for k, _ in sent} == {"auth", "analysis"}
+    for i, (kind, record) in enumerate(sent):
+        aws.append(kind, [record], [f"m{i}"])
+    assert aws.query("auth")["Datetime"].tolist() == [when]

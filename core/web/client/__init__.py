@@ -1,4 +1,4 @@
 """How the app reaches identification: the Web API's client port (``port.py``) and its two
 transports, in process (``local.py``, the same ``core.web.routes`` code the HTTP server runs,
 without a socket) and HTTP (``http.py``, the deployed API or the local server).
-``core.bootstrap.build_api_client`` picks one per world."""
+Each world's builder in ``core.bootstrap`` picks one."""

@@ -32,7 +32,7 @@ class HttpFaceApi(FaceApi):
 
     def post(self, route, body):
         self._check()
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (http/https only: _check)
             f"{self.base_url}/{route}",
             data=body.encode("utf-8"),
             method="POST",

@@ -74,6 +74,7 @@ def request_body(
     Raises InvalidParameter, or ImageTooLarge when the body would exceed 6 MB."""
     if (image is None) == (file_name is None):
         raise InvalidParameter("give either image bytes or file_name and bucket_name")
+    body: dict[str, object]
     if image is not None:
         body = {"image_base64str": f"data:{_mime(image)};base64,{base64.b64encode(image).decode('ascii')}"}
     else:
