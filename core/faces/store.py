@@ -26,6 +26,9 @@ from core.faces.search import SearchIndex
 from core.storage.files import ensure_dir
 
 POOL_SIZE = 8  # idle connections kept; more are opened under load and closed after
+# Deletions older than this many generations leave the log: a searcher whose index is older
+# finds the counts disagree and reloads (correct, just slower), so the log stays bounded.
+DELETION_LOG_GENERATIONS = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -188,6 +191,10 @@ class FaceStore:
                 con.executemany(
                     "INSERT INTO face_deletions (collection_id, generation, seq) VALUES (?, ?, ?)",
                     [(collection_id, generation, seq) for seq in seqs],
+                )
+                con.execute(
+                    "DELETE FROM face_deletions WHERE collection_id = ? AND generation <= ?",
+                    (collection_id, generation - DELETION_LOG_GENERATIONS),
                 )
         return deleted
 

@@ -232,3 +232,26 @@ def test_synthetic_descriptors_look_like_dlibs():
     assert 0.42 < genuine.mean() < 0.50
     assert 0.80 < impostor.mean() < 0.90 and 0.06 < impostor.std() < 0.10
     assert 1.3 < np.linalg.norm(a, axis=1).mean() < 1.6
+
+
+def test_an_index_older_than_the_deletion_log_is_reloaded(tmp_path, monkeypatch):
+    """The log keeps the last DELETION_LOG_GENERATIONS generations; a searcher that fell
+    further behind cannot apply the deletions it missed, sees that, and reloads."""
+    from core.faces import store as store_module
+
+    monkeypatch.setattr(store_module, "DELETION_LOG_GENERATIONS", 2)
+    writer, reader = FaceStore(tmp_path / "faces.db"), FaceStore(tmp_path / "faces.db")
+    writer.create_collection("c")
+    v = np.eye(128, dtype=np.float32)
+    ids = [f"{i:032x}" for i in range(6)]
+    writer.add_faces("c", [(StoredFace(f, None, "i", {}, 99.0, 0.0), v[i]) for i, f in enumerate(ids)])
+    old = reader.search_index("c")
+    for f in ids[:4]:  # four generations of deletions: the first two leave the log
+        writer.delete_faces("c", [f])
+    with writer._conn() as con:
+        assert con.execute("SELECT COUNT(*) FROM face_deletions").fetchone()[0] == 2
+    fresh = reader.search_index("c")
+    assert fresh is not old and sorted(fresh.face_ids) == ids[4:]
+    assert [f for f, _ in fresh.nearest(v[0], 10)] == [
+        f for f, _ in FaceStore(tmp_path / "faces.db").search_index("c").nearest(v[0], 10)
+    ]
