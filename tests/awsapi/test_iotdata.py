@@ -135,8 +135,9 @@ def test_the_disk_guard_and_the_quota_answer_503_and_429_over_https(endpoint, br
     finally:
         guard.reserve_bytes, guard._free = 512 * 2**20, None
     quotas = broker.gateway.quotas
-    saved = quotas.messages_per_s
-    quotas.messages_per_s, quotas._buckets = 1.0, {}
+    saved, saved_clock = quotas.messages_per_s, quotas._clock
+    # A frozen clock: nothing refills between the two publishes, however slow the machine.
+    quotas.messages_per_s, quotas._buckets, quotas._clock = 1.0, {}, lambda: 0.0
     try:
         iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # the one allowed this second
         with pytest.raises(ClientError) as err:
@@ -144,7 +145,7 @@ def test_the_disk_guard_and_the_quota_answer_503_and_429_over_https(endpoint, br
         assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
         assert err.value.response["Error"]["Code"] == "ThrottlingException"
     finally:
-        quotas.messages_per_s, quotas._buckets = saved, {}
+        quotas.messages_per_s, quotas._buckets, quotas._clock = saved, {}, saved_clock
     iot.publish(topic="handson/sensorLogData", qos=1, payload=payload)  # recovered
 
 
