@@ -15,8 +15,9 @@ from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot
 from core.live.stats import STALL_SECONDS
 from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
+from core.usecases import people
 from pages._access import acting_fragment
-from pages._shared import error_text, get_services, tr
+from pages._shared import error_text, get_services, local_time, md, tr
 
 i18n.register(
     {
@@ -187,8 +188,10 @@ def _panel(live: LiveSession, playing: bool) -> None:
         st.markdown(f"**{tr('live.seen')}**")
         if not snap.sightings:
             st.caption(tr("live.nobody_yet"))
+        # One look-up per refresh for everyone listed (in the aws world each name is an S3 read).
+        names = people.display_names(get_services(), [s.person for s in snap.sightings if s.state == KNOWN])
         for s in snap.sightings:
-            _sighting(s, live.policy.cooldown.seconds)
+            _sighting(s, names, live.policy.cooldown.seconds)
         if snap.published:
             st.caption(
                 tr(
@@ -218,10 +221,11 @@ def _status(snap: LiveSnapshot, backend: str) -> None:
         st.info(tr("live.budget", limit=snap.identifications_per_minute), icon="⏳")
 
 
-def _sighting(s, cooldown_seconds: float) -> None:
-    when = s.seen_at.strftime("%H:%M:%S UTC")
+def _sighting(s, names: dict[str, str], cooldown_seconds: float) -> None:
+    when = local_time(s.seen_at, "%H:%M:%S")
     known = s.state == KNOWN
-    who = tr("live.known", person=s.person, similarity=s.similarity or 0.0) if known else tr("live.unknown")
+    name = md(names.get(s.person, s.person)) if known else ""
+    who = tr("live.known", person=name, similarity=s.similarity or 0.0) if known else tr("live.unknown")
     door = tr(f"live.door.{s.door}", seconds=cooldown_seconds) if s.door else ""
     line = f"{who} · {when}" + (f" · {door}" if door else "")
     st.markdown(line)

@@ -91,7 +91,7 @@ def appearances(text: str) -> list[tuple[str, str | None]]:
     tracker then starts a new track, checked again; the cooldown keeps it from being logged)."""
     out: list[tuple[str, str | None]] = []
     for line in reversed(text.splitlines()):
-        if " · " not in line or "UTC" not in line:
+        if " · " not in line or not re.search(r" · \d\d:\d\d:\d\d \S+", line):
             continue
         name = re.match(r"✅ (\S+) さん", line)
         who = name.group(1) if name else "stranger" if "特定できませんでした" in line else line
