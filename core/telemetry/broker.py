@@ -47,8 +47,9 @@ MESSAGE_ID_PROPERTY = "facegate-id"
 # store with a reason instead of vanishing in a disconnect; beyond this we do disconnect.
 MAX_PACKET = 512 * 1024
 RECEIVE_MAXIMUM = 1024
-# Per subscriber: bytes waiting to be sent before further messages to it are dropped, and
-# how long its buffer may stay full before it is disconnected.
+# Per subscriber: bytes of messages waiting to be sent (TLS framing comes on top) before
+# further messages to it are dropped, and how long its buffer may stay full before it is
+# disconnected.
 SUBSCRIBER_BUFFER_BYTES = 1024 * 1024
 SLOW_SUBSCRIBER_S = 10.0
 # How often the broker looks for revoked or deleted certificates.

@@ -149,7 +149,10 @@ def test_the_buffer_stays_bounded_and_a_silent_subscriber_is_let_go(stack, paths
             assert _publish(device, "handson/sensorLogData", payload, i + 1)[0] == 0
             if not conn.closed:
                 peak = max(peak, conn.writer.transport.get_write_buffer_size())
-        assert peak <= broker_module.SUBSCRIBER_BUFFER_BYTES, peak
+        # The broker counts the messages it queues; once they are encrypted, TLS record framing
+        # (~22 bytes per record) sits on top, so the measured buffer may pass the bound by that
+        # much. Without the bound the 200 x 30 KB would queue 6 MB.
+        assert peak <= broker_module.SUBSCRIBER_BUFFER_BYTES * 1.02, peak
         time.sleep(1.2)
         for i in range(5):  # still nothing read a second later: disconnected
             _publish(device, "handson/sensorLogData", payload, 300 + i)
