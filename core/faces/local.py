@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InvalidParameter, NoFaceInImage
+from core.faces import adience
 from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
@@ -82,12 +83,15 @@ class LocalFaceCollections(FaceCollections):
         return None if engine is None else f"descriptor {engine.descriptor_status}"
 
     def warm_up(self) -> None:
+        """Load the engine and the attribute estimator now (the app's start-up: its camera card
+        shows attributes on the first tap, and a new data dir builds their ONNX model once)."""
         self.engine  # noqa: B018 - the property loads the models
+        self.estimator  # noqa: B018
 
     @property
     def estimator(self) -> attr.AttributeEstimator:
         if self._estimator is None:
-            self._estimator = attr.get_estimator()
+            self._estimator = attr.get_estimator(adience.default_cache_dir(self.data_dir / "models"))
         return self._estimator
 
     # --- helpers ---------------------------------------------------------------------
