@@ -116,6 +116,7 @@ class LocalEventStore(EventStore):
         self._columnar: ColumnarMirror | None = None
         self._columnar_id: str | None = None
         self._columnar_lock = threading.Lock()
+        self._warm_thread: threading.Thread | None = None
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.connection()
@@ -268,15 +269,18 @@ class LocalEventStore(EventStore):
         return removed
 
     def warm_columnar(self) -> threading.Thread:
-        """Load the columnar copy in a background thread now (an app can call this at start so
-        the first analytics page does not wait for it). Returns the started thread."""
+        """Load the columnar copy in a background thread now (the app calls this when an admin,
+        who alone sees the charts, is signed in, so the first analytics page does not wait for
+        it). Once per store: later calls return the same thread."""
+        with self._columnar_lock:
+            if self._warm_thread is None:
 
-        def load() -> None:
-            self.columnar().close()
+                def load() -> None:
+                    self.columnar().close()
 
-        thread = threading.Thread(target=load, name="facegate-columnar-warm", daemon=True)
-        thread.start()
-        return thread
+                self._warm_thread = threading.Thread(target=load, name="facegate-columnar-warm", daemon=True)
+                self._warm_thread.start()
+            return self._warm_thread
 
     def seal(self) -> int:
         """Write every complete segment of the journal to Parquet now (demo-data calls this

@@ -1,8 +1,10 @@
 """A new app process's slow first-page work, done before any browser asks.
 
 ``python -m core app run`` calls ``warm_up`` beside the server's own start-up: the imports the
-chart pages need, and the process's shared services (face models loaded, the analytics copy
-loading in the background), which the pages then use. Measured on 2 cores with a million
+chart pages need, and the process's shared services (face models loaded), which the pages then
+use. The analytics copy (~40 MB with an empty store, ~90 MB more per million events) is loaded
+when an admin, who alone sees the charts, is signed in (``streamlit_app.py``), not at start: a
+stack whose app only identifies faces does not hold it (issue 15's memory target). Measured on 2 cores with a million
 events: the analytics page's first render in a new process fell from about 3 s to the warm
 figure (bench/analytics.py)."""
 
