@@ -76,11 +76,16 @@ class Block:
         self.max_residual = float(residual[alive].max(initial=0.0))
         self._packed = numkong.dots_pack(codes)
         self._distances = numkong.euclideans_packed
+        self._wrap = numkong.from_dlpack  # lets the kernel write into a slice of one array
         self.nbytes = int(self._packed.nbytes)
 
-    def grid_distances(self, probe_codes: np.ndarray) -> np.ndarray:
-        """(rows,) float32: Euclidean distances between the probe's codes and every row's."""
-        return np.asarray(self._distances(probe_codes, self._packed))[0]
+    def grid_distances(self, probe_codes: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """(rows,) float32: Euclidean distances between the probe's codes and every row's,
+        written into ``out`` (a contiguous float32 slice of that length) when given."""
+        if out is None:
+            return np.asarray(self._distances(probe_codes, self._packed))[0]
+        self._distances(probe_codes, self._packed, out=self._wrap(out.reshape(1, -1)))
+        return out
 
 
 def available() -> bool:

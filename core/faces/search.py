@@ -266,17 +266,20 @@ def _two_pass(v: _View, q: np.ndarray, k: int, limit: float | None) -> tuple[np.
     probe_codes, probe_residual = v.quantiser.probe(q)
     blocks = v.blocks
 
+    grid = np.empty(len(blocks) * BLOCK_ROWS, np.float32)  # grid units (distance / step) per blocked row
+
     def scan(part):
-        return [blocks[b].grid_distances(probe_codes) for b in part]
+        for b in part:
+            blocks[b].grid_distances(probe_codes, grid[b * BLOCK_ROWS : (b + 1) * BLOCK_ROWS])
 
     order = list(range(len(blocks)))
     if SCAN_THREADS > 1 and len(blocks) > 1:
         half = (len(order) + 1) // 2
         future = _pool().submit(scan, order[half:])
-        found = scan(order[:half]) + future.result()
+        scan(order[:half])
+        future.result()
     else:
-        found = scan(order)
-    grid = np.concatenate(found)  # grid units (distance / step), one per blocked row
+        scan(order)
     tail = np.arange(len(grid), v.rows)
     qq = float(q @ q)
 

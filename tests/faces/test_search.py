@@ -208,9 +208,12 @@ def test_a_searcher_in_another_process_catches_up_without_reloading(tmp_path, sm
     writer, reader = FaceStore(tmp_path / "faces.db"), FaceStore(tmp_path / "faces.db")
     writer.create_collection("c")
 
+    stored = {}
+
     def enrol(vectors):
         faces = [(StoredFace(f"{rng.integers(1 << 62):032x}", None, "img", {}, 99.0, 0.0), v) for v in vectors]
         writer.add_faces("c", faces)
+        stored.update((f.face_id, v) for f, v in faces)
         return [f.face_id for f, _ in faces]
 
     ids = enrol(pop.photos(3_000, rng))
@@ -224,8 +227,15 @@ def test_a_searcher_in_another_process_catches_up_without_reloading(tmp_path, sm
     assert reader.search_index("c") is index and len(index) == 3_500 - 30 + 3
     fresh = FaceStore(tmp_path / "faces.db").search_index("c")
     assert fresh is not index
-    for q in pop.photos(10, rng):
-        assert index.nearest(q, 10) == fresh.nearest(q, 10)
+    assert index.quantised_rows == fresh.quantised_rows == 3 * 1024  # the int8 pass is in use
+    live = [f for f in stored if f not in set(gone + later[:2])]
+    vectors = np.asarray([stored[f] for f in live], np.float32)
+    known = vectors[::500]
+    for q in np.concatenate([pop.photos(10, rng), known + pop.noise(len(known), rng, 0.4)]):
+        got = index.nearest(q, 10)
+        assert got == fresh.nearest(q, 10)  # caught up = restarted (reloaded from SQLite)
+        rows, d2 = exact_nearest(vectors, q, 10)
+        _same(got, [live[r] for r in rows], np.sqrt(np.maximum(d2, 0)))  # = the exact scan of the store's faces
     assert not set(index.face_ids) & set(gone + later[:2])
 
 
