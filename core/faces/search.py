@@ -111,13 +111,6 @@ class SearchIndex:
         return len(self._view.blocks) * BLOCK_ROWS
 
     @property
-    def nbytes(self) -> int:
-        """Bytes the index holds: float32 vectors, norms and ids' row bookkeeping arrays, plus the
-        packed int8 codes of the blocks (the face id strings are not counted)."""
-        v = self._view
-        return v.vectors.nbytes + v.sqnorms.nbytes + v.seqs.nbytes + sum(b.nbytes for b in v.blocks)
-
-    @property
     def code_bytes(self) -> int:
         """Bytes of the packed int8 codes alone (what the first pass adds to the float32 truth)."""
         return sum(b.nbytes for b in self._view.blocks)
