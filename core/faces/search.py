@@ -273,24 +273,26 @@ def _two_pass(v: _View, q: np.ndarray, k: int, limit: float | None) -> tuple[np.
         future.result()
     else:
         scan(order)
-    tail = np.arange(len(grid), v.rows)
     qq = float(q @ q)
+    # The tail (rows not yet in a block) is scanned exactly once, as a contiguous slice.
+    tail = np.arange(len(grid), v.rows)
+    tail_d2 = v.sqnorms[len(grid) : v.rows] - 2.0 * (v.vectors[len(grid) : v.rows] @ q) + qq
 
     def distances(rows: np.ndarray) -> np.ndarray:
         return v.sqnorms[rows] - 2.0 * (v.vectors[rows] @ q) + qq
 
     sample = grid[::SAMPLE_STRIDE]
     first = np.flatnonzero(grid <= np.partition(sample, k - 1)[k - 1]) if len(sample) > k else np.arange(len(grid))
-    d2 = distances(np.concatenate([first, tail]))
+    d2 = np.concatenate([distances(first), tail_d2])
     d2 = d2[np.isfinite(d2)]
     cutoff = float(np.sqrt(max(float(np.partition(d2, k - 1)[k - 1]), 0.0))) if len(d2) >= k else np.inf
     if limit is not None:
         cutoff = min(cutoff, float(np.sqrt(limit)))
     errors = np.array([b.max_residual for b in blocks], np.float32) + probe_residual + quantised.ROUNDING
     per_block = grid.reshape(len(blocks), BLOCK_ROWS) <= ((cutoff + errors) / v.quantiser.step)[:, None]
-    cand = np.concatenate([np.flatnonzero(per_block), tail])
-    rows, d2 = _top(cand, distances(cand), k)
-    return rows, d2, len(cand)
+    cand = np.flatnonzero(per_block)
+    rows, d2 = _top(np.concatenate([cand, tail]), np.concatenate([distances(cand), tail_d2]), k)
+    return rows, d2, len(cand) + len(tail)
 
 
 def _top(rows: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
