@@ -50,11 +50,6 @@ def distance_for_similarity(similarity: float) -> float:
     return SIMILARITY_MIDPOINT + SIMILARITY_SCALE * math.log(100.0 / s - 1.0)
 
 
-def _confidence(score: float) -> float:
-    """HOG score -> 0-100 (score 0 ~ 82, 1 ~ 99)."""
-    return round(100.0 / (1.0 + math.exp(-(3.0 * score + 1.5))), 5)
-
-
 class LocalFaceCollections(FaceCollections):
     def __init__(
         self,
@@ -79,7 +74,7 @@ class LocalFaceCollections(FaceCollections):
 
     def engine_status(self) -> str | None:
         engine = self._engine or eng.loaded_engine()
-        return None if engine is None else f"descriptor {engine.descriptor_status}"
+        return None if engine is None else f"descriptor {engine.descriptor_status}; detector {engine.detector_status}"
 
     def warm_up(self) -> None:
         self.engine  # noqa: B018 - the property loads the models
@@ -127,7 +122,7 @@ class LocalFaceCollections(FaceCollections):
     def _detail(self, work, face, attributes: set[str], compared: bool = False) -> dict:
         """A FaceDetail (or ComparedFace) in Rekognition's shape: where the face is (the
         engine) and what it looks like (``core.faces.attributes``)."""
-        detail = {"BoundingBox": self._box(work, face), "Confidence": _confidence(face.score)}
+        detail = {"BoundingBox": self._box(work, face), "Confidence": face.confidence}
         detail.update(self.estimator.describe(work, face, attributes, compared=compared))
         return detail
 
@@ -152,7 +147,7 @@ class LocalFaceCollections(FaceCollections):
             reasons.append("LOW_BRIGHTNESS")
         if sharpness < min_sharp:
             reasons.append("LOW_SHARPNESS")
-        if _confidence(face.score) < min_conf:
+        if face.confidence < min_conf:
             reasons.append("LOW_CONFIDENCE")
         if min(face.width, face.height) < min_side:
             reasons.append("SMALL_BOUNDING_BOX")
@@ -308,7 +303,7 @@ class LocalFaceCollections(FaceCollections):
         probe = self.engine.descriptor(work, face)
         return {
             "SearchedFaceBoundingBox": self._box(work, face),
-            "SearchedFaceConfidence": _confidence(face.score),
+            "SearchedFaceConfidence": face.confidence,
             "FaceMatches": self._matches(cid, probe, max_faces, threshold),
             "FaceModelVersion": eng.MODEL_VERSION,
         }
@@ -361,7 +356,7 @@ class LocalFaceCollections(FaceCollections):
         return {
             "SourceImageFace": {
                 "BoundingBox": self._box(source, src_faces[0]),
-                "Confidence": _confidence(src_faces[0].score),
+                "Confidence": src_faces[0].confidence,
             },
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
