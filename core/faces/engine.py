@@ -52,9 +52,13 @@ QUICK_MIN_FACE = 80
 # MTCNN's stage thresholds (the paper's 0.6 / 0.7, and 0.8 for the last stage as the mtcnn
 # package has it: 0.7 let a background texture through on the shared photos).
 MTCNN_THRESHOLDS = (0.6, 0.7, 0.8)
-# MTCNN box -> HOG's square box round the same face: medians over the 37 faces of the shared
-# photos both detectors find whole (bench/faces.py refits and prints them).
+# MTCNN box -> HOG's square box round the same face, the start for the 5-point shape: medians
+# over the 37 faces of the shared photos both detectors find whole.
 DLIB_BOX = DlibBoxMap(dx=-0.010, dy=0.076, side=1.044)
+# HOG's box from the 5 points (box_from_shape5): medians over the 66 faces HOG finds in the
+# shared photos (bench/faces.py refits and prints them).
+BOX_FROM_EYES_TO_NOSE = 0.6526
+BOX_SIDE = 1.6537
 
 
 def _package_dir(name: str) -> Path | None:
@@ -104,6 +108,16 @@ class WorkImage:
     rgb: np.ndarray
     width: int
     height: int
+
+
+def box_from_shape5(points: np.ndarray) -> tuple[float, float, float, float]:
+    """The square HOG draws round a face, from dlib's 5 points (eye corners, nose): centred
+    BOX_FROM_EYES_TO_NOSE of the way from the eyes' middle to the nose, BOX_SIDE times the
+    outer eye corners' distance wide. Steadier than any detector's own box (see DLIB_BOX)."""
+    eyes, nose = points[:4].mean(axis=0), points[4]
+    cx, cy = eyes + BOX_FROM_EYES_TO_NOSE * (nose - eyes)
+    half = BOX_SIDE * float(np.linalg.norm(points[0] - points[2])) / 2
+    return cx - half, cy - half, cx + half, cy + half
 
 
 def hog_confidence(score: float) -> float:
@@ -271,6 +285,18 @@ class FaceEngine:
             )
             with self._shape_lock:
                 shape5 = self._sp5(source, rect)
+                if kind == "mtcnn":
+                    # MTCNN's boxes sit on the face differently from HOG's (a turned or tilted
+                    # face moves them by ~10 %), and the shape predictors and the attribute
+                    # estimators were made on HOG's: the box is redrawn from the 5 points as HOG
+                    # would draw it and the points found again from it (docs/faces.md).
+                    points = np.array([(p.x, p.y) for p in shape5.parts()], dtype=np.float64)
+                    rect = dlib.rectangle(*(round(v) for v in box_from_shape5(points)))
+                    shape5 = self._sp5(source, rect)
+                    left, top = max(0, rect.left()), max(0, rect.top())
+                    right, bottom = min(work.width, rect.right()), min(work.height, rect.bottom())
+                    if right - left < 8 or bottom - top < 8:
+                        continue
             if offset:  # back to work-image pixels (points may lie outside it)
                 shape5 = dlib.full_object_detection(
                     dlib.rectangle(

@@ -113,7 +113,8 @@ def build_models(wdir: Path) -> dict:
     )  # fmt: skip
     rnet = _graph(
         "mtcnn_rnet", w["rnet"],
-        [c, p, ("pool", (3, True)), c, p, ("pool", (3, False)), c, p, ("flatten", None), ("dense", None), ("prelu", False)],
+        [c, p, ("pool", (3, True)), c, p, ("pool", (3, False)), c, p,
+         ("flatten", None), ("dense", None), ("prelu", False)],
         [("box", "dense", False), ("prob", "dense", True)], [24, 24],
     )  # fmt: skip
     onet = _graph(
@@ -217,8 +218,7 @@ class MtcnnDetector:
                 # The cell's window in this level, then the regression, then image pixels.
                 x1, y1 = cols * PNET_STRIDE + 1, rows * PNET_STRIDE + 1
                 x2, y2 = cols * PNET_STRIDE + PNET_CELL, rows * PNET_STRIDE + PNET_CELL
-                side = PNET_CELL - 1
-                b = np.stack([x1 + reg[:, 0] * side, y1 + reg[:, 1] * side, x2 + reg[:, 2] * side, y2 + reg[:, 3] * side], 1)
+                b = np.stack([x1, y1, x2, y2], axis=1) + reg * (PNET_CELL - 1)
                 b /= scale
                 keep = _nms(b, score, 0.5)
                 found.append(np.column_stack([b[keep], score[keep]]))
