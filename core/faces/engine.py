@@ -59,6 +59,7 @@ DLIB_BOX = DlibBoxMap(dx=-0.010, dy=0.076, side=1.044)
 # shared photos (bench/faces.py refits and prints them).
 BOX_FROM_EYES_TO_NOSE = 0.6526
 BOX_SIDE = 1.6537
+REDRAW_PASSES = 1
 
 
 def _package_dir(name: str) -> Path | None:
@@ -118,6 +119,16 @@ def box_from_shape5(points: np.ndarray) -> tuple[float, float, float, float]:
     cx, cy = eyes + BOX_FROM_EYES_TO_NOSE * (nose - eyes)
     half = BOX_SIDE * float(np.linalg.norm(points[0] - points[2])) / 2
     return cx - half, cy - half, cx + half, cy + half
+
+
+def _covered(box, others) -> bool:
+    """Whether ``box`` and one of ``others`` are the same face (either's centre inside the other)."""
+
+    def inside(a, b) -> bool:
+        cx, cy = (a[0] + a[2]) / 2, (a[1] + a[3]) / 2
+        return b[0] <= cx <= b[2] and b[1] <= cy <= b[3]
+
+    return any(inside(box, o) or inside(o, box) for o in others)
 
 
 def hog_confidence(score: float) -> float:
@@ -232,45 +243,58 @@ class FaceEngine:
         return [(x1 / scale, y1 / scale, x2 / scale, y2 / scale, b[4]) for (x1, y1, x2, y2), b in zip(boxes, found)]
 
     def detect(
-        self, work: WorkImage, thorough: bool = True, timings: dict | None = None, detector: str | None = None
+        self, work: WorkImage, thorough: bool = True, timings: dict | None = None, detector: str = "describe"
     ) -> list[FoundFace]:
-        """Faces, largest first. MTCNN first (when loaded; ``detector="hog"`` skips it);
-        when it finds nothing, HOG: ``thorough`` upsamples small images to find ~40 px faces,
-        otherwise that is only done when nothing was found at the plain scale; when HOG finds
-        nothing either, it runs again on the image with a border (grey, then edge-replicated):
-        a face cut by the frame (a selfie held close, chin or forehead outside) has no complete
-        window otherwise (docs/faces.md has the recall table). ``timings``, when given,
-        accumulates seconds spent in "detect" and "align" (for the benchmark)."""
+        """Faces, largest first. ``detector``:
+
+        - "identify" (SearchFacesByImage, IndexFaces, CompareFaces: every face to describe by
+          the ResNet): MTCNN, and HOG only when MTCNN found nothing;
+        - "describe" (DetectFaces: attributes): HOG's faces, as the attribute estimators were
+          measured on them, plus every face MTCNN found that no HOG box covers (small, turned,
+          masked, cut by the frame);
+        - "hog": HOG alone (the engine before MTCNN; the benchmark's baseline).
+
+        HOG: ``thorough`` upsamples small images to find ~40 px faces, otherwise that is only
+        done when nothing was found at the plain scale; when nothing is found at all, it runs
+        again on the image with a border (grey, then edge-replicated): a face cut by the frame
+        (a selfie held close, chin or forehead outside) has no complete window otherwise
+        (docs/faces.md has the recall table). Without MTCNN (``detector_status`` says why) every
+        mode is "hog". ``timings``, when given, accumulates seconds spent in "detect" and
+        "align" (for the benchmark)."""
         import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
+        if detector not in ("identify", "describe", "hog"):
+            raise ValueError(f"unknown detector mode {detector!r}")
         started = time.perf_counter()
         source, offset = work.rgb, 0
-        found = []
-        kind = "hog"
         long_side = max(work.width, work.height)
-        if self._mtcnn is not None and detector != "hog":
-            found = self._mtcnn_faces(work.rgb, thorough)
-            kind = "mtcnn"
+        mtcnn = self._mtcnn is not None and detector != "hog"
+        found: list[tuple[float, float, float, float, float, str]] = []
+        if mtcnn and detector == "identify":
+            found = [(*b, "mtcnn") for b in self._mtcnn_faces(work.rgb, thorough)]
         if not found:
-            kind = "hog"
-        if not found and not thorough and long_side >= QUICK_PASS_MIN_SIDE:
-            # Identification wants the largest face: at half scale HOG finds every face of
-            # >= ~160 px in a quarter of the time, and a smaller one could not be the largest.
-            found = self._hog(work.rgb, False, max_side=min(DETECT_MAX_SIDE, long_side // 2), retry=False)
-        if not found:
-            found = self._hog(work.rgb, thorough)
+            hog: list = []
+            if not thorough and long_side >= QUICK_PASS_MIN_SIDE:
+                # Identification wants the largest face: at half scale HOG finds every face of
+                # >= ~160 px in a quarter of the time, and a smaller one could not be the largest.
+                hog = self._hog(work.rgb, False, max_side=min(DETECT_MAX_SIDE, long_side // 2), retry=False)
+            if not hog:
+                hog = self._hog(work.rgb, thorough)
+            found = [(*b, "hog") for b in hog]
+            if mtcnn and detector == "describe":
+                found += [(*b, "mtcnn") for b in self._mtcnn_faces(work.rgb, thorough) if not _covered(b, hog)]
         if not found:
             pad = int(PAD_FRACTION * max(work.width, work.height))
             for border in (cv2.BORDER_CONSTANT, cv2.BORDER_REPLICATE):
                 padded = cv2.copyMakeBorder(work.rgb, pad, pad, pad, pad, border, value=(128, 128, 128))
-                found = self._hog(padded, thorough)
+                found = [(*b, "hog") for b in self._hog(padded, thorough)]
                 if found:
                     source, offset = padded, pad
                     break
         detected = time.perf_counter()
         dlib = self._dlib
         faces = []
-        for l_, t_, r_, b_, score in found:
+        for l_, t_, r_, b_, score, kind in found:
             left, top = max(0, int(l_) - offset), max(0, int(t_) - offset)
             right, bottom = min(work.width, int(r_) - offset), min(work.height, int(b_) - offset)
             if right - left < 8 or bottom - top < 8:
@@ -290,9 +314,10 @@ class FaceEngine:
                     # face moves them by ~10 %), and the shape predictors and the attribute
                     # estimators were made on HOG's: the box is redrawn from the 5 points as HOG
                     # would draw it and the points found again from it (docs/faces.md).
-                    points = np.array([(p.x, p.y) for p in shape5.parts()], dtype=np.float64)
-                    rect = dlib.rectangle(*(round(v) for v in box_from_shape5(points)))
-                    shape5 = self._sp5(source, rect)
+                    for _ in range(REDRAW_PASSES):
+                        points = np.array([(p.x, p.y) for p in shape5.parts()], dtype=np.float64)
+                        rect = dlib.rectangle(*(round(v) for v in box_from_shape5(points)))
+                        shape5 = self._sp5(source, rect)
                     left, top = max(0, rect.left()), max(0, rect.top())
                     right, bottom = min(work.width, rect.right()), min(work.height, rect.bottom())
                     if right - left < 8 or bottom - top < 8:

@@ -231,7 +231,9 @@ class LocalFaceCollections(FaceCollections):
         attributes = self._attributes(DetectionAttributes)
         self.store.describe(cid)  # fail fast on a missing collection, before the model work
         work = self._work(Image)
-        faces = self.engine.detect(work, thorough=True)
+        # Found as SearchFacesByImage finds them (MTCNN): the same boxes, so the largest face
+        # and the alignment agree between enrolment and search.
+        faces = self.engine.detect(work, thorough=True, detector="identify")
         image_id = str(uuid.uuid4())
         now = time.time()
         records: list[dict] = []
@@ -294,7 +296,7 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         self.store.describe(cid)
         work = self._work(Image)
-        faces = self.engine.detect(work, thorough=False)
+        faces = self.engine.detect(work, thorough=False, detector="identify")
         if not faces:
             raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
         face = faces[0]  # the largest face, as Rekognition searches
@@ -334,14 +336,14 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         source = self._work(SourceImage)
         target = self._work(TargetImage)
-        src_faces = self.engine.detect(source, thorough=False)
+        src_faces = self.engine.detect(source, thorough=False, detector="identify")
         if not src_faces or self._quality_reasons(source, src_faces[0], level):
             raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
         probe = self.engine.descriptor(source, src_faces[0])
         matches: list[dict[str, Any]] = []
         unmatched: list[dict] = []
         candidates: list = []
-        for face in self.engine.detect(target, thorough=True)[:100]:
+        for face in self.engine.detect(target, thorough=True, detector="identify")[:100]:
             compared = self._detail(target, face, set(), compared=True)
             if self._quality_reasons(target, face, level):
                 unmatched.append(compared)
