@@ -5,14 +5,12 @@ was seen. Self-contained (``render_live()``) so any page layout can place it; th
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
 from core.app import i18n
 from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
-from core.live.session import LiveSession, LiveSnapshot
+from core.live.session import LiveSession, LiveSnapshot, prepare
 from core.live.stats import STALL_SECONDS
 from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
 from core.usecases import people
@@ -30,6 +28,10 @@ i18n.register(
             "保存・自動削除されます。",
             "The video is processed in the server's memory and not stored; one still per identified "
             "appearance is stored and deleted like a photo.",
+        ),
+        "live.preparing": (
+            "ライブの準備をしています（顔のモデルを読み込み中）…",
+            "Preparing Live (loading the face models)…",
         ),
         "live.start": ("開始", "Start"),
         "live.stop": ("停止", "Stop"),
@@ -126,12 +128,17 @@ def _session() -> LiveSession:
     return live
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_up_detector() -> None:
-    """Load the face detector in the background once per process, while the user presses Start."""
-    from core.live.detector import warm_up  # noqa: PLC0415
+_PREPARED: set[str] = set()  # settings whose models this process has loaded for Live
 
-    threading.Thread(target=warm_up, name="live-warm-up", daemon=True).start()
+
+def _prepare(live: LiveSession) -> None:
+    """Load the stream's models before its Start button exists (core.live.session.prepare:
+    a model loaded during a stream froze the server long enough for the browser to end it)."""
+    key = repr(live.services.settings)
+    if key not in _PREPARED:
+        with st.spinner(tr("live.preparing")):
+            prepare(live.services)
+        _PREPARED.add(key)
 
 
 @st.cache_resource(show_spinner=False)
@@ -145,7 +152,7 @@ def render_live() -> None:
     from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: PLC0415 (only Live needs it)
 
     live = _session()
-    _warm_up_detector()
+    _prepare(live)
     _newest_frame_relay()
     settings = live.services.settings
     st.caption(tr("live.intro"))
