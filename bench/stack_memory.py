@@ -145,10 +145,12 @@ def main() -> int:
         taps = []
         with phone_browser(video, tmp / "profile") as page:
             page.goto(f"{url}/camera")
-            card = page.locator(".st-key-result_card")
             for i in range(args.runs + 1):  # the first is a warm-up (model load, first render)
                 wait_idle(page)
-                before = card.inner_text() if card.count() else ""
+                # Read in one step: the card can go between a count() and an inner_text().
+                before = page.evaluate(
+                    "() => { const c = document.querySelector('.st-key-result_card'); return c ? c.innerText : ''; }"
+                )
                 take_photo(page)
                 t0 = time.perf_counter()
                 try:

@@ -1,36 +1,116 @@
-"""``python -m core serve [--no-ui]``: the whole local stack — MQTT broker and rule engine (in
-this process), the local Web API, the AWS-compatible endpoint and the app (child processes) —
-until Ctrl+C.
+"""``python -m core serve [--no-ui]``: the whole local stack — the MQTT broker and rule engine,
+the local Web API and the AWS-compatible endpoint (all in this process) and the app (a child
+process) — until Ctrl+C.
 
-The children publish through MQTT and the outbox (``FACEGATE_PUBLISHER=mqtt`` unless set).
-In the aws world the broker and rules are IoT Core's, so only the app is started.
+The Web API and the AWS-compatible endpoint are uvicorn servers on threads of this process, each
+with its own event loop (the broker keeps its own): one interpreter instead of three, so the
+stack pays once for Python, numpy and the face engine (issue 15: the whole stack's memory;
+docs/faces.md, "Where identification runs, and memory"). Their blocking work runs in thread
+pools, as it did in their own processes. The broker is not stalled by face work: dlib, OpenCV
+and onnxruntime release the GIL while they compute; with a thread doing SearchFacesByImage and
+DetectFaces ALL back to back, an asyncio loop's 1 ms ticks came p50 1.1 ms, p99 7 ms, max 100 ms
+apart (load 10 on 2 cores, 2026-12-01).
+The Web API and the app publish through MQTT and the outbox (``FACEGATE_PUBLISHER=mqtt`` unless
+set). In the aws world the broker and rules are IoT Core's, so only the app is started.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import dataclasses
 import logging
 import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from core.web.server import BackgroundServer
 
 log = logging.getLogger("facegate.serve")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _children(settings, *, ui: bool, api: bool, aws: bool = False) -> list[tuple[str, list[str]]]:
+class InProcessServers:
+    """The local Web API and the AWS-compatible endpoint served on threads of this process
+    (``core.web.server.BackgroundServer``), on their configured ports, with the same services,
+    limits and answers as ``python -m core api`` / ``aws-endpoint``. ``stop()`` shuts both down
+    (in-flight requests finish within the servers' graceful-shutdown time)."""
+
+    def __init__(self) -> None:
+        self._running: list[tuple[str, BackgroundServer, Callable[[], None]]] = []  # (name, server, closer)
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _server, _close in self._running]
+
+    def start(self, settings, *, api: bool, aws: bool) -> InProcessServers:
+        """Start the ones asked for, in the local world. One that cannot start (its port is
+        taken, its services cannot be built) is logged with the reason and left out, as its
+        own process would have exited, and the rest of the stack serves on."""
+        from core.errors import FaceGateError
+
+        if settings.backend != "local":
+            return self
+        wanted = [(api, "Web API", self._start_api), (aws, "AWS-compatible endpoint", self._start_aws)]
+        for on, name, start in wanted:
+            if not on:
+                continue
+            try:
+                start(settings)
+            except FaceGateError as exc:
+                log.error("the %s is not served: %s", name, exc)
+        return self
+
+    def _start_api(self, settings) -> None:
+        from core.bootstrap import build_services
+        from core.web.apikeys import ApiKeyStore
+        from core.web.app import create_app, describe
+        from core.web.server import BackgroundServer
+
+        # As the Web API's own process had it: MQTT and the outbox unless FACEGATE_PUBLISHER says.
+        publisher = settings.publisher if "FACEGATE_PUBLISHER" in os.environ else "mqtt"
+        services = build_services(dataclasses.replace(settings, publisher=publisher))
+        try:
+            server = BackgroundServer(create_app(services), settings.bind_host, settings.api_port).start()
+        except BaseException:
+            services.close()
+            raise
+        self._running.append(("web api", server, services.close))
+        print(describe(server.url, ApiKeyStore(settings.data_dir)), file=sys.stderr, flush=True)
+
+    def _start_aws(self, settings) -> None:
+        from core.awsapi.app import build_endpoint
+        from core.awsapi.server import LIMITS, refusal
+        from core.web.server import BackgroundServer
+
+        endpoint = build_endpoint(settings)
+        endpoint.startup()
+        try:
+            server = BackgroundServer(
+                endpoint, settings.bind_host, settings.aws_port, limits=LIMITS, refusal=refusal
+            ).start()
+        except BaseException:
+            endpoint.close()
+            raise
+        self._running.append(("aws endpoint", server, endpoint.close))
+
+    def stop(self) -> None:
+        while self._running:
+            name, server, close = self._running.pop()
+            try:
+                server.stop()
+            finally:
+                try:
+                    close()
+                except Exception:
+                    log.exception("closing the %s failed", name)
+
+
+def _children(settings, *, ui: bool) -> list[tuple[str, list[str]]]:
     out = []
-    if api and settings.backend == "local":
-        if importlib.util.find_spec("core.web.server") is not None:
-            out.append(("web api", [sys.executable, "-m", "core", "api"]))
-        else:
-            log.warning("the local Web API is not in this checkout (core/web/server.py); serving without it")
-    if aws and settings.backend == "local":
-        # A process of its own: the face engine holds the GIL for ~150 ms per image, which
-        # would stall the broker if Rekognition calls ran in this one.
-        out.append(("aws endpoint", [sys.executable, "-m", "core", "aws-endpoint"]))
     if ui:
         from core.cli.app import app_command
 
@@ -84,6 +164,7 @@ def _serve(args) -> int:
     logging.getLogger("facegate").setLevel(logging.INFO)
     settings = load_settings()
     procs: list = []
+    servers = InProcessServers()
     purger = _start_purger(settings)
 
     def ready(stack):
@@ -92,7 +173,8 @@ def _serve(args) -> int:
             f"rules write to {settings.data_dir}",
             flush=True,
         )
-        procs.extend(_start(_children(settings, ui=not args.no_ui, api=not args.no_api, aws=not args.no_aws)))
+        servers.start(settings, api=not args.no_api, aws=not args.no_aws)
+        procs.extend(_start(_children(settings, ui=not args.no_ui)))
         if not args.no_aws:
             print(
                 f"FaceGate AWS-compatible endpoint (S3, Rekognition, IoT Data): "
@@ -105,7 +187,7 @@ def _serve(args) -> int:
 
     try:
         if settings.backend != "local":
-            procs.extend(_start(_children(settings, ui=not args.no_ui, api=False)))
+            procs.extend(_start(_children(settings, ui=not args.no_ui)))
             stop = threading.Event()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: stop.set())
@@ -116,6 +198,7 @@ def _serve(args) -> int:
         return run_stack(settings, on_ready=ready)
     finally:
         _stop(procs)
+        servers.stop()
         if purger is not None:
             purger.stop()
 

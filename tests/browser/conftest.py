@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.harness import CHROMIUM, face_video, phone_browser, running_app
+
+# Assertions wait for the page to get there; on a loaded CI runner a Streamlit run can take
+# far longer than playwright's 5 s default, and a slow run is not a failure.
+expect.set_options(timeout=30_000)
 
 ADMIN_PASSWORD = "browser-admin-password"
 

@@ -174,7 +174,7 @@ def phone_browser(
             ctx.add_init_script(init_script)
         try:
             page = ctx.pages[0] if ctx.pages else ctx.new_page()
-            page.set_default_timeout(30_000)
+            page.set_default_timeout(60_000)  # a loaded CI runner, not a failure
             yield page
         finally:
             ctx.close()

@@ -35,7 +35,34 @@ def _api_answers(url: str) -> bool:
     return True
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], list(children.get(pid, []))
+    while todo:
+        child = todo.pop()
+        out.append(child)
+        todo += children.get(child, [])
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
+    """One process serves the broker, the rules, the Web API and the AWS-compatible endpoint
+    (issue 15: one interpreter, not three; docs/faces.md, "Where identification runs")."""
     api_port, aws_port = free_port(), free_port()
     settings = dataclasses.replace(tele_settings, api_port=api_port)
     env = dict(
@@ -62,6 +89,7 @@ def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
         wait_for(lambda: _api_answers(api_url), timeout=60, interval=0.2)
         aws_url = f"http://127.0.0.1:{aws_port}/"  # the AWS-compatible endpoint (403 unsigned)
         wait_for(lambda: _api_answers(aws_url), timeout=60, interval=0.2)
+        assert _descendants(proc.pid) == [], [_cmdline(p) for p in _descendants(proc.pid)]
 
         pub = build_local_publisher(settings, "auto")  # auto finds the running broker
         assert pub is not None
@@ -123,6 +151,10 @@ def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings)
         assert str(tele_settings.data_dir / "admin-setup-code") in hint
         health = f"http://127.0.0.1:{app_port}/_stcore/health"
         wait_for(lambda: _api_answers(health), timeout=60, interval=0.2)
+        # The stack is two processes: serve (broker, rules, Web API, AWS endpoint) and the app.
+        assert _api_answers(f"http://127.0.0.1:{api_port}/search")
+        children = [_cmdline(p) for p in _descendants(proc.pid)]
+        assert len(children) == 1 and " app run " in children[0], children
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
         assert not _api_answers(health)
@@ -130,3 +162,26 @@ def test_make_run_serves_the_app_too_and_says_how_to_become_admin(tele_settings)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_a_taken_port_leaves_that_server_out_with_the_reason_and_the_rest_serves(tele_settings, caplog):
+    """As when each had its own process: a server whose port is taken does not start (the
+    reason is logged), the other one serves, and stop() ends it."""
+    import socket
+
+    from core.cli.serve import InProcessServers
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings = dataclasses.replace(tele_settings, api_port=taken.getsockname()[1], aws_port=free_port())
+        servers = InProcessServers().start(settings, api=True, aws=True)
+        try:
+            assert servers.names == ["aws endpoint"]
+            assert any("Web API is not served" in r.getMessage() for r in caplog.records)
+            aws_url = f"http://127.0.0.1:{settings.aws_port}/"
+            assert _api_answers(aws_url)
+        finally:
+            servers.stop()
+        assert servers.names == []
+        assert not _api_answers(aws_url)
