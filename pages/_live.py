@@ -191,23 +191,21 @@ def _panel(live: LiveSession, playing: bool) -> None:
         if snap.stats.last_error is not None:
             err = snap.stats.last_error
             st.error(error_text(err) if isinstance(err, FaceGateError) else str(err), icon="⚠️")
+    # The list is one Markdown element, not an element per line: a refresh then replaces it
+    # whole. Drawn line by line, a reader could catch it half-updated (an entry's place taken
+    # by the next one's caption for a moment), as the browser test did under load.
+    lines = [f"**{tr('live.seen')}**"]
+    if not snap.sightings:
+        lines.append(f":gray[{tr('live.nobody_yet')}]")
+    # One look-up per refresh for everyone listed (in the aws world each name is an S3 read).
+    names = people.display_names(get_services(), [s.person for s in snap.sightings if s.state == KNOWN])
+    for s in snap.sightings:
+        lines.extend(_sighting(s, names, live.policy.cooldown.seconds))
+    if snap.published:
+        published = {kind: snap.published.get(kind, 0) for kind in ("auth", "analysis", "door")}
+        lines.append(f":gray[{tr('live.records_sent', **published)}]")
     with st.container(key="live_seen"):
-        st.markdown(f"**{tr('live.seen')}**")
-        if not snap.sightings:
-            st.caption(tr("live.nobody_yet"))
-        # One look-up per refresh for everyone listed (in the aws world each name is an S3 read).
-        names = people.display_names(get_services(), [s.person for s in snap.sightings if s.state == KNOWN])
-        for s in snap.sightings:
-            _sighting(s, names, live.policy.cooldown.seconds)
-        if snap.published:
-            st.caption(
-                tr(
-                    "live.records_sent",
-                    auth=snap.published.get("auth", 0),
-                    analysis=snap.published.get("analysis", 0),
-                    door=snap.published.get("door", 0),
-                )
-            )
+        st.markdown("  \n".join(lines))
 
 
 def _status(snap: LiveSnapshot, backend: str) -> None:
@@ -228,15 +226,16 @@ def _status(snap: LiveSnapshot, backend: str) -> None:
         st.info(tr("live.budget", limit=snap.identifications_per_minute), icon="⏳")
 
 
-def _sighting(s, names: dict[str, str], cooldown_seconds: float) -> None:
+def _sighting(s, names: dict[str, str], cooldown_seconds: float) -> list[str]:
+    """The Markdown lines of one appearance in the list."""
     when = local_time(s.seen_at, "%H:%M:%S")
     known = s.state == KNOWN
     name = md(names.get(s.person, s.person)) if known else ""
     who = tr("live.known", person=name, similarity=s.similarity or 0.0) if known else tr("live.unknown")
     door = tr(f"live.door.{s.door}", seconds=cooldown_seconds) if s.door else ""
-    line = f"{who} · {when}" + (f" · {door}" if door else "")
-    st.markdown(line)
+    lines = [f"{who} · {when}" + (f" · {door}" if door else "")]
     if s.records == "written" and s.picture_name:
-        st.caption(tr("live.records.written", picture=s.picture_name))
+        lines.append(f":gray[{tr('live.records.written', picture=md(s.picture_name))}]")
     elif s.records == "failed":
-        st.caption(tr("live.records.failed", error=s.error or ""))
+        lines.append(f":gray[{tr('live.records.failed', error=md(s.error or ''))}]")
+    return lines
