@@ -3,12 +3,13 @@ answers.
 
 Small collections are one float32 matrix-vector product with precomputed squared norms
 (memory-bound: ~3.6 ms at 100k faces, ~38 ms at 1M on this machine when quiet). From
-``QUANTISE_FROM`` faces on, rows are cut into blocks of ``BLOCK_ROWS`` that an int8 first pass
-scans (``core.faces.quantised``: onnxruntime, a quarter of the bytes, both cores), and the
-candidates it returns are re-ranked in float32; a bound on the int8 error proves that nothing
-left out could be in the answer, and any block it cannot prove that for is scanned exactly.
-Rows not yet in a block (the newest faces) are always scanned exactly. Figures and the
-alternatives measured (faiss 8-bit, HNSW): docs/faces.md.
+``QUANTISE_FROM`` faces on, rows are also cut into blocks of ``BLOCK_ROWS`` kept as int8 codes
+(``core.faces.quantised``: NumKong's SIMD kernels, a quarter of the bytes, both cores). A search
+computes every blocked row's int8 grid distance, then re-ranks in float32 only the rows whose
+grid distance, less the grid's proven error, can still beat the k-th best: nothing left out can
+be in the answer, so it equals the full scan's (``_two_pass``). Rows not yet in a block (the
+newest faces) are always scanned exactly. Figures and the alternatives measured (onnxruntime,
+faiss, usearch exact and HNSW): docs/faces.md.
 
 The float32 vectors stay the truth (SQLite holds them; ``core.faces.store`` keeps this index in
 step with enrolments and deletions without reloading it).
@@ -29,6 +30,9 @@ DIM = 128
 BLOCK_ROWS = 16_384
 # Below this the exact scan is already ~1 ms or less: no blocks (measured, docs/benchmarks.md).
 QUANTISE_FROM = 2 * BLOCK_ROWS
+# Stage 1 of a two-pass search re-ranks the rows under the k-th grid distance of every
+# SAMPLE_STRIDE-th row: about SAMPLE_STRIDE * k rows (a few hundred; cheap) that bound the answer.
+SAMPLE_STRIDE = 32
 # Compact (drop deleted rows, rebuild blocks) once this share of the rows is deleted.
 COMPACT_DEAD_SHARE = 0.25
 SCAN_THREADS = max(1, min(2, os.cpu_count() or 1))
@@ -76,16 +80,16 @@ class SearchIndex:
 
     def __init__(self, generation: int = 0, created: float = 0.0, quantise: bool | None = None):
         """``quantise``: use the int8 first pass from ``QUANTISE_FROM`` faces (default: when
-        onnxruntime is importable)."""
+        numkong is importable)."""
         self.generation = generation
         self.created = created
         self.quantise = quantised.available() if quantise is None else quantise
         self._write = threading.Lock()
         self._view = _empty_view()
-        # How many int8 blocks searches scanned, and how many of those the bound could not
-        # clear (scanned again in float32): for benchmarks and tests.
-        self.scanned_blocks = 0
-        self.exact_blocks = 0
+        # Searches that used the int8 blocks and the rows they re-ranked in float32 (for
+        # benchmarks and tests: the bound's cost).
+        self.two_pass_searches = 0
+        self.reranked_rows = 0
 
     # --- reading ----------------------------------------------------------------------
     def __len__(self) -> int:
@@ -106,6 +110,11 @@ class SearchIndex:
         """Rows covered by int8 blocks (the rest are scanned exactly)."""
         return len(self._view.blocks) * BLOCK_ROWS
 
+    @property
+    def code_bytes(self) -> int:
+        """Bytes of the packed int8 codes alone (what the first pass adds to the float32 truth)."""
+        return sum(b.nbytes for b in self._view.blocks)
+
     def nearest(self, probe: np.ndarray, k: int, max_distance: float | None = None) -> list[tuple[str, float]]:
         """The k nearest faces as (face_id, L2 distance), nearest first: exactly what a full
         float32 scan returns. ``max_distance`` (optional) leaves farther faces out."""
@@ -116,9 +125,9 @@ class SearchIndex:
         k = min(k, v.live)
         limit = None if max_distance is None else float(max_distance) ** 2
         if v.blocks:
-            rows, d2, unproven = _two_pass(v, q, k, limit)
-            self.scanned_blocks += len(v.blocks)
-            self.exact_blocks += unproven
+            rows, d2, reranked = _two_pass(v, q, k, limit)
+            self.two_pass_searches += 1
+            self.reranked_rows += reranked
         else:
             rows, d2 = _exact(v.vectors[: v.rows], v.sqnorms[: v.rows], q, k)
         hits = [(v.ids[r], float(np.sqrt(max(float(x), 0.0)))) for r, x in zip(rows, d2) if np.isfinite(x)]
@@ -226,54 +235,75 @@ def _compacted(view: _View) -> _View:
 
 
 def _exact(vectors: np.ndarray, sqnorms: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, squared distances) of the k nearest, nearest first, by a full float32 scan."""
-    n = len(vectors)
+    """(rows, squared distances) of the k nearest, nearest first, by a full float32 scan; ties
+    go to the lower row."""
     d2 = sqnorms - 2.0 * (vectors @ q) + float(q @ q)
-    k = min(k, n)
-    idx = np.argpartition(d2, k - 1)[:k] if k < n else np.arange(n)
-    idx = idx[np.argsort(d2[idx], kind="stable")]
-    return idx, d2[idx]
+    k = min(k, len(d2))
+    rows = np.flatnonzero(d2 <= np.partition(d2, k - 1)[k - 1]) if k < len(d2) else np.arange(len(d2))
+    order = np.lexsort((rows, d2[rows]))[:k]
+    return rows[order], d2[rows[order]]
 
 
 def _two_pass(v: _View, q: np.ndarray, k: int, limit: float | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """int8 blocks (both cores) + the exact tail, re-ranked in float32; blocks whose bound does
-    not prove them irrelevant are scanned exactly. Returns (rows, squared distances, how many
-    blocks were scanned exactly)."""
+    """int8 grid distances of every blocked row (both cores), then float32 distances of the rows
+    that can still be in the answer. Returns (rows, squared distances, rows re-ranked).
+
+    1. A strided sample of the grid distances gives a threshold that at least k rows meet; those
+       rows and the tail (rows not yet in a block) are re-ranked exactly: the k-th of them bounds
+       the answer's k-th distance from above (``cutoff``).
+    2. A row's true distance is at least its grid distance minus its block's error, so every
+       row that can be within ``cutoff`` has a grid distance within ``cutoff + error``: those
+       rows (and the tail) are re-ranked in float32 and the exact top k kept. Rows left out are
+       provably farther than k rows that were kept."""
     assert v.quantiser is not None
-    a, alpha, uu, u_norm, delta_norm = v.quantiser.probe(q)
+    probe_codes, probe_residual = v.quantiser.probe(q)
     blocks = v.blocks
 
+    grid = np.empty(len(blocks) * BLOCK_ROWS, np.float32)  # grid units (distance / step) per blocked row
+
     def scan(part):
-        return [blocks[b].scan(a, alpha) for b in part]
+        for b in part:
+            blocks[b].grid_distances(probe_codes, grid[b * BLOCK_ROWS : (b + 1) * BLOCK_ROWS])
 
     order = list(range(len(blocks)))
     if SCAN_THREADS > 1 and len(blocks) > 1:
         half = (len(order) + 1) // 2
         future = _pool().submit(scan, order[half:])
-        found = scan(order[:half]) + future.result()
+        scan(order[:half])
+        future.result()
     else:
-        found = scan(order)
-    tail_start = len(blocks) * BLOCK_ROWS
-    cand = np.concatenate(
-        [idx + b * BLOCK_ROWS for b, (_vals, idx) in enumerate(found)] + [np.arange(tail_start, v.rows)]
-    )
+        scan(order)
     qq = float(q @ q)
-    d2 = v.sqnorms[cand] - 2.0 * (v.vectors[cand] @ q) + qq
-    kth = float(np.partition(d2, k - 1)[k - 1]) if len(d2) >= k else np.inf
-    cutoff = kth if limit is None else min(kth, limit)
-    unproven = [
-        b
-        for b, (vals, _idx) in enumerate(found)
-        if blocks[b].k < blocks[b].rows and float(vals.max()) + uu - blocks[b].bound(u_norm, delta_norm) <= cutoff
-    ]
-    if unproven:
-        extra = [np.arange(b * BLOCK_ROWS, (b + 1) * BLOCK_ROWS) for b in unproven]
-        cand = np.unique(np.concatenate([cand, *extra]))
-        d2 = v.sqnorms[cand] - 2.0 * (v.vectors[cand] @ q) + qq
-    take = min(k, len(cand))
-    best = np.argpartition(d2, take - 1)[:take] if take < len(cand) else np.arange(len(cand))
-    best = best[np.argsort(d2[best], kind="stable")]
-    return cand[best], d2[best], len(unproven)
+    # The tail (rows not yet in a block) is scanned exactly once, as a contiguous slice.
+    tail = np.arange(len(grid), v.rows)
+    tail_d2 = v.sqnorms[len(grid) : v.rows] - 2.0 * (v.vectors[len(grid) : v.rows] @ q) + qq
+
+    def distances(rows: np.ndarray) -> np.ndarray:
+        return v.sqnorms[rows] - 2.0 * (v.vectors[rows] @ q) + qq
+
+    sample = grid[::SAMPLE_STRIDE]
+    first = np.flatnonzero(grid <= np.partition(sample, k - 1)[k - 1]) if len(sample) > k else np.arange(len(grid))
+    d2 = np.concatenate([distances(first), tail_d2])
+    d2 = d2[np.isfinite(d2)]
+    cutoff = float(np.sqrt(max(float(np.partition(d2, k - 1)[k - 1]), 0.0))) if len(d2) >= k else np.inf
+    if limit is not None:
+        cutoff = min(cutoff, float(np.sqrt(limit)))
+    errors = np.array([b.max_residual for b in blocks], np.float32) + probe_residual + quantised.ROUNDING
+    per_block = grid.reshape(len(blocks), BLOCK_ROWS) <= ((cutoff + errors) / v.quantiser.step)[:, None]
+    cand = np.flatnonzero(per_block)
+    rows, d2 = _top(np.concatenate([cand, tail]), np.concatenate([distances(cand), tail_d2]), k)
+    return rows, d2, len(cand) + len(tail)
+
+
+def _top(rows: np.ndarray, d2: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k smallest ``d2`` with their ``rows``, nearest first; ties go to the lower row (so
+    that any subset holding the answer ranks like the full scan)."""
+    if k < len(d2):
+        kth = np.partition(d2, k - 1)[k - 1]
+        keep = d2 <= kth
+        rows, d2 = rows[keep], d2[keep]
+    order = np.lexsort((rows, d2))[:k]
+    return rows[order], d2[order]
 
 
 def exact_nearest(vectors: np.ndarray, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from core.faces.search import SearchIndex, exact_nearest
 from core.faces.store import FaceStore, StoredFace
 from core.faces.synthetic import Population
 
-needs_ort = pytest.mark.skipif(not quantised.available(), reason="onnxruntime/onnx not installed: no int8 pass")
+needs_ort = pytest.mark.skipif(not quantised.available(), reason="numkong not installed: no int8 pass")
 
 
 @pytest.fixture
@@ -35,8 +35,10 @@ def _exact_ids(vectors: np.ndarray, q: np.ndarray, k: int, alive=None) -> tuple[
 
 
 def _same(got, want_ids, want_d):
+    """Same faces in the same order, same distances up to float32 rounding (compared squared:
+    a probe's own face is ~1e-6 from 0 squared, which sqrt turns into 1e-3)."""
     assert [f for f, _ in got] == want_ids
-    assert np.allclose([d for _, d in got], want_d, atol=1e-5)
+    assert np.allclose(np.square([d for _, d in got]), np.square(want_d), atol=1e-5)
 
 
 def test_ranks_like_a_full_scan_and_respects_the_radius():
@@ -82,28 +84,44 @@ def test_int8_first_pass_answers_what_the_exact_scan_answers(small_blocks):
 
 
 @needs_ort
-def test_blocks_the_bound_cannot_clear_are_scanned_exactly(small_blocks, monkeypatch):
-    """Faces all ~0.5 from the probe, 1e-4 apart: the int8 pass cannot order them, so its few
-    candidates per block are not the best ones. The bound must see that (those blocks are then
-    scanned in float32) and the answer must still be the exact one."""
-    monkeypatch.setattr(quantised, "CANDIDATES_PER_BLOCK", 4)
+def test_faces_the_grid_cannot_order_are_re_ranked_exactly(small_blocks):
+    """Faces all 0.500-0.508 from the probe, 2e-6 apart (far below the int8 grid's error): the
+    first pass cannot order them, so the bound must send every one that may be in the answer to the
+    float32 re-ranking, and the answer must still be the exact one."""
     rng = np.random.default_rng(12)
     pop = Population(seed=6)
     q = pop.photos(1, rng)[0]
     directions = pop.noise(4_096, rng, 1.0)
-    radii = 0.5 + 1e-4 * rng.permutation(4_096)
+    radii = 0.5 + 2e-6 * rng.permutation(4_096)
     gallery = (q + directions * radii[:, None]).astype(np.float32)
     index = _index(gallery)
     for k in (1, 3):
         want_ids, want_d = _exact_ids(gallery, q, k)
         _same(index.nearest(q, k), want_ids, want_d)
-    assert index.exact_blocks > 0  # the fallback ran
-    # Ordinary probes on ordinary faces seldom need it, even with 4 candidates per block.
-    gallery = pop.photos(4_096, rng)
+    assert index.reranked_rows >= 2 * 4_096  # all of them, both times
+    # Ordinary probes on ordinary faces re-rank a few hundred rows, not the collection.
+    gallery = pop.photos(8_192, rng)
     index = _index(gallery)
     for q in pop.probes(gallery, 10, 10, rng)[0]:
-        _same(index.nearest(q, 3), *_exact_ids(gallery, q, 3))
-    assert index.scanned_blocks == 20 * 4 and index.exact_blocks <= 8
+        _same(index.nearest(q, 10), *_exact_ids(gallery, q, 10))
+    assert index.two_pass_searches == 20 and index.reranked_rows < 20 * 8_192 / 4
+
+
+@needs_ort
+def test_the_grid_error_bound_holds_on_every_row(small_blocks):
+    """What the proof rests on: for every row, |true distance - grid distance| <= the block's
+    error (|r| max + |r_q|), including faces clipped by the grid (enrolled after it was fitted)."""
+    rng = np.random.default_rng(18)
+    pop = Population(seed=11)
+    gallery = pop.photos(2_048, rng)
+    gallery[-50:] *= 1.8  # far outside the fitted range: clipped codes, large residuals
+    quantiser = quantised.Quantiser.fit(gallery[:-50])
+    block = quantised.Block(quantiser, gallery, np.ones(len(gallery), bool))
+    for q in np.concatenate([pop.probes(gallery, 20, 20, rng)[0], gallery[-3:] * 1.2]):
+        probe_codes, probe_residual = quantiser.probe(q)
+        grid = block.grid_distances(probe_codes) * quantiser.step
+        true = np.linalg.norm(gallery.astype(np.float64) - q, axis=1)
+        assert np.all(np.abs(true - grid) <= block.max_residual + probe_residual + quantised.ROUNDING)
 
 
 @needs_ort
@@ -122,7 +140,7 @@ def test_duplicates_and_ties_stay_exact(small_blocks):
 @pytest.mark.parametrize("quantise", [True, False])
 def test_enrol_and_delete_keep_the_index_in_step(small_blocks, quantise):
     if quantise and not quantised.available():
-        pytest.skip("onnxruntime/onnx not installed")
+        pytest.skip("numkong not installed: no int8 pass")
     rng = np.random.default_rng(14)
     pop = Population(seed=8)
     gallery = pop.photos(5_000, rng)
@@ -151,13 +169,15 @@ def test_enrol_and_delete_keep_the_index_in_step(small_blocks, quantise):
         got = index.nearest(q, 10)
         _same(got, want_ids, want_d)
         assert not {f for f, _ in got} & {f"f{v}" for v in victims}
-    # The deleted vectors are gone from memory: zero in float32, zero codes in the blocks.
+    # The deleted vectors are gone from memory: zero in float32; in the blocks their codes are
+    # the far corner (the same for every deleted face), never a candidate.
     view = index._view
     assert not view.vectors[sorted(victims)].any()
+    corner = np.full((1, 128), quantised.DEAD_CODE, np.int8)
     for v in victims:
         if v < index.quantised_rows:
             block = view.blocks[v // search.BLOCK_ROWS]
-            assert np.isinf(block.norms[v % search.BLOCK_ROWS])
+            assert block.grid_distances(corner)[v % search.BLOCK_ROWS] == 0.0
     # Enrol after deleting: new faces are found.
     extra = pop.photos(3, rng)
     index.append([10_001, 10_002, 10_003], ["n0", "n1", "n2"], extra)
@@ -188,9 +208,12 @@ def test_a_searcher_in_another_process_catches_up_without_reloading(tmp_path, sm
     writer, reader = FaceStore(tmp_path / "faces.db"), FaceStore(tmp_path / "faces.db")
     writer.create_collection("c")
 
+    stored = {}
+
     def enrol(vectors):
         faces = [(StoredFace(f"{rng.integers(1 << 62):032x}", None, "img", {}, 99.0, 0.0), v) for v in vectors]
         writer.add_faces("c", faces)
+        stored.update((f.face_id, v) for f, v in faces)
         return [f.face_id for f, _ in faces]
 
     ids = enrol(pop.photos(3_000, rng))
@@ -204,8 +227,16 @@ def test_a_searcher_in_another_process_catches_up_without_reloading(tmp_path, sm
     assert reader.search_index("c") is index and len(index) == 3_500 - 30 + 3
     fresh = FaceStore(tmp_path / "faces.db").search_index("c")
     assert fresh is not index
-    for q in pop.photos(10, rng):
-        assert index.nearest(q, 10) == fresh.nearest(q, 10)
+    assert index.quantised_rows == fresh.quantised_rows == 3 * 1024  # the int8 pass is in use
+    live = [f for f in stored if f not in set(gone + later[:2])]
+    vectors = np.asarray([stored[f] for f in live], np.float32)
+    known = vectors[::500]
+    for q in np.concatenate([pop.photos(10, rng), known + pop.noise(len(known), rng, 0.4)]):
+        got = index.nearest(q, 10)
+        reloaded = fresh.nearest(q, 10)  # caught up = restarted (reloaded from SQLite)
+        _same(got, [f for f, _ in reloaded], [d for _, d in reloaded])
+        rows, d2 = exact_nearest(vectors, q, 10)
+        _same(got, [live[r] for r in rows], np.sqrt(np.maximum(d2, 0)))  # = the exact scan of the store's faces
     assert not set(index.face_ids) & set(gone + later[:2])
 
 
@@ -255,3 +286,35 @@ def test_an_index_older_than_the_deletion_log_is_reloaded(tmp_path, monkeypatch)
     assert [f for f, _ in fresh.nearest(v[0], 10)] == [
         f for f, _ in FaceStore(tmp_path / "faces.db").search_index("c").nearest(v[0], 10)
     ]
+
+
+@needs_ort
+def test_real_descriptors_rank_like_a_full_scan(small_blocks, labelled, tmp_path_factory):
+    """dlib descriptors of the shared labelled faces, enrolled among synthetic strangers (in
+    blocks and in the tail), probed with every real face and with a photo's descriptor moved
+    0.1-0.3 towards nobody in particular: the whole top 10 equals the exact scan's."""
+    from core.faces import engine as eng
+    from core.images.codec import decode_image
+
+    engine = eng.get_engine(tmp_path_factory.mktemp("data"))
+    real = []
+    for paths in labelled.values():
+        for p in paths:
+            work = engine.work_image(decode_image(p.read_bytes()))
+            found = engine.detect(work)
+            if found:
+                real.append(engine.descriptor(work, found[0]))
+    real = np.asarray(real, np.float32)
+    assert len(real) >= 20  # HOG finds most of the 43 crops
+    rng = np.random.default_rng(19)
+    pop = Population(seed=12)
+    gallery = pop.photos(3_000, rng)
+    where = np.sort(rng.choice(len(gallery), len(real), replace=False))
+    where[-3:] = len(gallery) - 3 + np.arange(3)  # some in the tail (not yet in a block)
+    gallery[where] = real
+    index = _index(gallery)
+    assert index.quantised_rows == 2 * 1024
+    probes = np.concatenate([real, real + pop.noise(len(real), rng, rng.uniform(0.1, 0.3, len(real)))])
+    for q in probes:
+        want_ids, want_d = _exact_ids(gallery, q, 10)
+        _same(index.nearest(q, 10), want_ids, want_d)
