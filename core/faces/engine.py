@@ -212,13 +212,23 @@ class FaceEngine:
             for r, s in zip(rects, scores)
         ]
 
+    def load_landmarks(self) -> None:
+        """Load the 68-point landmark model now (else the first analysis loads it). dlib holds
+        the GIL while it reads the file: 1.2 s here, 11 s on 2 busy cores, during which no
+        other thread of the process runs (a live stream's video stops; docs/live.md)."""
+        with self._shape_lock:
+            self._sp68()
+
+    def _sp68(self) -> Any:
+        if self._sp68_model is None:
+            path = self.models_dir / "shape_predictor_68_face_landmarks.dat"
+            self._sp68_model = self._dlib.shape_predictor(str(path))
+        return self._sp68_model
+
     def _landmarks68(self, source: np.ndarray, rect, offset: int) -> Callable[[], np.ndarray]:
         def landmarks() -> np.ndarray:
             with self._shape_lock:
-                if self._sp68_model is None:
-                    path = self.models_dir / "shape_predictor_68_face_landmarks.dat"
-                    self._sp68_model = self._dlib.shape_predictor(str(path))
-                shape68 = self._sp68_model(source, rect)
+                shape68 = self._sp68()(source, rect)
             return np.array([(p.x - offset, p.y - offset) for p in shape68.parts()], dtype=np.float64)
 
         return landmarks

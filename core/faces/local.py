@@ -76,8 +76,11 @@ class LocalFaceCollections(FaceCollections):
         engine = self._engine or eng.loaded_engine()
         return None if engine is None else f"descriptor {engine.descriptor_status}; detector {engine.detector_status}"
 
-    def warm_up(self) -> None:
-        self.engine  # noqa: B018 - the property loads the models
+    def warm_up(self, analysis: bool = False) -> None:
+        engine = self.engine  # the property loads the models
+        if analysis:
+            engine.load_landmarks()
+            self.estimator  # noqa: B018 - the property loads the attribute nets
 
     @property
     def estimator(self) -> attr.AttributeEstimator:
