@@ -5,14 +5,12 @@ was seen. Self-contained (``render_live()``) so any page layout can place it; th
 
 from __future__ import annotations
 
-import threading
-
 import streamlit as st
 
 from core.app import i18n
 from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
-from core.live.session import LiveSession, LiveSnapshot
+from core.live.session import LiveSession, LiveSnapshot, prepare
 from core.live.stats import STALL_SECONDS
 from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
 from core.usecases import people
@@ -30,6 +28,10 @@ i18n.register(
             "保存・自動削除されます。",
             "The video is processed in the server's memory and not stored; one still per identified "
             "appearance is stored and deleted like a photo.",
+        ),
+        "live.preparing": (
+            "ライブの準備をしています（顔のモデルを読み込み中）…",
+            "Preparing Live (loading the face models)…",
         ),
         "live.start": ("開始", "Start"),
         "live.stop": ("停止", "Stop"),
@@ -126,12 +128,17 @@ def _session() -> LiveSession:
     return live
 
 
-@st.cache_resource(show_spinner=False)
-def _warm_up_detector() -> None:
-    """Load the face detector in the background once per process, while the user presses Start."""
-    from core.live.detector import warm_up  # noqa: PLC0415
+_PREPARED: set[str] = set()  # settings whose models this process has loaded for Live
 
-    threading.Thread(target=warm_up, name="live-warm-up", daemon=True).start()
+
+def _prepare(live: LiveSession) -> None:
+    """Load the stream's models before its Start button exists (core.live.session.prepare:
+    a model loaded during a stream froze the server long enough for the browser to end it)."""
+    key = repr(live.services.settings)
+    if key not in _PREPARED:
+        with st.spinner(tr("live.preparing")):
+            prepare(live.services)
+        _PREPARED.add(key)
 
 
 @st.cache_resource(show_spinner=False)
@@ -145,7 +152,7 @@ def render_live() -> None:
     from streamlit_webrtc import WebRtcMode, webrtc_streamer  # noqa: PLC0415 (only Live needs it)
 
     live = _session()
-    _warm_up_detector()
+    _prepare(live)
     _newest_frame_relay()
     settings = live.services.settings
     st.caption(tr("live.intro"))
@@ -184,23 +191,21 @@ def _panel(live: LiveSession, playing: bool) -> None:
         if snap.stats.last_error is not None:
             err = snap.stats.last_error
             st.error(error_text(err) if isinstance(err, FaceGateError) else str(err), icon="⚠️")
+    # The list is one Markdown element, not an element per line: a refresh then replaces it
+    # whole. Drawn line by line, a reader could catch it half-updated (an entry's place taken
+    # by the next one's caption for a moment), as the browser test did under load.
+    lines = [f"**{tr('live.seen')}**"]
+    if not snap.sightings:
+        lines.append(f":gray[{tr('live.nobody_yet')}]")
+    # One look-up per refresh for everyone listed (in the aws world each name is an S3 read).
+    names = people.display_names(get_services(), [s.person for s in snap.sightings if s.state == KNOWN])
+    for s in snap.sightings:
+        lines.extend(_sighting(s, names, live.policy.cooldown.seconds))
+    if snap.published:
+        published = {kind: snap.published.get(kind, 0) for kind in ("auth", "analysis", "door")}
+        lines.append(f":gray[{tr('live.records_sent', **published)}]")
     with st.container(key="live_seen"):
-        st.markdown(f"**{tr('live.seen')}**")
-        if not snap.sightings:
-            st.caption(tr("live.nobody_yet"))
-        # One look-up per refresh for everyone listed (in the aws world each name is an S3 read).
-        names = people.display_names(get_services(), [s.person for s in snap.sightings if s.state == KNOWN])
-        for s in snap.sightings:
-            _sighting(s, names, live.policy.cooldown.seconds)
-        if snap.published:
-            st.caption(
-                tr(
-                    "live.records_sent",
-                    auth=snap.published.get("auth", 0),
-                    analysis=snap.published.get("analysis", 0),
-                    door=snap.published.get("door", 0),
-                )
-            )
+        st.markdown("  \n".join(lines))
 
 
 def _status(snap: LiveSnapshot, backend: str) -> None:
@@ -221,15 +226,16 @@ def _status(snap: LiveSnapshot, backend: str) -> None:
         st.info(tr("live.budget", limit=snap.identifications_per_minute), icon="⏳")
 
 
-def _sighting(s, names: dict[str, str], cooldown_seconds: float) -> None:
+def _sighting(s, names: dict[str, str], cooldown_seconds: float) -> list[str]:
+    """The Markdown lines of one appearance in the list."""
     when = local_time(s.seen_at, "%H:%M:%S")
     known = s.state == KNOWN
     name = md(names.get(s.person, s.person)) if known else ""
     who = tr("live.known", person=name, similarity=s.similarity or 0.0) if known else tr("live.unknown")
     door = tr(f"live.door.{s.door}", seconds=cooldown_seconds) if s.door else ""
-    line = f"{who} · {when}" + (f" · {door}" if door else "")
-    st.markdown(line)
+    lines = [f"{who} · {when}" + (f" · {door}" if door else "")]
     if s.records == "written" and s.picture_name:
-        st.caption(tr("live.records.written", picture=s.picture_name))
+        lines.append(f":gray[{tr('live.records.written', picture=md(s.picture_name))}]")
     elif s.records == "failed":
-        st.caption(tr("live.records.failed", error=s.error or ""))
+        lines.append(f":gray[{tr('live.records.failed', error=md(s.error or ''))}]")
+    return lines

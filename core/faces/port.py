@@ -78,10 +78,11 @@ class FaceCollections(abc.ABC):
         fallback, why) once it has loaded; None where there is no such engine (Rekognition)."""
         return None
 
-    def warm_up(self) -> None:
+    def warm_up(self, analysis: bool = False) -> None:
         """Load what the first call would otherwise load (the local engine's models), so an
-        app started in the background answers its first photo at full speed. Rekognition has
-        nothing to load, so by default nothing."""
+        app started in the background answers its first photo at full speed; ``analysis``: also
+        what the first ``detect_faces`` with all attributes loads (Live loads it before a stream
+        starts). Rekognition has nothing to load, so by default nothing."""
         return None
 
     def faces_by_external_id(self, collection_id: str) -> dict[str, list[dict]]:

@@ -20,8 +20,9 @@ from core.live.tracker import Box
 
 @functools.cache
 def _frontal_detector():
-    """dlib's HOG model, loaded once per process: loading takes 0.5-3 s on these 2 cores, which
-    must never happen on the video thread (``warm_up`` loads it in the background)."""
+    """dlib's HOG model, loaded once per process: loading takes 0.5-3 s on these 2 cores (18 s
+    when they are busy) and holds the GIL throughout, so it must never happen while a stream
+    runs (``core.live.session.prepare`` loads it before the stream starts)."""
     import dlib  # noqa: PLC0415 (only live mode needs it here)
 
     return dlib.get_frontal_face_detector(), threading.Lock()
@@ -41,7 +42,7 @@ def _five_points():
 
 
 def warm_up() -> None:
-    """Load the models now (call from a background thread when Live is opened)."""
+    """Load the models now (``core.live.session.prepare``: before any stream starts)."""
     _frontal_detector()
     _five_points()
 

@@ -51,6 +51,29 @@ from core.usecases import capture
 from core.usecases.people import ensure_collection
 
 log = logging.getLogger(__name__)
+_PREPARE_LOCK = threading.Lock()
+
+
+def prepare(services: Services) -> None:
+    """Load every model a stream will use, before the stream starts; returns when loaded (at
+    once when already loaded). Concurrent callers wait for one load.
+
+    Why: dlib holds the GIL while it loads a model (the HOG detector, the 5- and 68-point
+    landmarks: 0.1-1.4 s each on a quiet machine, 11-18 s on 2 busy cores). While it does, no
+    other thread of the server runs, aiortc's included: the browser receives nothing, Chrome
+    declares the connection "disconnected" after ~7 s, and streamlit-webrtc then ends the
+    stream (docs/live.md). Loaded lazily, these loads fell in the first seconds of a stream (the
+    detector, loaded while Start was pressed) or at its first logged appearance (the landmarks
+    the analysis needs). Imports the video path needs come here too, for the same reason."""
+    from core.live.detector import warm_up  # noqa: PLC0415
+
+    with _PREPARE_LOCK:
+        import av  # noqa: F401, PLC0415 (the frames' type: imported on the video thread otherwise)
+        import cv2  # noqa: F401, PLC0415 (the detector's resize)
+
+        warm_up()
+        services.faces.warm_up(analysis=True)
+
 
 IDLE_STOP_SECONDS = 60.0  # workers stop after this long without a frame (a closed tab)
 RECORD_QUEUE = 64

@@ -125,7 +125,7 @@ def test_certificate_and_qr(tmp_path):
 
 def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
     """``python -m core app run`` warms up beside the server's start: the services a page then
-    gets are the same object, face models and attribute nets loaded. The analytics copy is not
+    gets are the same object, face models loaded. The analytics copy is not
     loaded then (a camera-only app never holds it: issue 15's memory target) but when an admin
     signs in (``warm_columnar``, once per process)."""
     import core.bootstrap
@@ -141,7 +141,7 @@ def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
         warmed = warm_up(settings)
         services = _shared.get_services()
         assert len(built) == 1 and services is warmed is _shared.get_services()
-        assert services.faces._engine is not None and services.faces._estimator is not None
+        assert services.faces._engine is not None
         assert services.events._columnar is None
         thread = services.events.warm_columnar()
         assert services.events.warm_columnar() is thread  # once

@@ -263,7 +263,8 @@ def start_live(page) -> None:
     wait_idle(page)
     page.get_by_role("tab", name=re.compile("ライブ|Live")).click()
     frame = page.frame_locator("iframe[title*='streamlit_webrtc']")
-    frame.get_by_role("button", name=re.compile("^(開始|Start)$")).click()
+    # The button appears once the server has loaded the stream's models (a minute on busy cores).
+    frame.get_by_role("button", name=re.compile("^(開始|Start)$")).click(timeout=180_000)
     frame.locator("video").wait_for()
 
 

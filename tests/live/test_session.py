@@ -13,7 +13,7 @@ import pytest
 from core.live.detector import warm_up
 from core.live.frames import rgb_to_i420
 from core.live.policy import KNOWN, CallBudget, Cooldown
-from core.live.session import LiveSession
+from core.live.session import LiveSession, prepare
 from core.usecases import history, people
 from tests.browser.harness import face_frame
 
@@ -208,3 +208,17 @@ def test_someone_else_stepping_into_the_same_place_is_not_given_the_name(enrolle
     assert all("amy" not in names for names, _ in frames_after[looked:]), frames_after
     assert [(s.state, s.person) for s in reversed(snap.sightings)] == [(KNOWN, "amy"), ("unknown", None)]
     assert snap.published.get("auth") == 2
+
+
+def test_prepare_loads_every_model_a_stream_uses(services):
+    """dlib holds the GIL while it loads a model (seconds on busy cores, when no thread of the
+    server runs): a load during a stream froze it until the browser ended the stream. The page
+    calls ``prepare`` before the Start button exists, so a stream has nothing left to load."""
+    from core.live import detector
+
+    prepare(services)
+    assert detector._frontal_detector.cache_info().currsize == 1
+    assert detector._five_points.cache_info().currsize == 1
+    assert services.faces.engine._sp68_model is not None  # the analysis's 68 landmarks
+    assert services.faces._estimator is not None  # the analysis's attribute nets
+    prepare(services)  # again: nothing to do, nothing reloaded
