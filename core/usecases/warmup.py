@@ -15,8 +15,9 @@ import importlib
 from core.bootstrap import Services, shared_services
 from core.config import Settings
 
-# Imported for their import time: what the analytics page needs first.
-CHART_MODULES = ("duckdb", "plotly.graph_objects", "plotly.io", "core.analytics.figures", "core.analytics.queries")
+# Imported for their import time: what the analytics page needs first. Not DuckDB (~12 MB): it
+# comes with the analytics copy, loaded in the background when an admin signs in.
+CHART_MODULES = ("plotly.graph_objects", "plotly.io", "core.analytics.figures", "core.analytics.queries")
 
 
 def warm_up(settings: Settings) -> Services:

@@ -149,3 +149,23 @@ def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
         assert services.events._columnar is not None
     finally:
         core.bootstrap.close_shared_services()
+
+
+def test_the_app_start_holds_no_analytics_copy_nor_duckdb(tmp_path):
+    """Issue 15's memory target: an app that only identifies faces does not hold the analytics
+    copy or DuckDB (~50 MB); they load when an admin signs in (``warm_columnar``)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; from core.config import load_settings; from core.usecases.warmup import warm_up; "
+        "s = warm_up(load_settings()); import pages.camera; "
+        "print(sorted(m for m in ('duckdb', 'core.events.columnar') if m in sys.modules), s.events._columnar)"
+    )
+    env = dict(os.environ, FACEGATE_DATA_DIR=str(tmp_path), FACEGATE_SECRETS_FILE=str(tmp_path / "none.toml"))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[] None"
