@@ -50,11 +50,6 @@ def distance_for_similarity(similarity: float) -> float:
     return SIMILARITY_MIDPOINT + SIMILARITY_SCALE * math.log(100.0 / s - 1.0)
 
 
-def _confidence(score: float) -> float:
-    """HOG score -> 0-100 (score 0 ~ 82, 1 ~ 99)."""
-    return round(100.0 / (1.0 + math.exp(-(3.0 * score + 1.5))), 5)
-
-
 class LocalFaceCollections(FaceCollections):
     def __init__(
         self,
@@ -79,7 +74,7 @@ class LocalFaceCollections(FaceCollections):
 
     def engine_status(self) -> str | None:
         engine = self._engine or eng.loaded_engine()
-        return None if engine is None else f"descriptor {engine.descriptor_status}"
+        return None if engine is None else f"descriptor {engine.descriptor_status}; detector {engine.detector_status}"
 
     def warm_up(self, analysis: bool = False) -> None:
         engine = self.engine  # the property loads the models
@@ -130,7 +125,7 @@ class LocalFaceCollections(FaceCollections):
     def _detail(self, work, face, attributes: set[str], compared: bool = False) -> dict:
         """A FaceDetail (or ComparedFace) in Rekognition's shape: where the face is (the
         engine) and what it looks like (``core.faces.attributes``)."""
-        detail = {"BoundingBox": self._box(work, face), "Confidence": _confidence(face.score)}
+        detail = {"BoundingBox": self._box(work, face), "Confidence": face.confidence}
         detail.update(self.estimator.describe(work, face, attributes, compared=compared))
         return detail
 
@@ -155,7 +150,7 @@ class LocalFaceCollections(FaceCollections):
             reasons.append("LOW_BRIGHTNESS")
         if sharpness < min_sharp:
             reasons.append("LOW_SHARPNESS")
-        if _confidence(face.score) < min_conf:
+        if face.confidence < min_conf:
             reasons.append("LOW_CONFIDENCE")
         if min(face.width, face.height) < min_side:
             reasons.append("SMALL_BOUNDING_BOX")
@@ -239,7 +234,9 @@ class LocalFaceCollections(FaceCollections):
         attributes = self._attributes(DetectionAttributes)
         self.store.describe(cid)  # fail fast on a missing collection, before the model work
         work = self._work(Image)
-        faces = self.engine.detect(work, thorough=True)
+        # Found as SearchFacesByImage finds them (MTCNN): the same boxes, so the largest face
+        # and the alignment agree between enrolment and search.
+        faces = self.engine.detect(work, thorough=True, detector="identify")
         image_id = str(uuid.uuid4())
         now = time.time()
         records: list[dict] = []
@@ -302,7 +299,7 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         self.store.describe(cid)
         work = self._work(Image)
-        faces = self.engine.detect(work, thorough=False)
+        faces = self.engine.detect(work, thorough=False, detector="identify")
         if not faces:
             raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
         face = faces[0]  # the largest face, as Rekognition searches
@@ -311,7 +308,7 @@ class LocalFaceCollections(FaceCollections):
         probe = self.engine.descriptor(work, face)
         return {
             "SearchedFaceBoundingBox": self._box(work, face),
-            "SearchedFaceConfidence": _confidence(face.score),
+            "SearchedFaceConfidence": face.confidence,
             "FaceMatches": self._matches(cid, probe, max_faces, threshold),
             "FaceModelVersion": eng.MODEL_VERSION,
         }
@@ -342,14 +339,14 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         source = self._work(SourceImage)
         target = self._work(TargetImage)
-        src_faces = self.engine.detect(source, thorough=False)
+        src_faces = self.engine.detect(source, thorough=False, detector="identify")
         if not src_faces or self._quality_reasons(source, src_faces[0], level):
             raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
         probe = self.engine.descriptor(source, src_faces[0])
         matches: list[dict[str, Any]] = []
         unmatched: list[dict] = []
         candidates: list = []
-        for face in self.engine.detect(target, thorough=True)[:100]:
+        for face in self.engine.detect(target, thorough=True, detector="identify")[:100]:
             compared = self._detail(target, face, set(), compared=True)
             if self._quality_reasons(target, face, level):
                 unmatched.append(compared)
@@ -364,7 +361,7 @@ class LocalFaceCollections(FaceCollections):
         return {
             "SourceImageFace": {
                 "BoundingBox": self._box(source, src_faces[0]),
-                "Confidence": _confidence(src_faces[0].score),
+                "Confidence": src_faces[0].confidence,
             },
             "FaceMatches": matches,
             "UnmatchedFaces": unmatched,
