@@ -63,22 +63,27 @@ class _FrameGaps:
         return max(0, int(gap / nominal + 0.3) - 1)
 
 
-def frames_callback(session):
-    """A ``queued_video_frames_callback`` for streamlit-webrtc: only the newest frame is
-    processed and returned; older ones (queued while the previous frame was processed, or
-    skipped by the relay) count as dropped on the page, never queued."""
+def frame_callback(session):
+    """A ``video_frame_callback`` for streamlit-webrtc, run without its async processing: the
+    frame the relay hands over (the newest; the ones it skipped count as dropped on the page)
+    goes through ``session.process`` and comes back with the boxes drawn.
+
+    Why not ``async_processing`` (a thread per stream, the default): that mode returns the
+    output of an *earlier* frame (the worker's last result) and repeats it when the worker is
+    late, which added one frame interval or more to every name shown and showed repeats.
+    ``session.process`` never waits (a mailbox put and the drawing: a few ms), so it can run on
+    aiortc's own loop."""
     import av  # noqa: PLC0415 (comes with streamlit-webrtc)
 
     gaps, delay = _FrameGaps(), _Delay()
 
-    async def callback(frames: list) -> list:
-        newest = frames[-1]
-        dropped = len(frames) - 1 + gaps.dropped_before(newest.pts)
-        session.stats.delay(delay.seconds(newest.time))
-        if newest.format.name != "yuv420p" or newest.width % 2 or newest.height % 2:
-            newest = newest.reformat(width=newest.width // 2 * 2, height=newest.height // 2 * 2, format="yuv420p")
-        out = session.process(newest.to_ndarray(format="yuv420p"), dropped=dropped)
-        return [av.VideoFrame.from_ndarray(out, format="yuv420p")]
+    def callback(frame):
+        dropped = gaps.dropped_before(frame.pts)
+        session.stats.delay(delay.seconds(frame.time))
+        if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+            frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
+        out = session.process(frame.to_ndarray(format="yuv420p"), dropped=dropped)
+        return av.VideoFrame.from_ndarray(out, format="yuv420p")
 
     return callback
 

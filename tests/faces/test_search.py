@@ -84,6 +84,26 @@ def test_int8_first_pass_answers_what_the_exact_scan_answers(small_blocks):
 
 
 @needs_ort
+def test_int8_first_pass_on_random_vectors_answers_what_the_exact_scan_answers(small_blocks):
+    """Structureless random vectors (isotropic, unit-ish and small scales, a few far outliers
+    that the grid clips): top 10 equals the exact scan's, with and without a radius."""
+    rng = np.random.default_rng(20)
+    for scale in (0.053, 1.0):
+        vectors = rng.normal(0, scale, (4_500, 128)).astype(np.float32)
+        vectors[rng.choice(np.arange(2_500, 4_096), 5, replace=False)] *= 4  # in blocks cut after the fit
+        index = _index(vectors[:2_500])  # the grid is fitted here
+        index.append(np.arange(2_501, 4_501), [f"f{i}" for i in range(2_500, 4_500)], vectors[2_500:])
+        assert index.quantised_rows == 4 * 1024
+        assert max(b.max_residual for b in index._view.blocks[2:]) > 10 * index._view.blocks[0].max_residual
+        near = vectors[rng.choice(4_500, 15)] + rng.normal(0, scale / 3, (15, 128)).astype(np.float32)
+        for q in np.concatenate([near, rng.normal(0, scale, (15, 128)).astype(np.float32)]):
+            want_ids, want_d = _exact_ids(vectors, q, 10)
+            _same(index.nearest(q, 10), want_ids, want_d)
+            radius = float(want_d[4] + want_d[5]) / 2  # between the 5th and the 6th
+            _same(index.nearest(q, 10, radius), want_ids[:5], want_d[:5])
+
+
+@needs_ort
 def test_faces_the_grid_cannot_order_are_re_ranked_exactly(small_blocks):
     """Faces all 0.500-0.508 from the probe, 2e-6 apart (far below the int8 grid's error): the
     first pass cannot order them, so the bound must send every one that may be in the answer to the
