@@ -12,7 +12,12 @@ from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot, prepare
 from core.live.stats import STALL_SECONDS
-from core.live.webrtc import frame_callback, install_newest_frame_relay, rtc_configuration
+from core.live.webrtc import (
+    frame_callback,
+    install_newest_frame_relay,
+    rtc_configuration,
+    stop_receiver_bandwidth_caps,
+)
 from core.usecases import people
 from pages._access import acting_fragment
 from pages._shared import error_text, get_services, local_time, md, tr
@@ -143,8 +148,10 @@ def _prepare(live: LiveSession) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _newest_frame_relay() -> None:
-    """Once per process, before the first stream: no frame queues between camera and video."""
+    """Once per process, before the first stream: no frame queues between camera and video,
+    and no receiver estimate holds the camera's bitrate down (core.live.webrtc)."""
     install_newest_frame_relay()
+    stop_receiver_bandwidth_caps()
 
 
 def render_live() -> None:

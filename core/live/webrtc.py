@@ -113,3 +113,25 @@ def install_newest_frame_relay() -> None:
         return
     with loop_context(get_global_event_loop()):
         setattr(runtime, name, NewestFrameRelay())
+
+
+def stop_receiver_bandwidth_caps() -> None:
+    """Stop aiortc from capping the browser's video bitrate with REMB (its receiver-side estimate).
+
+    Why: aiortc's estimate follows the bitrate it receives (1.5x the incoming rate + 10 kbps)
+    and cuts it by 15% whenever packets seem to queue, which they seem to on a busy machine,
+    where its loop stamps arrivals late. Live video is mostly a still doorway, so the estimate
+    fell to Chrome's floor: Chrome sent the camera at 30 kbps (measured with getStats), and a
+    face stepping in was squeezed into tiny, slowly paced frames. Without REMB, Chrome keeps
+    its own loss-based estimate (from aiortc's receiver reports), which backs off on a lossy
+    network and otherwise rises from its start bitrate. Once per process; aiortc 1.16 (pinned)."""
+    from aiortc import rate  # noqa: PLC0415
+
+    if getattr(rate.RemoteBitrateEstimator.add, "facegate", False):
+        return
+
+    def add(self, arrival_time_ms, abs_send_time, payload_size, ssrc):
+        return None  # no REMB: the caller sends one only for an estimate
+
+    add.facegate = True  # type: ignore[attr-defined]
+    rate.RemoteBitrateEstimator.add = add  # type: ignore[method-assign]
