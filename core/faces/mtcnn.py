@@ -15,7 +15,6 @@ HOG boxes that shape predictor was trained on, so ``DlibBoxMap`` turns one into 
 from __future__ import annotations
 
 import importlib.util
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -201,7 +200,6 @@ class MtcnnDetector:
             k: ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
             for k, m in models.items()
         }
-        self._lock = threading.Lock()
 
     def _run(self, net: str, x: np.ndarray) -> list[np.ndarray]:
         return self._sessions[net].run(None, {"x": np.ascontiguousarray(x)})
