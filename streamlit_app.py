@@ -251,3 +251,4 @@ translate_camera_widgets()
 write_sign_in_cookie()
 if is_admin and any(page.url_path == "analytics" for page in pages):
     preload_chart_library()  # only an admin can open the chart pages
+    get_services().events.warm_columnar()  # their data, loading in the background (once a process)

@@ -12,7 +12,12 @@ from core.errors import FaceGateError
 from core.live.policy import KNOWN, CallBudget, Cooldown
 from core.live.session import LiveSession, LiveSnapshot, prepare
 from core.live.stats import STALL_SECONDS
-from core.live.webrtc import frames_callback, install_newest_frame_relay, rtc_configuration
+from core.live.webrtc import (
+    frame_callback,
+    install_newest_frame_relay,
+    rtc_configuration,
+    stop_receiver_bandwidth_caps,
+)
 from core.usecases import people
 from pages._access import acting_fragment
 from pages._shared import error_text, get_services, local_time, md, tr
@@ -143,8 +148,10 @@ def _prepare(live: LiveSession) -> None:
 
 @st.cache_resource(show_spinner=False)
 def _newest_frame_relay() -> None:
-    """Once per process, before the first stream: no frame queues between camera and video."""
+    """Once per process, before the first stream: no frame queues between camera and video,
+    and no receiver estimate holds the camera's bitrate down (core.live.webrtc)."""
     install_newest_frame_relay()
+    stop_receiver_bandwidth_caps()
 
 
 def render_live() -> None:
@@ -165,9 +172,9 @@ def render_live() -> None:
             "video": {"width": {"ideal": 640}, "height": {"ideal": 480}, "frameRate": {"ideal": 15, "max": 15}},
             "audio": False,
         },
-        queued_video_frames_callback=frames_callback(live),
+        video_frame_callback=frame_callback(live),
         on_video_ended=live.stop,
-        async_processing=True,
+        async_processing=False,  # core.live.webrtc.frame_callback says why
         sendback_audio=False,
         translations={k: tr(f"live.{k}") for k in _WEBRTC_TEXT},
         video_html_attrs={

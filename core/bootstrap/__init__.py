@@ -35,8 +35,8 @@ SHARED_MAX = 2  # the settings page can change settings: the old ones' services 
 
 def shared_services(settings: Settings) -> Services:
     """The process's one ``Services`` for ``settings``, built and warmed on first use (face
-    models loaded now, the analytics copy loading in the background), so every page, session
-    and the app's start-up warm-up share one face engine. Keeps ``SHARED_MAX``; building
+    models loaded now; the analytics copy only when an admin signs in: ``warm_columnar``), so
+    every page, session and the app's start-up warm-up share one face engine. Keeps ``SHARED_MAX``; building
     another closes the least recently used. Raises ConfigError."""
     with _SHARED_LOCK:
         services = _SHARED.get(settings)
@@ -45,7 +45,6 @@ def shared_services(settings: Settings) -> Services:
             return services
         services = build_services(settings)
         services.faces.warm_up()
-        services.events.warm_columnar()
         _SHARED[settings] = services
         while len(_SHARED) > SHARED_MAX:
             _settings, old = _SHARED.popitem(last=False)

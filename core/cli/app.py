@@ -61,7 +61,11 @@ def _run(args) -> int:
     from streamlit.web import cli as streamlit_cli
 
     from core.errors import FaceGateError
+    from core.storage.memory import limit_malloc_arenas
     from core.usecases.warmup import warm_up
+
+    # Before any thread: Streamlit runs each script run on a new thread (core.storage.memory).
+    limit_malloc_arenas()
 
     def warm() -> None:
         # Outside a script run Streamlit warns about a missing ScriptRunContext; expected here.

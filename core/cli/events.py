@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import math
 
-import pandas as pd
-
 
 def _jsonable(value):
+    import pandas as pd  # here: every command's parser imports this module, and serve needs no pandas
+
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     if isinstance(value, float) and math.isnan(value):

@@ -160,6 +160,9 @@ def _serve(args) -> int:
 
     from core.cli.iot import run_stack
     from core.config import load_settings
+    from core.storage.memory import limit_malloc_arenas
+
+    limit_malloc_arenas()  # before the servers' threads (core.storage.memory)
 
     logging.getLogger("facegate").setLevel(logging.INFO)
     settings = load_settings()

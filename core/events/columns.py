@@ -20,8 +20,10 @@ import json
 import math
 import warnings
 from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 # (payload field, column, type) per kind; type is one of TEXT, BOOL, INT, REAL.
 KIND_COLUMNS: dict[str, tuple[tuple[str, str, str], ...]] = {
@@ -106,6 +108,8 @@ def parse_datetime_us(value, zone: tzinfo | None = None) -> int | None:
         try:
             when = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in "zZ" else text)
         except ValueError:
+            import pandas as pd  # noqa: PLC0415 (lazy: only for dates ISO 8601 cannot read)
+
             with warnings.catch_warnings():  # "could not infer format": we read one value
                 warnings.simplefilter("ignore")
                 stamp = pd.to_datetime(text, errors="coerce")
@@ -217,6 +221,8 @@ def to_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Typed columns (``ts``, ..., ``extra``) back to the course's payload fields as sent, plus
     ``Datetime`` as UTC timestamps (``RawDatetime``: the text of a time that could not be
     read); optional fields that are empty everywhere are dropped."""
+    import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
     out = pd.DataFrame(index=frame.index)
     out["Datetime"] = (
         pd.to_datetime(frame["ts"], unit="us", utc=True) if len(frame) else pd.Series([], dtype="datetime64[us, UTC]")
@@ -259,6 +265,8 @@ def from_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
     """Payload-named events (as ``EventStore.query`` returns them) to the analytics columns
     (``ts``, typed columns, ``unreadable``), read as ``to_row`` reads them; used by stores
     without a columnar copy of their own (aws)."""
+    import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
     rows = [to_row(kind, _payload(record)) for record in frame.to_dict(orient="records")]
     cols = column_names(kind)
     out = pd.DataFrame([(*r[: len(cols)], r[-1]) for r in rows], columns=[*cols, "unreadable"], index=range(len(rows)))
@@ -273,6 +281,8 @@ def from_payload_frame(kind: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 def _payload(record: dict) -> dict:
     """A ``query`` row back to a payload: the time as sent, no empty optional fields."""
+    import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
     out = {k: v for k, v in record.items() if k not in ("RawDatetime", "ReceivedAt", "SentBy") and not _empty(v)}
     when = record.get("Datetime")
     if record.get("RawDatetime") is not None and not _empty(record.get("RawDatetime")):
@@ -283,6 +293,8 @@ def _payload(record: dict) -> dict:
 
 
 def _empty(value) -> bool:
+    import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
     try:
         return value is None or bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and dicts

@@ -26,8 +26,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import pandas as pd
-
 from core.config import zone_info
 from core.errors import InvalidParameter
 from core.events.columns import KIND_COLUMNS, SQLITE_TYPES, parse_datetime_us, to_payload_frame, to_row
@@ -92,6 +90,8 @@ def _upgrade(con: sqlite3.Connection) -> None:
 def normalise_datetime(value) -> str:
     """Sortable UTC ISO text from the course's two formats (``2019-08-08 18:12:00`` and
     ``2019-08-08T18:12:00Z``); unparseable values sort first rather than being lost."""
+    import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
     us = parse_datetime_us(value)
     if us is None:
         return "0000-00-00T00:00:00.000000Z"
@@ -116,6 +116,7 @@ class LocalEventStore(EventStore):
         self._columnar: ColumnarMirror | None = None
         self._columnar_id: str | None = None
         self._columnar_lock = threading.Lock()
+        self._warm_thread: threading.Thread | None = None
 
     def _conn(self) -> sqlite3.Connection:
         return self._db.connection()
@@ -162,6 +163,8 @@ class LocalEventStore(EventStore):
     def query(self, kind, *, device=None, since=None, until=None, limit=None, receipts=False):
         """Events of ``kind`` in [since, until) as payload-named columns, oldest first; with
         ``limit`` the newest ``limit`` of them. Raises InvalidParameter for a bad kind or time."""
+        import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
         self._check_kind(kind)
         cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
         sql, args = f"SELECT {', '.join(cols)} FROM {kind} WHERE 1=1", []
@@ -186,6 +189,8 @@ class LocalEventStore(EventStore):
 
     def recent(self, kind, limit=10):
         """The ``limit`` records received last, newest first, with receipts."""
+        import pandas as pd  # noqa: PLC0415 (lazy: serve stores events without pandas)
+
         self._check_kind(kind)
         cols = ["seq", "ts"] + [c for _, c, _ in KIND_COLUMNS[kind]] + ["extra", "datetime_raw", "received", "sender"]
         rows = (
@@ -264,15 +269,18 @@ class LocalEventStore(EventStore):
         return removed
 
     def warm_columnar(self) -> threading.Thread:
-        """Load the columnar copy in a background thread now (an app can call this at start so
-        the first analytics page does not wait for it). Returns the started thread."""
+        """Load the columnar copy in a background thread now (the app calls this when an admin,
+        who alone sees the charts, is signed in, so the first analytics page does not wait for
+        it). Once per store: later calls return the same thread."""
+        with self._columnar_lock:
+            if self._warm_thread is None:
 
-        def load() -> None:
-            self.columnar().close()
+                def load() -> None:
+                    self.columnar().close()
 
-        thread = threading.Thread(target=load, name="facegate-columnar-warm", daemon=True)
-        thread.start()
-        return thread
+                self._warm_thread = threading.Thread(target=load, name="facegate-columnar-warm", daemon=True)
+                self._warm_thread.start()
+            return self._warm_thread
 
     def seal(self) -> int:
         """Write every complete segment of the journal to Parquet now (demo-data calls this

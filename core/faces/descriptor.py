@@ -14,7 +14,6 @@ fails too, dlib runs the descriptor (logged once; ``status`` says why).
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import logging
@@ -25,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from core.faces import dlib_net
+from core.storage import memory
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,7 @@ class OnnxDescriptor:
 def release_freed_memory() -> None:
     """Give the heap that loading freed back to the system (glibc keeps it otherwise): building
     a session parses the 22 MB model and copies its weights, ~45 MB that RSS would keep."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: nothing to do
-        pass
+    memory.release_freed_memory()
 
 
 def _sha256(path: Path) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InvalidParameter, NoFaceInImage
+from core.faces import adience
 from core.faces import attributes as attr
 from core.faces import engine as eng
 from core.faces.port import FaceCollections
@@ -85,7 +86,7 @@ class LocalFaceCollections(FaceCollections):
     @property
     def estimator(self) -> attr.AttributeEstimator:
         if self._estimator is None:
-            self._estimator = attr.get_estimator()
+            self._estimator = attr.get_estimator(adience.default_cache_dir(self.data_dir / "models"))
         return self._estimator
 
     # --- helpers ---------------------------------------------------------------------

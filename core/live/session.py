@@ -191,6 +191,7 @@ class LiveSession:
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
         self._start_lock = threading.Lock()
+        self._starter: threading.Thread | None = None
         self._shape: tuple | None = None
 
     # --- life cycle ------------------------------------------------------------------------
@@ -215,6 +216,17 @@ class LiveSession:
             for t in self._threads:
                 t.start()
 
+    def _start_without_waiting(self) -> None:
+        """``start`` from the video thread, which must never wait: it runs on aiortc's loop
+        (core.live.webrtc.frame_callback), and a loop that stops for seconds loses the stream.
+        Workers of a stopped stream still finishing (a record being written) are waited for on
+        a helper thread; meanwhile frames are shown without boxes."""
+        if not any(t.is_alive() for t in self._threads):
+            self.start()
+        elif self._starter is None or not self._starter.is_alive():
+            self._starter = threading.Thread(target=self.start, name="live-restart", daemon=True)
+            self._starter.start()
+
     def stop(self) -> None:
         """Stop the workers; tracks end (a stranger still on screen gets their records)."""
         self._stop.set()
@@ -233,7 +245,7 @@ class LiveSession:
         with the tracks' boxes and names drawn. ``dropped``: frames skipped before this one."""
         now = self.clock()
         if not self.running:
-            self.start()
+            self._start_without_waiting()
         if yuv.shape != self._shape:  # browsers scale the video down when their CPU is busy
             self._shape = yuv.shape
             log.info("live: frames are %dx%d", *size(yuv))

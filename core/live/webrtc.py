@@ -63,22 +63,27 @@ class _FrameGaps:
         return max(0, int(gap / nominal + 0.3) - 1)
 
 
-def frames_callback(session):
-    """A ``queued_video_frames_callback`` for streamlit-webrtc: only the newest frame is
-    processed and returned; older ones (queued while the previous frame was processed, or
-    skipped by the relay) count as dropped on the page, never queued."""
+def frame_callback(session):
+    """A ``video_frame_callback`` for streamlit-webrtc, run without its async processing: the
+    frame the relay hands over (the newest; the ones it skipped count as dropped on the page)
+    goes through ``session.process`` and comes back with the boxes drawn.
+
+    Why not ``async_processing`` (a thread per stream, the default): that mode returns the
+    output of an *earlier* frame (the worker's last result) and repeats it when the worker is
+    late, which added one frame interval or more to every name shown and showed repeats.
+    ``session.process`` never waits (a mailbox put and the drawing: a few ms), so it can run on
+    aiortc's own loop."""
     import av  # noqa: PLC0415 (comes with streamlit-webrtc)
 
     gaps, delay = _FrameGaps(), _Delay()
 
-    async def callback(frames: list) -> list:
-        newest = frames[-1]
-        dropped = len(frames) - 1 + gaps.dropped_before(newest.pts)
-        session.stats.delay(delay.seconds(newest.time))
-        if newest.format.name != "yuv420p" or newest.width % 2 or newest.height % 2:
-            newest = newest.reformat(width=newest.width // 2 * 2, height=newest.height // 2 * 2, format="yuv420p")
-        out = session.process(newest.to_ndarray(format="yuv420p"), dropped=dropped)
-        return [av.VideoFrame.from_ndarray(out, format="yuv420p")]
+    def callback(frame):
+        dropped = gaps.dropped_before(frame.pts)
+        session.stats.delay(delay.seconds(frame.time))
+        if frame.format.name != "yuv420p" or frame.width % 2 or frame.height % 2:
+            frame = frame.reformat(width=frame.width // 2 * 2, height=frame.height // 2 * 2, format="yuv420p")
+        out = session.process(frame.to_ndarray(format="yuv420p"), dropped=dropped)
+        return av.VideoFrame.from_ndarray(out, format="yuv420p")
 
     return callback
 
@@ -108,3 +113,25 @@ def install_newest_frame_relay() -> None:
         return
     with loop_context(get_global_event_loop()):
         setattr(runtime, name, NewestFrameRelay())
+
+
+def stop_receiver_bandwidth_caps() -> None:
+    """Stop aiortc from capping the browser's video bitrate with REMB (its receiver-side estimate).
+
+    Why: aiortc's estimate follows the bitrate it receives (1.5x the incoming rate + 10 kbps)
+    and cuts it by 15% whenever packets seem to queue, which they seem to on a busy machine,
+    where its loop stamps arrivals late. Live video is mostly a still doorway, so the estimate
+    fell to Chrome's floor: Chrome sent the camera at 30 kbps (measured with getStats), and a
+    face stepping in was squeezed into tiny, slowly paced frames. Without REMB, Chrome keeps
+    its own loss-based estimate (from aiortc's receiver reports), which backs off on a lossy
+    network and otherwise rises from its start bitrate. Once per process; aiortc 1.16 (pinned)."""
+    from aiortc import rate  # noqa: PLC0415
+
+    if getattr(rate.RemoteBitrateEstimator.add, "facegate", False):
+        return
+
+    def add(self, arrival_time_ms, abs_send_time, payload_size, ssrc):
+        return None  # no REMB: the caller sends one only for an estimate
+
+    add.facegate = True  # type: ignore[attr-defined]
+    rate.RemoteBitrateEstimator.add = add  # type: ignore[method-assign]

@@ -125,9 +125,9 @@ def test_certificate_and_qr(tmp_path):
 
 def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
     """``python -m core app run`` warms up beside the server's start: the services a page then
-    gets are the same object, face models loaded, the analytics copy loaded."""
-    import threading
-
+    gets are the same object, face models loaded. The analytics copy is not
+    loaded then (a camera-only app never holds it: issue 15's memory target) but when an admin
+    signs in (``warm_columnar``, once per process)."""
     import core.bootstrap
     from core.usecases.warmup import warm_up
     from pages import _shared
@@ -139,12 +139,33 @@ def test_warm_up_builds_what_the_first_page_then_uses(settings, monkeypatch):
     core.bootstrap.close_shared_services()
     try:
         warmed = warm_up(settings)
-        for thread in threading.enumerate():
-            if thread.name == "facegate-columnar-warm":
-                thread.join(timeout=60)
         services = _shared.get_services()
         assert len(built) == 1 and services is warmed is _shared.get_services()
         assert services.faces._engine is not None
+        assert services.events._columnar is None
+        thread = services.events.warm_columnar()
+        assert services.events.warm_columnar() is thread  # once
+        thread.join(timeout=60)
         assert services.events._columnar is not None
     finally:
         core.bootstrap.close_shared_services()
+
+
+def test_the_app_start_holds_no_analytics_copy_nor_duckdb(tmp_path):
+    """Issue 15's memory target: an app that only identifies faces does not hold the analytics
+    copy or DuckDB (~50 MB); they load when an admin signs in (``warm_columnar``)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; from core.config import load_settings; from core.usecases.warmup import warm_up; "
+        "s = warm_up(load_settings()); import pages.camera; "
+        "print(sorted(m for m in ('duckdb', 'core.events.columnar') if m in sys.modules), s.events._columnar)"
+    )
+    env = dict(os.environ, FACEGATE_DATA_DIR=str(tmp_path), FACEGATE_SECRETS_FILE=str(tmp_path / "none.toml"))
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[] None"

@@ -265,7 +265,8 @@ def start_live(page) -> None:
     frame = page.frame_locator("iframe[title*='streamlit_webrtc']")
     # The button appears once the server has loaded the stream's models (a minute on busy cores).
     frame.get_by_role("button", name=re.compile("^(開始|Start)$")).click(timeout=180_000)
-    frame.locator("video").wait_for()
+    # The stream's own video (autoplay); the Live probe adds a hidden one for the camera.
+    frame.locator("video[autoplay]").wait_for()
 
 
 # Installed in every frame before any script: samples what the camera delivers and what the

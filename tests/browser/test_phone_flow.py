@@ -53,6 +53,11 @@ def test_enrol_identify_history_correct_on_a_phone(app_url, phone):
     card.get_by_text("✅ Amy さん").wait_for()
     expect(card.get_by_text(re.compile(r"類似度 \d+\.\d%"))).to_have_count(1)
     expect(card.locator("img").first).to_be_visible()  # the photo with its box and name
+    # How the face reads (issue 15 keeps it on the card while its models got lighter).
+    expect(card.get_by_text(re.compile(r"年齢: \d+〜\d+ 歳")).first).to_be_visible()
+    expect(card.get_by_text(re.compile(r"性別: (男性|女性)")).first).to_be_visible()
+    emotions = "うれしい|悲しい|怒り|困惑|嫌悪|驚き|落ち着いている|恐れ"
+    expect(card.get_by_text(re.compile(rf"感情: ({emotions})")).first).to_be_visible()
     wait_idle(page)
     assert horizontal_overflow(page) == 0
 

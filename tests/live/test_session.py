@@ -222,3 +222,26 @@ def test_prepare_loads_every_model_a_stream_uses(services):
     assert services.faces.engine._sp68_model is not None  # the analysis's 68 landmarks
     assert services.faces._estimator is not None  # the analysis's attribute nets
     prepare(services)  # again: nothing to do, nothing reloaded
+
+
+def test_a_new_stream_never_waits_for_the_stopped_ones_workers(enrolled, labelled):
+    """The video thread runs on aiortc's loop: Start again while the last stream's
+    identification is still running, and frames come back at once (the workers restart on a
+    helper thread when the old ones have finished)."""
+    services = enrolled
+    gated = services.api = GatedApi(services.api)
+    live = LiveSession(services, cooldown=Cooldown(60), budget=CallBudget(60))
+    try:
+        play(live, labelled["amy"][2], 0.0, until=lambda: gated.calls > 0)
+        live.stop()  # the identification stays held at the gate: a worker is still alive
+        out = live.process(frames(labelled["amy"][2]))
+        assert out is not None and not gated.gate.is_set()  # returned without waiting for it
+        assert live._starter is not None and live._starter.is_alive()  # the helper waits instead
+    finally:
+        gated.gate.set()
+    deadline = time.monotonic() + 60
+    while not live.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert live.running  # restarted once the old workers were done
+    live.stop()
+    live.join()

@@ -9,7 +9,7 @@ import pytest
 
 from core.config import load_settings
 from core.errors import ConfigError
-from core.live.webrtc import rtc_configuration
+from core.live.webrtc import rtc_configuration, stop_receiver_bandwidth_caps
 
 
 def settings(tmp_path, **env):
@@ -81,3 +81,16 @@ def test_the_delay_is_the_growth_of_the_lag_behind_the_camera():
     now[0] = 104.0
     assert delay.seconds(2.0) == 2.0  # frame from t=2 processed at t=4: 2 s behind
     assert delay.seconds(None) == 0.0
+
+
+def test_aiortc_sends_no_bandwidth_cap_once_stopped():
+    """aiortc's receiver estimate held the browser's camera at Chrome's 30 kbps floor (a still
+    doorway looks like a slow link); once stopped, no REMB is produced for any packet."""
+    from aiortc.rate import RemoteBitrateEstimator
+
+    stop_receiver_bandwidth_caps()
+    stop_receiver_bandwidth_caps()  # idempotent
+    estimator = RemoteBitrateEstimator()
+    # 10 s of 1 kB packets every 10 ms: aiortc reports an estimate within the first seconds.
+    remb = [estimator.add(t, (t << 18) // 1000, 1000, 1234) for t in range(0, 10_000, 10)]
+    assert remb == [None] * len(remb)

@@ -102,6 +102,9 @@ def test_serve_runs_broker_rules_and_web_api_then_stops_them(tele_settings):
 
         store = LocalEventStore(settings.data_dir / "events" / "events.db")
         wait_for(lambda: store.count("door") == 1)
+        # Storing events needs no pandas (~70 MB of the process; issue 15's memory target).
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+        assert "/pandas/" not in maps and "/pyarrow/" not in maps
 
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
