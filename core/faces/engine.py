@@ -275,9 +275,15 @@ class FaceEngine:
         return [(x1 / scale, y1 / scale, x2 / scale, y2 / scale, b[4]) for (x1, y1, x2, y2), b in zip(boxes, found)]
 
     def detect(
-        self, work: WorkImage, thorough: bool = True, timings: dict | None = None, detector: str = "describe"
+        self,
+        work: WorkImage,
+        thorough: bool = True,
+        timings: dict | None = None,
+        detector: str = "describe",
+        largest_only: bool = False,
     ) -> list[FoundFace]:
-        """Faces, largest first. ``detector``:
+        """Faces, largest first (``largest_only``: only the largest, the others not aligned).
+        ``detector``:
 
         - "identify" (SearchFacesByImage, IndexFaces, CompareFaces: every face to describe by
           the ResNet): MTCNN, and HOG only when MTCNN found nothing;
@@ -323,6 +329,17 @@ class FaceEngine:
                 if found:
                     source, offset = padded, pad
                     break
+
+        def size(b) -> float:  # the detected box's area inside the image: what "largest" means
+            w = min(work.width, b[2] - offset) - max(0, b[0] - offset)
+            h = min(work.height, b[3] - offset) - max(0, b[1] - offset)
+            return max(0.0, w) * max(0.0, h)
+
+        found.sort(key=size, reverse=True)
+        if largest_only:
+            # SearchFacesByImage wants one face: aligning the others (two 5-point passes each
+            # for MTCNN's) cost more than the detection on a group photo.
+            found = found[:1]
         detected = time.perf_counter()
         dlib = self._dlib
         faces = []
@@ -364,7 +381,8 @@ class FaceEngine:
             confidence = round(100.0 * score, 5) if kind == "mtcnn" else hog_confidence(score)
             landmarks = self._landmarks68(source, rect, offset)
             faces.append(FoundFace(left, top, right, bottom, confidence, shape5, landmarks, kind))
-        faces.sort(key=lambda f: f.area, reverse=True)
+        # Already largest first (by the detected box, so IndexFaces' MaxFaces and the face
+        # SearchFacesByImage searches agree whichever box alignment redrew).
         if timings is not None:
             timings["detect"] = timings.get("detect", 0.0) + detected - started
             timings["align"] = timings.get("align", 0.0) + time.perf_counter() - detected
