@@ -39,6 +39,10 @@ WORK_MAX_SIDE = 1600
 # HOG finds faces of >= ~80 px at detection scale; upsampling once finds ~40 px faces
 # (Rekognition's documented minimum) at 4x the cost, so we only do it on small images.
 DETECT_MAX_SIDE = 1024
+# MTCNN looks at most at this many pixels on the long side: its first pyramid level's buffers
+# (~40 MB held at 800 px, ~50+ at 1024) grow with the square of it, and faces of MIN_FACE here are
+# ~51 px at HOG's 1024 (HOG alone found >= ~80 px there).
+MTCNN_MAX_SIDE = 800
 UPSAMPLE_BELOW_SIDE = 800
 # Identification first looks at half scale on images at least this long (see detect).
 QUICK_PASS_MIN_SIDE = 480
@@ -59,6 +63,8 @@ DLIB_BOX = DlibBoxMap(dx=-0.010, dy=0.076, side=1.044)
 # shared photos (bench/faces.py refits and prints them).
 BOX_FROM_EYES_TO_NOSE = 0.6526
 BOX_SIDE = 1.6537
+# Redraw the box from the points and find them again this many times: 2 and 3 passes moved the
+# attribute rates on the labelled faces by as much as noise, in both directions.
 REDRAW_PASSES = 1
 
 
@@ -165,7 +171,7 @@ class FaceEngine:
             try:
                 from core.faces.mtcnn import MtcnnDetector  # noqa: PLC0415 (onnx/onnxruntime: loaded with the models)
 
-                self._mtcnn = MtcnnDetector()
+                self._mtcnn = MtcnnDetector(cache_dir=cache_dir)
                 self.detector_status = "mtcnn (onnxruntime), hog for faces cut by the frame"
             except Exception as exc:  # noqa: BLE001 - any failure to build the nets leaves HOG, said once
                 self.detector_status = f"hog (fallback: {type(exc).__name__}: {exc})"
@@ -250,13 +256,13 @@ class FaceEngine:
         return landmarks
 
     def _mtcnn_faces(self, rgb: np.ndarray, thorough: bool) -> list[tuple[float, float, float, float, float]]:
-        """(left, top, right, bottom, probability) from MTCNN on at most DETECT_MAX_SIDE px,
+        """(left, top, right, bottom, probability) from MTCNN on at most MTCNN_MAX_SIDE px,
         in ``rgb`` pixels, each box turned into the square HOG would draw round that face (what
         dlib's shape predictors and the attribute estimators were made for)."""
         import cv2  # noqa: PLC0415 (cv2 is heavy: loaded with the models, on first use)
 
         h, w = rgb.shape[:2]
-        scale = min(1.0, DETECT_MAX_SIDE / max(w, h))
+        scale = min(1.0, MTCNN_MAX_SIDE / max(w, h))
         small = (
             rgb if scale == 1.0 else cv2.resize(rgb, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
         )
@@ -269,9 +275,15 @@ class FaceEngine:
         return [(x1 / scale, y1 / scale, x2 / scale, y2 / scale, b[4]) for (x1, y1, x2, y2), b in zip(boxes, found)]
 
     def detect(
-        self, work: WorkImage, thorough: bool = True, timings: dict | None = None, detector: str = "describe"
+        self,
+        work: WorkImage,
+        thorough: bool = True,
+        timings: dict | None = None,
+        detector: str = "describe",
+        largest_only: bool = False,
     ) -> list[FoundFace]:
-        """Faces, largest first. ``detector``:
+        """Faces, largest first (``largest_only``: only the largest, the others not aligned).
+        ``detector``:
 
         - "identify" (SearchFacesByImage, IndexFaces, CompareFaces: every face to describe by
           the ResNet): MTCNN, and HOG only when MTCNN found nothing;
@@ -317,6 +329,17 @@ class FaceEngine:
                 if found:
                     source, offset = padded, pad
                     break
+
+        def size(b) -> float:  # the detected box's area inside the image: what "largest" means
+            w = min(work.width, b[2] - offset) - max(0, b[0] - offset)
+            h = min(work.height, b[3] - offset) - max(0, b[1] - offset)
+            return max(0.0, w) * max(0.0, h)
+
+        found.sort(key=size, reverse=True)
+        if largest_only:
+            # SearchFacesByImage wants one face: aligning the others (two 5-point passes each
+            # for MTCNN's) cost more than the detection on a group photo.
+            found = found[:1]
         detected = time.perf_counter()
         dlib = self._dlib
         faces = []
@@ -358,7 +381,8 @@ class FaceEngine:
             confidence = round(100.0 * score, 5) if kind == "mtcnn" else hog_confidence(score)
             landmarks = self._landmarks68(source, rect, offset)
             faces.append(FoundFace(left, top, right, bottom, confidence, shape5, landmarks, kind))
-        faces.sort(key=lambda f: f.area, reverse=True)
+        # Already largest first (by the detected box, so IndexFaces' MaxFaces and the face
+        # SearchFacesByImage searches agree whichever box alignment redrew).
         if timings is not None:
             timings["detect"] = timings.get("detect", 0.0) + detected - started
             timings["align"] = timings.get("align", 0.0) + time.perf_counter() - detected

