@@ -83,15 +83,11 @@ class InProcessServers:
 
     def _start_aws(self, settings) -> None:
         from core.awsapi.app import build_endpoint
-        from core.awsapi.server import LIMITS, refusal
-        from core.web.server import BackgroundServer
+        from core.awsapi.server import ServerThread
 
         endpoint = build_endpoint(settings)
-        endpoint.startup()
         try:
-            server = BackgroundServer(
-                endpoint, settings.bind_host, settings.aws_port, limits=LIMITS, refusal=refusal
-            ).start()
+            server = ServerThread(endpoint, settings.bind_host, settings.aws_port)
         except BaseException:
             endpoint.close()
             raise

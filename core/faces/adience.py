@@ -37,6 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.storage.files import atomic_write_bytes
+
 log = logging.getLogger(__name__)
 
 CONVERTER_VERSION = 1
@@ -231,12 +233,9 @@ def build(models: Path, target: Path) -> None:
     gap = _difference(OnnxNets(data).run(probe_blob()), expected)
     if not gap < PARITY_TOLERANCE:
         raise RuntimeError(f"converted nets differ from OpenCV's by {gap:.2e} on the probe")
-    target.parent.mkdir(parents=True, exist_ok=True)
     probe = json.dumps({"age": expected[0].tolist(), "gender": expected[1].tolist()}).encode()
-    for path, payload in ((target.with_suffix(".probe.json"), probe), (target, data)):
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
+    atomic_write_bytes(target.with_suffix(".probe.json"), probe)
+    atomic_write_bytes(target, data)
 
 
 def _build_in_child(target: Path) -> None:

@@ -23,11 +23,12 @@ import hashlib
 import importlib.util
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from core.storage.files import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -166,19 +167,12 @@ def load_models(wdir: Path, cache_dir: Path | None) -> dict[str, bytes]:
         pass  # not cached yet (or unreadable): build below
     built = {k: m.SerializeToString() for k, m in build_models(wdir).items()}
     try:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
         for k, data in built.items():
-            _write_atomically(Path(cache_dir) / f"{stem}-{k}.onnx", data)
-        _write_atomically(manifest, json.dumps({k: _digest(v) for k, v in built.items()}).encode())
+            atomic_write_bytes(Path(cache_dir) / f"{stem}-{k}.onnx", data)
+        atomic_write_bytes(manifest, json.dumps({k: _digest(v) for k, v in built.items()}).encode())
     except OSError as exc:  # a read-only or full data dir: run from memory
         log.warning("face detector: cannot cache the MTCNN graphs in %s: %s", cache_dir, exc)
     return built
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_min: bool = False) -> np.ndarray:
